@@ -1,0 +1,64 @@
+#include "bindings/pybind.hpp"
+#include "runtime/dispatch.hpp"
+#include "runtime/threads.hpp"
+
+namespace rs {
+namespace {
+
+bool sgd_update_binding(FloatArray& param, const FloatArray& grad,
+                        std::optional<FloatArray> velocity, float lr, float momentum,
+                        float weight_decay, bool nesterov, bool commit) {
+  const py::ssize_t size = param.size();
+  if (grad.size() != size)
+    throw py::value_error("grad has " + std::to_string(grad.size()) + " elements, param has " +
+                          std::to_string(size));
+  SgdArgs s{mutable_data(param, "param"), grad.data(), nullptr, size, lr, momentum,
+            weight_decay, nesterov};
+  if (velocity) {
+    if (velocity->size() != size) throw py::value_error("velocity and param differ in size");
+    s.velocity = mutable_data(*velocity, "velocity");
+  }
+  py::gil_scoped_release release;  // safe: no Python object is touched below
+  return kernels().sgd_update(s, commit, num_threads());
+}
+
+bool adam_update_binding(FloatArray& param, const FloatArray& grad, FloatArray& first_moment,
+                         FloatArray& second_moment, float lr, float beta1, float beta2, float eps,
+                         float weight_decay, std::int64_t step, bool commit) {
+  const py::ssize_t size = param.size();
+  if (grad.size() != size || first_moment.size() != size || second_moment.size() != size)
+    throw py::value_error("param, grad and both moments must have the same size");
+  if (step < 1) throw py::value_error("step must be >= 1, got " + std::to_string(step));
+  AdamArgs a{mutable_data(param, "param"),
+             grad.data(),
+             mutable_data(first_moment, "first_moment"),
+             mutable_data(second_moment, "second_moment"),
+             size,
+             lr,
+             beta1,
+             beta2,
+             eps,
+             weight_decay,
+             step};
+  py::gil_scoped_release release;  // safe: no Python object is touched below
+  return kernels().adam_update(a, commit, num_threads());
+}
+
+}  // namespace
+
+void bind_optim(py::module_& m) {
+  m.def("sgd_update", &sgd_update_binding, py::arg("param").noconvert(),
+        py::arg("grad").noconvert(), py::arg("velocity").noconvert().none(true),
+        py::arg("lr"), py::arg("momentum"), py::arg("weight_decay"), py::arg("nesterov"),
+        py::arg("commit"),
+        "SGD step in place (commit=True) or a dry run (commit=False); returns whether every "
+        "new value is finite.");
+  m.def("adam_update", &adam_update_binding, py::arg("param").noconvert(),
+        py::arg("grad").noconvert(), py::arg("first_moment").noconvert(),
+        py::arg("second_moment").noconvert(), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
+        py::arg("eps"), py::arg("weight_decay"), py::arg("step"), py::arg("commit"),
+        "Adam step in place (commit=True) or a dry run (commit=False); returns whether every "
+        "new value is finite.");
+}
+
+}  // namespace rs

@@ -1,0 +1,26 @@
+#include "bindings/pybind.hpp"
+#include "runtime/dispatch.hpp"
+#include "runtime/threads.hpp"
+
+#ifndef RELUSCOPE_VERSION
+#define RELUSCOPE_VERSION "unknown"
+#endif
+
+namespace rs {
+
+void bind_runtime(py::module_& m) {
+  m.attr("__version__") = RELUSCOPE_VERSION;
+  m.def("compiled_targets", &compiled_targets, "SIMD targets compiled into this build.");
+  m.def("supported_targets", &supported_targets, "Compiled targets this CPU can run.");
+  m.def("best_target", &best_target, "The best target this CPU can run.");
+  m.def("select_target", &select_target, py::arg("name"), "Use the named SIMD target.");
+  m.def("selected_target", &selected_target, "The SIMD target in use.");
+  m.def("openmp_enabled", &openmp_enabled, "Whether the kernels were built with OpenMP.");
+  m.def("get_num_threads", &num_threads, "Threads each kernel call uses.");
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw py::value_error("number of threads must be >= 1, got " + std::to_string(n));
+    set_num_threads(n);
+  }, py::arg("n"), "Set the threads each kernel call uses.");
+}
+
+}  // namespace rs

@@ -1,0 +1,62 @@
+// The one include of pybind11 for the bindings, plus the checks every binding
+// shares. Bindings accept only arrays that are already right (C-contiguous,
+// exact dtype: arguments are declared noconvert), check shapes, then release
+// the GIL around the kernel call. The Python layer (reluscope/_validation.py)
+// does the user-facing conversion once, so nothing is copied here.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+
+namespace rs {
+
+namespace py = pybind11;
+
+using FloatArray = py::array_t<float, py::array::c_style>;
+using Int64Array = py::array_t<std::int64_t, py::array::c_style>;
+
+inline std::string shape_string(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+// Throws ValueError unless `a` has exactly the given shape.
+inline void require_shape(const py::array& a, const char* name,
+                          std::initializer_list<py::ssize_t> shape) {
+  bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  py::ssize_t i = 0;
+  for (py::ssize_t d : shape) ok = ok && a.shape(i++) == d;
+  if (!ok) {
+    std::string want = "(";
+    i = 0;
+    for (py::ssize_t d : shape) want += (i++ ? ", " : "") + std::to_string(d);
+    want += shape.size() == 1 ? ",)" : ")";
+    throw py::value_error(std::string(name) + " has shape " + shape_string(a) + ", expected " + want);
+  }
+}
+
+inline void require_ndim(const py::array& a, const char* name, py::ssize_t ndim) {
+  if (a.ndim() != ndim)
+    throw py::value_error(std::string(name) + " must be " + std::to_string(ndim) +
+                          "-dimensional, got shape " + shape_string(a));
+}
+
+template <class T>
+T* mutable_data(py::array_t<T, py::array::c_style>& a, const char* name) {
+  if (!a.writeable()) throw py::value_error(std::string(name) + " must be writeable");
+  return a.mutable_data();
+}
+
+void bind_dense(py::module_& m);
+void bind_loss(py::module_& m);
+void bind_optim(py::module_& m);
+void bind_runtime(py::module_& m);
+
+}  // namespace rs

@@ -1,0 +1,66 @@
+// Helpers shared by every kernel of one target. Included inside the target's
+// anonymous namespace (see target_body.inl), so each target gets its own copy
+// compiled with its own flags and no symbol is shared between targets.
+
+using i64 = std::int64_t;
+
+constexpr int kVectorFloats = RS_VECTOR_BYTES / 4;
+typedef float VFloat __attribute__((vector_size(RS_VECTOR_BYTES)));
+
+inline int thread_id() {
+#if defined(_OPENMP)
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+inline i64 ceil_div(i64 a, i64 b) { return (a + b - 1) / b; }
+inline i64 min_i64(i64 a, i64 b) { return a < b ? a : b; }
+inline float max_f(float a, float b) { return a > b ? a : b; }
+
+// Threads worth using for `work` flops: below about kMinFlopsPerThread per
+// thread the fork/join of a parallel region costs more than it saves.
+constexpr double kMinFlopsPerThread = 2.0e6;
+inline int threads_for_flops(double flops, int n_threads) {
+  double useful = flops / kMinFlopsPerThread;
+  if (useful < 1.0) return 1;
+  return useful < n_threads ? static_cast<int>(useful) : n_threads;
+}
+
+// Heap storage aligned for the widest vector; allocated before any parallel
+// region (allocation may throw std::bad_alloc, nothing inside a region does).
+template <class T>
+class AlignedBuffer {
+ public:
+  explicit AlignedBuffer(i64 count)
+      : data_(count > 0 ? static_cast<T*>(::operator new(sizeof(T) * count, std::align_val_t(64)))
+                        : nullptr) {}
+  ~AlignedBuffer() {
+    if (data_) ::operator delete(data_, std::align_val_t(64));
+  }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  T* get() const { return data_; }
+
+ private:
+  T* data_;
+};
+
+// Row chunk for batch reductions (bias gradient, loss): partial sums over
+// fixed chunks of rows are combined in chunk order, so the result is the same
+// bit for bit whatever the thread count or timing.
+constexpr i64 kReductionRows = 256;
+
+inline float activation_forward(float s, Activation act, float slope) {
+  if (act == Activation::identity) return s;
+  if (s > 0.0f) return s;
+  return act == Activation::relu ? 0.0f : slope * s;
+}
+
+// Derivative at s; at s == 0 a unit does not fire, so ReLU's derivative there is 0.
+inline float activation_derivative(float s, Activation act, float slope) {
+  if (act == Activation::identity) return 1.0f;
+  if (s > 0.0f) return 1.0f;
+  return act == Activation::relu ? 0.0f : slope;
+}

@@ -1,0 +1,136 @@
+// Blocked GEMM driver: five loops around micro_kernel (gemm_microkernel.inl).
+//
+//   for jc over columns of C, NC at a time          (B block: KC x NC, shared)
+//     for pc over the inner dimension, KC at a time
+//       pack the B block                            (threads split its panels)
+//       for each task (ic row block of MC rows, group of NR panels)
+//         pack the A block                          (per thread, reused across tasks)
+//         for jr over NR panels of the group
+//           for ir over MR rows of the block
+//             micro_kernel -> tile -> store_tile
+//
+// Threads split output tiles only: every element of C is computed by one
+// thread with the inner dimension in a fixed order, so results do not depend
+// on the number of threads. The epilogue (an Epilogue class, chosen at compile
+// time so the store has no per-element branch on it) runs on each tile at its
+// final store, after the last KC block: bias, activation and per-unit
+// statistics need no second pass over C.
+
+// C = tile (first KC block) or C += tile.
+struct PlainEpilogue {
+  struct Local {};
+  Local local(int) const { return {}; }
+  void store_final_row(i64, i64, const float* values, i64 cols, float* c_row, Local&) const {
+    for (i64 j = 0; j < cols; ++j) c_row[j] = values[j];
+  }
+};
+
+template <class Epilogue>
+inline void store_tile(const float* tile, i64 rows, i64 cols, float* c, i64 ldc, bool accumulate,
+                       bool last, const Epilogue& ep, typename Epilogue::Local& local, i64 row0,
+                       i64 col0) {
+  alignas(64) float row_values[RS_NR];
+  for (i64 i = 0; i < rows; ++i) {
+    const float* t = tile + i * RS_NR;
+    float* c_row = c + i * ldc;
+    if (accumulate) {
+      for (i64 j = 0; j < cols; ++j) row_values[j] = t[j] + c_row[j];
+    } else {
+      for (i64 j = 0; j < cols; ++j) row_values[j] = t[j];
+    }
+    if (last) {
+      ep.store_final_row(row0 + i, col0, row_values, cols, c_row, local);
+    } else {
+      for (i64 j = 0; j < cols; ++j) c_row[j] = row_values[j];
+    }
+  }
+}
+
+// Cache blocking. KC x NR floats of B stay in L1 across a micro-panel of A;
+// the MC x KC block of A stays in L2.
+constexpr i64 kKC = 256;
+constexpr i64 kMC = RS_MR * (RS_MC_PANELS);
+constexpr i64 kNC = 4096;
+
+inline int gemm_threads(const GemmArgs& g, int n_threads) {
+  return threads_for_flops(2.0 * g.m * g.n * g.k, n_threads);
+}
+
+template <class Epilogue>
+void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads) {
+  const i64 m = g.m, n = g.n, k = g.k;
+  if (m <= 0 || n <= 0) return;
+  const i64 nc_max = min_i64(kNC, n);
+  const i64 kc_max = min_i64(kKC, k > 0 ? k : 1);
+  AlignedBuffer<float> b_pack(ceil_div(nc_max, RS_NR) * RS_NR * kc_max);
+  AlignedBuffer<float> a_pack(static_cast<i64>(n_threads) * kMC * kc_max);
+  if (k <= 0) {  // empty inner dimension: C = 0, still through the epilogue
+    alignas(64) float zeros[RS_NR] = {};
+    auto local = ep.local(0);
+    for (i64 i = 0; i < m; ++i)
+      for (i64 j = 0; j < n; j += RS_NR)
+        ep.store_final_row(i, j, zeros, min_i64(RS_NR, n - j), g.c + i * g.ldc + j, local);
+    return;
+  }
+
+#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
+  {
+    const int tid = thread_id();
+    float* my_a = a_pack.get() + static_cast<i64>(tid) * kMC * kc_max;
+    auto local = ep.local(tid);
+    alignas(64) float tile[RS_MR * RS_NR];
+
+    for (i64 jc = 0; jc < n; jc += kNC) {
+      const i64 nc = min_i64(kNC, n - jc);
+      const i64 n_panels = ceil_div(nc, RS_NR);
+      for (i64 pc = 0; pc < k; pc += kKC) {
+        const i64 kc = min_i64(kKC, k - pc);
+        const bool accumulate = pc > 0;
+        const bool last = pc + kc == k;
+
+#pragma omp for schedule(static)
+        for (i64 q = 0; q < n_panels; ++q) {
+          const i64 j0 = jc + q * RS_NR;
+          pack_b_panel(g.b + pc * g.b_row_stride + j0 * g.b_col_stride, g.b_row_stride,
+                       g.b_col_stride, kc, min_i64(RS_NR, n - j0), b_pack.get() + q * RS_NR * kc);
+        }
+
+        // Tasks: row blocks x panel groups, enough groups to feed every thread
+        // when the rows alone are too few (small batches).
+        const i64 m_blocks = ceil_div(m, kMC);
+        i64 groups = ceil_div(n_threads, m_blocks);
+        if (groups > n_panels) groups = n_panels;
+        const i64 n_tasks = m_blocks * groups;
+        i64 packed_block = -1;
+
+#pragma omp for schedule(static)
+        for (i64 t = 0; t < n_tasks; ++t) {
+          const i64 ib = t / groups, grp = t % groups;
+          const i64 ic = ib * kMC;
+          const i64 mc = min_i64(kMC, m - ic);
+          if (ib != packed_block) {
+            pack_a_block(g.a + ic * g.a_row_stride + pc * g.a_col_stride, g.a_row_stride,
+                         g.a_col_stride, mc, kc, my_a);
+            packed_block = ib;
+          }
+          const i64 q_begin = grp * n_panels / groups, q_end = (grp + 1) * n_panels / groups;
+          for (i64 q = q_begin; q < q_end; ++q) {
+            const i64 j0 = jc + q * RS_NR;
+            const i64 cols = min_i64(RS_NR, n - j0);
+            const float* bp = b_pack.get() + q * RS_NR * kc;
+            for (i64 ir = 0; ir < mc; ir += RS_MR) {
+              micro_kernel(kc, my_a + ir * kc, bp, tile);
+              const i64 row0 = ic + ir;
+              store_tile(tile, min_i64(RS_MR, mc - ir), cols, g.c + row0 * g.ldc + j0, g.ldc,
+                         accumulate, last, ep, local, row0, j0);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+void gemm(const GemmArgs& g, int n_threads) {
+  gemm_blocked(g, PlainEpilogue{}, gemm_threads(g, n_threads));
+}

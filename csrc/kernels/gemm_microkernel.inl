@@ -1,0 +1,41 @@
+// The register-tile micro-kernel.
+//
+// Contract: `a` is one packed A micro-panel (kc groups of RS_MR floats), `b`
+// one packed B micro-panel (kc groups of RS_NR floats, 64-byte aligned). The
+// kernel computes the full RS_MR x RS_NR product sum_p a[p] (x) b[p] and writes
+// it to `tile` (row-major, RS_NR floats per row, 64-byte aligned). It reads
+// nothing else and writes nothing else; accumulation into C, edge trimming and
+// the fused epilogue happen in store_tile (gemm_driver.inl).
+//
+// The tile is held in RS_MR x 2 vector registers (GCC vector extensions, so one
+// source serves every instruction set; the target's flags decide the width).
+
+constexpr int kVectorsPerRow = RS_NR / kVectorFloats;
+static_assert(kVectorsPerRow == 2, "the micro-kernel holds two vectors per tile row");
+
+inline void micro_kernel(i64 kc, const float* __restrict a, const float* __restrict b,
+                         float* __restrict tile) {
+  VFloat acc0[RS_MR];
+  VFloat acc1[RS_MR];
+#pragma GCC unroll 32
+  for (int i = 0; i < RS_MR; ++i) {
+    acc0[i] = VFloat{};
+    acc1[i] = VFloat{};
+  }
+  for (i64 p = 0; p < kc; ++p) {
+    const VFloat b0 = *reinterpret_cast<const VFloat*>(b + p * RS_NR);
+    const VFloat b1 = *reinterpret_cast<const VFloat*>(b + p * RS_NR + kVectorFloats);
+    const float* ap = a + p * RS_MR;
+#pragma GCC unroll 32
+    for (int i = 0; i < RS_MR; ++i) {
+      const float ai = ap[i];
+      acc0[i] += ai * b0;
+      acc1[i] += ai * b1;
+    }
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < RS_MR; ++i) {
+    *reinterpret_cast<VFloat*>(tile + i * RS_NR) = acc0[i];
+    *reinterpret_cast<VFloat*>(tile + i * RS_NR + kVectorFloats) = acc1[i];
+  }
+}

@@ -1,0 +1,104 @@
+// The table of kernels that one instruction-set target provides.
+//
+// Kernels know nothing of Python: plain pointers, sizes, row-major storage.
+// Every pointer argument points at C-contiguous float32 (or int64) data whose
+// size the caller has already checked; kernels never throw.
+#pragma once
+
+#include <cstdint>
+
+namespace rs {
+
+enum class Activation : int { identity = 0, relu = 1, leaky_relu = 2 };
+
+// C (m x n, row stride ldc) = op(A) (m x k) @ op(B) (k x n).
+// A is addressed as a[i * a_row_stride + p * a_col_stride], B likewise, so a
+// transposed operand is just a swap of strides: no transpose is materialised.
+struct GemmArgs {
+  std::int64_t m, n, k;
+  const float* a;
+  std::int64_t a_row_stride, a_col_stride;
+  const float* b;
+  std::int64_t b_row_stride, b_col_stride;
+  float* c;
+  std::int64_t ldc;
+};
+
+// Fused dense forward: pre = x @ weight + bias, out = act(pre), and, when the
+// pointers are non-null, firing_counts[j] += #{rows with pre > 0} and
+// max_pre[j] = max(max_pre[j], max over rows of pre). out may equal pre.
+struct DenseForwardArgs {
+  std::int64_t n_rows, fan_in, fan_out;
+  const float* x;        // (n_rows, fan_in)
+  const float* weight;   // (fan_in, fan_out)
+  const float* bias;     // (fan_out,)
+  float* pre;            // (n_rows, fan_out)
+  float* out;            // (n_rows, fan_out)
+  Activation activation;
+  float negative_slope;
+  std::int64_t* firing_counts;  // (fan_out,) or null
+  float* max_pre;               // (fan_out,) or null
+};
+
+// Dense backward: grad_pre = grad_out * act'(pre); grad_weight = x.T @ grad_pre;
+// grad_bias = grad_pre.sum(0); grad_x = grad_pre @ weight.T unless null.
+// grad_pre may equal grad_out (computed in place).
+struct DenseBackwardArgs {
+  std::int64_t n_rows, fan_in, fan_out;
+  const float* x;
+  const float* weight;
+  const float* pre;
+  const float* grad_out;
+  float* grad_pre;
+  float* grad_weight;
+  float* grad_bias;
+  float* grad_x;  // (n_rows, fan_in) or null (first layer)
+  Activation activation;
+  float negative_slope;
+};
+
+struct SgdArgs {
+  float* param;
+  const float* grad;
+  float* velocity;  // null when momentum == 0
+  std::int64_t size;
+  float lr, momentum, weight_decay;
+  bool nesterov;
+};
+
+struct AdamArgs {
+  float* param;
+  const float* grad;
+  float* first_moment;
+  float* second_moment;
+  std::int64_t size;
+  float lr, beta1, beta2, eps, weight_decay;
+  std::int64_t step;  // 1-based step count, for bias correction
+};
+
+struct KernelSet {
+  const char* name;
+  void (*gemm)(const GemmArgs&, int n_threads);
+  void (*dense_forward)(const DenseForwardArgs&, int n_threads);
+  void (*dense_backward)(const DenseBackwardArgs&, int n_threads);
+  // Mean softmax cross-entropy of logits (n, c) against labels in [0, c);
+  // writes d loss / d logits into grad. Returns the loss.
+  double (*softmax_cross_entropy)(const float* logits, const std::int64_t* labels,
+                                  std::int64_t n, std::int64_t c, float* grad, int n_threads);
+  // Mean over all n*c elements of (out - target)^2; writes its gradient.
+  double (*mean_squared_error)(const float* out, const float* target, std::int64_t n,
+                               std::int64_t c, float* grad, int n_threads);
+  // Optimizer updates. With commit == false nothing is written and the return
+  // value says whether every updated value would be finite; with commit == true
+  // the update is applied in place and the same flag is returned.
+  bool (*sgd_update)(const SgdArgs&, bool commit, int n_threads);
+  bool (*adam_update)(const AdamArgs&, bool commit, int n_threads);
+};
+
+const KernelSet* kernel_set_portable();
+#if defined(RELUSCOPE_X86)
+const KernelSet* kernel_set_avx2();
+const KernelSet* kernel_set_avx512();
+#endif
+
+}  // namespace rs

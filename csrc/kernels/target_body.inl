@@ -1,0 +1,33 @@
+// The body of one instruction-set target. A target file defines
+//   RS_TARGET_NAME, RS_VECTOR_BYTES, RS_MR, RS_NR, RS_MC_PANELS
+// and includes this file; everything lands in an anonymous namespace, so the
+// targets (compiled with different flags) share no symbol that the linker
+// could merge, and only the returned table is visible.
+
+#include <cstdint>
+#include <new>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "kernels/kernel_set.hpp"
+
+namespace rs {
+namespace {
+
+#include "kernels/common.inl"
+#include "kernels/gemm_pack.inl"
+#include "kernels/gemm_microkernel.inl"
+#include "kernels/gemm_driver.inl"
+#include "kernels/dense.inl"
+#include "kernels/loss.inl"
+#include "kernels/optim.inl"
+
+const KernelSet kKernels = {
+    RS_TARGET_NAME,   gemm,        dense_forward, dense_backward, softmax_cross_entropy,
+    mean_squared_error, sgd_update, adam_update,
+};
+
+}  // namespace
+}  // namespace rs
