@@ -1,1 +1,29 @@
+"""reluscope: train multilayer perceptrons with a C++ core and see which ReLU units die.
 
+A hidden unit *fires* on a sample when its pre-activation is > 0 (strictly); it
+is *dead* on a dataset when it fires on none of its samples. The output layer is
+linear and is not scanned.
+"""
+
+from . import _core
+from ._runtime import _select_target_from_environment
+
+_select_target_from_environment()
+
+from ._runtime import build_info, get_num_threads, set_num_threads, set_simd_target  # noqa: E402
+from .callbacks import Callback  # noqa: E402
+from .errors import TrainingDiverged  # noqa: E402
+from .layers import Dense  # noqa: E402
+from .model import MLP  # noqa: E402
+from .monitor import DeadNeuronMonitor  # noqa: E402
+from .optim import SGD, Adam  # noqa: E402
+from .scan import LayerScan, ScanReport, scan  # noqa: E402
+from .trainer import History, Trainer  # noqa: E402
+
+__version__ = _core.__version__
+
+__all__ = [
+    "MLP", "Dense", "Trainer", "History", "SGD", "Adam", "Callback", "DeadNeuronMonitor",
+    "scan", "ScanReport", "LayerScan", "TrainingDiverged", "build_info", "set_num_threads",
+    "get_num_threads", "set_simd_target", "__version__",
+]

@@ -1,0 +1,74 @@
+"""Build facts, the SIMD target, and the thread count of the C++ kernels."""
+
+from __future__ import annotations
+
+import os
+
+from . import _core
+from ._validation import positive_int
+
+SIMD_ENV_VAR = "RELUSCOPE_SIMD"
+
+
+def set_simd_target(name: str) -> None:
+    """Use the kernels compiled for ``name`` ("portable", "avx2" or "avx512").
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not compiled into this build.
+    RuntimeError
+        If this CPU cannot run it.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"SIMD target must be a string, got {name!r}")
+    compiled = _core.compiled_targets()
+    if name not in compiled:
+        raise ValueError(f"unknown SIMD target {name!r}; compiled targets: {', '.join(compiled)}")
+    if name not in _core.supported_targets():
+        raise RuntimeError(
+            f"SIMD target {name!r} is compiled in but this CPU cannot run it; "
+            f"it can run: {', '.join(_core.supported_targets())}"
+        )
+    _core.select_target(name)
+
+
+def _select_target_from_environment() -> None:
+    """Honour RELUSCOPE_SIMD once, at import; "auto" or unset keeps the best target."""
+    requested = os.environ.get(SIMD_ENV_VAR, "").strip().lower()
+    if requested in ("", "auto"):
+        return
+    try:
+        set_simd_target(requested)
+    except (ValueError, RuntimeError) as error:
+        raise type(error)(f"{SIMD_ENV_VAR}={requested}: {error}") from None
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads every kernel call may use (OMP_NUM_THREADS sets the start)."""
+    _core.set_num_threads(positive_int(n, "number of threads"))
+
+
+def get_num_threads() -> int:
+    """The number of threads every kernel call may use."""
+    return _core.get_num_threads()
+
+
+def build_info() -> dict:
+    """Facts about this build and the CPU it runs on.
+
+    Returns
+    -------
+    dict
+        ``version``, ``compiled_targets`` (SIMD targets in this build),
+        ``supported_targets`` (those this CPU can run), ``selected_target``
+        (in use), ``openmp`` (bool) and ``num_threads``.
+    """
+    return {
+        "version": _core.__version__,
+        "compiled_targets": list(_core.compiled_targets()),
+        "supported_targets": list(_core.supported_targets()),
+        "selected_target": _core.selected_target(),
+        "openmp": bool(_core.openmp_enabled()),
+        "num_threads": _core.get_num_threads(),
+    }

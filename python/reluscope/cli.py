@@ -1,0 +1,36 @@
+"""The ``reluscope`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _info(_args) -> int:
+    from ._runtime import build_info
+
+    print(json.dumps(build_info(), indent=2))
+    return 0
+
+
+def _demo(_args) -> int:
+    from .demo import main
+
+    main()
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="reluscope", description="Train MLPs and see which ReLU units die, when, and why.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="train one MLP on digits at a sensible and at a large "
+                        "learning rate and show its dead units").set_defaults(run=_demo)
+    commands.add_parser("info", help="print the build and SIMD information").set_defaults(run=_info)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except ImportError as error:
+        print(f"reluscope: {error}", file=sys.stderr)
+        return 1

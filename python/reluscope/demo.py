@@ -1,0 +1,68 @@
+"""``reluscope demo``: the same network trained at a sensible and at a killing learning rate."""
+
+from __future__ import annotations
+
+from .datasets import load_digits
+from .errors import TrainingDiverged
+from .model import MLP
+from .monitor import DeadNeuronMonitor
+from .optim import SGD
+from .trainer import Trainer
+
+LAYER_SIZES = [64, 128, 128, 128, 10]
+SEED = 0
+EPOCHS = 20
+SENSIBLE_LR = 0.05
+LARGE_LR = 0.2
+
+
+def train_once(lr: float, data, epochs: int = EPOCHS) -> dict:
+    """Train the demo network once at ``lr``; return what the demo prints."""
+    x_train, y_train, x_test, y_test = data
+    model = MLP(LAYER_SIZES, activation="relu", init="he_normal", seed=SEED)
+    trainer = Trainer(model, loss="cross_entropy", optimizer=SGD(lr=lr, momentum=0.9),
+                      batch_size=32, seed=SEED)
+    monitor = DeadNeuronMonitor(x_train)
+    diverged = None
+    try:
+        trainer.fit(x_train, y_train, epochs=epochs, callbacks=[monitor])
+    except TrainingDiverged as error:
+        diverged = str(error)
+    return {
+        "lr": lr,
+        "test_accuracy": trainer.evaluate(x_test, y_test)["accuracy"],
+        "monitor": monitor,
+        "diverged": diverged,
+    }
+
+
+def format_run(title: str, run: dict) -> str:
+    monitor = run["monitor"]
+    counts = monitor.dead_counts
+    sizes = [layer.n_units for layer in monitor.reports[0].layers]
+    lines = [f"== {title}: SGD lr={run['lr']}, momentum 0.9, {EPOCHS} epochs =="]
+    if run["diverged"]:
+        lines.append(f"training diverged: {run['diverged']}")
+    lines.append(f"test accuracy: {100 * run['test_accuracy']:.1f}%")
+    lines.append("dead units per hidden layer (exact scan of the training set):")
+    lines.append("  at init:        " + "  ".join(f"{c:>3}/{n}" for c, n in zip(counts[0], sizes)))
+    lines.append("  after training: " + "  ".join(f"{c:>3}/{n}" for c, n in zip(counts[-1], sizes)))
+    lines.append("  units that died, by layer (epoch:count):")
+    for layer in range(len(sizes)):
+        epochs = [e for e, k, _ in monitor.deaths if k == layer and e > 0]
+        text = " ".join(f"{e}:{epochs.count(e)}" for e in sorted(set(epochs))) or "none"
+        lines.append(f"    layer {layer}: {text}")
+    if monitor.revivals:
+        lines.append(f"  revivals (dead -> alive, possible past the first layer): "
+                     f"{len(monitor.revivals)}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    data = load_digits()
+    print(f"digits: {len(data[1])} training and {len(data[3])} test samples; "
+          f"network {'-'.join(map(str, LAYER_SIZES))}, He-normal init, seed {SEED}")
+    print("A unit is dead when its pre-activation is <= 0 on every training sample.\n")
+    print(format_run("sensible learning rate", train_once(SENSIBLE_LR, data)))
+    print()
+    print(format_run("large learning rate", train_once(LARGE_LR, data)))

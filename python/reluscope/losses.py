@@ -1,0 +1,48 @@
+"""Losses, by name. Each returns the mean loss and d loss / d outputs.
+
+- ``cross_entropy``: softmax cross-entropy of the logits against integer class
+  labels, mean over the batch; computed as log-sum-exp minus the true logit,
+  shifted by the row maximum so it never overflows.
+- ``mse``: mean over all elements of (output - target)**2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._validation import as_class_labels, as_regression_targets, lookup
+
+
+class CrossEntropy:
+    name = "cross_entropy"
+    is_classification = True
+
+    @staticmethod
+    def prepare_targets(y, n_samples: int, n_outputs: int) -> np.ndarray:
+        return as_class_labels(y, n_samples, n_outputs)
+
+    @staticmethod
+    def __call__(outputs: np.ndarray, targets: np.ndarray, grad: np.ndarray) -> float:
+        return _core.softmax_cross_entropy(outputs, targets, grad)
+
+
+class MeanSquaredError:
+    name = "mse"
+    is_classification = False
+
+    @staticmethod
+    def prepare_targets(y, n_samples: int, n_outputs: int) -> np.ndarray:
+        return as_regression_targets(y, n_samples, n_outputs)
+
+    @staticmethod
+    def __call__(outputs: np.ndarray, targets: np.ndarray, grad: np.ndarray) -> float:
+        return _core.mean_squared_error(outputs, targets, grad)
+
+
+LOSSES = {"cross_entropy": CrossEntropy(), "mse": MeanSquaredError()}
+
+
+def get_loss(name: str):
+    """The loss called ``name`` ("cross_entropy" or "mse")."""
+    return lookup(LOSSES, name, "loss")

@@ -1,0 +1,154 @@
+"""The exact dead-unit scan of a model over a dataset.
+
+Definitions used everywhere in reluscope:
+
+- A hidden unit *fires* on a sample when its pre-activation is > 0 (strictly).
+- A unit is *dead* on a dataset when it fires on none of its samples.
+- The output layer is linear and is not scanned.
+
+A unit's largest pre-activation over the data, ``max_pre_activation``, is its
+margin: the unit is dead exactly when it is <= 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validation import as_features, positive_int
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class LayerScan:
+    """Scan result of one hidden layer.
+
+    Attributes
+    ----------
+    index : int
+        Position of the layer in ``model.layers`` (0 is the first hidden layer).
+    firing_counts : ndarray (n_units,) int64
+        Samples on which each unit's pre-activation was > 0.
+    max_pre_activation : ndarray (n_units,) float32
+        Largest pre-activation of each unit over the samples.
+    n_samples : int
+    """
+
+    index: int
+    firing_counts: np.ndarray
+    max_pre_activation: np.ndarray
+    n_samples: int
+
+    @property
+    def n_units(self) -> int:
+        return self.firing_counts.shape[0]
+
+    @property
+    def dead_units(self) -> np.ndarray:
+        """Indices of the units that fired on no sample."""
+        return np.flatnonzero(self.firing_counts == 0)
+
+    @property
+    def n_dead(self) -> int:
+        return int(np.count_nonzero(self.firing_counts == 0))
+
+    @property
+    def dead_fraction(self) -> float:
+        return self.n_dead / self.n_units
+
+    @property
+    def firing_rate(self) -> np.ndarray:
+        """Fraction of samples on which each unit fired."""
+        return self.firing_counts / self.n_samples
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index,
+            "n_units": self.n_units,
+            "n_dead": self.n_dead,
+            "dead_fraction": self.dead_fraction,
+            "dead_units": self.dead_units.tolist(),
+            "firing_counts": self.firing_counts.tolist(),
+            "max_pre_activation": [float(v) for v in self.max_pre_activation],
+        }
+
+
+@dataclass
+class ScanReport:
+    """Dead units of every hidden layer of a model on one dataset."""
+
+    layers: list
+    n_samples: int
+
+    @property
+    def n_units(self) -> int:
+        return sum(layer.n_units for layer in self.layers)
+
+    @property
+    def n_dead(self) -> int:
+        return sum(layer.n_dead for layer in self.layers)
+
+    @property
+    def dead_fraction(self) -> float:
+        """Dead units over all hidden units (0.0 for a model without hidden layers)."""
+        return self.n_dead / self.n_units if self.layers else 0.0
+
+    def to_dict(self) -> dict:
+        """A JSON-serializable dict (plain Python types only)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "definition": "dead = pre-activation <= 0 on every sample (exact scan)",
+            "n_samples": self.n_samples,
+            "n_units": self.n_units,
+            "n_dead": self.n_dead,
+            "dead_fraction": self.dead_fraction,
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+    def __str__(self) -> str:
+        lines = [
+            f"Dead-unit scan over {self.n_samples} samples "
+            "(dead: pre-activation <= 0 on every sample)",
+            f"{'layer':>5}  {'units':>5}  {'dead':>5}  {'dead %':>6}  {'lowest margin':>13}",
+        ]
+        for layer in self.layers:
+            lines.append(
+                f"{layer.index:>5}  {layer.n_units:>5}  {layer.n_dead:>5}  "
+                f"{100 * layer.dead_fraction:>5.1f}%  {float(layer.max_pre_activation.min()):>13.4g}"
+            )
+        lines.append(
+            f"{'all':>5}  {self.n_units:>5}  {self.n_dead:>5}  {100 * self.dead_fraction:>5.1f}%"
+        )
+        return "\n".join(lines)
+
+
+def scan(model, x, chunk_size: int = 8192) -> ScanReport:
+    """Count, for every hidden unit, the samples of ``x`` on which it fires.
+
+    The data is streamed through the fused forward kernel ``chunk_size`` rows at
+    a time: the counts and maxima accumulate in the kernel's epilogue, and only
+    one chunk of activations is held at once, whatever the size of ``x``.
+
+    Parameters
+    ----------
+    model : MLP
+    x : array-like (n_samples, n_features)
+    chunk_size : int
+
+    Returns
+    -------
+    ScanReport
+    """
+    x = as_features(x, n_features=model.n_features)
+    chunk_size = positive_int(chunk_size, "chunk_size")
+    hidden = model.hidden_layers
+    counts = [np.zeros(layer.fan_out, dtype=np.int64) for layer in hidden]
+    maxima = [np.full(layer.fan_out, -np.inf, dtype=np.float32) for layer in hidden]
+    for start in range(0, x.shape[0], chunk_size):
+        layer_input = x[start:start + chunk_size]
+        for layer, layer_counts, layer_maxima in zip(hidden, counts, maxima):
+            _, layer_input = layer.forward(layer_input, layer_counts, layer_maxima)
+    layers = [LayerScan(i, c, m, x.shape[0]) for i, (c, m) in enumerate(zip(counts, maxima))]
+    return ScanReport(layers, x.shape[0])
