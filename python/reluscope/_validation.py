@@ -41,7 +41,8 @@ def as_features(x, name: str = "x", n_features: int | None = None) -> np.ndarray
         raise ValueError(
             f"{name} has {array.shape[1]} features but the first layer expects {n_features}"
         )
-    array = np.ascontiguousarray(array, dtype=np.float32)
+    with np.errstate(over="ignore"):  # an overflow becomes Inf, reported just below
+        array = np.ascontiguousarray(array, dtype=np.float32)
     if not np.isfinite(array).all():
         # Report a float64 value that overflows float32 as what it is.
         raise ValueError(f"{name} contains NaN or Inf (after conversion to float32)")
@@ -96,7 +97,8 @@ def as_regression_targets(y, n_samples: int, n_outputs: int, name: str = "y") ->
         raise ValueError(
             f"{name} has {targets.shape[1]} columns but the model has {n_outputs} outputs"
         )
-    targets = np.ascontiguousarray(targets, dtype=np.float32)
+    with np.errstate(over="ignore"):  # an overflow becomes Inf, reported just below
+        targets = np.ascontiguousarray(targets, dtype=np.float32)
     if not np.isfinite(targets).all():
         raise ValueError(f"{name} contains NaN or Inf (after conversion to float32)")
     return targets

@@ -1,0 +1,45 @@
+"""The command line: ``reluscope info`` and ``reluscope demo``."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import reluscope as rs
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "reluscope", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_info_prints_build_info():
+    result = run_cli("info")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["version"] == rs.__version__
+    assert info["selected_target"] in info["compiled_targets"]
+
+
+def test_demo_trains_twice_and_reports_dead_units():
+    pytest.importorskip("sklearn", reason="the demo's digits data comes with scikit-learn")
+    result = run_cli("demo")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("test accuracy:") == 2
+    assert "sensible learning rate" in out and "large learning rate" in out
+    assert out.count("at init:") == 2 and out.count("after training:") == 2
+    sensible, large = out.split("== large learning rate")
+    accuracy = float(sensible.split("test accuracy: ")[1].split("%")[0])
+    assert accuracy > 90.0
+    # The large rate kills most of the first hidden layer.
+    after = large.split("after training:")[1].split()[0]
+    dead, total = map(int, after.split("/"))
+    assert dead > total // 2
+
+
+def test_no_command_is_a_usage_error():
+    result = run_cli()
+    assert result.returncode == 2
+    assert "usage: reluscope" in result.stderr

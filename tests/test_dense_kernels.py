@@ -1,0 +1,173 @@
+"""The dense forward and backward kernels against the numpy reference, on every
+compiled SIMD target, with 1 and 2 threads, on awkward shapes."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reluscope import _core
+
+import reference
+
+ODD_SIZES = (1, 3, 17, 100, 257)
+ODD_SHAPES = list(itertools.product(ODD_SIZES, repeat=3))  # (n_rows, fan_in, fan_out)
+# Inner dimensions past one and several cache blocks (KC = 256).
+DEEP_SHAPES = [(33, 1000, 45), (300, 513, 70), (1000, 31, 1)]
+ACTIVATIONS = [("identity", 0.0), ("relu", 0.0), ("leaky_relu", 0.1)]
+
+
+def tolerance(fan_in):
+    # float32 accumulation of fan_in products of unit-scale numbers.
+    return dict(rtol=2e-5, atol=2e-6 * fan_in + 1e-6)
+
+
+def random_layer(rng, n, fan_in, fan_out):
+    x = rng.standard_normal((n, fan_in)).astype(np.float32)
+    weight = rng.standard_normal((fan_in, fan_out)).astype(np.float32)
+    bias = rng.standard_normal(fan_out).astype(np.float32)
+    return x, weight, bias
+
+
+def run_forward(x, weight, bias, name, slope, with_stats=True):
+    n, fan_out = x.shape[0], weight.shape[1]
+    pre = np.full((n, fan_out), np.nan, dtype=np.float32)
+    out = np.full((n, fan_out), np.nan, dtype=np.float32)
+    counts = np.zeros(fan_out, dtype=np.int64) if with_stats else None
+    maxima = np.full(fan_out, -np.inf, dtype=np.float32) if with_stats else None
+    _core.dense_forward(x, weight, bias, pre, out, reference.ACTIVATION_CODES[name], slope,
+                        counts, maxima)
+    return pre, out, counts, maxima
+
+
+def check_forward(rng, shape, name, slope):
+    x, weight, bias = random_layer(rng, *shape)
+    pre, out, counts, maxima = run_forward(x, weight, bias, name, slope)
+    ref_pre, _ = reference.dense_forward(x, weight, bias, name, slope)
+    np.testing.assert_allclose(pre, ref_pre, **tolerance(shape[1]), err_msg=str(shape))
+    # The fused epilogue must agree exactly with what it computed from pre.
+    np.testing.assert_array_equal(out, reference.activation(pre, name, np.float32(slope)))
+    np.testing.assert_array_equal(counts, (pre > 0).sum(axis=0))
+    np.testing.assert_array_equal(maxima, pre.max(axis=0))
+
+
+@pytest.mark.parametrize("name,slope", ACTIVATIONS)
+def test_forward_matches_reference_on_odd_shapes(simd_target, num_threads, rng, name, slope):
+    for shape in ODD_SHAPES + DEEP_SHAPES:
+        check_forward(rng, shape, name, slope)
+
+
+def test_forward_without_statistics_matches_with(simd_target, rng):
+    x, weight, bias = random_layer(rng, 257, 17, 100)
+    with_stats = run_forward(x, weight, bias, "relu", 0.0)
+    without = run_forward(x, weight, bias, "relu", 0.0, with_stats=False)
+    np.testing.assert_array_equal(with_stats[0], without[0])
+    np.testing.assert_array_equal(with_stats[1], without[1])
+
+
+def test_statistics_accumulate_across_calls(simd_target, rng):
+    x, weight, bias = random_layer(rng, 100, 17, 33)
+    counts = np.full(33, 5, dtype=np.int64)
+    maxima = np.full(33, 1.5, dtype=np.float32)
+    pre = np.empty((100, 33), np.float32)
+    out = np.empty_like(pre)
+    _core.dense_forward(x, weight, bias, pre, out, 1, 0.0, counts, maxima)
+    np.testing.assert_array_equal(counts, 5 + (pre > 0).sum(axis=0))
+    np.testing.assert_array_equal(maxima, np.maximum(1.5, pre.max(axis=0)))
+
+
+def test_zero_pre_activation_does_not_fire(simd_target):
+    # A unit with a zero weight column and zero bias has pre-activation exactly 0.
+    x = np.ones((4, 3), np.float32)
+    weight = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]], np.float32)
+    bias = np.zeros(2, np.float32)
+    pre, out, counts, maxima = run_forward(x, weight, bias, "relu", 0.0)
+    assert counts.tolist() == [0, 4]
+    assert maxima.tolist() == [0.0, 3.0]
+
+
+@pytest.mark.parametrize("name,slope", ACTIVATIONS)
+def test_backward_matches_reference_on_odd_shapes(simd_target, num_threads, rng, name, slope):
+    for n, fan_in, fan_out in ODD_SHAPES + DEEP_SHAPES:
+        x, weight, bias = random_layer(rng, n, fan_in, fan_out)
+        pre = (x.astype(np.float64) @ weight + bias).astype(np.float32)
+        grad_out = rng.standard_normal((n, fan_out)).astype(np.float32)
+        grad_pre = np.empty_like(grad_out)
+        grad_weight = np.empty_like(weight)
+        grad_bias = np.empty_like(bias)
+        grad_x = np.empty_like(x)
+        _core.dense_backward(x, weight, pre, grad_out, grad_pre, grad_weight, grad_bias, grad_x,
+                             reference.ACTIVATION_CODES[name], slope)
+        ref = reference.dense_backward(x, weight, pre, grad_out, name, np.float32(slope))
+        shape = (n, fan_in, fan_out)
+        np.testing.assert_array_equal(grad_pre, ref[0].astype(np.float32), err_msg=str(shape))
+        np.testing.assert_allclose(grad_weight, ref[1], **tolerance(n), err_msg=str(shape))
+        np.testing.assert_allclose(grad_bias, ref[2], **tolerance(n), err_msg=str(shape))
+        np.testing.assert_allclose(grad_x, ref[3], **tolerance(fan_out), err_msg=str(shape))
+
+
+def test_backward_skips_grad_input_when_not_asked(simd_target, rng):
+    x, weight, bias = random_layer(rng, 17, 3, 100)
+    pre = x @ weight + bias
+    grad_out = rng.standard_normal(pre.shape).astype(np.float32)
+    results = []
+    for grad_x in (None, np.empty_like(x)):
+        grad_weight, grad_bias = np.empty_like(weight), np.empty_like(bias)
+        _core.dense_backward(x, weight, pre, grad_out, np.empty_like(grad_out), grad_weight,
+                             grad_bias, grad_x, 1, 0.0)
+        results.append((grad_weight, grad_bias))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("transpose_b", [False, True])
+def test_gemm_transposes(simd_target, num_threads, rng, transpose_a, transpose_b):
+    for m, n, k in [(1, 1, 1), (3, 17, 100), (257, 3, 17), (100, 257, 1000)]:
+        a = rng.standard_normal((k, m) if transpose_a else (m, k)).astype(np.float32)
+        b = rng.standard_normal((n, k) if transpose_b else (k, n)).astype(np.float32)
+        c = np.empty((m, n), np.float32)
+        _core.gemm(a, b, c, transpose_a, transpose_b)
+        expected = (a.T if transpose_a else a).astype(np.float64) @ (b.T if transpose_b else b)
+        np.testing.assert_allclose(c, expected, **tolerance(k))
+
+
+def test_results_do_not_depend_on_thread_count(simd_target, rng):
+    # Reductions over the batch combine partials in a fixed order.
+    x, weight, bias = random_layer(rng, 1000, 257, 100)
+    grad_out = rng.standard_normal((1000, 100)).astype(np.float32)
+    results = []
+    for threads in (1, 2):
+        _core.set_num_threads(threads)
+        pre, out, counts, maxima = run_forward(x, weight, bias, "relu", 0.0)
+        grads = [np.empty_like(grad_out), np.empty_like(weight), np.empty_like(bias),
+                 np.empty_like(x)]
+        _core.dense_backward(x, weight, pre, grad_out, *grads, 1, 0.0)
+        results.append([pre, out, counts, maxima] + grads)
+    for first, second in zip(*results):
+        np.testing.assert_array_equal(first, second)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 70), fan_in=st.integers(1, 70), fan_out=st.integers(1, 70),
+       seed=st.integers(0, 2**32 - 1))
+def test_forward_property_any_shape(n, fan_in, fan_out, seed):
+    check_forward(np.random.default_rng(seed), (n, fan_in, fan_out), "leaky_relu", 0.2)
+
+
+def test_bindings_refuse_wrong_dtype_and_shape():
+    x = np.ones((3, 4), np.float64)
+    weight = np.ones((4, 2), np.float32)
+    bias = np.ones(2, np.float32)
+    pre = np.empty((3, 2), np.float32)
+    with pytest.raises(TypeError):
+        _core.dense_forward(x, weight, bias, pre, pre.copy(), 1, 0.0)
+    with pytest.raises(ValueError, match="x has 5 features but the weight expects 4"):
+        _core.dense_forward(np.ones((3, 5), np.float32), weight, bias, pre, pre.copy(), 1, 0.0)
+    with pytest.raises(ValueError, match="bias has shape"):
+        _core.dense_forward(x.astype(np.float32), weight, np.ones(3, np.float32), pre,
+                            pre.copy(), 1, 0.0)
+    with pytest.raises(ValueError, match="activation code"):
+        _core.dense_forward(x.astype(np.float32), weight, bias, pre, pre.copy(), 7, 0.0)

@@ -1,0 +1,93 @@
+"""Loss and optimizer kernels against the numpy reference, on every SIMD target."""
+
+import numpy as np
+import pytest
+
+from reluscope import _core
+
+import reference
+
+SHAPES = [(1, 1), (1, 3), (3, 17), (17, 10), (257, 3), (1000, 100)]
+
+
+def test_softmax_cross_entropy_matches_reference(simd_target, num_threads, rng):
+    for n, c in SHAPES:
+        logits = (3 * rng.standard_normal((n, c))).astype(np.float32)
+        labels = rng.integers(0, c, n)
+        grad = np.empty_like(logits)
+        loss = _core.softmax_cross_entropy(logits, labels, grad)
+        ref_loss, ref_grad = reference.softmax_cross_entropy(logits, labels)
+        assert loss == pytest.approx(ref_loss, rel=1e-5, abs=1e-6)
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-4, atol=1e-7 / n)
+
+
+def test_softmax_cross_entropy_is_stable_for_huge_logits(simd_target):
+    logits = np.array([[1e4, -1e4, 0.0], [-3e4, 3e4, 1.0]], np.float32)
+    grad = np.empty_like(logits)
+    loss = _core.softmax_cross_entropy(logits, np.array([1, 1]), grad)
+    # Row 0 misses by 2e4; row 1 is right with certainty: mean loss is 1e4.
+    assert loss == pytest.approx(1e4)
+    assert np.isfinite(grad).all()
+    np.testing.assert_allclose(grad, [[0.5, -0.5, 0.0], [0.0, 0.0, 0.0]], atol=1e-6)
+
+
+def test_cross_entropy_binding_refuses_out_of_range_labels():
+    logits = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match="label 3 at row 1"):
+        _core.softmax_cross_entropy(logits, np.array([0, 3]), np.empty_like(logits))
+
+
+def test_mean_squared_error_matches_reference(simd_target, num_threads, rng):
+    for n, c in SHAPES:
+        out = rng.standard_normal((n, c)).astype(np.float32)
+        target = rng.standard_normal((n, c)).astype(np.float32)
+        grad = np.empty_like(out)
+        loss = _core.mean_squared_error(out, target, grad)
+        ref_loss, ref_grad = reference.mean_squared_error(out, target)
+        assert loss == pytest.approx(ref_loss, rel=1e-6)
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("momentum,nesterov,weight_decay",
+                         [(0.0, False, 0.0), (0.9, False, 0.0), (0.9, True, 1e-2),
+                          (0.5, False, 0.1)])
+def test_sgd_matches_reference_over_steps(simd_target, num_threads, rng, momentum, nesterov,
+                                          weight_decay):
+    for size in (1, 17, 100_003):
+        w = rng.standard_normal(size).astype(np.float32)
+        velocity = np.zeros_like(w) if momentum else None
+        ref_w, ref_v = w.astype(np.float64), np.zeros(size)
+        for _ in range(3):
+            g = rng.standard_normal(size).astype(np.float32)
+            assert _core.sgd_update(w, g, velocity, 0.1, momentum, weight_decay, nesterov, True)
+            ref_w, ref_v = reference.sgd(ref_w, g, ref_v, 0.1, momentum, weight_decay, nesterov)
+        np.testing.assert_allclose(w, ref_w, rtol=1e-5, atol=1e-6)
+        if momentum:
+            np.testing.assert_allclose(velocity, ref_v, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_adam_matches_reference_over_steps(simd_target, num_threads, rng, weight_decay):
+    for size in (1, 17, 100_003):
+        w = rng.standard_normal(size).astype(np.float32)
+        m, v = np.zeros_like(w), np.zeros_like(w)
+        ref = (w.astype(np.float64), np.zeros(size), np.zeros(size))
+        for t in range(1, 4):
+            g = rng.standard_normal(size).astype(np.float32)
+            assert _core.adam_update(w, g, m, v, 1e-2, 0.9, 0.999, 1e-8, weight_decay, t, True)
+            ref = reference.adam(*ref[:1], g, *ref[1:], t, 1e-2, weight_decay=weight_decay)
+        np.testing.assert_allclose(w, ref[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(m, ref[1], rtol=1e-5, atol=1e-7)
+        # (1 - beta2) rounds to float32 with a relative error of about 1e-5.
+        np.testing.assert_allclose(v, ref[2], rtol=1e-4, atol=1e-9)
+
+
+def test_dry_run_writes_nothing_and_reports_overflow(simd_target):
+    w = np.array([1.0, 2.0, 3e38], np.float32)
+    g = np.array([1.0, 1.0, -1e38], np.float32)
+    velocity = np.ones_like(w)
+    before = (w.copy(), velocity.copy())
+    assert _core.sgd_update(w, g, velocity, 10.0, 0.9, 0.0, False, False) is False
+    np.testing.assert_array_equal(w, before[0])
+    np.testing.assert_array_equal(velocity, before[1])
+    assert _core.sgd_update(w[:2].copy(), g[:2].copy(), None, 0.1, 0.0, 0.0, False, False)

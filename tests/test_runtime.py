@@ -1,0 +1,91 @@
+"""build_info, SIMD target selection, and thread settings."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import reluscope as rs
+from reluscope import _core
+
+
+def run_python(code, **env):
+    environment = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=environment, timeout=120)
+
+
+def test_build_info_describes_the_build():
+    info = rs.build_info()
+    assert info["version"] == rs.__version__
+    assert info["compiled_targets"][0] == "portable"
+    assert set(info["supported_targets"]) <= set(info["compiled_targets"])
+    assert info["selected_target"] in info["supported_targets"]
+    assert isinstance(info["openmp"], bool)
+    assert info["num_threads"] == rs.get_num_threads() >= 1
+
+
+def test_best_supported_target_is_chosen_at_import():
+    result = run_python("import reluscope, json; print(json.dumps(reluscope.build_info()))",
+                        RELUSCOPE_SIMD="")
+    info = json.loads(result.stdout)
+    assert info["selected_target"] == info["supported_targets"][-1]
+
+
+@pytest.mark.parametrize("target", _core.supported_targets())
+def test_environment_variable_forces_a_target(target):
+    result = run_python("import reluscope; print(reluscope.build_info()['selected_target'])",
+                        RELUSCOPE_SIMD=target)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == target
+
+
+def test_environment_variable_with_unknown_target_fails_clearly():
+    result = run_python("import reluscope", RELUSCOPE_SIMD="neon9000")
+    assert result.returncode != 0
+    assert "RELUSCOPE_SIMD=neon9000: unknown SIMD target 'neon9000'" in result.stderr
+
+
+def test_target_the_cpu_lacks_gives_a_clear_error(monkeypatch):
+    monkeypatch.setattr(_core, "supported_targets", lambda: ["portable"])
+    with pytest.raises(RuntimeError, match="'avx2' is compiled in but this CPU cannot run it"):
+        rs.set_simd_target("avx2")
+
+
+def test_core_refuses_an_unknown_target():
+    with pytest.raises(ValueError, match="unknown SIMD target"):
+        _core.select_target("sse1")
+
+
+def test_set_num_threads_round_trips():
+    previous = rs.get_num_threads()
+    try:
+        rs.set_num_threads(1)
+        assert rs.get_num_threads() == 1 == rs.build_info()["num_threads"]
+        rs.set_num_threads(3)
+        assert rs.get_num_threads() == 3
+    finally:
+        rs.set_num_threads(previous)
+
+
+@pytest.mark.skipif(not _core.openmp_enabled(), reason="built without OpenMP")
+def test_omp_num_threads_is_respected():
+    result = run_python("import reluscope; print(reluscope.get_num_threads())",
+                        OMP_NUM_THREADS="1")
+    assert result.stdout.strip() == "1"
+    result = run_python("import reluscope; print(reluscope.get_num_threads())",
+                        OMP_NUM_THREADS="3")
+    assert result.stdout.strip() == "3"
+
+
+def test_importing_does_not_set_flush_to_zero():
+    # A module built with -ffast-math switches the whole process to flush-to-zero
+    # when it loads; then products that should be subnormal become 0.
+    import numpy as np
+
+    _core.get_num_threads()  # the module is loaded
+    subnormal_float32 = np.array([1e-38], np.float32) * np.float32(1e-3)
+    assert subnormal_float32[0] > 0
+    assert sys.float_info.min / 2 > 0

@@ -1,0 +1,127 @@
+"""The exact dead-unit scan and the training monitor."""
+
+import json
+
+import numpy as np
+import pytest
+
+import reluscope as rs
+
+
+def network_with_dead_units():
+    # Inputs are small non-negative integers and weights multiples of 0.25, so
+    # every pre-activation is exact in float32 and in float64 alike.
+    w1 = np.array([
+        [1.0, -1.0, 0.0, 0.25, 0.5],
+        [0.5, -0.5, 0.0, -0.25, -1.0],
+        [-0.25, -2.0, 0.0, 0.5, 0.75],
+    ])
+    # unit 1: all weights negative, zero bias: dead on non-negative inputs.
+    # unit 2: zero weight column, zero bias: pre-activation exactly 0, never fires.
+    # unit 4: negative bias large enough to keep it off on this data.
+    b1 = np.array([0.0, 0.0, 0.0, 0.0, -20.0])
+    w2 = np.array([[1.0, -1.0], [2.0, 0.5], [1.0, 1.0], [-1.0, 0.25], [3.0, 3.0]])
+    b2 = np.array([0.0, -0.5])
+    w3 = np.ones((2, 3))
+    b3 = np.zeros(3)
+    return [(w1, b1), (w2, b2), (w3, b3)]
+
+
+def numpy_firing_counts(weights, x):
+    counts, h = [], x.astype(np.float64)
+    for w, b in weights[:-1]:
+        pre = h @ w + b
+        counts.append((pre > 0).sum(axis=0))
+        h = np.maximum(pre, 0)
+    return counts
+
+
+@pytest.fixture
+def data():
+    return np.random.default_rng(0).integers(0, 5, (257, 3)).astype(np.float32)
+
+
+def test_scan_counts_agree_with_numpy(simd_target, num_threads, data):
+    weights = network_with_dead_units()
+    model = rs.MLP.from_weights(weights)
+    report = rs.scan(model, data)
+    expected = numpy_firing_counts(weights, data)
+    assert len(report.layers) == 2  # the linear output layer is not scanned
+    for layer, counts in zip(report.layers, expected):
+        np.testing.assert_array_equal(layer.firing_counts, counts)
+    assert report.layers[0].dead_units.tolist() == [1, 2, 4]
+    assert report.layers[0].max_pre_activation[2] == 0.0  # exactly zero does not fire
+    assert report.layers[0].n_dead == 3
+    assert report.layers[0].dead_fraction == pytest.approx(3 / 5)
+    assert report.n_dead == 3 + report.layers[1].n_dead
+    assert report.dead_fraction == pytest.approx(report.n_dead / 7)
+
+
+def test_scan_result_does_not_depend_on_chunk_size(data):
+    model = rs.MLP([3, 17, 9, 2], seed=1)
+    whole = rs.scan(model, data, chunk_size=10_000)
+    for chunk_size in (1, 7, 256):
+        chunked = rs.scan(model, data, chunk_size=chunk_size)
+        for a, b in zip(whole.layers, chunked.layers):
+            np.testing.assert_array_equal(a.firing_counts, b.firing_counts)
+            np.testing.assert_array_equal(a.max_pre_activation, b.max_pre_activation)
+
+
+def test_scan_margin_is_the_largest_pre_activation(data):
+    model = rs.MLP([3, 6, 2], seed=2)
+    report = rs.scan(model, data)
+    pre = data @ model.layers[0].weight + model.layers[0].bias
+    np.testing.assert_allclose(report.layers[0].max_pre_activation, pre.max(axis=0), rtol=1e-6)
+    np.testing.assert_array_equal(report.layers[0].dead_units,
+                                  np.flatnonzero(report.layers[0].max_pre_activation <= 0))
+
+
+def test_scan_report_text_and_json(data):
+    report = rs.scan(rs.MLP.from_weights(network_with_dead_units()), data)
+    as_dict = json.loads(json.dumps(report.to_dict()))
+    assert as_dict["schema_version"] == 1
+    assert as_dict["layers"][0]["dead_units"] == [1, 2, 4]
+    assert as_dict["n_samples"] == 257
+    text = str(report)
+    assert "257 samples" in text
+    assert text.splitlines()[2].split()[:4] == ["0", "5", "3", "60.0%"]
+
+
+def test_monitor_records_deaths_per_epoch():
+    rng = np.random.default_rng(0)
+    x = rng.random((200, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 200)
+    model = rs.MLP([8, 32, 32, 3], seed=0)
+    monitor = rs.DeadNeuronMonitor(x)
+    # A learning rate large enough to kill units in the first epochs.
+    trainer = rs.Trainer(model, optimizer=rs.SGD(lr=2.0), batch_size=20, seed=0)
+    try:
+        trainer.fit(x, y, epochs=4, callbacks=[monitor])
+    except rs.TrainingDiverged:
+        pass
+    assert monitor.epochs[0] == 0
+    assert monitor.dead_counts.shape == (len(monitor.epochs), 2)
+    # Replaying the recorded transitions gives the dead set of every scan.
+    for index, report in enumerate(monitor.reports):
+        epoch = monitor.epochs[index]
+        for layer in report.layers:
+            dead = set()
+            for e, k, u in sorted(monitor.deaths + [(e, k, -u - 1) for e, k, u in
+                                                    monitor.revivals]):
+                if e <= epoch and k == layer.index:
+                    if u >= 0:
+                        dead.add(u)
+                    else:
+                        dead.discard(-u - 1)
+            assert dead == set(layer.dead_units.tolist())
+    assert monitor.dead_counts[-1].sum() > monitor.dead_counts[0].sum()
+    assert any(e > 0 for e, _, _ in monitor.deaths)
+    assert json.loads(json.dumps(monitor.to_dict()))["schema_version"] == 1
+    assert "died in epoch" in monitor.summary()
+
+
+def test_monitor_checks_feature_count():
+    monitor = rs.DeadNeuronMonitor(np.ones((4, 5)))
+    trainer = rs.Trainer(rs.MLP([3, 4, 2], seed=0))
+    with pytest.raises(ValueError, match="x_scan has 5 features but the first layer expects 3"):
+        trainer.fit(np.ones((4, 3)), [0, 1, 0, 1], callbacks=[monitor])
