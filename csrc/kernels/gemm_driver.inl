@@ -48,7 +48,10 @@ inline void store_tile(const float* tile, i64 rows, i64 cols, float* c, i64 ldc,
 
 // Cache blocking. KC x NR floats of B stay in L1 across a micro-panel of A;
 // the MC x KC block of A stays in L2.
-constexpr i64 kKC = 256;
+#ifndef RS_KC
+#define RS_KC 256
+#endif
+constexpr i64 kKC = RS_KC;
 constexpr i64 kMC = RS_MR * (RS_MC_PANELS);
 constexpr i64 kNC = 4096;
 
@@ -72,6 +75,15 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads) {
         ep.store_final_row(i, j, zeros, min_i64(RS_NR, n - j), g.c + i * g.ldc + j, local);
     return;
   }
+
+  // Row blocks of equal size (a multiple of MR, at most kMC), their count a
+  // multiple of the thread count when there are enough rows: a ragged last
+  // block would leave one thread idle for its share (m = 1024 with kMC = 144
+  // split 576/448 rows; balanced: 2 threads went from 80% to 86% of peak).
+  i64 m_blocks = ceil_div(m, kMC);
+  if (m_blocks >= n_threads) m_blocks = ceil_div(m_blocks, n_threads) * n_threads;
+  const i64 mc_step = ceil_div(ceil_div(m, m_blocks), RS_MR) * RS_MR;
+  m_blocks = ceil_div(m, mc_step);
 
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1)
   {
@@ -97,7 +109,6 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads) {
 
         // Tasks: row blocks x panel groups, enough groups to feed every thread
         // when the rows alone are too few (small batches).
-        const i64 m_blocks = ceil_div(m, kMC);
         i64 groups = ceil_div(n_threads, m_blocks);
         if (groups > n_panels) groups = n_panels;
         const i64 n_tasks = m_blocks * groups;
@@ -106,8 +117,8 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads) {
 #pragma omp for schedule(static)
         for (i64 t = 0; t < n_tasks; ++t) {
           const i64 ib = t / groups, grp = t % groups;
-          const i64 ic = ib * kMC;
-          const i64 mc = min_i64(kMC, m - ic);
+          const i64 ic = ib * mc_step;
+          const i64 mc = min_i64(mc_step, m - ic);
           if (ib != packed_block) {
             pack_a_block(g.a + ic * g.a_row_stride + pc * g.a_col_stride, g.a_row_stride,
                          g.a_col_stride, mc, kc, my_a);
