@@ -28,24 +28,47 @@ inline int threads_for_flops(double flops, int n_threads) {
   return useful < n_threads ? static_cast<int>(useful) : n_threads;
 }
 
-// Heap storage aligned for the widest vector; allocated before any parallel
-// region (allocation may throw std::bad_alloc, nothing inside a region does).
-template <class T>
-class AlignedBuffer {
+// Scratch memory for the kernels, per calling thread and per use, that only
+// grows: a training step calling the same kernels again allocates nothing
+// after its first call. Separate slots keep nested users apart (the dense
+// forward's partial counts live across its GEMM, which uses the pack slots).
+// Allocation happens before any parallel region (it may throw bad_alloc);
+// OpenMP workers use the calling thread's buffers through plain pointers.
+enum ScratchSlot { kPackA, kPackB, kCountPartials, kMaxPartials, kReduction, kScratchSlots };
+
+class ScratchPool {
  public:
-  explicit AlignedBuffer(i64 count)
-      : data_(count > 0 ? static_cast<T*>(::operator new(sizeof(T) * count, std::align_val_t(64)))
-                        : nullptr) {}
-  ~AlignedBuffer() {
-    if (data_) ::operator delete(data_, std::align_val_t(64));
+  ScratchPool() = default;
+  ScratchPool(const ScratchPool&) = delete;
+  ScratchPool& operator=(const ScratchPool&) = delete;
+  ~ScratchPool() {
+    for (Block& b : blocks_)
+      if (b.data) ::operator delete(b.data, std::align_val_t(64));
   }
-  AlignedBuffer(const AlignedBuffer&) = delete;
-  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  T* get() const { return data_; }
+  void* get(ScratchSlot slot, std::size_t bytes) {
+    Block& b = blocks_[slot];
+    if (bytes > b.bytes) {
+      void* fresh = ::operator new(bytes, std::align_val_t(64));
+      if (b.data) ::operator delete(b.data, std::align_val_t(64));
+      b.data = fresh;
+      b.bytes = bytes;
+    }
+    return b.data;
+  }
 
  private:
-  T* data_;
+  struct Block {
+    void* data = nullptr;
+    std::size_t bytes = 0;
+  };
+  Block blocks_[kScratchSlots];
 };
+
+template <class T>
+T* scratch(ScratchSlot slot, i64 count) {
+  thread_local ScratchPool pool;
+  return static_cast<T*>(pool.get(slot, sizeof(T) * static_cast<std::size_t>(count > 0 ? count : 1)));
+}
 
 // Row chunk for batch reductions (bias gradient, loss): partial sums over
 // fixed chunks of rows are combined in chunk order, so the result is the same

@@ -45,19 +45,19 @@ void dense_forward_with(const DenseForwardArgs& d, int n_threads) {
              d.pre, d.fan_out};
   const int nt = gemm_threads(g, n_threads);
   const i64 partial_size = Stats ? static_cast<i64>(nt) * d.fan_out : 0;
-  AlignedBuffer<i64> counts(partial_size);
-  AlignedBuffer<float> maxima(partial_size);
+  i64* const counts = Stats ? scratch<i64>(kCountPartials, partial_size) : nullptr;
+  float* const maxima = Stats ? scratch<float>(kMaxPartials, partial_size) : nullptr;
   for (i64 i = 0; i < partial_size; ++i) {
-    counts.get()[i] = 0;
-    maxima.get()[i] = -__builtin_inff();
+    counts[i] = 0;
+    maxima[i] = -__builtin_inff();
   }
-  DenseEpilogue<Act, Stats> ep{d.bias,      d.out,        d.fan_out, d.negative_slope,
-                               counts.get(), maxima.get(), d.fan_out};
+  DenseEpilogue<Act, Stats> ep{d.bias, d.out, d.fan_out, d.negative_slope,
+                               counts, maxima, d.fan_out};
   gemm_blocked(g, ep, nt);
   if (Stats) {
     for (int t = 0; t < nt; ++t) {
-      const i64* c = counts.get() + static_cast<i64>(t) * d.fan_out;
-      const float* mx = maxima.get() + static_cast<i64>(t) * d.fan_out;
+      const i64* c = counts + static_cast<i64>(t) * d.fan_out;
+      const float* mx = maxima + static_cast<i64>(t) * d.fan_out;
       for (i64 j = 0; j < d.fan_out; ++j) {
         if (d.firing_counts) d.firing_counts[j] += c[j];
         if (d.max_pre) d.max_pre[j] = max_f(d.max_pre[j], mx[j]);
@@ -82,53 +82,63 @@ void dense_forward(const DenseForwardArgs& d, int n_threads) {
   }
 }
 
-// grad_pre = grad_out * act'(pre) and the bias gradient, in one pass over the
-// rows. Bias partials are per fixed row chunk, summed in chunk order.
+// Packs the B operand of grad_weight = x.T @ grad_pre while computing it:
+// each element of grad_pre = grad_out * act'(pre) is formed once, here, and
+// written three ways: into the packed panel, into grad_pre (the A operand of
+// grad_x = grad_pre @ weight.T) and into the bias gradient. Each panel of a
+// KC block of rows is packed by one thread and the blocks run in order, so the
+// bias sums are the same whatever the thread count. No separate masking pass.
 template <Activation Act>
-void mask_gradient_and_bias(const DenseBackwardArgs& d, int n_threads) {
-  const i64 n = d.n_rows, units = d.fan_out;
-  const i64 n_chunks = ceil_div(n, kReductionRows);
-  AlignedBuffer<float> partials(n_chunks * units);
-  const int nt = threads_for_flops(4.0 * n * units, n_threads);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-  for (i64 chunk = 0; chunk < n_chunks; ++chunk) {
-    float* partial = partials.get() + chunk * units;
-    for (i64 j = 0; j < units; ++j) partial[j] = 0.0f;
-    const i64 row_end = min_i64(n, (chunk + 1) * kReductionRows);
-    for (i64 r = chunk * kReductionRows; r < row_end; ++r) {
-      const float* go = d.grad_out + r * units;
-      const float* s = d.pre + r * units;
-      float* gp = d.grad_pre + r * units;
-      for (i64 j = 0; j < units; ++j) {
-        const float g = go[j] * activation_derivative(s[j], Act, d.negative_slope);
+struct MaskedGradientB {
+  const float* grad_out;
+  const float* pre;
+  float* grad_pre;
+  float* grad_bias;  // zeroed before the GEMM
+  i64 units;
+  float slope;
+  void pack(i64 row0, i64 col0, i64 kc, i64 cols, float* dst) const {
+    alignas(64) float column_sums[RS_NR] = {};
+    for (i64 p = 0; p < kc; ++p) {
+      const i64 offset = (row0 + p) * units + col0;
+      const float* go = grad_out + offset;
+      const float* s = pre + offset;
+      float* gp = grad_pre + offset;
+      float* d = dst + p * RS_NR;
+      i64 j = 0;
+      for (; j < cols; ++j) {
+        const float g = go[j] * activation_derivative(s[j], Act, slope);
+        d[j] = g;
         gp[j] = g;
-        partial[j] += g;
+        column_sums[j] += g;
       }
+      for (; j < RS_NR; ++j) d[j] = 0.0f;
     }
+    for (i64 j = 0; j < cols; ++j) grad_bias[col0 + j] += column_sums[j];
   }
-  for (i64 j = 0; j < units; ++j) d.grad_bias[j] = 0.0f;
-  for (i64 chunk = 0; chunk < n_chunks; ++chunk) {
-    const float* partial = partials.get() + chunk * units;
-    for (i64 j = 0; j < units; ++j) d.grad_bias[j] += partial[j];
-  }
-}
+};
 
-void dense_backward(const DenseBackwardArgs& d, int n_threads) {
-  switch (d.activation) {
-    case Activation::identity: mask_gradient_and_bias<Activation::identity>(d, n_threads); break;
-    case Activation::relu: mask_gradient_and_bias<Activation::relu>(d, n_threads); break;
-    case Activation::leaky_relu:
-      mask_gradient_and_bias<Activation::leaky_relu>(d, n_threads);
-      break;
-  }
-  // grad_weight (fan_in x fan_out) = x.T @ grad_pre: x read with swapped strides.
-  gemm(GemmArgs{d.fan_in, d.fan_out, d.n_rows, d.x, 1, d.fan_in, d.grad_pre, d.fan_out, 1,
-                d.grad_weight, d.fan_out},
-       n_threads);
+template <Activation Act>
+void dense_backward_act(const DenseBackwardArgs& d, int n_threads) {
+  for (i64 j = 0; j < d.fan_out; ++j) d.grad_bias[j] = 0.0f;
+  // grad_weight (fan_in x fan_out) = x.T @ grad_pre: x read with swapped strides,
+  // grad_pre formed while packing.
+  const GemmArgs gw{d.fan_in, d.fan_out, d.n_rows, d.x, 1, d.fan_in, nullptr, d.fan_out, 1,
+                    d.grad_weight, d.fan_out};
+  const MaskedGradientB<Act> masked{d.grad_out, d.pre, d.grad_pre, d.grad_bias, d.fan_out,
+                                    d.negative_slope};
+  gemm_blocked(gw, PlainEpilogue{}, gemm_threads(gw, n_threads), masked);
   // grad_x (n_rows x fan_in) = grad_pre @ weight.T: weight read with swapped strides.
   if (d.grad_x) {
     gemm(GemmArgs{d.n_rows, d.fan_in, d.fan_out, d.grad_pre, d.fan_out, 1, d.weight, 1,
                   d.fan_out, d.grad_x, d.fan_in},
          n_threads);
+  }
+}
+
+void dense_backward(const DenseBackwardArgs& d, int n_threads) {
+  switch (d.activation) {
+    case Activation::identity: return dense_backward_act<Activation::identity>(d, n_threads);
+    case Activation::relu: return dense_backward_act<Activation::relu>(d, n_threads);
+    case Activation::leaky_relu: return dense_backward_act<Activation::leaky_relu>(d, n_threads);
   }
 }

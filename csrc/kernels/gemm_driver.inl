@@ -59,14 +59,26 @@ inline int gemm_threads(const GemmArgs& g, int n_threads) {
   return threads_for_flops(2.0 * g.m * g.n * g.k, n_threads);
 }
 
-template <class Epilogue>
-void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads) {
+// Packs B micro-panels straight from op(B) in memory.
+struct StridedB {
+  const float* b;
+  i64 row_stride, col_stride;
+  void pack(i64 row0, i64 col0, i64 kc, i64 cols, float* dst) const {
+    pack_b_panel(b + row0 * row_stride + col0 * col_stride, row_stride, col_stride, kc, cols,
+                 dst);
+  }
+};
+
+// BPacker::pack(row0, col0, kc, cols, dst) fills one B micro-panel; it may
+// compute the operand as it packs (see MaskedGradientB in dense.inl).
+template <class Epilogue, class BPacker>
+void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BPacker& b_packer) {
   const i64 m = g.m, n = g.n, k = g.k;
   if (m <= 0 || n <= 0) return;
   const i64 nc_max = min_i64(kNC, n);
   const i64 kc_max = min_i64(kKC, k > 0 ? k : 1);
-  AlignedBuffer<float> b_pack(ceil_div(nc_max, RS_NR) * RS_NR * kc_max);
-  AlignedBuffer<float> a_pack(static_cast<i64>(n_threads) * kMC * kc_max);
+  float* const b_pack = scratch<float>(kPackB, ceil_div(nc_max, RS_NR) * RS_NR * kc_max);
+  float* const a_pack = scratch<float>(kPackA, static_cast<i64>(n_threads) * kMC * kc_max);
   if (k <= 0) {  // empty inner dimension: C = 0, still through the epilogue
     alignas(64) float zeros[RS_NR] = {};
     auto local = ep.local(0);
@@ -88,7 +100,7 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads) {
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1)
   {
     const int tid = thread_id();
-    float* my_a = a_pack.get() + static_cast<i64>(tid) * kMC * kc_max;
+    float* my_a = a_pack + static_cast<i64>(tid) * kMC * kc_max;
     auto local = ep.local(tid);
     alignas(64) float tile[RS_MR * RS_NR];
 
@@ -103,8 +115,7 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads) {
 #pragma omp for schedule(static)
         for (i64 q = 0; q < n_panels; ++q) {
           const i64 j0 = jc + q * RS_NR;
-          pack_b_panel(g.b + pc * g.b_row_stride + j0 * g.b_col_stride, g.b_row_stride,
-                       g.b_col_stride, kc, min_i64(RS_NR, n - j0), b_pack.get() + q * RS_NR * kc);
+          b_packer.pack(pc, j0, kc, min_i64(RS_NR, n - j0), b_pack + q * RS_NR * kc);
         }
 
         // Tasks: row blocks x panel groups, enough groups to feed every thread
@@ -128,7 +139,7 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads) {
           for (i64 q = q_begin; q < q_end; ++q) {
             const i64 j0 = jc + q * RS_NR;
             const i64 cols = min_i64(RS_NR, n - j0);
-            const float* bp = b_pack.get() + q * RS_NR * kc;
+            const float* bp = b_pack + q * RS_NR * kc;
             for (i64 ir = 0; ir < mc; ir += RS_MR) {
               micro_kernel(kc, my_a + ir * kc, bp, tile);
               const i64 row0 = ic + ir;
@@ -140,6 +151,11 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads) {
       }
     }
   }
+}
+
+template <class Epilogue>
+void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads) {
+  gemm_blocked(g, ep, n_threads, StridedB{g.b, g.b_row_stride, g.b_col_stride});
 }
 
 void gemm(const GemmArgs& g, int n_threads) {

@@ -4,7 +4,7 @@
 double softmax_cross_entropy(const float* logits, const i64* labels, i64 n, i64 c, float* grad,
                              int n_threads) {
   const i64 n_chunks = ceil_div(n, kReductionRows);
-  AlignedBuffer<double> partials(n_chunks);
+  double* const partials = scratch<double>(kReduction, n_chunks);
   const float inv_n = 1.0f / static_cast<float>(n);
   const int nt = threads_for_flops(20.0 * n * c, n_threads);
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
@@ -29,17 +29,17 @@ double softmax_cross_entropy(const float* logits, const i64* labels, i64 n, i64 
       // loss_r = log(sum_j exp(z_j)) - z_y = log(denom) + zmax - z_y
       sum += static_cast<double>(__builtin_logf(denom)) + (static_cast<double>(zmax) - z[y]);
     }
-    partials.get()[chunk] = sum;
+    partials[chunk] = sum;
   }
   double total = 0.0;
-  for (i64 chunk = 0; chunk < n_chunks; ++chunk) total += partials.get()[chunk];
+  for (i64 chunk = 0; chunk < n_chunks; ++chunk) total += partials[chunk];
   return total / static_cast<double>(n);
 }
 
 double mean_squared_error(const float* out, const float* target, i64 n, i64 c, float* grad,
                           int n_threads) {
   const i64 n_chunks = ceil_div(n, kReductionRows);
-  AlignedBuffer<double> partials(n_chunks);
+  double* const partials = scratch<double>(kReduction, n_chunks);
   const double count = static_cast<double>(n) * static_cast<double>(c);
   const float scale = static_cast<float>(2.0 / count);
   const int nt = threads_for_flops(4.0 * n * c, n_threads);
@@ -53,9 +53,9 @@ double mean_squared_error(const float* out, const float* target, i64 n, i64 c, f
       grad[i] = scale * diff;
       sum += static_cast<double>(diff) * diff;
     }
-    partials.get()[chunk] = sum;
+    partials[chunk] = sum;
   }
   double total = 0.0;
-  for (i64 chunk = 0; chunk < n_chunks; ++chunk) total += partials.get()[chunk];
+  for (i64 chunk = 0; chunk < n_chunks; ++chunk) total += partials[chunk];
   return total / count;
 }
