@@ -7,4 +7,5 @@ PYBIND11_MODULE(_core, m) {
   rs::bind_dense(m);
   rs::bind_loss(m);
   rs::bind_optim(m);
+  rs::bind_train(m);
 }

@@ -21,6 +21,9 @@ from ._validation import finite_float
 class Optimizer:
     """Base class: per-parameter state, created on first use."""
 
+    # Code of the optimizer in the C++ training step (rs::OptimizerKind).
+    _kind = -1
+
     def __init__(self, lr: float):
         self.lr = finite_float(lr, "lr", low=0.0, low_open=True)
         self._state: list | None = None
@@ -31,10 +34,20 @@ class Optimizer:
         self._state = None
         self.steps = 0
 
+    def state_for(self, params: list[np.ndarray]) -> list:
+        """The per-parameter state, created (zeroed) when missing or of another model."""
+        if self._state is None or len(self._state) != len(params) or any(
+                s[0].shape != p.shape for s, p in zip(self._state, params)):
+            self._state = [self._new_state(p) for p in params]
+        return self._state
+
+    def settings(self) -> tuple:
+        """(kind, lr, momentum, weight_decay, nesterov, beta1, beta2, eps) for the C++ step."""
+        raise NotImplementedError
+
     def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> bool:
         """Apply one step to ``params`` in place; False (and no change) if it would overflow."""
-        if self._state is None or len(self._state) != len(params):
-            self._state = [self._new_state(p) for p in params]
+        self.state_for(params)
         self.steps += 1
         staged = list(zip(params, grads, self._state))
         if not all(self._apply(p, g, s, commit=False) for p, g, s in staged):
@@ -63,10 +76,18 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0")
         self.nesterov = bool(nesterov)
 
-    def _new_state(self, param):
-        return np.zeros_like(param) if self.momentum > 0.0 else None
+    _kind = 0
 
-    def _apply(self, param, grad, velocity, commit):
+    def _new_state(self, param):
+        # Allocated even without momentum, so that momentum can be switched on later.
+        return (np.zeros_like(param), None)
+
+    def settings(self) -> tuple:
+        return (self._kind, self.lr, self.momentum, self.weight_decay, self.nesterov,
+                0.0, 0.0, 0.0)
+
+    def _apply(self, param, grad, state, commit):
+        velocity = state[0] if self.momentum > 0.0 else None
         return _core.sgd_update(param, grad, velocity, self.lr, self.momentum,
                                 self.weight_decay, self.nesterov, commit)
 
@@ -88,8 +109,14 @@ class Adam(Optimizer):
         self.eps = finite_float(eps, "eps", low=0.0, low_open=True)
         self.weight_decay = finite_float(weight_decay, "weight_decay", low=0.0)
 
+    _kind = 1
+
     def _new_state(self, param):
         return np.zeros_like(param), np.zeros_like(param)
+
+    def settings(self) -> tuple:
+        return (self._kind, self.lr, 0.0, self.weight_decay, False, self.beta1, self.beta2,
+                self.eps)
 
     def _apply(self, param, grad, moments, commit):
         first, second = moments

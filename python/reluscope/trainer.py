@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _core
 from ._validation import as_features, positive_int
 from .errors import TrainingDiverged
 from .losses import get_loss
@@ -46,14 +47,21 @@ class Trainer:
     batch_size : int
     seed : int or None
         Seed of the generator that shuffles the samples at every epoch.
+    track_firing : bool
+        Count, per hidden unit, the training samples on which it fired, in the
+        forward pass of each step (no extra pass). ``firing_counts`` holds the
+        counts since the start of the current epoch (or since
+        ``reset_firing_counts``); a unit with a zero count was silent on every
+        batch so far, while the weights moved under it.
 
-    If the loss or an updated parameter becomes NaN or Inf, ``step`` and ``fit``
+    Each step runs in one call into C++ (forward, loss, backward, update) over
+    workspaces that are allocated once. If the loss or an updated parameter becomes NaN or Inf, ``step`` and ``fit``
     raise ``TrainingDiverged`` and the model keeps its parameters from before
     that step.
     """
 
     def __init__(self, model: MLP, loss: str = "cross_entropy", optimizer: Optimizer | None = None,
-                 batch_size: int = 32, seed=None):
+                 batch_size: int = 32, seed=None, track_firing: bool = True):
         if not isinstance(model, MLP):
             raise TypeError(f"model must be a reluscope.MLP, got {type(model).__name__}")
         if optimizer is not None and not isinstance(optimizer, Optimizer):
@@ -66,12 +74,22 @@ class Trainer:
         self.steps_done = 0
         self.epochs_done = 0
         self.history = History(accuracy=[] if self.loss.is_classification else None)
+        self.track_firing = bool(track_firing)
+        self.firing_counts = [np.zeros(layer.fan_out, dtype=np.int64)
+                              for layer in model.hidden_layers]
+        self._engine = None
+        self._engine_key = None
+
+    def reset_firing_counts(self) -> None:
+        """Zero ``firing_counts`` (``fit`` does this at the start of every epoch)."""
+        for counts in self.firing_counts:
+            counts.fill(0)
 
     def step(self, x_batch, y_batch) -> float:
         """One update on one batch. Returns the batch loss before the update."""
         x_batch = as_features(x_batch, "x_batch", self.model.n_features)
         targets = self.loss.prepare_targets(y_batch, x_batch.shape[0], self.model.n_outputs)
-        return self._step_validated(x_batch, targets)[0]
+        return self._run_step(x_batch, None, targets, None)[0]
 
     def fit(self, x, y, epochs: int = 1, callbacks=(), shuffle: bool = True) -> History:
         """Train for ``epochs`` passes over (x, y), reshuffled each epoch from the seed.
@@ -89,18 +107,14 @@ class Trainer:
         try:
             for _ in range(epochs):
                 epoch = self.epochs_done + 1
-                order = self.rng.permutation(n) if shuffle else None
+                order = self.rng.permutation(n) if shuffle else np.arange(n)
+                self.reset_firing_counts()
                 loss_sum, correct = 0.0, 0
                 for start in range(0, n, self.batch_size):
-                    if order is None:
-                        batch = slice(start, start + self.batch_size)
-                    else:
-                        batch = order[start:start + self.batch_size]
-                    x_batch, t_batch = x[batch], targets[batch]
-                    loss, outputs = self._step_validated(x_batch, t_batch, epoch)
-                    loss_sum += loss * x_batch.shape[0]
-                    if self.loss.is_classification:
-                        correct += int(np.count_nonzero(outputs.argmax(axis=1) == t_batch))
+                    rows = order[start:start + self.batch_size]
+                    loss, batch_correct = self._run_step(x, rows, targets, epoch)
+                    loss_sum += loss * rows.shape[0]
+                    correct += batch_correct
                 self.epochs_done = epoch
                 logs = {"loss": loss_sum / n}
                 self.history.loss.append(logs["loss"])
@@ -125,18 +139,45 @@ class Trainer:
             result["accuracy"] = float(np.mean(outputs.argmax(axis=1) == targets))
         return result
 
-    def _step_validated(self, x_batch: np.ndarray, targets: np.ndarray, epoch: int | None = None):
+    def _training_step(self):
+        """The C++ step for the current model and optimizer, rebuilt when either changed."""
+        params = self.model.parameters()
+        state = self.optimizer.state_for(params)
+        key = (self.optimizer, state, *params)
+        if self._engine is None or len(key) != len(self._engine_key) or any(
+                a is not b for a, b in zip(key, self._engine_key)):
+            layers = self.model.layers
+            hidden = len(layers) - 1
+            self.firing_counts = [c if c.shape == (layer.fan_out,) else
+                                  np.zeros(layer.fan_out, dtype=np.int64)
+                                  for c, layer in zip(self.firing_counts, layers[:hidden])]
+            self._engine = _core.TrainStep(
+                [layer.weight for layer in layers], [layer.bias for layer in layers],
+                [layer.activation.code for layer in layers],
+                [layer.activation.negative_slope for layer in layers],
+                0 if self.loss.is_classification else 1,
+                [s[0] for s in state[0::2]], [s[1] for s in state[0::2]],
+                [s[0] for s in state[1::2]], [s[1] for s in state[1::2]],
+                self.firing_counts + [None])
+            self._engine_key = key
+        return self._engine
+
+    def _run_step(self, x: np.ndarray, rows, targets: np.ndarray, epoch: int | None):
+        """One step on x[rows] (all of x when rows is None); returns (loss, n_correct)."""
+        engine = self._training_step()
         step = self.steps_done + 1
-        loss, gradients, outputs = self.model._loss_and_gradients_validated(
-            x_batch, targets, self.loss)
-        if not np.isfinite(loss):
+        labels, regression = (targets, None) if self.loss.is_classification else (None, targets)
+        loss, correct, status = engine.run(x, rows, labels, regression,
+                                           *self.optimizer.settings(), self.optimizer.steps + 1,
+                                           self.track_firing)
+        if status == 1:
             raise TrainingDiverged(
                 f"loss became {loss} at step {step}; the model keeps its parameters from "
                 f"before this step (try a smaller learning rate)", step=step, epoch=epoch)
-        grads = [g for pair in gradients for g in pair]
-        if not self.optimizer.update(self.model.parameters(), grads):
+        if status == 2:
             raise TrainingDiverged(
                 f"the update at step {step} would make a parameter NaN or Inf; it was not "
                 f"applied (try a smaller learning rate)", step=step, epoch=epoch)
+        self.optimizer.steps += 1
         self.steps_done = step
-        return float(loss), outputs
+        return loss, correct

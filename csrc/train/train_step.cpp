@@ -1,0 +1,168 @@
+#include "train/train_step.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "runtime/dispatch.hpp"
+
+namespace rs {
+
+TrainStep::TrainStep(std::vector<TrainLayer> layers, LossKind loss)
+    : layers_(std::move(layers)), loss_(loss), n_outputs_(layers_.back().fan_out) {
+  for (const TrainLayer& layer : layers_) {
+    grad_weight_.emplace_back(static_cast<std::size_t>(layer.fan_in * layer.fan_out));
+    grad_bias_.emplace_back(static_cast<std::size_t>(layer.fan_out));
+  }
+}
+
+void TrainStep::reserve(std::int64_t n) {
+  if (n <= capacity_) return;
+  const std::size_t rows = static_cast<std::size_t>(n);
+  std::int64_t widest = layers_.front().fan_in;
+  pre_.clear();
+  out_.clear();
+  grad_pre_.clear();
+  for (const TrainLayer& layer : layers_) {
+    const std::size_t size = rows * static_cast<std::size_t>(layer.fan_out);
+    pre_.emplace_back(size);
+    // The linear output layer's output is its pre-activation.
+    out_.emplace_back(layer.activation == Activation::identity ? 0 : size);
+    grad_pre_.emplace_back(size);
+    widest = std::max(widest, layer.fan_out);
+  }
+  x_rows_.resize(rows * static_cast<std::size_t>(layers_.front().fan_in));
+  target_rows_.resize(loss_ == LossKind::mse ? rows * n_outputs_ : 0);
+  label_rows_.resize(loss_ == LossKind::cross_entropy ? rows : 0);
+  grad_a_.resize(rows * static_cast<std::size_t>(widest));
+  grad_b_.resize(rows * static_cast<std::size_t>(widest));
+  capacity_ = n;
+}
+
+void TrainStep::gather(const Batch& batch) {
+  const std::int64_t fan_in = layers_.front().fan_in;
+  for (std::int64_t i = 0; i < batch.n; ++i) {
+    const std::int64_t r = batch.rows[i];
+    std::memcpy(x_rows_.data() + i * fan_in, batch.x + r * fan_in, sizeof(float) * fan_in);
+    if (loss_ == LossKind::cross_entropy) {
+      label_rows_[i] = batch.labels[r];
+    } else {
+      std::memcpy(target_rows_.data() + i * n_outputs_, batch.targets + r * n_outputs_,
+                  sizeof(float) * n_outputs_);
+    }
+  }
+}
+
+bool TrainStep::update(const OptimizerSettings& opt, bool commit, int n_threads) {
+  const KernelSet& k = kernels();
+  bool finite = true;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const TrainLayer& layer = layers_[i];
+    struct Param {
+      float* value;
+      const float* grad;
+      std::int64_t size;
+      float* state1;
+      float* state2;
+    };
+    const Param params[2] = {
+        {layer.weight, grad_weight_[i].data(), layer.fan_in * layer.fan_out, layer.weight_state1,
+         layer.weight_state2},
+        {layer.bias, grad_bias_[i].data(), layer.fan_out, layer.bias_state1, layer.bias_state2},
+    };
+    for (const Param& p : params) {
+      if (opt.kind == OptimizerKind::sgd) {
+        const SgdArgs args{p.value, p.grad, opt.momentum > 0.0f ? p.state1 : nullptr, p.size,
+                           opt.lr, opt.momentum, opt.weight_decay, opt.nesterov};
+        finite = k.sgd_update(args, commit, n_threads) && finite;
+      } else {
+        const AdamArgs args{p.value, p.grad, p.state1, p.state2, p.size, opt.lr, opt.beta1,
+                            opt.beta2, opt.eps, opt.weight_decay, opt.adam_step};
+        finite = k.adam_update(args, commit, n_threads) && finite;
+      }
+      if (!commit && !finite) return false;
+    }
+  }
+  return finite;
+}
+
+StepResult TrainStep::run(const Batch& batch, const OptimizerSettings& opt, bool monitor,
+                          int n_threads) {
+  const KernelSet& k = kernels();
+  const std::int64_t n = batch.n;
+  reserve(n);
+  const float* x = batch.x;
+  const std::int64_t* labels = batch.labels;
+  const float* targets = batch.targets;
+  if (batch.rows) {
+    gather(batch);
+    x = x_rows_.data();
+    labels = label_rows_.data();
+    targets = target_rows_.data();
+  }
+
+  // Forward; hidden layers count firings in the epilogue when monitoring.
+  const float* input = x;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const TrainLayer& layer = layers_[i];
+    float* pre = pre_[i].data();
+    float* out = layer.activation == Activation::identity ? pre : out_[i].data();
+    const DenseForwardArgs args{n,   layer.fan_in, layer.fan_out,   input,
+                                layer.weight, layer.bias, pre, out,
+                                layer.activation, layer.negative_slope,
+                                monitor ? layer.firing_counts : nullptr, nullptr};
+    k.dense_forward(args, n_threads);
+    input = out;
+  }
+  const float* outputs = input;
+
+  StepResult result{0.0, 0, StepStatus::ok};
+  float* grad = grad_a_.data();
+  if (loss_ == LossKind::cross_entropy) {
+    result.loss = k.softmax_cross_entropy(outputs, labels, n, n_outputs_, grad, n_threads);
+    for (std::int64_t r = 0; r < n; ++r) {
+      const float* row = outputs + r * n_outputs_;
+      result.correct += (std::max_element(row, row + n_outputs_) - row) == labels[r];
+    }
+  } else {
+    result.loss = k.mean_squared_error(outputs, targets, n, n_outputs_, grad, n_threads);
+  }
+  if (!std::isfinite(result.loss)) {
+    result.status = StepStatus::loss_not_finite;
+    return result;
+  }
+
+  // Backward, last layer first; grad ping-pongs between two buffers.
+  float* spare = grad_b_.data();
+  for (std::size_t i = layers_.size(); i-- > 0;) {
+    const TrainLayer& layer = layers_[i];
+    const float* layer_input = i == 0 ? x : (layers_[i - 1].activation == Activation::identity
+                                                 ? pre_[i - 1].data()
+                                                 : out_[i - 1].data());
+    const DenseBackwardArgs args{n,
+                                 layer.fan_in,
+                                 layer.fan_out,
+                                 layer_input,
+                                 layer.weight,
+                                 pre_[i].data(),
+                                 grad,
+                                 grad_pre_[i].data(),
+                                 grad_weight_[i].data(),
+                                 grad_bias_[i].data(),
+                                 i == 0 ? nullptr : spare,
+                                 layer.activation,
+                                 layer.negative_slope};
+    k.dense_backward(args, n_threads);
+    std::swap(grad, spare);
+  }
+
+  // All or nothing: check every new value, then write.
+  if (!update(opt, false, n_threads)) {
+    result.status = StepStatus::update_not_finite;
+    return result;
+  }
+  update(opt, true, n_threads);
+  return result;
+}
+
+}  // namespace rs

@@ -1,0 +1,118 @@
+"""The one-call C++ training step against the layer-by-layer Python path."""
+
+import numpy as np
+import pytest
+
+import reluscope as rs
+
+OPTIMIZERS = {
+    "sgd": lambda: rs.SGD(lr=0.05),
+    "momentum": lambda: rs.SGD(lr=0.05, momentum=0.9, weight_decay=1e-3),
+    "nesterov": lambda: rs.SGD(lr=0.05, momentum=0.9, nesterov=True),
+    "adam": lambda: rs.Adam(lr=1e-2, weight_decay=1e-3),
+}
+
+
+def data(loss, n=97, n_features=13, n_outputs=5, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, n_features)).astype(np.float32)
+    if loss == "cross_entropy":
+        return x, rng.integers(0, n_outputs, n)
+    return x, rng.standard_normal((n, n_outputs)).astype(np.float32)
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_fused_step_equals_layer_by_layer_path(simd_target, num_threads, optimizer, loss):
+    x, y = data(loss)
+    sizes = [13, 17, 3, 33, 5]
+    fused = rs.MLP(sizes, activation="leaky_relu", negative_slope=0.05, seed=1)
+    manual = rs.MLP.from_weights(fused.get_weights(), activation="leaky_relu",
+                                 negative_slope=0.05)
+    trainer = rs.Trainer(fused, loss=loss, optimizer=OPTIMIZERS[optimizer]())
+    manual_optimizer = OPTIMIZERS[optimizer]()
+    for start in (0, 40, 80, 0):
+        batch = slice(start, start + 40)
+        fused_loss = trainer.step(x[batch], y[batch])
+        manual_loss, grads = manual.loss_and_gradients(x[batch], y[batch], loss=loss)
+        assert manual_optimizer.update(manual.parameters(), [g for pair in grads for g in pair])
+        assert fused_loss == manual_loss
+        for a, b in zip(fused.parameters(), manual.parameters()):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_fit_without_shuffle_equals_consecutive_steps():
+    x, y = data("cross_entropy")
+    first = rs.MLP([13, 8, 5], seed=2)
+    second = rs.MLP.from_weights(first.get_weights())
+    history = rs.Trainer(first, batch_size=25).fit(x, y, epochs=1, shuffle=False)
+    trainer = rs.Trainer(second, batch_size=25)
+    losses = [trainer.step(x[s:s + 25], y[s:s + 25]) for s in range(0, 97, 25)]
+    for a, b in zip(first.parameters(), second.parameters()):
+        np.testing.assert_array_equal(a, b)
+    sizes = [25, 25, 25, 22]
+    assert history.loss[0] == pytest.approx(np.dot(losses, sizes) / 97, rel=1e-12)
+
+
+def test_firing_counts_are_counted_in_the_training_forward_pass(simd_target):
+    x, y = data("cross_entropy", n=300)
+    model = rs.MLP([13, 20, 10, 5], seed=3)
+    trainer = rs.Trainer(model, optimizer=rs.SGD(lr=0.01))
+    expected = [np.zeros(20, np.int64), np.zeros(10, np.int64)]
+    for start in range(0, 300, 64):
+        batch = x[start:start + 64]
+        h = batch
+        for i, layer in enumerate(model.hidden_layers):
+            pre, h = layer.forward(h)
+            expected[i] += (pre > 0).sum(axis=0)
+        trainer.step(batch, y[start:start + 64])
+    for got, want in zip(trainer.firing_counts, expected):
+        np.testing.assert_array_equal(got, want)
+    trainer.reset_firing_counts()
+    assert all(c.sum() == 0 for c in trainer.firing_counts)
+
+
+def test_firing_counts_can_be_switched_off():
+    x, y = data("cross_entropy")
+    trainer = rs.Trainer(rs.MLP([13, 20, 5], seed=3), track_firing=False)
+    trainer.fit(x, y, epochs=1)
+    assert trainer.firing_counts[0].sum() == 0
+
+
+def test_fit_resets_firing_counts_every_epoch():
+    x, y = data("cross_entropy")
+    trainer = rs.Trainer(rs.MLP([13, 20, 5], seed=3), optimizer=rs.SGD(lr=1e-6), batch_size=97)
+    trainer.fit(x, y, epochs=2)
+    pre = x @ trainer.model.layers[0].weight + trainer.model.layers[0].bias
+    # One batch per epoch: the counts are those of the last epoch's single step.
+    assert np.abs(trainer.firing_counts[0] - (pre > 0).sum(axis=0)).max() <= 1
+
+
+def test_replacing_parameters_rebuilds_the_step():
+    x, y = data("cross_entropy")
+    model = rs.MLP([13, 8, 5], seed=2)
+    trainer = rs.Trainer(model, optimizer=rs.SGD(lr=0.1, momentum=0.9))
+    trainer.step(x, y)
+    model.layers[0].weight = np.zeros((13, 8), np.float32)
+    trainer.step(x, y)
+    # Zero weights and biases in the first layer: only the bias moves it.
+    assert model.layers[0].weight.any() or model.layers[0].bias.any()
+    manual = rs.MLP.from_weights(model.get_weights())
+    trainer.optimizer.reset()
+    trainer.step(x, y)  # fresh optimizer state: a plain gradient step
+    loss, grads = manual.loss_and_gradients(x, y)
+    np.testing.assert_allclose(model.layers[1].weight,
+                               manual.layers[1].weight - 0.1 * grads[1][0], rtol=1e-5,
+                               atol=1e-7)
+
+
+def test_switching_momentum_on_later_works():
+    x, y = data("cross_entropy")
+    model = rs.MLP([13, 8, 5], seed=2)
+    optimizer = rs.SGD(lr=0.1)
+    trainer = rs.Trainer(model, optimizer=optimizer)
+    trainer.step(x, y)
+    optimizer.momentum = 0.9
+    trainer.step(x, y)
+    trainer.step(x, y)
+    assert np.abs(optimizer.state_for(model.parameters())[0][0]).sum() > 0
