@@ -15,6 +15,14 @@ inline int thread_id() {
 #endif
 }
 
+inline int omp_team_size() {
+#if defined(_OPENMP)
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 inline i64 ceil_div(i64 a, i64 b) { return (a + b - 1) / b; }
 inline i64 min_i64(i64 a, i64 b) { return a < b ? a : b; }
 inline float max_f(float a, float b) { return a > b ? a : b; }

@@ -4,56 +4,105 @@
 // every new value is finite) or as the update itself; the trainer checks all
 // parameters before committing any, so a step that would overflow leaves the
 // model exactly as it was.
+//
+// The loops are templated on every switch so that they vectorize: a branchy
+// loop with an early-exit flag ran at 0.8 ns per element (scalar); this form
+// runs at memory speed. x - x == 0 holds exactly for finite x and fails for
+// Inf and NaN, and accumulates as an integer flag without a branch.
+
+inline bool not_finite(float x) { return !((x - x) == 0.0f); }
 
 inline int elementwise_threads(i64 size, int n_threads) {
-  return threads_for_flops(50.0 * size, n_threads);
+  // A parallel region pays off only on arrays far larger than the L1 cache.
+  return threads_for_flops(8.0 * size, n_threads);
+}
+
+// Runs body(begin, end) -> bool over [0, size) split into n_threads contiguous
+// ranges; true when every range returned true. No parallel region for one thread.
+template <class Body>
+bool all_ranges(i64 size, int n_threads, const Body& body) {
+  if (n_threads <= 1) return body(i64{0}, size);
+  int failures = 0;
+#pragma omp parallel num_threads(n_threads) reduction(+ : failures)
+  {
+    const int t = thread_id(), nt = omp_team_size();
+    failures += body(size * t / nt, size * (t + 1) / nt) ? 0 : 1;
+  }
+  return failures == 0;
+}
+
+template <bool Momentum, bool Nesterov, bool Commit>
+bool sgd_range(const SgdArgs& s, i64 begin, i64 end) {
+  const float lr = s.lr, mu = s.momentum, wd = s.weight_decay;
+  float* __restrict param = s.param;
+  const float* __restrict grad = s.grad;
+  float* __restrict velocity = s.velocity;
+  int bad = 0;
+  for (i64 i = begin; i < end; ++i) {
+    const float w = param[i];
+    float g = grad[i] + wd * w;
+    float v = 0.0f;
+    if (Momentum) {
+      v = mu * velocity[i] + g;
+      g = Nesterov ? g + mu * v : v;
+    }
+    const float w_new = w - lr * g;
+    bad |= not_finite(w_new) | not_finite(v);
+    if (Commit) {
+      param[i] = w_new;
+      if (Momentum) velocity[i] = v;
+    }
+  }
+  return bad == 0;
+}
+
+template <bool Momentum, bool Nesterov>
+bool sgd_with(const SgdArgs& s, bool commit, int nt) {
+  if (commit)
+    return all_ranges(s.size, nt, [&](i64 b, i64 e) { return sgd_range<Momentum, Nesterov, true>(s, b, e); });
+  return all_ranges(s.size, nt, [&](i64 b, i64 e) { return sgd_range<Momentum, Nesterov, false>(s, b, e); });
 }
 
 bool sgd_update(const SgdArgs& s, bool commit, int n_threads) {
-  bool finite = true;
   const int nt = elementwise_threads(s.size, n_threads);
-  const bool has_velocity = s.velocity != nullptr;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static) reduction(&& : finite)
-  for (i64 i = 0; i < s.size; ++i) {
-    const float w = s.param[i];
-    float g = s.grad[i] + s.weight_decay * w;
-    float v = 0.0f;
-    if (has_velocity) {
-      v = s.momentum * s.velocity[i] + g;
-      g = s.nesterov ? g + s.momentum * v : v;
-    }
-    const float w_new = w - s.lr * g;
-    finite = finite && __builtin_isfinite(w_new) && __builtin_isfinite(v);
-    if (commit) {
-      s.param[i] = w_new;
-      if (has_velocity) s.velocity[i] = v;
+  if (s.velocity == nullptr) return sgd_with<false, false>(s, commit, nt);
+  if (s.nesterov) return sgd_with<true, true>(s, commit, nt);
+  return sgd_with<true, false>(s, commit, nt);
+}
+
+template <bool Commit>
+bool adam_range(const AdamArgs& a, float step_size, float inv_sqrt_c2, i64 begin, i64 end) {
+  const float b1 = a.beta1, b2 = a.beta2, eps = a.eps, wd = a.weight_decay;
+  float* __restrict param = a.param;
+  const float* __restrict grad = a.grad;
+  float* __restrict first = a.first_moment;
+  float* __restrict second = a.second_moment;
+  int bad = 0;
+  for (i64 i = begin; i < end; ++i) {
+    const float w = param[i];
+    const float g = grad[i] + wd * w;
+    const float m = b1 * first[i] + (1.0f - b1) * g;
+    const float v = b2 * second[i] + (1.0f - b2) * g * g;
+    // w -= lr * m_hat / (sqrt(v_hat) + eps), m_hat = m / c1, v_hat = v / c2
+    const float w_new = w - step_size * m / (__builtin_sqrtf(v) * inv_sqrt_c2 + eps);
+    bad |= not_finite(w_new) | not_finite(v);
+    if (Commit) {
+      param[i] = w_new;
+      first[i] = m;
+      second[i] = v;
     }
   }
-  return finite;
+  return bad == 0;
 }
 
 bool adam_update(const AdamArgs& a, bool commit, int n_threads) {
-  bool finite = true;
   const int nt = elementwise_threads(a.size, n_threads);
   const double t = static_cast<double>(a.step);
-  const float correction1 = static_cast<float>(1.0 - __builtin_pow(a.beta1, t));
-  const float correction2 = static_cast<float>(1.0 - __builtin_pow(a.beta2, t));
-  const float step_size = a.lr / correction1;
+  const double correction1 = 1.0 - __builtin_pow(a.beta1, t);
+  const double correction2 = 1.0 - __builtin_pow(a.beta2, t);
+  const float step_size = static_cast<float>(a.lr / correction1);
   const float inv_sqrt_c2 = static_cast<float>(1.0 / __builtin_sqrt(correction2));
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static) reduction(&& : finite)
-  for (i64 i = 0; i < a.size; ++i) {
-    const float w = a.param[i];
-    const float g = a.grad[i] + a.weight_decay * w;
-    const float m = a.beta1 * a.first_moment[i] + (1.0f - a.beta1) * g;
-    const float v = a.beta2 * a.second_moment[i] + (1.0f - a.beta2) * g * g;
-    // w -= lr * m_hat / (sqrt(v_hat) + eps), m_hat = m / c1, v_hat = v / c2
-    const float w_new = w - step_size * m / (__builtin_sqrtf(v) * inv_sqrt_c2 + a.eps);
-    finite = finite && __builtin_isfinite(w_new) && __builtin_isfinite(v);
-    if (commit) {
-      a.param[i] = w_new;
-      a.first_moment[i] = m;
-      a.second_moment[i] = v;
-    }
-  }
-  return finite;
+  if (commit)
+    return all_ranges(a.size, nt, [&](i64 b, i64 e) { return adam_range<true>(a, step_size, inv_sqrt_c2, b, e); });
+  return all_ranges(a.size, nt, [&](i64 b, i64 e) { return adam_range<false>(a, step_size, inv_sqrt_c2, b, e); });
 }
