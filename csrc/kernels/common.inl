@@ -6,6 +6,15 @@ using i64 = std::int64_t;
 
 constexpr int kVectorFloats = RS_VECTOR_BYTES / 4;
 typedef float VFloat __attribute__((vector_size(RS_VECTOR_BYTES)));
+typedef int VInt __attribute__((vector_size(RS_VECTOR_BYTES)));  // lane masks: -1 true, 0 false
+
+// Unaligned vector load and store (the compiler emits plain unaligned moves).
+inline VFloat load_vector(const float* p) {
+  VFloat v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline void store_vector(float* p, VFloat v) { __builtin_memcpy(p, &v, sizeof(v)); }
 
 inline int thread_id() {
 #if defined(_OPENMP)

@@ -1,10 +1,18 @@
 // Dense layer kernels: the fused forward (GEMM + bias + activation + firing
 // statistics in the epilogue) and the backward.
 
-// Epilogue of the dense forward, applied to each row of a finished tile:
+// Epilogue of the dense forward, applied to each finished tile:
 // pre = value + bias, out = act(pre), and per-unit firing count and maximum of
 // pre into this thread's partial arrays (combined after the GEMM in thread
 // order; counts are integers and max is exact, so the order cannot matter).
+template <Activation Act>
+inline VFloat activation_vector(VFloat s, float slope) {
+  if (Act == Activation::identity) return s;
+  const VFloat zero{};
+  if (Act == Activation::relu) return s > zero ? s : zero;
+  return s > zero ? s : slope * s;
+}
+
 template <Activation Act, bool Stats>
 struct DenseEpilogue {
   const float* bias;
@@ -23,17 +31,55 @@ struct DenseEpilogue {
     if (!Stats) return {nullptr, nullptr};
     return {count_partials + tid * n_units, max_partials + tid * n_units};
   }
-  void store_final_row(i64 row, i64 col0, const float* values, i64 cols, float* pre_row,
-                       Local& local) const {
-    float* out_row = out + row * ldo + col0;
-    const float* b = bias + col0;
-    for (i64 j = 0; j < cols; ++j) {
-      const float s = values[j] + b[j];
-      pre_row[j] = s;
-      out_row[j] = activation_forward(s, Act, slope);
-      if (Stats) {
-        local.counts[col0 + j] += s > 0.0f;
-        local.maxima[col0 + j] = max_f(local.maxima[col0 + j], s);
+
+  void store_final_tile(const float* tile, i64 rows, i64 cols, float* pre, i64 ldc, i64 row0,
+                        i64 col0, Local& local) const {
+    float* out_tile = out + row0 * ldo + col0;
+    if (cols == RS_NR) {
+      store_full_width(tile, rows, pre, ldc, out_tile, col0, local);
+      return;
+    }
+    for (i64 i = 0; i < rows; ++i) {
+      for (i64 j = 0; j < cols; ++j) {
+        const float s = tile[i * RS_NR + j] + bias[col0 + j];
+        pre[i * ldc + j] = s;
+        out_tile[i * ldo + j] = activation_forward(s, Act, slope);
+        if (Stats) {
+          local.counts[col0 + j] += s > 0.0f;
+          local.maxima[col0 + j] = max_f(local.maxima[col0 + j], s);
+        }
+      }
+    }
+  }
+
+  void store_full_width(const float* tile, i64 rows, float* pre, i64 ldc, float* out_tile,
+                        i64 col0, Local& local) const {
+    constexpr int kVectors = RS_NR / kVectorFloats;
+    VFloat b[kVectors], highest[kVectors];
+    VInt fired[kVectors];
+    for (int v = 0; v < kVectors; ++v) {
+      b[v] = load_vector(bias + col0 + v * kVectorFloats);
+      highest[v] = VFloat{} - __builtin_inff();
+      fired[v] = VInt{};
+    }
+    for (i64 i = 0; i < rows; ++i) {
+      for (int v = 0; v < kVectors; ++v) {
+        const VFloat s = load_vector(tile + i * RS_NR + v * kVectorFloats) + b[v];
+        store_vector(pre + i * ldc + v * kVectorFloats, s);
+        store_vector(out_tile + i * ldo + v * kVectorFloats, activation_vector<Act>(s, slope));
+        if (Stats) {
+          fired[v] -= s > VFloat{};  // a true lane is -1
+          highest[v] = s > highest[v] ? s : highest[v];
+        }
+      }
+    }
+    if (Stats) {
+      for (int v = 0; v < kVectors; ++v) {
+        for (int j = 0; j < kVectorFloats; ++j) {
+          const i64 unit = col0 + v * kVectorFloats + j;
+          local.counts[unit] += fired[v][j];
+          local.maxima[unit] = max_f(local.maxima[unit], highest[v][j]);
+        }
       }
     }
   }

@@ -16,34 +16,55 @@
 // final store, after the last KC block: bias, activation and per-unit
 // statistics need no second pass over C.
 
-// C = tile (first KC block) or C += tile.
-struct PlainEpilogue {
-  struct Local {};
-  Local local(int) const { return {}; }
-  void store_final_row(i64, i64, const float* values, i64 cols, float* c_row, Local&) const {
-    for (i64 j = 0; j < cols; ++j) c_row[j] = values[j];
-  }
-};
+// Epilogues receive a finished tile (rows x cols of `tile`, RS_NR floats per
+// row, already summed over the whole inner dimension) and store it to C. A
+// full-width tile (cols == RS_NR, all but the right edge) is handled in whole
+// vectors; the edge, element by element.
 
-template <class Epilogue>
-inline void store_tile(const float* tile, i64 rows, i64 cols, float* c, i64 ldc, bool accumulate,
-                       bool last, const Epilogue& ep, typename Epilogue::Local& local, i64 row0,
-                       i64 col0) {
-  alignas(64) float row_values[RS_NR];
+inline void copy_tile(const float* tile, i64 rows, i64 cols, float* c, i64 ldc) {
   for (i64 i = 0; i < rows; ++i) {
     const float* t = tile + i * RS_NR;
     float* c_row = c + i * ldc;
-    if (accumulate) {
-      for (i64 j = 0; j < cols; ++j) row_values[j] = t[j] + c_row[j];
+    if (cols == RS_NR) {
+      for (int v = 0; v < RS_NR; v += kVectorFloats) store_vector(c_row + v, load_vector(t + v));
     } else {
-      for (i64 j = 0; j < cols; ++j) row_values[j] = t[j];
-    }
-    if (last) {
-      ep.store_final_row(row0 + i, col0, row_values, cols, c_row, local);
-    } else {
-      for (i64 j = 0; j < cols; ++j) c_row[j] = row_values[j];
+      for (i64 j = 0; j < cols; ++j) c_row[j] = t[j];
     }
   }
+}
+
+// C = the product.
+struct PlainEpilogue {
+  struct Local {};
+  Local local(int) const { return {}; }
+  void store_final_tile(const float* tile, i64 rows, i64 cols, float* c, i64 ldc, i64, i64,
+                        Local&) const {
+    copy_tile(tile, rows, cols, c, ldc);
+  }
+};
+
+// Adds the partial product already in C (earlier KC blocks) to the tile; then
+// either stores it (more KC blocks to come) or hands it to the epilogue.
+template <class Epilogue>
+inline void store_tile(float* tile, i64 rows, i64 cols, float* c, i64 ldc, bool accumulate,
+                       bool last, const Epilogue& ep, typename Epilogue::Local& local, i64 row0,
+                       i64 col0) {
+  if (accumulate) {
+    for (i64 i = 0; i < rows; ++i) {
+      float* t = tile + i * RS_NR;
+      const float* c_row = c + i * ldc;
+      if (cols == RS_NR) {
+        for (int v = 0; v < RS_NR; v += kVectorFloats)
+          store_vector(t + v, load_vector(t + v) + load_vector(c_row + v));
+      } else {
+        for (i64 j = 0; j < cols; ++j) t[j] += c_row[j];
+      }
+    }
+  }
+  if (last)
+    ep.store_final_tile(tile, rows, cols, c, ldc, row0, col0, local);
+  else
+    copy_tile(tile, rows, cols, c, ldc);
 }
 
 // Cache blocking. KC x NR floats of B stay in L1 across a micro-panel of A;
@@ -73,15 +94,15 @@ struct StridedB {
 // packed A block of rows [ic, ic + mc), inner-dimension block [pc, pc + kc).
 template <class Epilogue>
 inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilogue::Local& local,
-                           const float* a_block, const float* b_pack, i64 ic, i64 mc, i64 jc,
-                           i64 q_begin, i64 q_end, i64 pc, i64 kc) {
+                           const float* a_block, const float* b_pack, i64 panel_stride, i64 ic,
+                           i64 mc, i64 jc, i64 q_begin, i64 q_end, i64 pc, i64 kc) {
   alignas(64) float tile[RS_MR * RS_NR];
   const bool accumulate = pc > 0;
   const bool last = pc + kc == g.k;
   for (i64 q = q_begin; q < q_end; ++q) {
     const i64 j0 = jc + q * RS_NR;
     const i64 cols = min_i64(RS_NR, g.n - j0);
-    const float* bp = b_pack + q * RS_NR * kc;
+    const float* bp = b_pack + q * panel_stride;
     for (i64 ir = 0; ir < mc; ir += RS_MR) {
       micro_kernel(kc, a_block + ir * kc, bp, tile);
       const i64 row0 = ic + ir;
@@ -99,14 +120,18 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
   if (m <= 0 || n <= 0) return;
   const i64 nc_max = min_i64(kNC, n);
   const i64 kc_max = min_i64(kKC, k > 0 ? k : 1);
-  float* const b_pack = scratch<float>(kPackB, ceil_div(nc_max, RS_NR) * RS_NR * kc_max);
+  // Panels sit kc_max apart whatever this block's kc: threads that split the
+  // columns run unsynchronised and may be on KC blocks of different depth.
+  const i64 panel_stride = RS_NR * kc_max;
+  float* const b_pack = scratch<float>(kPackB, ceil_div(nc_max, RS_NR) * panel_stride);
   float* const a_pack = scratch<float>(kPackA, static_cast<i64>(n_threads) * kMC * kc_max);
   if (k <= 0) {  // empty inner dimension: C = 0, still through the epilogue
-    alignas(64) float zeros[RS_NR] = {};
+    alignas(64) float zeros[RS_MR * RS_NR] = {};
     auto local = ep.local(0);
-    for (i64 i = 0; i < m; ++i)
+    for (i64 i = 0; i < m; i += RS_MR)
       for (i64 j = 0; j < n; j += RS_NR)
-        ep.store_final_row(i, j, zeros, min_i64(RS_NR, n - j), g.c + i * g.ldc + j, local);
+        ep.store_final_tile(zeros, min_i64(RS_MR, m - i), min_i64(RS_NR, n - j),
+                            g.c + i * g.ldc + j, g.ldc, i, j, local);
     return;
   }
 
@@ -128,13 +153,13 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
           const i64 kc = min_i64(kKC, k - pc);
           for (i64 q = q_begin; q < q_end; ++q) {
             const i64 j0 = jc + q * RS_NR;
-            b_packer.pack(pc, j0, kc, min_i64(RS_NR, n - j0), b_pack + q * RS_NR * kc);
+            b_packer.pack(pc, j0, kc, min_i64(RS_NR, n - j0), b_pack + q * panel_stride);
           }
           for (i64 ic = 0; ic < m; ic += kMC) {
             const i64 mc = min_i64(kMC, m - ic);
             pack_a_block(g.a + ic * g.a_row_stride + pc * g.a_col_stride, g.a_row_stride,
                          g.a_col_stride, mc, kc, my_a);
-            multiply_block(g, ep, local, my_a, b_pack, ic, mc, jc, q_begin, q_end, pc, kc);
+            multiply_block(g, ep, local, my_a, b_pack, panel_stride, ic, mc, jc, q_begin, q_end, pc, kc);
           }
         }
       }
@@ -167,7 +192,7 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
 #pragma omp for schedule(static)
         for (i64 q = 0; q < n_panels; ++q) {
           const i64 j0 = jc + q * RS_NR;
-          b_packer.pack(pc, j0, kc, min_i64(RS_NR, n - j0), b_pack + q * RS_NR * kc);
+          b_packer.pack(pc, j0, kc, min_i64(RS_NR, n - j0), b_pack + q * panel_stride);
         }
 
         // Tasks: row blocks x panel groups, enough groups to feed every thread
@@ -187,7 +212,7 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
                          g.a_col_stride, mc, kc, my_a);
             packed_block = ib;
           }
-          multiply_block(g, ep, local, my_a, b_pack, ic, mc, jc,
+          multiply_block(g, ep, local, my_a, b_pack, panel_stride, ic, mc, jc,
                          grp * n_panels / groups, (grp + 1) * n_panels / groups, pc, kc);
         }
       }
