@@ -60,13 +60,14 @@ class TrainStepHandle {
   py::tuple run(const FloatArray& x, std::optional<Int64Array> rows,
                 std::optional<Int64Array> labels, std::optional<FloatArray> targets,
                 int optimizer, float lr, float momentum, float weight_decay, bool nesterov,
-                float beta1, float beta2, float eps, std::int64_t adam_step, bool monitor) {
+                float beta1, float beta2, float eps, std::int64_t adam_step, bool monitor,
+                bool check_values) {
     require_ndim(x, "x", 2);
     if (x.shape(1) != n_features_)
       throw py::value_error("x has " + std::to_string(x.shape(1)) +
                             " features but the first layer expects " + std::to_string(n_features_));
     const py::ssize_t n_rows = x.shape(0);
-    Batch batch{x.data(), n_rows, nullptr, nullptr, nullptr};
+    Batch batch{x.data(), n_rows, nullptr, nullptr, nullptr, check_values};
     if (rows) {
       require_ndim(*rows, "rows", 1);
       batch.rows = rows->data();
@@ -84,8 +85,9 @@ class TrainStepHandle {
       for (py::ssize_t i = 0; i < batch.n; ++i) {
         const std::int64_t y = batch.labels[batch.rows ? batch.rows[i] : i];
         if (y < 0 || y >= n_outputs_)
-          throw py::value_error("label " + std::to_string(y) + " is outside [0, " +
-                                std::to_string(n_outputs_) + ")");
+          throw py::value_error("y has label " + std::to_string(y) + ", outside [0, " +
+                                std::to_string(n_outputs_) + ") for a model with " +
+                                std::to_string(n_outputs_) + " outputs");
       }
     } else {
       if (!targets) throw py::value_error("mse needs float targets");
@@ -148,8 +150,10 @@ void bind_train(py::module_& m) {
            py::arg("targets").noconvert().none(true), py::arg("optimizer"), py::arg("lr"),
            py::arg("momentum"), py::arg("weight_decay"), py::arg("nesterov"), py::arg("beta1"),
            py::arg("beta2"), py::arg("eps"), py::arg("adam_step"), py::arg("monitor"),
+           py::arg("check_values"),
            "Returns (loss, correct, status); status 0 = applied, 1 = loss not finite, 2 = "
-           "update not finite (nothing written in either case).");
+           "update not finite, 3 = x not finite, 4 = targets not finite (nothing written "
+           "unless 0).");
 }
 
 }  // namespace rs

@@ -87,6 +87,18 @@ T* scratch(ScratchSlot slot, i64 count) {
   return static_cast<T*>(pool.get(slot, sizeof(T) * static_cast<std::size_t>(count > 0 ? count : 1)));
 }
 
+// Runs body(i) for i in [0, count), on n_threads threads (static schedule) or,
+// with one thread, in a plain loop with no OpenMP construct.
+template <class Body>
+inline void for_each_index(i64 count, int n_threads, const Body& body) {
+  if (n_threads <= 1) {
+    for (i64 i = 0; i < count; ++i) body(i);
+    return;
+  }
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (i64 i = 0; i < count; ++i) body(i);
+}
+
 // Row chunk for batch reductions (bias gradient, loss): partial sums over
 // fixed chunks of rows are combined in chunk order, so the result is the same
 // bit for bit whatever the thread count or timing.

@@ -135,35 +135,45 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
     return;
   }
 
-  // Few rows (a training batch) and several threads: split the columns. Each
-  // thread packs its own B panels, which stay in its own L2, and all rows of A;
-  // no B panel is shared, so no barrier. Sharing one packed B between threads
-  // that split the rows cost 15-25% at m = 256 (330 vs 430 GFLOP/s on 2 threads).
-  const i64 total_panels = ceil_div(min_i64(kNC, n), RS_NR);
-  if (n_threads > 1 && m < 4 * kMC && total_panels >= 2 * n_threads) {
-#pragma omp parallel num_threads(n_threads)
-    {
-      const int tid = thread_id();
-      float* my_a = a_pack + static_cast<i64>(tid) * kMC * kc_max;
-      auto local = ep.local(tid);
-      for (i64 jc = 0; jc < n; jc += kNC) {
-        const i64 n_panels = ceil_div(min_i64(kNC, n - jc), RS_NR);
-        const i64 q_begin = tid * n_panels / n_threads, q_end = (tid + 1) * n_panels / n_threads;
-        for (i64 pc = 0; pc < k; pc += kKC) {
-          const i64 kc = min_i64(kKC, k - pc);
-          for (i64 q = q_begin; q < q_end; ++q) {
-            const i64 j0 = jc + q * RS_NR;
-            b_packer.pack(pc, j0, kc, min_i64(RS_NR, n - j0), b_pack + q * panel_stride);
-          }
-          for (i64 ic = 0; ic < m; ic += kMC) {
-            const i64 mc = min_i64(kMC, m - ic);
-            pack_a_block(g.a + ic * g.a_row_stride + pc * g.a_col_stride, g.a_row_stride,
-                         g.a_col_stride, mc, kc, my_a);
-            multiply_block(g, ep, local, my_a, b_pack, panel_stride, ic, mc, jc, q_begin, q_end, pc, kc);
-          }
+  // Thread `tid` of `team` computes every row of its share of the columns,
+  // packing its own B panels and all of A. With one thread this is the whole
+  // product, run with no OpenMP construct at all (a serialised parallel region
+  // and its barriers cost about 1 us, as much as a 32 x 64 x 64 product).
+  auto columns_share = [&](int tid, int team) {
+    float* my_a = a_pack + static_cast<i64>(tid) * kMC * kc_max;
+    auto local = ep.local(tid);
+    for (i64 jc = 0; jc < n; jc += kNC) {
+      const i64 n_panels = ceil_div(min_i64(kNC, n - jc), RS_NR);
+      const i64 q_begin = tid * n_panels / team, q_end = (tid + 1) * n_panels / team;
+      for (i64 pc = 0; pc < k; pc += kKC) {
+        const i64 kc = min_i64(kKC, k - pc);
+        for (i64 q = q_begin; q < q_end; ++q) {
+          const i64 j0 = jc + q * RS_NR;
+          b_packer.pack(pc, j0, kc, min_i64(RS_NR, n - j0), b_pack + q * panel_stride);
+        }
+        for (i64 ic = 0; ic < m; ic += kMC) {
+          const i64 mc = min_i64(kMC, m - ic);
+          pack_a_block(g.a + ic * g.a_row_stride + pc * g.a_col_stride, g.a_row_stride,
+                       g.a_col_stride, mc, kc, my_a);
+          multiply_block(g, ep, local, my_a, b_pack, panel_stride, ic, mc, jc, q_begin, q_end,
+                         pc, kc);
         }
       }
     }
+  };
+  if (n_threads <= 1) {
+    columns_share(0, 1);
+    return;
+  }
+
+  // Few rows (a training batch): split the columns. Each thread's B panels stay
+  // in its own L2 and no panel is shared, so no barrier. Sharing one packed B
+  // between threads that split the rows cost 15-25% at m = 256 (330 vs 430
+  // GFLOP/s on 2 threads).
+  const i64 total_panels = ceil_div(min_i64(kNC, n), RS_NR);
+  if (m < 4 * kMC && total_panels >= 2 * n_threads) {
+#pragma omp parallel num_threads(n_threads)
+    columns_share(thread_id(), n_threads);
     return;
   }
 
@@ -176,7 +186,7 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
   const i64 mc_step = ceil_div(ceil_div(m, m_blocks), RS_MR) * RS_MR;
   m_blocks = ceil_div(m, mc_step);
 
-#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
+#pragma omp parallel num_threads(n_threads)
   {
     const int tid = thread_id();
     float* my_a = a_pack + static_cast<i64>(tid) * kMC * kc_max;

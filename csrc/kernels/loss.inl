@@ -7,8 +7,7 @@ double softmax_cross_entropy(const float* logits, const i64* labels, i64 n, i64 
   double* const partials = scratch<double>(kReduction, n_chunks);
   const float inv_n = 1.0f / static_cast<float>(n);
   const int nt = threads_for_flops(20.0 * n * c, n_threads);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-  for (i64 chunk = 0; chunk < n_chunks; ++chunk) {
+  for_each_index(n_chunks, nt, [&](i64 chunk) {
     double sum = 0.0;
     const i64 row_end = min_i64(n, (chunk + 1) * kReductionRows);
     for (i64 r = chunk * kReductionRows; r < row_end; ++r) {
@@ -30,7 +29,7 @@ double softmax_cross_entropy(const float* logits, const i64* labels, i64 n, i64 
       sum += static_cast<double>(__builtin_logf(denom)) + (static_cast<double>(zmax) - z[y]);
     }
     partials[chunk] = sum;
-  }
+  });
   double total = 0.0;
   for (i64 chunk = 0; chunk < n_chunks; ++chunk) total += partials[chunk];
   return total / static_cast<double>(n);
@@ -43,8 +42,7 @@ double mean_squared_error(const float* out, const float* target, i64 n, i64 c, f
   const double count = static_cast<double>(n) * static_cast<double>(c);
   const float scale = static_cast<float>(2.0 / count);
   const int nt = threads_for_flops(4.0 * n * c, n_threads);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-  for (i64 chunk = 0; chunk < n_chunks; ++chunk) {
+  for_each_index(n_chunks, nt, [&](i64 chunk) {
     double sum = 0.0;
     const i64 begin = chunk * kReductionRows * c;
     const i64 end = min_i64(n, (chunk + 1) * kReductionRows) * c;
@@ -54,7 +52,7 @@ double mean_squared_error(const float* out, const float* target, i64 n, i64 c, f
       sum += static_cast<double>(diff) * diff;
     }
     partials[chunk] = sum;
-  }
+  });
   double total = 0.0;
   for (i64 chunk = 0; chunk < n_chunks; ++chunk) total += partials[chunk];
   return total / count;

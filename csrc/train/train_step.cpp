@@ -8,6 +8,17 @@
 
 namespace rs {
 
+namespace {
+
+// True when every value is finite; x - x is 0 exactly for finite x.
+bool all_finite(const float* values, std::int64_t count) {
+  int bad = 0;
+  for (std::int64_t i = 0; i < count; ++i) bad |= !((values[i] - values[i]) == 0.0f);
+  return bad == 0;
+}
+
+}  // namespace
+
 TrainStep::TrainStep(std::vector<TrainLayer> layers, LossKind loss)
     : layers_(std::move(layers)), loss_(loss), n_outputs_(layers_.back().fan_out) {
   for (const TrainLayer& layer : layers_) {
@@ -99,6 +110,12 @@ StepResult TrainStep::run(const Batch& batch, const OptimizerSettings& opt, bool
     x = x_rows_.data();
     labels = label_rows_.data();
     targets = target_rows_.data();
+  }
+  if (batch.check_values) {
+    if (!all_finite(x, n * layers_.front().fan_in))
+      return {0.0, 0, StepStatus::x_not_finite};
+    if (loss_ == LossKind::mse && !all_finite(targets, n * n_outputs_))
+      return {0.0, 0, StepStatus::targets_not_finite};
   }
 
   // Forward; hidden layers count firings in the epilogue when monitoring.

@@ -48,9 +48,16 @@ struct Batch {
   const std::int64_t* rows;
   const std::int64_t* labels;  // cross-entropy
   const float* targets;        // mse, (rows, n_outputs)
+  bool check_values;           // refuse NaN/Inf in x and targets first
 };
 
-enum class StepStatus : int { ok = 0, loss_not_finite = 1, update_not_finite = 2 };
+enum class StepStatus : int {
+  ok = 0,
+  loss_not_finite = 1,
+  update_not_finite = 2,
+  x_not_finite = 3,
+  targets_not_finite = 4,
+};
 
 struct StepResult {
   double loss;

@@ -13,8 +13,12 @@ import numbers
 import numpy as np
 
 
-def as_features(x, name: str = "x", n_features: int | None = None) -> np.ndarray:
+def as_features(x, name: str = "x", n_features: int | None = None,
+                check_finite: bool = True) -> np.ndarray:
     """Return ``x`` as a C-contiguous float32 array of shape (n_samples, n_features).
+
+    ``check_finite=False`` leaves the NaN/Inf check to the caller (the C++
+    training step checks its batch in one vectorized pass).
 
     Raises
     ------
@@ -41,18 +45,21 @@ def as_features(x, name: str = "x", n_features: int | None = None) -> np.ndarray
         raise ValueError(
             f"{name} has {array.shape[1]} features but the first layer expects {n_features}"
         )
-    with np.errstate(over="ignore"):  # an overflow becomes Inf, reported just below
-        array = np.ascontiguousarray(array, dtype=np.float32)
-    if not np.isfinite(array).all():
-        # Report a float64 value that overflows float32 as what it is.
+    if array.dtype != np.float32 or not array.flags.c_contiguous:
+        with np.errstate(over="ignore"):  # an overflow becomes Inf, reported just below
+            array = np.ascontiguousarray(array, dtype=np.float32)
+    if check_finite and not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or Inf (after conversion to float32)")
     return array
 
 
-def as_class_labels(y, n_samples: int, n_classes: int, name: str = "y") -> np.ndarray:
+def as_class_labels(y, n_samples: int, n_classes: int, name: str = "y",
+                    check_range: bool = True) -> np.ndarray:
     """Return integer class labels as a C-contiguous int64 array of shape (n_samples,).
 
     Floats that hold whole numbers (``2.0``) are accepted; anything else is not.
+    ``check_range=False`` leaves the range check to the caller (the C++ training
+    step checks the labels of its batch).
     """
     labels = np.asarray(y)
     if labels.ndim != 1:
@@ -67,7 +74,10 @@ def as_class_labels(y, n_samples: int, n_classes: int, name: str = "y") -> np.nd
             raise ValueError(f"{name} must hold integer class labels, got non-integer values")
     elif not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
         raise TypeError(f"{name} must hold integer class labels, got dtype {labels.dtype}")
-    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    if labels.dtype != np.int64 or not labels.flags.c_contiguous:
+        labels = np.ascontiguousarray(labels, dtype=np.int64)
+    if not check_range:
+        return labels
     low, high = int(labels.min()), int(labels.max())
     if low < 0 or high >= n_classes:
         bad = low if low < 0 else high
@@ -78,7 +88,8 @@ def as_class_labels(y, n_samples: int, n_classes: int, name: str = "y") -> np.nd
     return labels
 
 
-def as_regression_targets(y, n_samples: int, n_outputs: int, name: str = "y") -> np.ndarray:
+def as_regression_targets(y, n_samples: int, n_outputs: int, name: str = "y",
+                          check_finite: bool = True) -> np.ndarray:
     """Return regression targets as C-contiguous float32 of shape (n_samples, n_outputs).
 
     A 1-D ``y`` is accepted for a model with one output.
@@ -97,9 +108,10 @@ def as_regression_targets(y, n_samples: int, n_outputs: int, name: str = "y") ->
         raise ValueError(
             f"{name} has {targets.shape[1]} columns but the model has {n_outputs} outputs"
         )
-    with np.errstate(over="ignore"):  # an overflow becomes Inf, reported just below
-        targets = np.ascontiguousarray(targets, dtype=np.float32)
-    if not np.isfinite(targets).all():
+    if targets.dtype != np.float32 or not targets.flags.c_contiguous:
+        with np.errstate(over="ignore"):  # an overflow becomes Inf, reported just below
+            targets = np.ascontiguousarray(targets, dtype=np.float32)
+    if check_finite and not np.isfinite(targets).all():
         raise ValueError(f"{name} contains NaN or Inf (after conversion to float32)")
     return targets
 

@@ -1,5 +1,8 @@
 """Losses, by name. Each returns the mean loss and d loss / d outputs.
 
+``prepare_targets(..., check_values=False)`` skips the checks that read every
+value (label range, NaN/Inf): the C++ training step makes them on its batch.
+
 - ``cross_entropy``: softmax cross-entropy of the logits against integer class
   labels, mean over the batch; computed as log-sum-exp minus the true logit,
   shifted by the row maximum so it never overflows.
@@ -19,8 +22,8 @@ class CrossEntropy:
     is_classification = True
 
     @staticmethod
-    def prepare_targets(y, n_samples: int, n_outputs: int) -> np.ndarray:
-        return as_class_labels(y, n_samples, n_outputs)
+    def prepare_targets(y, n_samples: int, n_outputs: int, check_values: bool = True):
+        return as_class_labels(y, n_samples, n_outputs, check_range=check_values)
 
     @staticmethod
     def __call__(outputs: np.ndarray, targets: np.ndarray, grad: np.ndarray) -> float:
@@ -32,8 +35,8 @@ class MeanSquaredError:
     is_classification = False
 
     @staticmethod
-    def prepare_targets(y, n_samples: int, n_outputs: int) -> np.ndarray:
-        return as_regression_targets(y, n_samples, n_outputs)
+    def prepare_targets(y, n_samples: int, n_outputs: int, check_values: bool = True):
+        return as_regression_targets(y, n_samples, n_outputs, check_finite=check_values)
 
     @staticmethod
     def __call__(outputs: np.ndarray, targets: np.ndarray, grad: np.ndarray) -> float:

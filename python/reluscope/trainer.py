@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,9 +88,12 @@ class Trainer:
 
     def step(self, x_batch, y_batch) -> float:
         """One update on one batch. Returns the batch loss before the update."""
-        x_batch = as_features(x_batch, "x_batch", self.model.n_features)
-        targets = self.loss.prepare_targets(y_batch, x_batch.shape[0], self.model.n_outputs)
-        return self._run_step(x_batch, None, targets, None)[0]
+        # Shapes and types are checked here; NaN/Inf and the label range are
+        # checked by the C++ step on the batch, in one pass, before any work.
+        x_batch = as_features(x_batch, "x_batch", self.model.n_features, check_finite=False)
+        targets = self.loss.prepare_targets(y_batch, x_batch.shape[0], self.model.n_outputs,
+                                            check_values=False)
+        return self._run_step(x_batch, None, targets, None, check_values=True)[0]
 
     def fit(self, x, y, epochs: int = 1, callbacks=(), shuffle: bool = True) -> History:
         """Train for ``epochs`` passes over (x, y), reshuffled each epoch from the seed.
@@ -112,7 +116,8 @@ class Trainer:
                 loss_sum, correct = 0.0, 0
                 for start in range(0, n, self.batch_size):
                     rows = order[start:start + self.batch_size]
-                    loss, batch_correct = self._run_step(x, rows, targets, epoch)
+                    loss, batch_correct = self._run_step(x, rows, targets, epoch,
+                                                         check_values=False)
                     loss_sum += loss * rows.shape[0]
                     correct += batch_correct
                 self.epochs_done = epoch
@@ -142,34 +147,41 @@ class Trainer:
     def _training_step(self):
         """The C++ step for the current model and optimizer, rebuilt when either changed."""
         params = self.model.parameters()
+        cached = self._engine_key
+        if (cached is not None and cached[0] is self.optimizer
+                and cached[1] is self.optimizer._state and len(params) == len(cached[2])
+                and all(map(operator.is_, params, cached[2]))):
+            return self._engine
         state = self.optimizer.state_for(params)
-        key = (self.optimizer, state, *params)
-        if self._engine is None or len(key) != len(self._engine_key) or any(
-                a is not b for a, b in zip(key, self._engine_key)):
-            layers = self.model.layers
-            hidden = len(layers) - 1
-            self.firing_counts = [c if c.shape == (layer.fan_out,) else
-                                  np.zeros(layer.fan_out, dtype=np.int64)
-                                  for c, layer in zip(self.firing_counts, layers[:hidden])]
-            self._engine = _core.TrainStep(
-                [layer.weight for layer in layers], [layer.bias for layer in layers],
-                [layer.activation.code for layer in layers],
-                [layer.activation.negative_slope for layer in layers],
-                0 if self.loss.is_classification else 1,
-                [s[0] for s in state[0::2]], [s[1] for s in state[0::2]],
-                [s[0] for s in state[1::2]], [s[1] for s in state[1::2]],
-                self.firing_counts + [None])
-            self._engine_key = key
+        layers = self.model.layers
+        hidden = len(layers) - 1
+        self.firing_counts = [c if c.shape == (layer.fan_out,) else
+                              np.zeros(layer.fan_out, dtype=np.int64)
+                              for c, layer in zip(self.firing_counts, layers[:hidden])]
+        self._engine = _core.TrainStep(
+            [layer.weight for layer in layers], [layer.bias for layer in layers],
+            [layer.activation.code for layer in layers],
+            [layer.activation.negative_slope for layer in layers],
+            0 if self.loss.is_classification else 1,
+            [s[0] for s in state[0::2]], [s[1] for s in state[0::2]],
+            [s[0] for s in state[1::2]], [s[1] for s in state[1::2]],
+            self.firing_counts + [None])
+        self._engine_key = (self.optimizer, state, params)
         return self._engine
 
-    def _run_step(self, x: np.ndarray, rows, targets: np.ndarray, epoch: int | None):
+    def _run_step(self, x: np.ndarray, rows, targets: np.ndarray, epoch: int | None,
+                  check_values: bool):
         """One step on x[rows] (all of x when rows is None); returns (loss, n_correct)."""
         engine = self._training_step()
         step = self.steps_done + 1
         labels, regression = (targets, None) if self.loss.is_classification else (None, targets)
         loss, correct, status = engine.run(x, rows, labels, regression,
                                            *self.optimizer.settings(), self.optimizer.steps + 1,
-                                           self.track_firing)
+                                           self.track_firing, check_values)
+        if status == 3:
+            raise ValueError("x_batch contains NaN or Inf (after conversion to float32)")
+        if status == 4:
+            raise ValueError("y_batch contains NaN or Inf (after conversion to float32)")
         if status == 1:
             raise TrainingDiverged(
                 f"loss became {loss} at step {step}; the model keeps its parameters from "
