@@ -75,6 +75,8 @@ inline void store_tile(float* tile, i64 rows, i64 cols, float* c, i64 ldc, bool 
 constexpr i64 kKC = RS_KC;
 constexpr i64 kMC = RS_MR * (RS_MC_PANELS);
 constexpr i64 kNC = 4096;
+// Largest A (in floats) read in place rather than packed, when row-major.
+constexpr i64 kSmallA = 256 * 1024;
 
 inline int gemm_threads(const GemmArgs& g, int n_threads) {
   return threads_for_flops(2.0 * g.m * g.n * g.k, n_threads);
@@ -90,12 +92,14 @@ struct StridedB {
   }
 };
 
-// The two inner loops: B panels [q_begin, q_end) of column block jc against the
-// packed A block of rows [ic, ic + mc), inner-dimension block [pc, pc + kc).
+// The two inner loops: B panels [q_begin, q_end) of column block jc against
+// rows [ic, ic + mc) of A, inner-dimension block [pc, pc + kc). A is either a
+// packed block (a_lda == 0) or read in place, row-major with row stride a_lda,
+// `a` pointing at row ic, column pc.
 template <class Epilogue>
 inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilogue::Local& local,
-                           const float* a_block, const float* b_pack, i64 panel_stride, i64 ic,
-                           i64 mc, i64 jc, i64 q_begin, i64 q_end, i64 pc, i64 kc) {
+                           const float* a, i64 a_lda, const float* b_pack, i64 panel_stride,
+                           i64 ic, i64 mc, i64 jc, i64 q_begin, i64 q_end, i64 pc, i64 kc) {
   alignas(64) float tile[RS_MR * RS_NR];
   const bool accumulate = pc > 0;
   const bool last = pc + kc == g.k;
@@ -104,10 +108,14 @@ inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilo
     const i64 cols = min_i64(RS_NR, g.n - j0);
     const float* bp = b_pack + q * panel_stride;
     for (i64 ir = 0; ir < mc; ir += RS_MR) {
-      micro_kernel(kc, a_block + ir * kc, bp, tile);
+      const i64 rows = min_i64(RS_MR, mc - ir);
+      if (a_lda == 0)
+        micro_kernel(kc, a + ir * kc, bp, tile);
+      else
+        micro_kernel_rows(kc, a + ir * a_lda, a_lda, rows, bp, tile);
       const i64 row0 = ic + ir;
-      store_tile(tile, min_i64(RS_MR, mc - ir), cols, g.c + row0 * g.ldc + j0, g.ldc, accumulate,
-                 last, ep, local, row0, j0);
+      store_tile(tile, rows, cols, g.c + row0 * g.ldc + j0, g.ldc, accumulate, last, ep, local,
+                 row0, j0);
     }
   }
 }
@@ -139,6 +147,10 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
   // packing its own B panels and all of A. With one thread this is the whole
   // product, run with no OpenMP construct at all (a serialised parallel region
   // and its barriers cost about 1 us, as much as a 32 x 64 x 64 product).
+  // Small row-major A is read in place. Rows a multiple of 4 KiB apart would
+  // all fall in the same L1 sets, so those are packed whatever their size.
+  const bool read_a_in_place = g.a_col_stride == 1 && m * k <= kSmallA &&
+                               (g.a_row_stride * 4) % 4096 != 0;
   auto columns_share = [&](int tid, int team) {
     float* my_a = a_pack + static_cast<i64>(tid) * kMC * kc_max;
     auto local = ep.local(tid);
@@ -153,10 +165,15 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
         }
         for (i64 ic = 0; ic < m; ic += kMC) {
           const i64 mc = min_i64(kMC, m - ic);
-          pack_a_block(g.a + ic * g.a_row_stride + pc * g.a_col_stride, g.a_row_stride,
-                       g.a_col_stride, mc, kc, my_a);
-          multiply_block(g, ep, local, my_a, b_pack, panel_stride, ic, mc, jc, q_begin, q_end,
-                         pc, kc);
+          const float* a_at = g.a + ic * g.a_row_stride + pc * g.a_col_stride;
+          if (read_a_in_place) {
+            multiply_block(g, ep, local, a_at, g.a_row_stride, b_pack, panel_stride, ic, mc, jc,
+                           q_begin, q_end, pc, kc);
+          } else {
+            pack_a_block(a_at, g.a_row_stride, g.a_col_stride, mc, kc, my_a);
+            multiply_block(g, ep, local, my_a, 0, b_pack, panel_stride, ic, mc, jc, q_begin,
+                           q_end, pc, kc);
+          }
         }
       }
     }
@@ -222,7 +239,7 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
                          g.a_col_stride, mc, kc, my_a);
             packed_block = ib;
           }
-          multiply_block(g, ep, local, my_a, b_pack, panel_stride, ic, mc, jc,
+          multiply_block(g, ep, local, my_a, 0, b_pack, panel_stride, ic, mc, jc,
                          grp * n_panels / groups, (grp + 1) * n_panels / groups, pc, kc);
         }
       }
