@@ -13,11 +13,13 @@ class TrainStepHandle {
   TrainStepHandle(const py::list& weights, const py::list& biases, const py::list& activations,
                   const py::list& negative_slopes, int loss, const py::list& weight_states1,
                   const py::list& weight_states2, const py::list& bias_states1,
-                  const py::list& bias_states2, const py::list& firing_counts) {
+                  const py::list& bias_states2, const py::list& firing_counts,
+                  const py::list& gradient_magnitudes) {
     const std::size_t n_layers = weights.size();
     if (n_layers == 0) throw py::value_error("a model needs at least one layer");
     for (const py::list* list : {&biases, &activations, &negative_slopes, &weight_states1,
-                                 &weight_states2, &bias_states1, &bias_states2, &firing_counts})
+                                 &weight_states2, &bias_states1, &bias_states2, &firing_counts,
+                                 &gradient_magnitudes})
       if (list->size() != n_layers) throw py::value_error("one entry per layer is needed in every list");
     if (loss != 0 && loss != 1) throw py::value_error("unknown loss code " + std::to_string(loss));
     loss_ = static_cast<LossKind>(loss);
@@ -44,11 +46,18 @@ class TrainStepHandle {
                        state(weight_states2[i], fan_in * fan_out),
                        state(bias_states1[i], fan_out),
                        state(bias_states2[i], fan_out),
+                       nullptr,
                        nullptr};
       if (!firing_counts[i].is_none()) {
         auto counts = keep<Int64Array>(firing_counts[i], "firing_counts");
         require_shape(counts, "firing_counts", {fan_out});
         layer.firing_counts = mutable_data(counts, "firing_counts");
+      }
+      if (!gradient_magnitudes[i].is_none()) {
+        auto magnitude = keep<py::array_t<double, py::array::c_style>>(gradient_magnitudes[i],
+                                                                       "gradient_magnitude");
+        require_shape(magnitude, "gradient_magnitude", {fan_out});
+        layer.gradient_magnitude = mutable_data(magnitude, "gradient_magnitude");
       }
       layers.push_back(layer);
     }
@@ -61,7 +70,7 @@ class TrainStepHandle {
                 std::optional<Int64Array> labels, std::optional<FloatArray> targets,
                 int optimizer, float lr, float momentum, float weight_decay, bool nesterov,
                 float beta1, float beta2, float eps, std::int64_t adam_step, bool monitor,
-                bool check_values) {
+                bool track_gradients, bool check_values) {
     require_ndim(x, "x", 2);
     if (x.shape(1) != n_features_)
       throw py::value_error("x has " + std::to_string(x.shape(1)) +
@@ -102,7 +111,7 @@ class TrainStepHandle {
     StepResult result;
     {
       py::gil_scoped_release release;  // safe: no Python object is touched below
-      result = step_->run(batch, opt, monitor, num_threads());
+      result = step_->run(batch, opt, monitor, track_gradients, num_threads());
     }
     return py::make_tuple(result.loss, result.correct, static_cast<int>(result.status));
   }
@@ -140,17 +149,17 @@ void bind_train(py::module_& m) {
                               "call, over workspaces allocated once.")
       .def(py::init<const py::list&, const py::list&, const py::list&, const py::list&, int,
                     const py::list&, const py::list&, const py::list&, const py::list&,
-                    const py::list&>(),
+                    const py::list&, const py::list&>(),
            py::arg("weights"), py::arg("biases"), py::arg("activations"),
            py::arg("negative_slopes"), py::arg("loss"), py::arg("weight_states1"),
            py::arg("weight_states2"), py::arg("bias_states1"), py::arg("bias_states2"),
-           py::arg("firing_counts"))
+           py::arg("firing_counts"), py::arg("gradient_magnitudes"))
       .def("run", &TrainStepHandle::run, py::arg("x").noconvert(),
            py::arg("rows").noconvert().none(true), py::arg("labels").noconvert().none(true),
            py::arg("targets").noconvert().none(true), py::arg("optimizer"), py::arg("lr"),
            py::arg("momentum"), py::arg("weight_decay"), py::arg("nesterov"), py::arg("beta1"),
            py::arg("beta2"), py::arg("eps"), py::arg("adam_step"), py::arg("monitor"),
-           py::arg("check_values"),
+           py::arg("track_gradients"), py::arg("check_values"),
            "Returns (loss, correct, status); status 0 = applied, 1 = loss not finite, 2 = "
            "update not finite, 3 = x not finite, 4 = targets not finite (nothing written "
            "unless 0).");

@@ -97,8 +97,21 @@ bool TrainStep::update(const OptimizerSettings& opt, bool commit, int n_threads)
   return finite;
 }
 
+void TrainStep::accumulate_gradient_magnitude(std::size_t i) {
+  const TrainLayer& layer = layers_[i];
+  const std::int64_t fan_out = layer.fan_out;
+  column_sums_.resize(static_cast<std::size_t>(fan_out));
+  float* sums = column_sums_.data();
+  const float* grad_bias = grad_bias_[i].data();
+  for (std::int64_t j = 0; j < fan_out; ++j) sums[j] = std::fabs(grad_bias[j]);
+  const float* grad_weight = grad_weight_[i].data();
+  for (std::int64_t k = 0; k < layer.fan_in; ++k)
+    for (std::int64_t j = 0; j < fan_out; ++j) sums[j] += std::fabs(grad_weight[k * fan_out + j]);
+  for (std::int64_t j = 0; j < fan_out; ++j) layer.gradient_magnitude[j] += sums[j];
+}
+
 StepResult TrainStep::run(const Batch& batch, const OptimizerSettings& opt, bool monitor,
-                          int n_threads) {
+                          bool track_gradients, int n_threads) {
   const KernelSet& k = kernels();
   const std::int64_t n = batch.n;
   reserve(n);
@@ -170,6 +183,7 @@ StepResult TrainStep::run(const Batch& batch, const OptimizerSettings& opt, bool
                                  layer.activation,
                                  layer.negative_slope};
     k.dense_backward(args, n_threads);
+    if (track_gradients && layer.gradient_magnitude) accumulate_gradient_magnitude(i);
     std::swap(grad, spare);
   }
 

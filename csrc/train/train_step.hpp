@@ -26,6 +26,9 @@ struct TrainLayer {
   // Accumulates the firing counts of this (hidden) layer across steps when
   // monitoring is on; null for the output layer.
   std::int64_t* firing_counts;
+  // Accumulates, per unit j, sum_k |dL/dw_kj| + |dL/db_j| across steps when
+  // gradient tracking is on; null for the output layer.
+  double* gradient_magnitude;
 };
 
 enum class LossKind : int { cross_entropy = 0, mse = 1 };
@@ -70,11 +73,15 @@ class TrainStep {
   TrainStep(std::vector<TrainLayer> layers, LossKind loss);
   // Runs the step with the GIL released by the caller. On any status but ok,
   // no parameter or optimizer state has been written.
-  StepResult run(const Batch& batch, const OptimizerSettings& opt, bool monitor, int n_threads);
+  // monitor: count firings in the forward pass; track_gradients: accumulate
+  // each hidden unit's gradient magnitude (one extra read of grad_weight).
+  StepResult run(const Batch& batch, const OptimizerSettings& opt, bool monitor,
+                 bool track_gradients, int n_threads);
 
  private:
   void reserve(std::int64_t n);
   void gather(const Batch& batch);
+  void accumulate_gradient_magnitude(std::size_t layer);
   bool update(const OptimizerSettings& opt, bool commit, int n_threads);
 
   std::vector<TrainLayer> layers_;
@@ -86,6 +93,7 @@ class TrainStep {
   std::vector<std::int64_t> label_rows_;
   std::vector<std::vector<float>> pre_, out_, grad_pre_;
   std::vector<float> grad_a_, grad_b_;  // ping-pong d loss / d layer output
+  std::vector<float> column_sums_;
   std::vector<std::vector<float>> grad_weight_, grad_bias_;
 };
 

@@ -12,6 +12,7 @@ _select_target_from_environment()
 
 from ._runtime import build_info, get_num_threads, set_num_threads, set_simd_target  # noqa: E402
 from .callbacks import Callback  # noqa: E402
+from .diagnosis import BornDeadReport, born_dead  # noqa: E402
 from .errors import TrainingDiverged  # noqa: E402
 from .layers import Dense  # noqa: E402
 from .model import MLP  # noqa: E402
@@ -25,5 +26,5 @@ __version__ = _core.__version__
 __all__ = [
     "MLP", "Dense", "Trainer", "History", "SGD", "Adam", "Callback", "DeadNeuronMonitor",
     "scan", "ScanReport", "LayerScan", "TrainingDiverged", "build_info", "set_num_threads",
-    "get_num_threads", "set_simd_target", "__version__",
+    "get_num_threads", "set_simd_target", "born_dead", "BornDeadReport", "__version__",
 ]

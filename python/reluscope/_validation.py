@@ -45,6 +45,11 @@ def as_features(x, name: str = "x", n_features: int | None = None,
         raise ValueError(
             f"{name} has {array.shape[1]} features but the first layer expects {n_features}"
         )
+    return _as_float32(array, name, check_finite)
+
+
+def _as_float32(array: np.ndarray, name: str, check_finite: bool) -> np.ndarray:
+    """C-contiguous float32 (copied only when needed), optionally checked for NaN/Inf."""
     if array.dtype != np.float32 or not array.flags.c_contiguous:
         with np.errstate(over="ignore"):  # an overflow becomes Inf, reported just below
             array = np.ascontiguousarray(array, dtype=np.float32)
@@ -108,12 +113,7 @@ def as_regression_targets(y, n_samples: int, n_outputs: int, name: str = "y",
         raise ValueError(
             f"{name} has {targets.shape[1]} columns but the model has {n_outputs} outputs"
         )
-    if targets.dtype != np.float32 or not targets.flags.c_contiguous:
-        with np.errstate(over="ignore"):  # an overflow becomes Inf, reported just below
-            targets = np.ascontiguousarray(targets, dtype=np.float32)
-    if check_finite and not np.isfinite(targets).all():
-        raise ValueError(f"{name} contains NaN or Inf (after conversion to float32)")
-    return targets
+    return _as_float32(targets, name, check_finite)
 
 
 def _check_length(y: np.ndarray, n_samples: int, name: str) -> None:

@@ -27,6 +27,27 @@ class DeadNeuronMonitor(Callback):
     revivals : list of (epoch, layer, unit)
         Dead -> alive transitions (possible for units past the first hidden
         layer, whose inputs change as the layers below train).
+    silent : list of (epoch, list of ndarray)
+        Per epoch, the units of each hidden layer that were *silent during the
+        epoch*: zero firings on the epoch's training batches, counted for free in
+        the training forward pass (``Trainer(track_firing=True)``). Unlike the
+        exact scan, the weights changed while these counts were taken.
+    chain_rule : list of (epoch, list of dict)
+        With ``Trainer(track_gradients=True)``: per epoch and hidden layer, the
+        units silent all epoch and the largest gradient magnitude
+        (sum_k |dL/dw_kj| + |dL/db_j| over the epoch) among them, which is
+        exactly 0.0 for ReLU, against the smallest among the units that fired.
+        The appendix of the problem statement, measured: dL/dw_jk =
+        dL/dx_k * f'(s_j) * x_j, and f'(s_j) = 0 whenever the unit is silent.
+    moved_while_dead : list of (epoch, layer, unit, weight_change_norm)
+        Units dead at two consecutive scans whose incoming weights still moved
+        between them: a dead unit gets zero gradient, but momentum and weight
+        decay can keep moving its weights for a while.
+
+    Every dead unit is labelled (``dead_unit_labels``) *permanent* when it is in
+    the first hidden layer (its inputs are the fixed data and its weights get
+    no gradient, so it can never fire again on this data) or *tentative* deeper
+    (it can revive when the layers below it change).
     """
 
     def __init__(self, x, chunk_size: int = 8192):
@@ -36,6 +57,10 @@ class DeadNeuronMonitor(Callback):
         self.reports: list[ScanReport] = []
         self.deaths: list[tuple[int, int, int]] = []
         self.revivals: list[tuple[int, int, int]] = []
+        self.silent: list[tuple[int, list]] = []
+        self.chain_rule: list[tuple[int, list]] = []
+        self.moved_while_dead: list[tuple[int, int, int, float]] = []
+        self._dead_weights: list[dict] = []
 
     def on_train_begin(self, trainer) -> None:
         if self.x.shape[1] != trainer.model.n_features:
@@ -47,11 +72,18 @@ class DeadNeuronMonitor(Callback):
             self._record(trainer.epochs_done, trainer.model)
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
+        if trainer.track_firing:
+            self.silent.append((epoch, [np.flatnonzero(c == 0) for c in trainer.firing_counts]))
+            if trainer.track_gradients:
+                self.chain_rule.append((epoch, [
+                    _gradient_evidence(counts, magnitude) for counts, magnitude in
+                    zip(trainer.firing_counts, trainer.gradient_magnitude)]))
         self._record(epoch, trainer.model)
 
     def _record(self, epoch: int, model) -> None:
         report = scan(model, self.x, self.chunk_size)
         previous = self.reports[-1] if self.reports else None
+        dead_weights = []
         for layer in report.layers:
             dead_now = layer.firing_counts == 0
             dead_before = (previous.layers[layer.index].firing_counts == 0 if previous
@@ -60,8 +92,52 @@ class DeadNeuronMonitor(Callback):
                             for u in np.flatnonzero(dead_now & ~dead_before)]
             self.revivals += [(epoch, layer.index, int(u))
                               for u in np.flatnonzero(dead_before & ~dead_now)]
+            # Incoming weights of the dead units, to see whether they still move.
+            dense = model.layers[layer.index]
+            columns = {int(u): np.append(dense.weight[:, u], dense.bias[u])
+                       for u in np.flatnonzero(dead_now)}
+            if self._dead_weights:
+                for unit, before in self._dead_weights[layer.index].items():
+                    if unit in columns and not np.array_equal(before, columns[unit]):
+                        change = float(np.linalg.norm(columns[unit] - before))
+                        self.moved_while_dead.append((epoch, layer.index, unit, change))
+            dead_weights.append(columns)
+        self._dead_weights = dead_weights
         self.epochs.append(epoch)
         self.reports.append(report)
+
+    def margins(self, layer: int) -> np.ndarray:
+        """Margin (largest pre-activation over x) of every unit of ``layer`` at each scan.
+
+        Shape (n_scans, n_units). A unit is dead exactly when its margin is <= 0.
+        """
+        return np.array([r.layers[layer].max_pre_activation for r in self.reports])
+
+    def at_risk(self, layer: int, window: int = 2, fraction: float = 0.25) -> np.ndarray:
+        """Alive units of ``layer`` whose margin is heading to zero.
+
+        The rule: alive at the last scan (margin > 0); the margin fell at each
+        of the last ``window`` scans; and it is now below ``fraction`` of the
+        largest margin the unit has had. Empty until ``window + 1`` scans exist.
+        """
+        history = self.margins(layer)
+        if history.shape[0] < window + 1:
+            return np.array([], dtype=np.int64)
+        last = history[-1]
+        falling = np.all(np.diff(history[-(window + 1):], axis=0) < 0, axis=0)
+        low = last < fraction * history.max(axis=0)
+        return np.flatnonzero((last > 0) & falling & low)
+
+    def dead_unit_labels(self, scan_index: int = -1) -> list[dict[int, str]]:
+        """Per hidden layer, ``{unit: "permanent" | "tentative"}`` for the dead units.
+
+        Permanent: first hidden layer, on fixed data (zero gradient, fixed
+        inputs: it cannot fire again). Tentative: deeper, where the inputs can
+        change as the layers below train.
+        """
+        report = self.reports[scan_index]
+        return [{int(u): "permanent" if layer.index == 0 else "tentative"
+                 for u in layer.dead_units} for layer in report.layers]
 
     @property
     def dead_counts(self) -> np.ndarray:
@@ -84,6 +160,13 @@ class DeadNeuronMonitor(Callback):
             "dead_counts": self.dead_counts.tolist(),
             "deaths": [list(d) for d in self.deaths],
             "revivals": [list(r) for r in self.revivals],
+            "silent_during_epoch": [{"epoch": e, "units": [u.tolist() for u in units]}
+                                    for e, units in self.silent],
+            "moved_while_dead": [list(m) for m in self.moved_while_dead],
+            "chain_rule": [{"epoch": e, "layers": layers} for e, layers in self.chain_rule],
+            "dead_unit_labels": ([{str(k): v for k, v in labels.items()}
+                                  for labels in self.dead_unit_labels()]
+                                 if self.reports else []),
             "scans": [r.to_dict() for r in self.reports],
         }
 
@@ -103,4 +186,32 @@ class DeadNeuronMonitor(Callback):
             lines.append(f"died {when}: {per_layer}")
         if self.revivals:
             lines.append(f"revived: {len(self.revivals)} unit(s)")
+        labels = self.dead_unit_labels()
+        permanent = sum(v == "permanent" for layer in labels for v in layer.values())
+        tentative = sum(v == "tentative" for layer in labels for v in layer.values())
+        if permanent or tentative:
+            lines.append(f"dead now: {permanent} permanent (first layer, fixed inputs), "
+                         f"{tentative} tentative (deeper; can revive)")
+        for epoch, layers in self.chain_rule[-1:]:
+            for index, evidence in enumerate(layers):
+                if evidence["silent_units"]:
+                    lines.append(
+                        f"chain rule, epoch {epoch}, layer {index}: {evidence['silent_units']} "
+                        f"unit(s) silent all epoch received total gradient "
+                        f"{evidence['max_silent_gradient']!r}; firing units at least "
+                        f"{evidence['min_firing_gradient']!r}")
+        if self.moved_while_dead:
+            lines.append(f"{len(self.moved_while_dead)} time(s) a dead unit's weights still "
+                         "moved between scans (momentum or weight decay, not gradient)")
         return "\n".join(lines)
+
+
+def _gradient_evidence(firing_counts: np.ndarray, magnitude: np.ndarray) -> dict:
+    """Gradient received by the units silent all epoch against those that fired."""
+    silent = firing_counts == 0
+    return {
+        "silent_units": int(silent.sum()),
+        "max_silent_gradient": float(magnitude[silent].max()) if silent.any() else None,
+        "min_firing_gradient": float(magnitude[~silent].min()) if (~silent).any() else None,
+        "silent_gradient_exactly_zero": bool(np.all(magnitude[silent] == 0.0)),
+    }

@@ -8,6 +8,13 @@ Definitions used everywhere in reluscope:
 
 A unit's largest pre-activation over the data, ``max_pre_activation``, is its
 margin: the unit is dead exactly when it is <= 0.
+
+A unit is *dormant* (Sokar et al., "The Dormant Neuron Phenomenon in Deep
+Reinforcement Learning", ICML 2023) when its score
+s_i = mean|h_i| / (mean over the layer's units k of mean|h_k|) is <= tau, with
+mean|h| taken over the samples. As in the authors' code, the score is normalized
+by the layer *mean*, not the sum. Default tau: 0.025. A dead ReLU unit has
+score 0, so it is always dormant; a dormant unit need not be dead.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from . import _core
 from ._validation import as_features, positive_int
 
 SCHEMA_VERSION = 1
+DEFAULT_DORMANT_TAU = 0.025
 
 
 @dataclass
@@ -35,12 +43,16 @@ class LayerScan:
     max_pre_activation : ndarray (n_units,) float32
         Largest pre-activation of each unit over the samples.
     n_samples : int
+    mean_abs_activation : ndarray (n_units,) float64 or None
+        Mean over the samples of |activation| per unit (None when the scan
+        was run with ``dormancy=False``).
     """
 
     index: int
     firing_counts: np.ndarray
     max_pre_activation: np.ndarray
     n_samples: int
+    mean_abs_activation: np.ndarray | None = None
 
     @property
     def n_units(self) -> int:
@@ -64,7 +76,29 @@ class LayerScan:
         """Fraction of samples on which each unit fired."""
         return self.firing_counts / self.n_samples
 
+    @property
+    def dormant_scores(self) -> np.ndarray:
+        """ReDo score of each unit: mean|h_i| over the layer mean of mean|h_k|.
+
+        All zeros when no unit of the layer is ever active (every unit dormant).
+        """
+        if self.mean_abs_activation is None:
+            raise ValueError("this scan did not measure activations; run scan(..., dormancy=True)")
+        layer_mean = self.mean_abs_activation.mean()
+        if layer_mean == 0.0:
+            return np.zeros_like(self.mean_abs_activation)
+        return self.mean_abs_activation / layer_mean
+
+    def dormant_units(self, tau: float = DEFAULT_DORMANT_TAU) -> np.ndarray:
+        """Indices of the units whose ReDo score is <= tau."""
+        return np.flatnonzero(self.dormant_scores <= tau)
+
     def to_dict(self) -> dict:
+        dormant = None if self.mean_abs_activation is None else {
+            "tau": DEFAULT_DORMANT_TAU,
+            "units": self.dormant_units().tolist(),
+            "scores": [float(v) for v in self.dormant_scores],
+        }
         return {
             "index": self.index,
             "n_units": self.n_units,
@@ -73,6 +107,7 @@ class LayerScan:
             "dead_units": self.dead_units.tolist(),
             "firing_counts": self.firing_counts.tolist(),
             "max_pre_activation": [float(v) for v in self.max_pre_activation],
+            "dormant": dormant,
         }
 
 
@@ -100,7 +135,8 @@ class ScanReport:
         """A JSON-serializable dict (plain Python types only)."""
         return {
             "schema_version": SCHEMA_VERSION,
-            "definition": "dead = pre-activation <= 0 on every sample (exact scan)",
+            "definition": "dead = pre-activation <= 0 on every sample (exact scan); dormant = "
+                          "ReDo score mean|h_i| / layer mean of mean|h_k| <= tau",
             "n_samples": self.n_samples,
             "n_units": self.n_units,
             "n_dead": self.n_dead,
@@ -112,20 +148,26 @@ class ScanReport:
         lines = [
             f"Dead-unit scan over {self.n_samples} samples "
             "(dead: pre-activation <= 0 on every sample)",
-            f"{'layer':>5}  {'units':>5}  {'dead':>5}  {'dead %':>6}  {'lowest margin':>13}",
+            f"{'layer':>5}  {'units':>5}  {'dead':>5}  {'dead %':>6}  "
+            f"{'dormant':>7}  {'lowest margin':>13}",
         ]
         for layer in self.layers:
+            dormant = ("-" if layer.mean_abs_activation is None
+                       else str(len(layer.dormant_units())))
             lines.append(
                 f"{layer.index:>5}  {layer.n_units:>5}  {layer.n_dead:>5}  "
-                f"{100 * layer.dead_fraction:>5.1f}%  {float(layer.max_pre_activation.min()):>13.4g}"
+                f"{100 * layer.dead_fraction:>5.1f}%  {dormant:>7}  "
+                f"{float(layer.max_pre_activation.min()):>13.4g}"
             )
         lines.append(
             f"{'all':>5}  {self.n_units:>5}  {self.n_dead:>5}  {100 * self.dead_fraction:>5.1f}%"
         )
+        if any(layer.mean_abs_activation is not None for layer in self.layers):
+            lines.append(f"dormant: ReDo score <= {DEFAULT_DORMANT_TAU} (Sokar et al. 2023)")
         return "\n".join(lines)
 
 
-def scan(model, x, chunk_size: int = 8192) -> ScanReport:
+def scan(model, x, chunk_size: int = 8192, dormancy: bool = True) -> ScanReport:
     """Count, for every hidden unit, the samples of ``x`` on which it fires.
 
     The data is streamed through the fused forward kernel ``chunk_size`` rows at
@@ -137,6 +179,9 @@ def scan(model, x, chunk_size: int = 8192) -> ScanReport:
     model : MLP
     x : array-like (n_samples, n_features)
     chunk_size : int
+    dormancy : bool
+        Also measure mean|activation| per unit, for the ReDo dormancy score
+        (one extra read of each chunk's activations, after the kernel).
 
     Returns
     -------
@@ -147,6 +192,7 @@ def scan(model, x, chunk_size: int = 8192) -> ScanReport:
     hidden = model.hidden_layers
     counts = [np.zeros(layer.fan_out, dtype=np.int64) for layer in hidden]
     maxima = [np.full(layer.fan_out, -np.inf, dtype=np.float32) for layer in hidden]
+    abs_sums = [np.zeros(layer.fan_out, dtype=np.float64) for layer in hidden]
     # Two buffers, allocated once and reused for every chunk: fresh arrays per
     # chunk cost more in page faults than the arithmetic (0.98 s vs 0.8 s for
     # 60,000 x 784 through 3 x 1024 units). Each layer writes its activations
@@ -162,6 +208,11 @@ def scan(model, x, chunk_size: int = 8192) -> ScanReport:
             _core.dense_forward(layer_input, layer.weight, layer.bias, out, out,
                                 layer.activation.code, layer.activation.negative_slope,
                                 counts[i], maxima[i])
+            if dormancy:
+                magnitude = out if layer.activation.name == "relu" else np.abs(out)
+                abs_sums[i] += magnitude.sum(axis=0, dtype=np.float64)
             layer_input = out
-    layers = [LayerScan(i, c, m, x.shape[0]) for i, (c, m) in enumerate(zip(counts, maxima))]
+    n = x.shape[0]
+    layers = [LayerScan(i, c, m, n, a / n if dormancy else None)
+              for i, (c, m, a) in enumerate(zip(counts, maxima, abs_sums))]
     return ScanReport(layers, x.shape[0])

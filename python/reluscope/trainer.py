@@ -54,6 +54,11 @@ class Trainer:
         counts since the start of the current epoch (or since
         ``reset_firing_counts``); a unit with a zero count was silent on every
         batch so far, while the weights moved under it.
+    track_gradients : bool
+        Accumulate, per hidden unit, sum_k |dL/dw_kj| + |dL/db_j| over the
+        steps of the epoch in ``gradient_magnitude`` (float64). A unit silent
+        all epoch gets exactly 0.0: the chain rule's f'(s_j) = 0 zeroes every
+        gradient that feeds it. Costs one extra read of each weight gradient.
 
     Each step runs in one call into C++ (forward, loss, backward, update) over
     workspaces that are allocated once. If the loss or an updated parameter becomes NaN or Inf, ``step`` and ``fit``
@@ -62,7 +67,8 @@ class Trainer:
     """
 
     def __init__(self, model: MLP, loss: str = "cross_entropy", optimizer: Optimizer | None = None,
-                 batch_size: int = 32, seed=None, track_firing: bool = True):
+                 batch_size: int = 32, seed=None, track_firing: bool = True,
+                 track_gradients: bool = False):
         if not isinstance(model, MLP):
             raise TypeError(f"model must be a reluscope.MLP, got {type(model).__name__}")
         if optimizer is not None and not isinstance(optimizer, Optimizer):
@@ -78,13 +84,18 @@ class Trainer:
         self.track_firing = bool(track_firing)
         self.firing_counts = [np.zeros(layer.fan_out, dtype=np.int64)
                               for layer in model.hidden_layers]
+        self.track_gradients = bool(track_gradients)
+        self.gradient_magnitude = [np.zeros(layer.fan_out, dtype=np.float64)
+                                   for layer in model.hidden_layers]
         self._engine = None
         self._engine_key = None
 
     def reset_firing_counts(self) -> None:
-        """Zero ``firing_counts`` (``fit`` does this at the start of every epoch)."""
+        """Zero ``firing_counts`` and ``gradient_magnitude`` (``fit`` does this every epoch)."""
         for counts in self.firing_counts:
             counts.fill(0)
+        for magnitude in self.gradient_magnitude:
+            magnitude.fill(0.0)
 
     def step(self, x_batch, y_batch) -> float:
         """One update on one batch. Returns the batch loss before the update."""
@@ -155,9 +166,8 @@ class Trainer:
         state = self.optimizer.state_for(params)
         layers = self.model.layers
         hidden = len(layers) - 1
-        self.firing_counts = [c if c.shape == (layer.fan_out,) else
-                              np.zeros(layer.fan_out, dtype=np.int64)
-                              for c, layer in zip(self.firing_counts, layers[:hidden])]
+        self.firing_counts = _per_unit(self.firing_counts, layers[:hidden], np.int64)
+        self.gradient_magnitude = _per_unit(self.gradient_magnitude, layers[:hidden], np.float64)
         self._engine = _core.TrainStep(
             [layer.weight for layer in layers], [layer.bias for layer in layers],
             [layer.activation.code for layer in layers],
@@ -165,7 +175,7 @@ class Trainer:
             0 if self.loss.is_classification else 1,
             [s[0] for s in state[0::2]], [s[1] for s in state[0::2]],
             [s[0] for s in state[1::2]], [s[1] for s in state[1::2]],
-            self.firing_counts + [None])
+            self.firing_counts + [None], self.gradient_magnitude + [None])
         self._engine_key = (self.optimizer, state, params)
         return self._engine
 
@@ -177,7 +187,8 @@ class Trainer:
         labels, regression = (targets, None) if self.loss.is_classification else (None, targets)
         loss, correct, status = engine.run(x, rows, labels, regression,
                                            *self.optimizer.settings(), self.optimizer.steps + 1,
-                                           self.track_firing, check_values)
+                                           self.track_firing, self.track_gradients,
+                                           check_values)
         if status == 3:
             raise ValueError("x_batch contains NaN or Inf (after conversion to float32)")
         if status == 4:
@@ -193,3 +204,9 @@ class Trainer:
         self.optimizer.steps += 1
         self.steps_done = step
         return loss, correct
+
+
+def _per_unit(arrays: list, layers: list, dtype) -> list:
+    """One (fan_out,) array per layer: the existing one where its shape still fits."""
+    return [arrays[i] if i < len(arrays) and arrays[i].shape == (layer.fan_out,)
+            else np.zeros(layer.fan_out, dtype=dtype) for i, layer in enumerate(layers)]

@@ -1,0 +1,169 @@
+"""Diagnosis: born dead or collapsed, dormancy, margins, silent units, and the
+chain-rule evidence that silent units get exactly zero gradient."""
+
+import json
+
+import numpy as np
+import pytest
+
+import reluscope as rs
+
+
+def test_mask_death_is_found():
+    # Layer 1 has only negative weights and biases on non-negative inputs: it
+    # never fires, so everything after it is constant.
+    rng = np.random.default_rng(0)
+    x = rng.random((50, 4))
+    weights = [(rng.random((4, 6)), np.zeros(6)), (-np.ones((6, 5)), -np.ones(5)),
+               (rng.standard_normal((5, 2)), np.zeros(2))]
+    report = rs.born_dead(rs.MLP.from_weights(weights), x)
+    assert report.mask_death and report.verdict == "mask death"
+    assert report.fully_dead_layers == [1]
+    assert report.output_spread == 0.0
+    assert not report.signal_collapse
+    assert "mask death" in str(report)
+    assert json.loads(json.dumps(report.to_dict()))["verdict"] == "mask death"
+
+
+def test_signal_collapse_without_a_dead_layer():
+    # Inputs differ by 1e-3; each layer scales differences by 1e-4 while a large
+    # bias keeps every unit firing: by the output the samples are equal in float32.
+    x = np.array([[1.0], [1.001], [1.002]])
+    scale = 1e-4
+    weights = [(np.array([[scale]]), np.array([1.0]))] * 4 + [(np.array([[1.0]]), np.array([0.0]))]
+    report = rs.born_dead(rs.MLP.from_weights(weights), x)
+    assert not report.mask_death
+    assert report.signal_collapse and report.verdict == "signal collapse"
+    assert report.activation_spread[0] > 0.0
+
+
+def test_healthy_network_is_alive():
+    x = np.random.default_rng(1).standard_normal((100, 8))
+    report = rs.born_dead(rs.MLP([8, 32, 32, 3], seed=0), x)
+    assert report.verdict == "alive" and report.output_spread > 0
+
+
+def test_dormancy_score_matches_definition():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 6)).astype(np.float32)
+    model = rs.MLP([6, 40, 3], seed=4)
+    model.layers[0].bias[:5] = -50.0      # dead: score 0
+    model.layers[0].weight[:, 5:8] *= 0.001  # tiny activations: dormant, not dead
+    layer = rs.scan(model, x).layers[0]
+    h = np.maximum(x.astype(np.float64) @ model.layers[0].weight + model.layers[0].bias, 0)
+    mean_abs = np.abs(h).mean(axis=0)
+    np.testing.assert_allclose(layer.mean_abs_activation, mean_abs, rtol=1e-5)
+    # Normalized by the layer mean, not the sum (Sokar et al. 2023).
+    np.testing.assert_allclose(layer.dormant_scores, mean_abs / mean_abs.mean(), rtol=1e-5)
+    dormant = set(layer.dormant_units(tau=0.025).tolist())
+    assert set(range(5)) <= dormant and {5, 6, 7} <= dormant
+    assert set(layer.dead_units.tolist()) == set(range(5))
+    assert len(layer.dormant_units(tau=0.0)) >= 5
+
+
+def test_dormancy_can_be_skipped():
+    layer = rs.scan(rs.MLP([3, 4, 2], seed=0), np.ones((5, 3)), dormancy=False).layers[0]
+    assert layer.mean_abs_activation is None
+    with pytest.raises(ValueError, match="dormancy=True"):
+        layer.dormant_scores
+
+
+def train_with_monitor(lr, epochs=4, **trainer_options):
+    rng = np.random.default_rng(0)
+    x = rng.random((256, 10)).astype(np.float32)
+    y = rng.integers(0, 3, 256)
+    model = rs.MLP([10, 24, 24, 3], seed=0)
+    monitor = rs.DeadNeuronMonitor(x)
+    trainer = rs.Trainer(model, optimizer=rs.SGD(lr=lr, momentum=0.9), batch_size=32, seed=0,
+                         **trainer_options)
+    try:
+        trainer.fit(x, y, epochs=epochs, callbacks=[monitor])
+    except rs.TrainingDiverged:
+        pass
+    return model, monitor, trainer
+
+
+def test_silent_units_get_exactly_zero_gradient():
+    _, monitor, trainer = train_with_monitor(lr=0.5, track_gradients=True)
+    assert monitor.chain_rule, "no chain-rule evidence recorded"
+    seen_silent = False
+    for epoch, layers in monitor.chain_rule:
+        for evidence in layers:
+            if evidence["silent_units"]:
+                seen_silent = True
+                assert evidence["max_silent_gradient"] == 0.0  # exactly, not merely small
+                assert evidence["silent_gradient_exactly_zero"]
+            if evidence["min_firing_gradient"] is not None:
+                assert evidence["min_firing_gradient"] >= 0.0
+    assert seen_silent, "this setting is meant to silence units"
+    # Units that fired got a nonzero gradient somewhere.
+    assert any(e["min_firing_gradient"] for _, layers in monitor.chain_rule for e in layers)
+    assert "chain rule" in monitor.summary()
+
+
+def test_gradient_magnitude_matches_numpy():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    model = rs.MLP([5, 7, 3], seed=1)
+    manual = rs.MLP.from_weights(model.get_weights())
+    trainer = rs.Trainer(model, optimizer=rs.SGD(lr=0.1), track_gradients=True)
+    trainer.step(x, y)
+    _, grads = manual.loss_and_gradients(x, y)
+    expected = np.abs(grads[0][0]).sum(axis=0) + np.abs(grads[0][1])
+    np.testing.assert_allclose(trainer.gradient_magnitude[0], expected, rtol=1e-5)
+
+
+def test_silent_units_are_recorded_per_epoch():
+    _, monitor, trainer = train_with_monitor(lr=0.5)
+    assert [e for e, _ in monitor.silent] == list(range(1, trainer.epochs_done + 1))
+    last_epoch, units = monitor.silent[-1]
+    for layer, silent in enumerate(units):
+        np.testing.assert_array_equal(silent, np.flatnonzero(trainer.firing_counts[layer] == 0))
+
+
+def test_margins_and_labels():
+    _, monitor, _ = train_with_monitor(lr=0.5)
+    margins = monitor.margins(0)
+    assert margins.shape == (len(monitor.reports), 24)
+    dead_last = monitor.reports[-1].layers[0].dead_units
+    np.testing.assert_array_equal(np.flatnonzero(margins[-1] <= 0), dead_last)
+    labels = monitor.dead_unit_labels()
+    assert set(labels[0].values()) <= {"permanent"} and set(labels[1].values()) <= {"tentative"}
+    assert set(labels[0]) == set(dead_last.tolist())
+
+
+def test_at_risk_rule():
+    class FakeReport:
+        def __init__(self, margins):
+            layer = type("L", (), {})()
+            layer.max_pre_activation = np.array(margins, np.float32)
+            self.layers = [layer]
+
+    monitor = rs.DeadNeuronMonitor(np.ones((2, 2)))
+    # unit 0 falls steadily to 10% of its peak; unit 1 falls but stays high;
+    # unit 2 is dead; unit 3 falls then rises.
+    history = [[1.0, 1.0, 0.5, 1.0], [0.5, 0.95, 0.1, 0.5], [0.1, 0.9, -0.1, 0.6]]
+    monitor.reports = [FakeReport(m) for m in history]
+    assert monitor.at_risk(0).tolist() == [0]
+    assert monitor.at_risk(0, window=3).tolist() == []  # not enough scans yet
+
+
+def test_momentum_moves_dead_units_and_the_report_says_so():
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 3)).astype(np.float32)
+    y = rng.integers(0, 2, 64)
+    model = rs.MLP([3, 6, 2], seed=0)
+    optimizer = rs.SGD(lr=0.1, momentum=0.9)
+    trainer = rs.Trainer(model, optimizer=optimizer, batch_size=64, seed=0)
+    trainer.fit(x, y, epochs=1)  # builds velocity for every unit
+    # Kill unit 0 by hand, then give its velocity a push: the gradient is zero
+    # from now on, but momentum keeps moving the weights.
+    model.layers[0].weight[:, 0] = -1.0
+    model.layers[0].bias[0] = -1.0
+    optimizer.state_for(model.parameters())[0][0][:, 0] = 0.5
+    monitor = rs.DeadNeuronMonitor(x)
+    trainer.fit(x, y, epochs=2, callbacks=[monitor])
+    moved = [(e, layer, u) for e, layer, u, _ in monitor.moved_while_dead]
+    assert (2, 0, 0) in moved or (3, 0, 0) in moved
+    assert "momentum or weight decay" in monitor.summary()
