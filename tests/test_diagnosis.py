@@ -167,3 +167,86 @@ def test_momentum_moves_dead_units_and_the_report_says_so():
     moved = [(e, layer, u) for e, layer, u, _ in monitor.moved_while_dead]
     assert (2, 0, 0) in moved or (3, 0, 0) in moved
     assert "momentum or weight decay" in monitor.summary()
+
+
+def test_last_firing_records_the_last_step_and_its_update():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((60, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 60)
+    model = rs.MLP([4, 9, 3], seed=2, bias=-0.3)
+    trainer = rs.Trainer(model, optimizer=rs.SGD(lr=0.3, momentum=0.5), batch_size=20)
+    replay = rs.MLP.from_weights(model.get_weights())
+    replay_optimizer = rs.SGD(lr=0.3, momentum=0.5)
+    expected = {}  # unit -> (step, update norm, bias update, relative update)
+    for step in range(1, 10):
+        batch = slice(((step - 1) % 3) * 20, ((step - 1) % 3) * 20 + 20)
+        before_w = replay.layers[0].weight.copy()
+        before_b = replay.layers[0].bias.copy()
+        fired = (x[batch] @ before_w + before_b > 0).any(axis=0)
+        _, grads = replay.loss_and_gradients(x[batch], y[batch])
+        replay_optimizer.update(replay.parameters(), [g for pair in grads for g in pair])
+        delta = np.linalg.norm(replay.layers[0].weight - before_w, axis=0)
+        for unit in np.flatnonzero(fired):
+            expected[unit] = (step, delta[unit], replay.layers[0].bias[unit] - before_b[unit],
+                              delta[unit] / np.linalg.norm(before_w[:, unit]))
+        trainer.step(x[batch], y[batch])
+    trainer.flush_last_firing()
+    record = trainer.last_firing[0]
+    for unit in range(9):
+        if unit not in expected:
+            assert record[unit, 0] == -1
+            continue
+        step, update, bias_update, relative = expected[unit]
+        assert record[unit, 0] == step
+        assert record[unit, 1] == pytest.approx(0.3)
+        assert record[unit, 2] == pytest.approx(update, rel=1e-4)
+        assert record[unit, 3] == pytest.approx(bias_update, rel=1e-4, abs=1e-7)
+        assert record[unit, 4] == pytest.approx(relative, rel=1e-4)
+
+
+def test_death_certificates_name_a_documented_cause():
+    _, monitor, _ = train_with_monitor(lr=0.5)
+    causes = {"born dead", "inputs not centered", "large update", "starved", "bias drift",
+              "unclassified"}
+    deaths = {(e, layer, u) for e, layer, u in monitor.deaths}
+    assert len(monitor.certificates) == len(deaths)
+    for certificate in monitor.certificates:
+        assert certificate["cause"] in causes
+        key = (certificate["confirmed_by_scan_after_epoch"], certificate["layer"],
+               certificate["unit"])
+        assert key in deaths
+        if certificate["confirmed_by_scan_after_epoch"] == 0:
+            assert certificate["cause"] == "born dead"
+        elif certificate["last_fired_step"] is not None:
+            assert certificate["lr"] == pytest.approx(0.5)
+            assert certificate["update_norm"] >= 0
+    json.loads(json.dumps(monitor.to_dict()))
+
+
+def test_cause_rules():
+    monitor = rs.DeadNeuronMonitor(np.array([[-1.0, 2.0], [1.0, -2.0]]))
+    model = rs.MLP([2, 3, 3, 2], seed=0)
+    monitor._record(0, model)
+    monitor._record(1, model)
+    big = {"relative_update": 5.0, "layer_median_relative_update": 0.1}
+    small = {"relative_update": 0.1, "layer_median_relative_update": 0.1}
+    assert monitor._cause(big, 0, 0, model, first_scan=True) == "born dead"
+    assert monitor._cause(big, 0, 0, model, first_scan=False) == "large update"
+    assert monitor._cause(small, 1, 0, model, first_scan=False) in ("unclassified",
+                                                                     "starved")
+    # Bias falling at each of the last two scans.
+    for bias in (0.0, -0.5, -1.0):
+        model.layers[1].bias[2] = bias
+        monitor._record(2, model)
+    assert monitor._cause(small, 1, 2, model, first_scan=False) in ("bias drift", "starved")
+
+
+def test_uncentered_inputs_are_named():
+    # Non-negative features; unit 0 has negative weights: dead on the raw data
+    # but firing once the data are centered.
+    x = np.random.default_rng(0).random((100, 3))
+    model = rs.MLP.from_weights([(np.array([[-1.0, 1.0], [-1.0, 1.0], [-1.0, 1.0]]),
+                                  np.array([0.0, 0.0])), (np.ones((2, 2)), np.zeros(2))])
+    monitor = rs.DeadNeuronMonitor(x)
+    monitor._record(0, model)
+    assert monitor._cause({}, 0, 0, model, first_scan=False) == "inputs not centered"

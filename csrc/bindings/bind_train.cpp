@@ -14,12 +14,12 @@ class TrainStepHandle {
                   const py::list& negative_slopes, int loss, const py::list& weight_states1,
                   const py::list& weight_states2, const py::list& bias_states1,
                   const py::list& bias_states2, const py::list& firing_counts,
-                  const py::list& gradient_magnitudes) {
+                  const py::list& gradient_magnitudes, const py::list& last_firing) {
     const std::size_t n_layers = weights.size();
     if (n_layers == 0) throw py::value_error("a model needs at least one layer");
     for (const py::list* list : {&biases, &activations, &negative_slopes, &weight_states1,
                                  &weight_states2, &bias_states1, &bias_states2, &firing_counts,
-                                 &gradient_magnitudes})
+                                 &gradient_magnitudes, &last_firing})
       if (list->size() != n_layers) throw py::value_error("one entry per layer is needed in every list");
     if (loss != 0 && loss != 1) throw py::value_error("unknown loss code " + std::to_string(loss));
     loss_ = static_cast<LossKind>(loss);
@@ -47,6 +47,7 @@ class TrainStepHandle {
                        state(bias_states1[i], fan_out),
                        state(bias_states2[i], fan_out),
                        nullptr,
+                       nullptr,
                        nullptr};
       if (!firing_counts[i].is_none()) {
         auto counts = keep<Int64Array>(firing_counts[i], "firing_counts");
@@ -59,6 +60,12 @@ class TrainStepHandle {
         require_shape(magnitude, "gradient_magnitude", {fan_out});
         layer.gradient_magnitude = mutable_data(magnitude, "gradient_magnitude");
       }
+      if (!last_firing[i].is_none()) {
+        auto record = keep<py::array_t<double, py::array::c_style>>(last_firing[i], "last_firing");
+        require_shape(record, "last_firing", {fan_out, kLastFiringFields});
+        if (!layer.firing_counts) throw py::value_error("last_firing needs firing_counts");
+        layer.last_firing = mutable_data(record, "last_firing");
+      }
       layers.push_back(layer);
     }
     n_features_ = layers.front().fan_in;
@@ -66,11 +73,16 @@ class TrainStepHandle {
     step_ = std::make_unique<TrainStep>(std::move(layers), loss_);
   }
 
+  void flush_last_firing() {
+    py::gil_scoped_release release;  // safe: no Python object is touched below
+    step_->flush_last_firing();
+  }
+
   py::tuple run(const FloatArray& x, std::optional<Int64Array> rows,
                 std::optional<Int64Array> labels, std::optional<FloatArray> targets,
                 int optimizer, float lr, float momentum, float weight_decay, bool nesterov,
-                float beta1, float beta2, float eps, std::int64_t adam_step, bool monitor,
-                bool track_gradients, bool check_values) {
+                float beta1, float beta2, float eps, std::int64_t adam_step, std::int64_t step_number,
+                bool monitor, bool track_gradients, bool track_deaths, bool check_values) {
     require_ndim(x, "x", 2);
     if (x.shape(1) != n_features_)
       throw py::value_error("x has " + std::to_string(x.shape(1)) +
@@ -107,11 +119,12 @@ class TrainStepHandle {
       throw py::value_error("unknown optimizer code " + std::to_string(optimizer));
     if (optimizer == 1 && adam_step < 1) throw py::value_error("adam_step must be >= 1");
     const OptimizerSettings opt{static_cast<OptimizerKind>(optimizer), lr, momentum,
-                                weight_decay, nesterov, beta1, beta2, eps, adam_step};
+                                weight_decay, nesterov, beta1, beta2, eps, adam_step,
+                                step_number};
     StepResult result;
     {
       py::gil_scoped_release release;  // safe: no Python object is touched below
-      result = step_->run(batch, opt, monitor, track_gradients, num_threads());
+      result = step_->run(batch, opt, monitor, track_gradients, track_deaths, num_threads());
     }
     return py::make_tuple(result.loss, result.correct, static_cast<int>(result.status));
   }
@@ -144,25 +157,29 @@ class TrainStepHandle {
 }  // namespace
 
 void bind_train(py::module_& m) {
+  m.attr("LAST_FIRING_FIELDS") = static_cast<int>(kLastFiringFields);
   py::class_<TrainStepHandle>(m, "TrainStep",
                               "A whole training step (forward, loss, backward, update) in one "
                               "call, over workspaces allocated once.")
       .def(py::init<const py::list&, const py::list&, const py::list&, const py::list&, int,
                     const py::list&, const py::list&, const py::list&, const py::list&,
-                    const py::list&, const py::list&>(),
+                    const py::list&, const py::list&, const py::list&>(),
            py::arg("weights"), py::arg("biases"), py::arg("activations"),
            py::arg("negative_slopes"), py::arg("loss"), py::arg("weight_states1"),
            py::arg("weight_states2"), py::arg("bias_states1"), py::arg("bias_states2"),
-           py::arg("firing_counts"), py::arg("gradient_magnitudes"))
+           py::arg("firing_counts"), py::arg("gradient_magnitudes"), py::arg("last_firing"))
       .def("run", &TrainStepHandle::run, py::arg("x").noconvert(),
            py::arg("rows").noconvert().none(true), py::arg("labels").noconvert().none(true),
            py::arg("targets").noconvert().none(true), py::arg("optimizer"), py::arg("lr"),
            py::arg("momentum"), py::arg("weight_decay"), py::arg("nesterov"), py::arg("beta1"),
-           py::arg("beta2"), py::arg("eps"), py::arg("adam_step"), py::arg("monitor"),
-           py::arg("track_gradients"), py::arg("check_values"),
+           py::arg("beta2"), py::arg("eps"), py::arg("adam_step"), py::arg("step_number"),
+           py::arg("monitor"), py::arg("track_gradients"), py::arg("track_deaths"),
+           py::arg("check_values"),
            "Returns (loss, correct, status); status 0 = applied, 1 = loss not finite, 2 = "
            "update not finite, 3 = x not finite, 4 = targets not finite (nothing written "
-           "unless 0).");
+           "unless 0).")
+      .def("flush_last_firing", &TrainStepHandle::flush_last_firing,
+           "Write last_firing rows for the units that fired in the latest step.");
 }
 
 }  // namespace rs

@@ -51,7 +51,15 @@ inline int threads_for_flops(double flops, int n_threads) {
 // forward's partial counts live across its GEMM, which uses the pack slots).
 // Allocation happens before any parallel region (it may throw bad_alloc);
 // OpenMP workers use the calling thread's buffers through plain pointers.
-enum ScratchSlot { kPackA, kPackB, kCountPartials, kMaxPartials, kReduction, kScratchSlots };
+enum ScratchSlot {
+  kPackA,
+  kPackB,
+  kCountPartials,
+  kMaxPartials,
+  kReduction,
+  kColumnPartials,
+  kScratchSlots
+};
 
 class ScratchPool {
  public:

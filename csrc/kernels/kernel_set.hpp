@@ -57,6 +57,15 @@ struct DenseBackwardArgs {
   float negative_slope;
 };
 
+// Per-column statistics of a committed update of a (size / n_columns, n_columns)
+// row-major parameter: sum over rows of (new - old)^2 and of old^2, written
+// (not accumulated) into the two arrays. Used to size each unit's update.
+struct ColumnUpdateStats {
+  std::int64_t n_columns;
+  float* delta_squared;  // (n_columns,)
+  float* old_squared;    // (n_columns,)
+};
+
 struct SgdArgs {
   float* param;
   const float* grad;
@@ -64,6 +73,7 @@ struct SgdArgs {
   std::int64_t size;
   float lr, momentum, weight_decay;
   bool nesterov;
+  const ColumnUpdateStats* column_stats = nullptr;  // honoured when committing
 };
 
 struct AdamArgs {
@@ -74,6 +84,7 @@ struct AdamArgs {
   std::int64_t size;
   float lr, beta1, beta2, eps, weight_decay;
   std::int64_t step;  // 1-based step count, for bias correction
+  const ColumnUpdateStats* column_stats = nullptr;  // honoured when committing
 };
 
 struct KernelSet {

@@ -31,8 +31,11 @@ bool all_ranges(i64 size, int n_threads, const Body& body) {
   return failures == 0;
 }
 
-template <bool Momentum, bool Nesterov, bool Commit>
-bool sgd_range(const SgdArgs& s, i64 begin, i64 end) {
+// Track: also add (new - old)^2 and old^2 of element begin + c into
+// delta_sq[c] and old_sq[c] (callers pass one row at a time).
+template <bool Momentum, bool Nesterov, bool Commit, bool Track = false>
+bool sgd_range(const SgdArgs& s, i64 begin, i64 end, float* __restrict delta_sq = nullptr,
+               float* __restrict old_sq = nullptr) {
   const float lr = s.lr, mu = s.momentum, wd = s.weight_decay;
   float* __restrict param = s.param;
   const float* __restrict grad = s.grad;
@@ -52,12 +55,50 @@ bool sgd_range(const SgdArgs& s, i64 begin, i64 end) {
       param[i] = w_new;
       if (Momentum) velocity[i] = v;
     }
+    if (Track) {
+      delta_sq[i - begin] += (w_new - w) * (w_new - w);
+      old_sq[i - begin] += w * w;
+    }
   }
   return bad == 0;
 }
 
+// Commits an update row by row, collecting per-column statistics: threads
+// split the rows, each into its own partial arrays, summed in thread order.
+template <class RowUpdate>
+bool commit_with_column_stats(i64 size, const ColumnUpdateStats& stats, int nt,
+                              const RowUpdate& row_update) {
+  const i64 cols = stats.n_columns;
+  const i64 rows = size / cols;
+  float* partials = scratch<float>(kColumnPartials, 2 * nt * cols);
+  for (i64 i = 0; i < 2 * nt * cols; ++i) partials[i] = 0.0f;
+  const bool finite = all_ranges(rows, nt, [&](i64 row_begin, i64 row_end) {
+    float* delta = partials + 2 * thread_id() * cols;
+    bool ok = true;
+    for (i64 r = row_begin; r < row_end; ++r)
+      ok = row_update(r * cols, (r + 1) * cols, delta, delta + cols) && ok;
+    return ok;
+  });
+  for (i64 c = 0; c < cols; ++c) {
+    stats.delta_squared[c] = 0.0f;
+    stats.old_squared[c] = 0.0f;
+  }
+  for (int t = 0; t < nt; ++t)
+    for (i64 c = 0; c < cols; ++c) {
+      stats.delta_squared[c] += partials[2 * t * cols + c];
+      stats.old_squared[c] += partials[2 * t * cols + cols + c];
+    }
+  return finite;
+}
+
 template <bool Momentum, bool Nesterov>
 bool sgd_with(const SgdArgs& s, bool commit, int nt) {
+  if (commit && s.column_stats)
+    return commit_with_column_stats(s.size, *s.column_stats, nt,
+                                    [&](i64 b, i64 e, float* delta, float* old) {
+                                      return sgd_range<Momentum, Nesterov, true, true>(s, b, e,
+                                                                                       delta, old);
+                                    });
   if (commit)
     return all_ranges(s.size, nt, [&](i64 b, i64 e) { return sgd_range<Momentum, Nesterov, true>(s, b, e); });
   return all_ranges(s.size, nt, [&](i64 b, i64 e) { return sgd_range<Momentum, Nesterov, false>(s, b, e); });
@@ -70,8 +111,9 @@ bool sgd_update(const SgdArgs& s, bool commit, int n_threads) {
   return sgd_with<true, false>(s, commit, nt);
 }
 
-template <bool Commit>
-bool adam_range(const AdamArgs& a, float step_size, float inv_sqrt_c2, i64 begin, i64 end) {
+template <bool Commit, bool Track = false>
+bool adam_range(const AdamArgs& a, float step_size, float inv_sqrt_c2, i64 begin, i64 end,
+                float* __restrict delta_sq = nullptr, float* __restrict old_sq = nullptr) {
   const float b1 = a.beta1, b2 = a.beta2, eps = a.eps, wd = a.weight_decay;
   float* __restrict param = a.param;
   const float* __restrict grad = a.grad;
@@ -90,6 +132,10 @@ bool adam_range(const AdamArgs& a, float step_size, float inv_sqrt_c2, i64 begin
       param[i] = w_new;
       first[i] = m;
       second[i] = v;
+    }
+    if (Track) {
+      delta_sq[i - begin] += (w_new - w) * (w_new - w);
+      old_sq[i - begin] += w * w;
     }
   }
   return bad == 0;

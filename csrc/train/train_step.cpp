@@ -64,35 +64,55 @@ void TrainStep::gather(const Batch& batch) {
   }
 }
 
-bool TrainStep::update(const OptimizerSettings& opt, bool commit, int n_threads) {
+bool TrainStep::update(const OptimizerSettings& opt, bool commit, bool track_deaths,
+                       int n_threads) {
   const KernelSet& k = kernels();
   bool finite = true;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const TrainLayer& layer = layers_[i];
+    // Death tracking: the bias before, and per-unit statistics of the weight update.
+    const bool tracked = commit && track_deaths && layer.last_firing && layer.firing_counts;
+    ColumnUpdateStats stats{layer.fan_out, nullptr, nullptr};
+    if (tracked) {
+      const std::size_t units = static_cast<std::size_t>(layer.fan_out);
+      bias_before_.resize(layers_.size());
+      delta_squared_.resize(layers_.size());
+      old_squared_.resize(layers_.size());
+      bias_before_[i].assign(layer.bias, layer.bias + units);
+      delta_squared_[i].resize(units);
+      old_squared_[i].resize(units);
+      stats.delta_squared = delta_squared_[i].data();
+      stats.old_squared = old_squared_[i].data();
+    }
     struct Param {
       float* value;
       const float* grad;
       std::int64_t size;
       float* state1;
       float* state2;
+      const ColumnUpdateStats* stats;
     };
     const Param params[2] = {
         {layer.weight, grad_weight_[i].data(), layer.fan_in * layer.fan_out, layer.weight_state1,
-         layer.weight_state2},
-        {layer.bias, grad_bias_[i].data(), layer.fan_out, layer.bias_state1, layer.bias_state2},
+         layer.weight_state2, tracked ? &stats : nullptr},
+        {layer.bias, grad_bias_[i].data(), layer.fan_out, layer.bias_state1, layer.bias_state2,
+         nullptr},
     };
     for (const Param& p : params) {
       if (opt.kind == OptimizerKind::sgd) {
-        const SgdArgs args{p.value, p.grad, opt.momentum > 0.0f ? p.state1 : nullptr, p.size,
-                           opt.lr, opt.momentum, opt.weight_decay, opt.nesterov};
+        const SgdArgs args{p.value,  p.grad,          opt.momentum > 0.0f ? p.state1 : nullptr,
+                           p.size,   opt.lr,          opt.momentum,
+                           opt.weight_decay, opt.nesterov, p.stats};
         finite = k.sgd_update(args, commit, n_threads) && finite;
       } else {
-        const AdamArgs args{p.value, p.grad, p.state1, p.state2, p.size, opt.lr, opt.beta1,
-                            opt.beta2, opt.eps, opt.weight_decay, opt.adam_step};
+        const AdamArgs args{p.value,   p.grad,    p.state1,         p.state2,
+                            p.size,    opt.lr,    opt.beta1,        opt.beta2,
+                            opt.eps,   opt.weight_decay, opt.adam_step, p.stats};
         finite = k.adam_update(args, commit, n_threads) && finite;
       }
       if (!commit && !finite) return false;
     }
+    if (tracked) record_last_firing(i, opt);
   }
   return finite;
 }
@@ -110,8 +130,90 @@ void TrainStep::accumulate_gradient_magnitude(std::size_t i) {
   for (std::int64_t j = 0; j < fan_out; ++j) layer.gradient_magnitude[j] += sums[j];
 }
 
+namespace {
+
+float median_of(std::vector<float>& values) {
+  if (values.empty()) return 0.0f;
+  auto middle = values.begin() + values.size() / 2;
+  std::nth_element(values.begin(), middle, values.end());
+  return *middle;
+}
+
+}  // namespace
+
+// Death tracking. A unit's killing update is the one made right after the last
+// step in which it fired. Rather than writing every firing unit's row at every
+// step (three medians per layer per step: 15% of a tiny step), the statistics
+// of the latest step are kept pending, and a unit's row is written when it
+// stops firing (fired in the pending step, silent in this one), or at a flush.
+// The layer medians are computed only at steps where some unit stopped.
+
+void TrainStep::note_firing(std::size_t i) {
+  const TrainLayer& layer = layers_[i];
+  PendingFiring& pending = pending_[i];
+  const std::size_t units = static_cast<std::size_t>(layer.fan_out);
+  fired_now_.resize(units);
+  bool any_stopped = false;
+  for (std::size_t j = 0; j < units; ++j) {
+    fired_now_[j] = layer.firing_counts[j] != counts_before_[i][j];
+    any_stopped = any_stopped || (pending.valid && pending.fired[j] && !fired_now_[j]);
+  }
+  if (any_stopped) write_rows(i, /*only_stopped=*/true);
+}
+
+void TrainStep::write_rows(std::size_t i, bool only_stopped) {
+  const TrainLayer& layer = layers_[i];
+  PendingFiring& pending = pending_[i];
+  const std::size_t units = static_cast<std::size_t>(layer.fan_out);
+  std::vector<float>& scratch = median_scratch_;
+  scratch.assign(pending.update.begin(), pending.update.end());
+  const float median_update = median_of(scratch);
+  scratch.resize(units);
+  for (std::size_t j = 0; j < units; ++j) scratch[j] = std::fabs(pending.bias_update[j]);
+  const float median_bias = median_of(scratch);
+  scratch.assign(pending.relative.begin(), pending.relative.end());
+  const float median_relative = median_of(scratch);
+  for (std::size_t j = 0; j < units; ++j) {
+    if (!pending.fired[j] || (only_stopped && fired_now_[j])) continue;
+    double* row = layer.last_firing + j * kLastFiringFields;
+    row[kStep] = static_cast<double>(pending.step);
+    row[kLearningRate] = pending.lr;
+    row[kUpdateNorm] = pending.update[j];
+    row[kBiasUpdate] = pending.bias_update[j];
+    row[kRelativeUpdate] = pending.relative[j];
+    row[kLayerMedianUpdateNorm] = median_update;
+    row[kLayerMedianBiasUpdate] = median_bias;
+    row[kLayerMedianRelativeUpdate] = median_relative;
+  }
+}
+
+void TrainStep::record_last_firing(std::size_t i, const OptimizerSettings& opt) {
+  const TrainLayer& layer = layers_[i];
+  PendingFiring& pending = pending_[i];
+  const std::size_t units = static_cast<std::size_t>(layer.fan_out);
+  pending.update.resize(units);
+  pending.bias_update.resize(units);
+  pending.relative.resize(units);
+  for (std::size_t j = 0; j < units; ++j) {
+    const float update = std::sqrt(delta_squared_[i][j]);
+    const float norm = std::sqrt(old_squared_[i][j]);
+    pending.update[j] = update;
+    pending.bias_update[j] = layer.bias[j] - bias_before_[i][j];
+    pending.relative[j] = norm > 0.0f ? update / norm : (update > 0.0f ? INFINITY : 0.0f);
+  }
+  pending.fired = fired_now_;
+  pending.step = opt.step_number;
+  pending.lr = opt.lr;
+  pending.valid = true;
+}
+
+void TrainStep::flush_last_firing() {
+  for (std::size_t i = 0; i < pending_.size(); ++i)
+    if (pending_[i].valid) write_rows(i, /*only_stopped=*/false);
+}
+
 StepResult TrainStep::run(const Batch& batch, const OptimizerSettings& opt, bool monitor,
-                          bool track_gradients, int n_threads) {
+                          bool track_gradients, bool track_deaths, int n_threads) {
   const KernelSet& k = kernels();
   const std::int64_t n = batch.n;
   reserve(n);
@@ -131,6 +233,16 @@ StepResult TrainStep::run(const Batch& batch, const OptimizerSettings& opt, bool
       return {0.0, 0, StepStatus::targets_not_finite};
   }
 
+  // Death tracking needs to know which units fire in this step.
+  const bool deaths = monitor && track_deaths;
+  if (deaths) {
+    counts_before_.resize(layers_.size());
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      if (layers_[i].last_firing && layers_[i].firing_counts)
+        counts_before_[i].assign(layers_[i].firing_counts,
+                                 layers_[i].firing_counts + layers_[i].fan_out);
+  }
+
   // Forward; hidden layers count firings in the epilogue when monitoring.
   const float* input = x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
@@ -145,6 +257,11 @@ StepResult TrainStep::run(const Batch& batch, const OptimizerSettings& opt, bool
     input = out;
   }
   const float* outputs = input;
+  if (deaths) {
+    pending_.resize(layers_.size());
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      if (layers_[i].last_firing && layers_[i].firing_counts) note_firing(i);
+  }
 
   StepResult result{0.0, 0, StepStatus::ok};
   float* grad = grad_a_.data();
@@ -188,11 +305,11 @@ StepResult TrainStep::run(const Batch& batch, const OptimizerSettings& opt, bool
   }
 
   // All or nothing: check every new value, then write.
-  if (!update(opt, false, n_threads)) {
+  if (!update(opt, false, false, n_threads)) {
     result.status = StepStatus::update_not_finite;
     return result;
   }
-  update(opt, true, n_threads);
+  update(opt, true, deaths, n_threads);
   return result;
 }
 

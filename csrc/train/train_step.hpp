@@ -29,6 +29,23 @@ struct TrainLayer {
   // Accumulates, per unit j, sum_k |dL/dw_kj| + |dL/db_j| across steps when
   // gradient tracking is on; null for the output layer.
   double* gradient_magnitude;
+  // With death tracking on: row j (kLastFiringFields doubles) describes the
+  // last step in which unit j fired on its training batch and the update made
+  // right after it (see LastFiringField); null for the output layer.
+  double* last_firing;
+};
+
+// Columns of TrainLayer::last_firing.
+enum LastFiringField : int {
+  kStep = 0,              // the step number
+  kLearningRate,          // lr of that step's update
+  kUpdateNorm,            // ||w_j(after) - w_j(before)|| over the incoming weights
+  kBiasUpdate,            // b_j(after) - b_j(before)
+  kRelativeUpdate,        // kUpdateNorm / ||w_j(before)||
+  kLayerMedianUpdateNorm,  // medians over the layer's units, same step
+  kLayerMedianBiasUpdate,  // (of |bias update|)
+  kLayerMedianRelativeUpdate,
+  kLastFiringFields
 };
 
 enum class LossKind : int { cross_entropy = 0, mse = 1 };
@@ -40,6 +57,7 @@ struct OptimizerSettings {
   bool nesterov;
   float beta1, beta2, eps;
   std::int64_t adam_step;  // 1-based number of this update
+  std::int64_t step_number;  // the trainer's 1-based step count, for last_firing
 };
 
 // One batch. Rows of x (and of the targets) are either the first n rows or,
@@ -75,14 +93,23 @@ class TrainStep {
   // no parameter or optimizer state has been written.
   // monitor: count firings in the forward pass; track_gradients: accumulate
   // each hidden unit's gradient magnitude (one extra read of grad_weight).
+  // track_deaths (with monitor): fill last_firing for the units that fire.
   StepResult run(const Batch& batch, const OptimizerSettings& opt, bool monitor,
-                 bool track_gradients, int n_threads);
+                 bool track_gradients, bool track_deaths, int n_threads);
+  // Writes last_firing for every unit that fired in the latest tracked step
+  // (rows are otherwise written when a unit stops firing).
+  void flush_last_firing();
 
  private:
   void reserve(std::int64_t n);
   void gather(const Batch& batch);
   void accumulate_gradient_magnitude(std::size_t layer);
-  bool update(const OptimizerSettings& opt, bool commit, int n_threads);
+  // Checks (commit == false) or applies the update of every parameter; with
+  // track_deaths, records last_firing for the tracked layers as it commits.
+  bool update(const OptimizerSettings& opt, bool commit, bool track_deaths, int n_threads);
+  void record_last_firing(std::size_t layer, const OptimizerSettings& opt);
+  void note_firing(std::size_t layer);
+  void write_rows(std::size_t layer, bool only_stopped);
 
   std::vector<TrainLayer> layers_;
   LossKind loss_;
@@ -94,6 +121,20 @@ class TrainStep {
   std::vector<std::vector<float>> pre_, out_, grad_pre_;
   std::vector<float> grad_a_, grad_b_;  // ping-pong d loss / d layer output
   std::vector<float> column_sums_;
+  // Death tracking, per layer: firing counts before the step, the bias before
+  // the update, per-unit update statistics.
+  std::vector<std::vector<std::int64_t>> counts_before_;
+  std::vector<std::vector<float>> bias_before_, delta_squared_, old_squared_;
+  std::vector<float> median_scratch_;
+  struct PendingFiring {
+    bool valid = false;
+    std::int64_t step = 0;
+    float lr = 0.0f;
+    std::vector<float> update, bias_update, relative;
+    std::vector<char> fired;
+  };
+  std::vector<PendingFiring> pending_;
+  std::vector<char> fired_now_;
   std::vector<std::vector<float>> grad_weight_, grad_bias_;
 };
 

@@ -44,13 +44,32 @@ class DeadNeuronMonitor(Callback):
         between them: a dead unit gets zero gradient, but momentum and weight
         decay can keep moving its weights for a while.
 
+    certificates : list of dict
+        One per death seen by a scan: the layer and unit, the epoch of the scan
+        that confirmed it, the last training step in which the unit fired and
+        the update made right after it (learning rate, ||dw_j||, db_j,
+        ||dw_j|| / ||w_j||, next to the layer's medians of the same at that
+        step; from ``Trainer(track_deaths=True)``), and a cause:
+
+        1. ``born dead``: dead at the scan before training;
+        2. ``inputs not centered``: a first-layer unit, on data whose features
+           are all non-negative, that fires on some sample once the data are
+           centered (checked by scanning x - mean(x));
+        3. ``large update``: the killing update's relative size is more than
+           ``large_update_factor`` (10) times the layer's median at that step;
+        4. ``starved``: at least half of the layer below is dead at this scan;
+        5. ``bias drift``: its bias fell at each of the last two scans;
+        6. ``unclassified`` otherwise.
+
+        The first rule that matches is the cause.
+
     Every dead unit is labelled (``dead_unit_labels``) *permanent* when it is in
     the first hidden layer (its inputs are the fixed data and its weights get
     no gradient, so it can never fire again on this data) or *tentative* deeper
     (it can revive when the layers below it change).
     """
 
-    def __init__(self, x, chunk_size: int = 8192):
+    def __init__(self, x, chunk_size: int = 8192, large_update_factor: float = 10.0):
         self.x = as_features(x, "x_scan")
         self.chunk_size = positive_int(chunk_size, "chunk_size")
         self.epochs: list[int] = []
@@ -60,6 +79,9 @@ class DeadNeuronMonitor(Callback):
         self.silent: list[tuple[int, list]] = []
         self.chain_rule: list[tuple[int, list]] = []
         self.moved_while_dead: list[tuple[int, int, int, float]] = []
+        self.certificates: list[dict] = []
+        self.large_update_factor = float(large_update_factor)
+        self._biases: list[list[np.ndarray]] = []
         self._dead_weights: list[dict] = []
 
     def on_train_begin(self, trainer) -> None:
@@ -69,7 +91,7 @@ class DeadNeuronMonitor(Callback):
                 f"{trainer.model.n_features}"
             )
         if not self.reports:
-            self._record(trainer.epochs_done, trainer.model)
+            self._record(trainer.epochs_done, trainer.model, trainer)
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
         if trainer.track_firing:
@@ -78,9 +100,9 @@ class DeadNeuronMonitor(Callback):
                 self.chain_rule.append((epoch, [
                     _gradient_evidence(counts, magnitude) for counts, magnitude in
                     zip(trainer.firing_counts, trainer.gradient_magnitude)]))
-        self._record(epoch, trainer.model)
+        self._record(epoch, trainer.model, trainer)
 
-    def _record(self, epoch: int, model) -> None:
+    def _record(self, epoch: int, model, trainer=None) -> None:
         report = scan(model, self.x, self.chunk_size)
         previous = self.reports[-1] if self.reports else None
         dead_weights = []
@@ -105,6 +127,48 @@ class DeadNeuronMonitor(Callback):
         self._dead_weights = dead_weights
         self.epochs.append(epoch)
         self.reports.append(report)
+        self._biases.append([layer.bias.copy() for layer in model.hidden_layers])
+        first_scan = len(self.reports) == 1
+        for death_epoch, layer, unit in self.deaths:
+            if death_epoch == epoch:
+                self.certificates.append(
+                    self._certificate(epoch, layer, unit, model, trainer, first_scan))
+
+    def _certificate(self, epoch, layer, unit, model, trainer, first_scan) -> dict:
+        """The death certificate of one unit that the latest scan found dead."""
+        certificate = {"layer": layer, "unit": unit, "confirmed_by_scan_after_epoch": epoch,
+                       "last_fired_step": None}
+        records = getattr(trainer, "last_firing", None) if trainer is not None else None
+        if records is not None and layer < len(records) and records[layer][unit, 0] >= 0:
+            from .trainer import LAST_FIRING_FIELDS
+
+            row = records[layer][unit]
+            certificate.update({name: float(value) for name, value in
+                                zip(LAST_FIRING_FIELDS[1:], row[1:])})
+            certificate["last_fired_step"] = int(row[0])
+        certificate["cause"] = self._cause(certificate, layer, unit, model, first_scan)
+        return certificate
+
+    def _cause(self, certificate, layer, unit, model, first_scan) -> str:
+        if first_scan:
+            return "born dead"
+        if layer == 0 and self.x.min() >= 0:
+            dense = model.layers[0]
+            centered = self.x - self.x.mean(axis=0)
+            if np.any(centered @ dense.weight[:, unit] + dense.bias[unit] > 0):
+                return "inputs not centered"
+        relative, median = (certificate.get("relative_update"),
+                            certificate.get("layer_median_relative_update"))
+        if (relative is not None and median is not None and np.isfinite(relative)
+                and relative > self.large_update_factor * median):
+            return "large update"
+        if layer > 0 and self.reports[-1].layers[layer - 1].dead_fraction >= 0.5:
+            return "starved"
+        if len(self._biases) >= 3:
+            history = [biases[layer][unit] for biases in self._biases[-3:]]
+            if history[0] > history[1] > history[2]:
+                return "bias drift"
+        return "unclassified"
 
     def margins(self, layer: int) -> np.ndarray:
         """Margin (largest pre-activation over x) of every unit of ``layer`` at each scan.
@@ -164,6 +228,7 @@ class DeadNeuronMonitor(Callback):
                                     for e, units in self.silent],
             "moved_while_dead": [list(m) for m in self.moved_while_dead],
             "chain_rule": [{"epoch": e, "layers": layers} for e, layers in self.chain_rule],
+            "certificates": list(self.certificates),
             "dead_unit_labels": ([{str(k): v for k, v in labels.items()}
                                   for labels in self.dead_unit_labels()]
                                  if self.reports else []),
@@ -200,6 +265,24 @@ class DeadNeuronMonitor(Callback):
                         f"unit(s) silent all epoch received total gradient "
                         f"{evidence['max_silent_gradient']!r}; firing units at least "
                         f"{evidence['min_firing_gradient']!r}")
+        trained_deaths = [c for c in self.certificates if c["cause"] != "born dead"]
+        if trained_deaths:
+            causes = {}
+            for c in trained_deaths:
+                causes[c["cause"]] = causes.get(c["cause"], 0) + 1
+            lines.append("death certificates (cause: units): " + ", ".join(
+                f"{cause}: {count}" for cause, count in sorted(causes.items())))
+            lines.append(f"  {'layer':>5} {'unit':>5} {'last fired':>10} {'lr':>8} "
+                         f"{'|dw|/|w|':>9} {'median':>9} {'db':>9}  cause")
+            for c in trained_deaths[:10]:
+                step = "-" if c["last_fired_step"] is None else c["last_fired_step"]
+                lines.append(
+                    f"  {c['layer']:>5} {c['unit']:>5} {step!s:>10} {c.get('lr', float('nan')):>8.3g} "
+                    f"{c.get('relative_update', float('nan')):>9.3g} "
+                    f"{c.get('layer_median_relative_update', float('nan')):>9.3g} "
+                    f"{c.get('bias_update', float('nan')):>9.3g}  {c['cause']}")
+            if len(trained_deaths) > 10:
+                lines.append(f"  ... {len(trained_deaths) - 10} more in to_dict()['certificates']")
         if self.moved_while_dead:
             lines.append(f"{len(self.moved_while_dead)} time(s) a dead unit's weights still "
                          "moved between scans (momentum or weight decay, not gradient)")

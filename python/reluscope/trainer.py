@@ -59,6 +59,13 @@ class Trainer:
         steps of the epoch in ``gradient_magnitude`` (float64). A unit silent
         all epoch gets exactly 0.0: the chain rule's f'(s_j) = 0 zeroes every
         gradient that feeds it. Costs one extra read of each weight gradient.
+    track_deaths : bool
+        With ``track_firing``: for every hidden unit, record in ``last_firing``
+        the last step in which it fired on its training batch and the update
+        made right after it (learning rate, ||dw_j||, db_j, ||dw_j||/||w_j||,
+        and the layer's medians of the same at that step). If the unit never
+        fires again, that update is the one that killed it: the
+        ``DeadNeuronMonitor`` turns these rows into death certificates.
 
     Each step runs in one call into C++ (forward, loss, backward, update) over
     workspaces that are allocated once. If the loss or an updated parameter becomes NaN or Inf, ``step`` and ``fit``
@@ -68,7 +75,7 @@ class Trainer:
 
     def __init__(self, model: MLP, loss: str = "cross_entropy", optimizer: Optimizer | None = None,
                  batch_size: int = 32, seed=None, track_firing: bool = True,
-                 track_gradients: bool = False):
+                 track_gradients: bool = False, track_deaths: bool = True):
         if not isinstance(model, MLP):
             raise TypeError(f"model must be a reluscope.MLP, got {type(model).__name__}")
         if optimizer is not None and not isinstance(optimizer, Optimizer):
@@ -87,8 +94,20 @@ class Trainer:
         self.track_gradients = bool(track_gradients)
         self.gradient_magnitude = [np.zeros(layer.fan_out, dtype=np.float64)
                                    for layer in model.hidden_layers]
+        self.track_deaths = bool(track_deaths)
+        self.last_firing = [_new_last_firing(layer.fan_out) for layer in model.hidden_layers]
         self._engine = None
         self._engine_key = None
+
+    def flush_last_firing(self) -> None:
+        """Bring ``last_firing`` up to date (``fit`` does this after every epoch).
+
+        Rows are written when a unit stops firing; this also writes the rows of
+        the units that fired in the latest step, whose last update may be the
+        one that killed them.
+        """
+        if self._engine is not None:
+            self._engine.flush_last_firing()
 
     def reset_firing_counts(self) -> None:
         """Zero ``firing_counts`` and ``gradient_magnitude`` (``fit`` does this every epoch)."""
@@ -132,6 +151,7 @@ class Trainer:
                     loss_sum += loss * rows.shape[0]
                     correct += batch_correct
                 self.epochs_done = epoch
+                self.flush_last_firing()
                 logs = {"loss": loss_sum / n}
                 self.history.loss.append(logs["loss"])
                 if self.loss.is_classification:
@@ -168,6 +188,10 @@ class Trainer:
         hidden = len(layers) - 1
         self.firing_counts = _per_unit(self.firing_counts, layers[:hidden], np.int64)
         self.gradient_magnitude = _per_unit(self.gradient_magnitude, layers[:hidden], np.float64)
+        self.last_firing = [self.last_firing[i] if i < len(self.last_firing)
+                            and self.last_firing[i].shape[0] == layer.fan_out
+                            else _new_last_firing(layer.fan_out)
+                            for i, layer in enumerate(layers[:hidden])]
         self._engine = _core.TrainStep(
             [layer.weight for layer in layers], [layer.bias for layer in layers],
             [layer.activation.code for layer in layers],
@@ -175,7 +199,8 @@ class Trainer:
             0 if self.loss.is_classification else 1,
             [s[0] for s in state[0::2]], [s[1] for s in state[0::2]],
             [s[0] for s in state[1::2]], [s[1] for s in state[1::2]],
-            self.firing_counts + [None], self.gradient_magnitude + [None])
+            self.firing_counts + [None], self.gradient_magnitude + [None],
+            self.last_firing + [None])
         self._engine_key = (self.optimizer, state, params)
         return self._engine
 
@@ -187,8 +212,8 @@ class Trainer:
         labels, regression = (targets, None) if self.loss.is_classification else (None, targets)
         loss, correct, status = engine.run(x, rows, labels, regression,
                                            *self.optimizer.settings(), self.optimizer.steps + 1,
-                                           self.track_firing, self.track_gradients,
-                                           check_values)
+                                           step, self.track_firing, self.track_gradients,
+                                           self.track_deaths, check_values)
         if status == 3:
             raise ValueError("x_batch contains NaN or Inf (after conversion to float32)")
         if status == 4:
@@ -210,3 +235,16 @@ def _per_unit(arrays: list, layers: list, dtype) -> list:
     """One (fan_out,) array per layer: the existing one where its shape still fits."""
     return [arrays[i] if i < len(arrays) and arrays[i].shape == (layer.fan_out,)
             else np.zeros(layer.fan_out, dtype=dtype) for i, layer in enumerate(layers)]
+
+
+# Columns of Trainer.last_firing (rs::LastFiringField in csrc/train/train_step.hpp).
+LAST_FIRING_FIELDS = ("step", "lr", "update_norm", "bias_update", "relative_update",
+                      "layer_median_update_norm", "layer_median_bias_update",
+                      "layer_median_relative_update")
+
+
+def _new_last_firing(units: int) -> np.ndarray:
+    """One row per unit; step -1 (and NaN elsewhere) until the unit fires."""
+    record = np.full((units, len(LAST_FIRING_FIELDS)), np.nan)
+    record[:, 0] = -1
+    return record
