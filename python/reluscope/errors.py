@@ -1,5 +1,7 @@
 """Exceptions raised by reluscope."""
 
+from __future__ import annotations
+
 
 class TrainingDiverged(FloatingPointError):
     """The loss or an updated parameter became NaN or Inf.
