@@ -250,3 +250,18 @@ def test_uncentered_inputs_are_named():
     monitor = rs.DeadNeuronMonitor(x)
     monitor._record(0, model)
     assert monitor._cause({}, 0, 0, model, first_scan=False) == "inputs not centered"
+
+
+def test_layer_table_counts_match_the_monitor():
+    _, monitor, _ = train_with_monitor(lr=0.5)
+    table = monitor.layer_table().splitlines()
+    report = monitor.reports[-1]
+    for line, layer in zip(table[2:], report.layers):
+        fields = line.split()
+        assert int(fields[0]) == layer.index and int(fields[1]) == layer.n_units
+        assert int(fields[2]) == layer.n_dead
+        assert int(fields[3]) == len(layer.dormant_units())
+        assert int(fields[4]) == len(monitor.at_risk(layer.index))
+        assert int(fields[5]) == len(monitor.silent[-1][1][layer.index])
+        assert int(fields[6]) == sum(1 for _, k, _ in monitor.revivals if k == layer.index)
+    assert monitor.summary().startswith(table[0])

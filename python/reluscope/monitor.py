@@ -235,13 +235,40 @@ class DeadNeuronMonitor(Callback):
             "scans": [r.to_dict() for r in self.reports],
         }
 
+    def layer_table(self) -> str:
+        """Per hidden layer at the latest scan: dead, dormant, at risk, silent, revived.
+
+        Each column names its definition: dead and dormant from the exact scan of
+        x; at risk from the margin history; silent from the training batches of
+        the last epoch; revived counts the dead -> alive transitions so far.
+        """
+        report = self.reports[-1]
+        silent = self.silent[-1][1] if self.silent else None
+        lines = [
+            f"Hidden layers at the scan after epoch {self.epochs[-1]} ({self.x.shape[0]} samples)",
+            f"{'layer':>5}  {'units':>5}  {'dead':>5}  {'dormant':>7}  {'at risk':>7}  "
+            f"{'silent':>6}  {'revived':>7}",
+        ]
+        for layer in report.layers:
+            dormant = ("-" if layer.mean_abs_activation is None
+                       else str(len(layer.dormant_units())))
+            quiet = "-" if silent is None else str(len(silent[layer.index]))
+            revived = sum(1 for _, k, _ in self.revivals if k == layer.index)
+            lines.append(
+                f"{layer.index:>5}  {layer.n_units:>5}  {layer.n_dead:>5}  {dormant:>7}  "
+                f"{len(self.at_risk(layer.index)):>7}  {quiet:>6}  {revived:>7}")
+        lines.append("dead: fires on no sample of x; dormant: ReDo score <= 0.025; at risk: "
+                     "margin falling toward 0; silent: no firing on the last epoch's batches")
+        return "\n".join(lines)
+
     def summary(self) -> str:
-        """Dead units per layer at each scan, then when they died."""
+        """The per-layer table, dead units at each scan, when they died, and why."""
         if not self.reports:
             return "No scans yet."
         n_layers = self.dead_counts.shape[1]
         header = "epoch  " + "  ".join(f"layer {i}" for i in range(n_layers))
-        lines = [f"Dead units on {self.x.shape[0]} samples, per hidden layer", header]
+        lines = [self.layer_table(), "",
+                 f"Dead units on {self.x.shape[0]} samples, per hidden layer", header]
         for epoch, counts in zip(self.epochs, self.dead_counts):
             lines.append(f"{epoch:>5}  " + "  ".join(f"{c:>7}" for c in counts))
         for epoch in sorted({e for e, _, _ in self.deaths}):
