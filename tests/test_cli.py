@@ -43,3 +43,14 @@ def test_no_command_is_a_usage_error():
     result = run_cli()
     assert result.returncode == 2
     assert "usage: reluscope" in result.stderr
+
+
+def test_a_reader_that_goes_away_is_not_an_error():
+    pytest.importorskip("sklearn", reason="the demo's digits data comes with scikit-learn")
+    process = subprocess.Popen([sys.executable, "-u", "-m", "reluscope", "demo"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.readline()
+    process.stdout.close()  # like `reluscope demo | head -1`; -u: the rest is written after
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0
+    assert b"Traceback" not in stderr

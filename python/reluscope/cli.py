@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -34,3 +35,8 @@ def main(argv=None) -> int:
     except ImportError as error:
         print(f"reluscope: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (`reluscope demo | head`): not an error. Point
+        # stdout at /dev/null so the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
