@@ -265,3 +265,36 @@ def test_layer_table_counts_match_the_monitor():
         assert int(fields[5]) == len(monitor.silent[-1][1][layer.index])
         assert int(fields[6]) == sum(1 for _, k, _ in monitor.revivals if k == layer.index)
     assert monitor.summary().startswith(table[0])
+
+
+def test_html_report_is_self_contained(tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot extra (installed by the test extra)")
+    _, monitor, _ = train_with_monitor(lr=0.5)
+    path = tmp_path / "report.html"
+    monitor.to_html(path)
+    page = path.read_text()
+    assert page.count('src="data:image/png;base64,') == 3
+    assert "http://" not in page and "https://" not in page  # opens offline
+    body = page.split("<tbody>")[1].split("</tbody>")[0]
+    assert body.count("<tr>") == len(monitor.certificates)
+    causes = [row.split("<td>")[1].split("</td>")[0] for row in body.split("<tr>")[1:]]
+    assert causes == sorted(causes)  # sorted by cause
+    assert monitor.layer_table().splitlines()[1].split()[0] in page
+
+
+def test_without_matplotlib_the_text_and_json_still_work(monkeypatch, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def hide_matplotlib(name, *args, **kwargs):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError("no matplotlib here")
+        return real_import(name, *args, **kwargs)
+
+    _, monitor, _ = train_with_monitor(lr=0.5, epochs=2)
+    monkeypatch.setattr(builtins, "__import__", hide_matplotlib)
+    with pytest.raises(ImportError, match=r"pip install 'reluscope\[plot\]'"):
+        monitor.to_html(tmp_path / "report.html")
+    assert "Hidden layers" in monitor.summary()
+    json.dumps(monitor.to_dict())

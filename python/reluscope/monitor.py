@@ -82,6 +82,10 @@ class DeadNeuronMonitor(Callback):
         self.certificates: list[dict] = []
         self.large_update_factor = float(large_update_factor)
         self._biases: list[list[np.ndarray]] = []
+        self.steps: list[int] = []
+        # Samples of each hidden layer's activations at the first and latest scan,
+        # for the distribution plots of the HTML report.
+        self.activation_samples: dict[str, list[np.ndarray]] = {}
         self._dead_weights: list[dict] = []
 
     def on_train_begin(self, trainer) -> None:
@@ -126,7 +130,11 @@ class DeadNeuronMonitor(Callback):
             dead_weights.append(columns)
         self._dead_weights = dead_weights
         self.epochs.append(epoch)
+        self.steps.append(trainer.steps_done if trainer is not None else 0)
         self.reports.append(report)
+        samples = self._activation_sample(model)
+        self.activation_samples.setdefault("first", samples)
+        self.activation_samples["latest"] = samples
         self._biases.append([layer.bias.copy() for layer in model.hidden_layers])
         first_scan = len(self.reports) == 1
         for death_epoch, layer, unit in self.deaths:
@@ -169,6 +177,28 @@ class DeadNeuronMonitor(Callback):
             if history[0] > history[1] > history[2]:
                 return "bias drift"
         return "unclassified"
+
+    def _activation_sample(self, model, rows: int = 512, values: int = 4000) -> list:
+        """Up to `values` activations per hidden layer, from the first `rows` samples."""
+        rng = np.random.default_rng(0)
+        samples = []
+        for _, out in model._forward_validated(self.x[:rows])[:-1]:
+            flat = out.ravel()
+            if flat.size > values:
+                flat = rng.choice(flat, values, replace=False)
+            samples.append(flat.astype(np.float32))
+        return samples
+
+    def to_html(self, path) -> None:
+        """Write a self-contained HTML report (plots inline; needs the ``plot`` extra).
+
+        Dead fraction per layer against the training step, each layer's per-unit
+        firing rate over the scans, activation distributions at the first and
+        latest scan, the per-layer table and the death certificates (sortable).
+        """
+        from .html_report import write_monitor_report
+
+        write_monitor_report(self, path)
 
     def margins(self, layer: int) -> np.ndarray:
         """Margin (largest pre-activation over x) of every unit of ``layer`` at each scan.
@@ -221,6 +251,7 @@ class DeadNeuronMonitor(Callback):
         return {
             "schema_version": SCHEMA_VERSION,
             "epochs": list(self.epochs),
+            "steps": list(self.steps),
             "dead_counts": self.dead_counts.tolist(),
             "deaths": [list(d) for d in self.deaths],
             "revivals": [list(r) for r in self.revivals],

@@ -1,0 +1,157 @@
+"""The self-contained HTML report of a DeadNeuronMonitor: plots as inline PNG,
+tables as HTML, no file beside it and nothing fetched when it is opened."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import numpy as np
+
+PLOT_EXTRA_HINT = "plots need matplotlib: pip install 'reluscope[plot]'"
+
+
+def require_matplotlib():
+    """matplotlib's pyplot on the headless Agg backend, or an ImportError naming the extra."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError(PLOT_EXTRA_HINT) from None
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _figures(monitor, plt) -> list[tuple[str, str]]:
+    """(caption, base64 PNG) pairs."""
+    n_layers = len(monitor.reports[0].layers)
+    figures = []
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for layer in range(n_layers):
+        fractions = [r.layers[layer].dead_fraction for r in monitor.reports]
+        ax.plot(monitor.steps, fractions, marker="o", label=f"layer {layer}")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("dead fraction (exact scan)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend()
+    figures.append(("Dead fraction per hidden layer at each scan", _png(fig)))
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, n_layers, figsize=(3.4 * n_layers, 3.5), squeeze=False)
+    for layer, ax in enumerate(axes[0]):
+        rates = np.array([r.layers[layer].firing_rate for r in monitor.reports]).T
+        order = np.argsort(-rates[:, 0], kind="stable")
+        image = ax.imshow(rates[order], aspect="auto", vmin=0, vmax=1, cmap="viridis",
+                          interpolation="nearest")
+        ax.set_title(f"layer {layer}")
+        ax.set_xlabel("scan")
+    axes[0][0].set_ylabel("unit (sorted by initial firing rate)")
+    fig.colorbar(image, ax=axes[0].tolist(), label="firing rate")
+    figures.append(("Per-unit firing rate over the scans", _png(fig)))
+    plt.close(fig)
+
+    first, latest = monitor.activation_samples["first"], monitor.activation_samples["latest"]
+    fig, axes = plt.subplots(1, n_layers, figsize=(3.2 * n_layers, 3.2), squeeze=False)
+    for layer, ax in enumerate(axes[0]):
+        top = max(float(first[layer].max(initial=0)), float(latest[layer].max(initial=0)), 1e-6)
+        bins = np.linspace(min(0.0, float(first[layer].min(initial=0)),
+                               float(latest[layer].min(initial=0))), top, 40)
+        ax.hist(first[layer], bins=bins, alpha=0.6, label=f"epoch {monitor.epochs[0]}")
+        ax.hist(latest[layer], bins=bins, alpha=0.6, label=f"epoch {monitor.epochs[-1]}")
+        ax.set_yscale("log")
+        ax.set_title(f"layer {layer}")
+        ax.set_xlabel("activation")
+    axes[0][0].legend()
+    figures.append(("Distribution of activations at the first and latest scan", _png(fig)))
+    plt.close(fig)
+    return figures
+
+
+_SORT_SCRIPT = """
+document.querySelectorAll('table.sortable th').forEach(function (th, column) {
+  th.addEventListener('click', function () {
+    var body = th.closest('table').tBodies[0];
+    var rows = Array.from(body.rows);
+    var ascending = th.dataset.order !== 'asc';
+    th.dataset.order = ascending ? 'asc' : 'desc';
+    rows.sort(function (a, b) {
+      var x = a.cells[column].textContent, y = b.cells[column].textContent;
+      var nx = parseFloat(x), ny = parseFloat(y);
+      var order = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+      return ascending ? order : -order;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+  });
+});
+"""
+
+CERTIFICATE_COLUMNS = [
+    ("cause", "cause"), ("layer", "layer"), ("unit", "unit"),
+    ("confirmed_by_scan_after_epoch", "scan (epoch)"), ("last_fired_step", "last fired (step)"),
+    ("lr", "lr"), ("update_norm", "||dw||"), ("layer_median_update_norm", "median ||dw||"),
+    ("bias_update", "db"), ("layer_median_bias_update", "median |db|"),
+    ("relative_update", "||dw||/||w||"), ("layer_median_relative_update", "median rel."),
+]
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def certificate_table(certificates) -> str:
+    """The certificates as a sortable HTML table, sorted by cause."""
+    head = "".join(f"<th>{html.escape(title)}</th>" for _, title in CERTIFICATE_COLUMNS)
+    rows = []
+    for c in sorted(certificates, key=lambda c: (c["cause"], c["layer"], c["unit"])):
+        rows.append("<tr>" + "".join(f"<td>{_cell(c.get(key))}</td>"
+                                     for key, _ in CERTIFICATE_COLUMNS) + "</tr>")
+    return (f'<table class="sortable"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+def write_monitor_report(monitor, path) -> None:
+    if not monitor.reports:
+        raise ValueError("the monitor has no scans yet; train with it first")
+    plt = require_matplotlib()
+    figures = _figures(monitor, plt)
+    images = "".join(
+        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>" for caption, data in figures)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>reluscope report</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; max-width: 1200px; }}
+pre {{ background: #f5f5f5; padding: 1em; }}
+table {{ border-collapse: collapse; font-size: 0.9em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }}
+th {{ cursor: pointer; background: #eee; }}
+figure {{ display: inline-block; margin: 1em; }}
+</style></head><body>
+<h1>reluscope: dead ReLU units</h1>
+<p>Dead: the unit's pre-activation is &le; 0 on every one of the {monitor.x.shape[0]} scanned
+samples (exact scan between epochs). Dormant: ReDo score &le; 0.025. Silent: no firing on the
+epoch's training batches.</p>
+<pre>{html.escape(monitor.layer_table())}</pre>
+{images}
+<h2>Death certificates ({len(monitor.certificates)})</h2>
+<p>Click a column to sort. The killing update is the one made right after the unit last fired
+on its training batch.</p>
+{certificate_table(monitor.certificates)}
+<script>{_SORT_SCRIPT}</script>
+</body></html>
+"""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page)
