@@ -298,3 +298,55 @@ def test_without_matplotlib_the_text_and_json_still_work(monkeypatch, tmp_path):
         monitor.to_html(tmp_path / "report.html")
     assert "Hidden layers" in monitor.summary()
     json.dumps(monitor.to_dict())
+
+
+def test_one_huge_step_is_certified_as_a_large_update():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 6)).astype(np.float32)  # centered data
+    y = rng.integers(0, 3, 200)
+    model = rs.MLP([6, 32, 32, 3], seed=1)
+    optimizer = rs.SGD(lr=0.01)
+    monitor = rs.DeadNeuronMonitor(x)
+    trainer = rs.Trainer(model, optimizer=optimizer, batch_size=200, seed=0)
+    trainer.fit(x, y, epochs=2, callbacks=[monitor])
+    optimizer.lr = 10.0  # the learning rate multiplied by 1000, for one step
+    huge_step = trainer.steps_done + 1
+    try:
+        trainer.fit(x, y, epochs=1, callbacks=[monitor])
+    except rs.TrainingDiverged:
+        pytest.skip("the huge step overflowed instead of killing units")
+    killed = [c for c in monitor.certificates if c["confirmed_by_scan_after_epoch"] == 3]
+    assert killed, "the huge step killed no unit"
+    for certificate in killed:
+        assert certificate["last_fired_step"] == huge_step
+        assert certificate["lr"] == pytest.approx(10.0)
+        assert certificate["cause"] == "large update"
+
+
+def test_a_unit_whose_inputs_died_is_starved():
+    x = np.random.default_rng(0).random((50, 2))
+    weights = [(np.ones((2, 4)), np.zeros(4)), (np.ones((4, 2)), np.array([-0.1, 0.5])),
+               (np.ones((2, 2)), np.zeros(2))]
+    model = rs.MLP.from_weights(weights)
+    monitor = rs.DeadNeuronMonitor(x)
+    monitor._record(0, model)
+    model.layers[0].weight[:] = -1.0  # the whole first layer dies
+    monitor._record(1, model)
+    starved = [c for c in monitor.certificates if c["layer"] == 1]
+    assert [(c["unit"], c["cause"]) for c in starved] == [(0, "starved")]
+
+
+def test_a_deep_unit_revives_when_the_layer_below_changes():
+    x = np.random.default_rng(0).random((50, 2))
+    weights = [(np.ones((2, 3)), np.zeros(3)), (np.ones((3, 2)), np.zeros(2)),
+               (np.ones((2, 2)), np.zeros(2))]
+    model = rs.MLP.from_weights(weights)
+    monitor = rs.DeadNeuronMonitor(x)
+    model.layers[0].weight[:] = -1.0
+    monitor._record(0, model)  # layer 1 dead: its inputs are all zero
+    assert monitor.reports[0].layers[1].n_dead == 2
+    model.layers[0].weight[:] = 1.0  # the layer below changes
+    monitor._record(1, model)
+    assert sorted((layer, unit) for _, layer, unit in monitor.revivals if layer == 1) == [
+        (1, 0), (1, 1)]
+    assert monitor.dead_unit_labels()[1] == {}

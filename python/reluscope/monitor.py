@@ -55,8 +55,13 @@ class DeadNeuronMonitor(Callback):
         2. ``inputs not centered``: a first-layer unit, on data whose features
            are all non-negative, that fires on some sample once the data are
            centered (checked by scanning x - mean(x));
-        3. ``large update``: the killing update's relative size is more than
-           ``large_update_factor`` (10) times the layer's median at that step;
+        3. ``large update``: the killing update's relative size
+           ||dw_j|| / ||w_j|| is more than ``large_update_factor`` (10) times the
+           layer's median at that step; or more than ``large_relative_update``
+           (0.5: the step moved the unit's weights by half their norm); or the
+           layer's median itself is more than a fifth of that (0.1): a step too
+           large for the whole layer at once, which also kills units whose own
+           change was modest by moving their inputs;
         4. ``starved``: at least half of the layer below is dead at this scan;
         5. ``bias drift``: its bias fell at each of the last two scans;
         6. ``unclassified`` otherwise.
@@ -69,7 +74,8 @@ class DeadNeuronMonitor(Callback):
     (it can revive when the layers below it change).
     """
 
-    def __init__(self, x, chunk_size: int = 8192, large_update_factor: float = 10.0):
+    def __init__(self, x, chunk_size: int = 8192, large_update_factor: float = 10.0,
+                 large_relative_update: float = 0.5):
         self.x = as_features(x, "x_scan")
         self.chunk_size = positive_int(chunk_size, "chunk_size")
         self.epochs: list[int] = []
@@ -81,6 +87,7 @@ class DeadNeuronMonitor(Callback):
         self.moved_while_dead: list[tuple[int, int, int, float]] = []
         self.certificates: list[dict] = []
         self.large_update_factor = float(large_update_factor)
+        self.large_relative_update = float(large_relative_update)
         self._biases: list[list[np.ndarray]] = []
         self.steps: list[int] = []
         # Samples of each hidden layer's activations at the first and latest scan,
@@ -167,8 +174,10 @@ class DeadNeuronMonitor(Callback):
                 return "inputs not centered"
         relative, median = (certificate.get("relative_update"),
                             certificate.get("layer_median_relative_update"))
-        if (relative is not None and median is not None and np.isfinite(relative)
-                and relative > self.large_update_factor * median):
+        if relative is not None and median is not None and (
+                relative > self.large_relative_update
+                or relative > self.large_update_factor * median
+                or median > self.large_relative_update / 5):
             return "large update"
         if layer > 0 and self.reports[-1].layers[layer - 1].dead_fraction >= 0.5:
             return "starved"
