@@ -54,3 +54,15 @@ def test_a_reader_that_goes_away_is_not_an_error():
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 0
     assert b"Traceback" not in stderr
+
+
+def test_demo_writes_an_html_report(tmp_path):
+    pytest.importorskip("sklearn", reason="the demo's digits data comes with scikit-learn")
+    pytest.importorskip("matplotlib", reason="the plot extra (installed by the test extra)")
+    path = tmp_path / "demo.html"
+    result = run_cli("demo", "--report", str(path))
+    assert result.returncode == 0, result.stderr
+    page = path.read_text()
+    assert page.count("<section>") == 2
+    assert page.count('src="data:image/png;base64,') == 6
+    assert "Large learning rate" in page and "Sensible learning rate" in page

@@ -15,10 +15,10 @@ def _info(_args) -> int:
     return 0
 
 
-def _demo(_args) -> int:
+def _demo(args) -> int:
     from .demo import main
 
-    main()
+    main(report=args.report)
     return 0
 
 
@@ -26,8 +26,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="reluscope", description="Train MLPs and see which ReLU units die, when, and why.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="train one MLP on digits at a sensible and at a large "
-                        "learning rate and show its dead units").set_defaults(run=_demo)
+    demo = commands.add_parser("demo", help="train one MLP on digits at a sensible and at a "
+                               "large learning rate and show its dead units")
+    demo.add_argument("--report", metavar="PATH", default=None,
+                      help="also write an HTML report of both runs (needs reluscope[plot])")
+    demo.set_defaults(run=_demo)
     commands.add_parser("info", help="print the build and SIMD information").set_defaults(run=_info)
     args = parser.parse_args(argv)
     try:

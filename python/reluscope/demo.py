@@ -58,11 +58,20 @@ def format_run(title: str, run: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(report: str | None = None) -> None:
+    """Print both runs; with ``report``, also write their HTML report there."""
     data = load_digits()
     print(f"digits: {len(data[1])} training and {len(data[3])} test samples; "
           f"network {'-'.join(map(str, LAYER_SIZES))}, He-normal init, seed {SEED}")
     print("A unit is dead when its pre-activation is <= 0 on every training sample.\n")
-    print(format_run("sensible learning rate", train_once(SENSIBLE_LR, data)))
+    sensible = train_once(SENSIBLE_LR, data)
+    print(format_run("sensible learning rate", sensible))
     print()
-    print(format_run("large learning rate", train_once(LARGE_LR, data)))
+    large = train_once(LARGE_LR, data)
+    print(format_run("large learning rate", large))
+    if report is not None:
+        from .html_report import write_report
+
+        write_report([(f"Sensible learning rate (SGD lr={SENSIBLE_LR})", sensible["monitor"]),
+                      (f"Large learning rate (SGD lr={LARGE_LR})", large["monitor"])], report)
+        print(f"\nHTML report written to {report}")

@@ -122,14 +122,31 @@ def certificate_table(certificates) -> str:
             f'<tbody>{"".join(rows)}</tbody></table>')
 
 
-def write_monitor_report(monitor, path) -> None:
+def _section(title: str, monitor, plt) -> str:
     if not monitor.reports:
         raise ValueError("the monitor has no scans yet; train with it first")
-    plt = require_matplotlib()
-    figures = _figures(monitor, plt)
     images = "".join(
         f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>" for caption, data in figures)
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for caption, data in _figures(monitor, plt))
+    return f"""<section>
+<h2>{html.escape(title)}</h2>
+<p>Dead: the unit's pre-activation is &le; 0 on every one of the {monitor.x.shape[0]} scanned
+samples (exact scan between epochs). Dormant: ReDo score &le; 0.025. Silent: no firing on the
+epoch's training batches.</p>
+<pre>{html.escape(monitor.layer_table())}</pre>
+{images}
+<h3>Death certificates ({len(monitor.certificates)})</h3>
+<p>Click a column to sort. The killing update is the one made right after the unit last fired
+on its training batch.</p>
+{certificate_table(monitor.certificates)}
+</section>"""
+
+
+def write_report(sections, path) -> None:
+    """Write one page with a section per (title, DeadNeuronMonitor) pair."""
+    plt = require_matplotlib()
+    body = "\n".join(_section(title, monitor, plt) for title, monitor in sections)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>reluscope report</title>
 <style>
@@ -141,17 +158,13 @@ th {{ cursor: pointer; background: #eee; }}
 figure {{ display: inline-block; margin: 1em; }}
 </style></head><body>
 <h1>reluscope: dead ReLU units</h1>
-<p>Dead: the unit's pre-activation is &le; 0 on every one of the {monitor.x.shape[0]} scanned
-samples (exact scan between epochs). Dormant: ReDo score &le; 0.025. Silent: no firing on the
-epoch's training batches.</p>
-<pre>{html.escape(monitor.layer_table())}</pre>
-{images}
-<h2>Death certificates ({len(monitor.certificates)})</h2>
-<p>Click a column to sort. The killing update is the one made right after the unit last fired
-on its training batch.</p>
-{certificate_table(monitor.certificates)}
+{body}
 <script>{_SORT_SCRIPT}</script>
 </body></html>
 """
     with open(path, "w", encoding="utf-8") as f:
         f.write(page)
+
+
+def write_monitor_report(monitor, path) -> None:
+    write_report([("Training run", monitor)], path)
