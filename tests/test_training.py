@@ -118,3 +118,15 @@ def test_model_api_shapes():
     np.testing.assert_array_equal(model.predict(x), proba.argmax(axis=1))
     assert model.layers[-1].activation.name == "identity"
     assert repr(model) == "MLP(64-128-128-10, activation='relu')"
+
+
+def test_progress_bar_shows_loss_and_silent_units(capsys):
+    pytest.importorskip("tqdm", reason="the progress extra (installed by the test extra)")
+    x_train, y_train, _, _ = load_digits()
+    trainer = rs.Trainer(rs.MLP([64, 16, 10], seed=0), batch_size=64, seed=0)
+    trainer.fit(x_train, y_train, epochs=1, verbose=True)
+    err = capsys.readouterr().err
+    assert "loss=" in err and "silent=" in err
+    trainer.fit(x_train, y_train, epochs=1, verbose=False)
+    trainer.fit(x_train, y_train, epochs=1)  # stderr is not a terminal under pytest
+    assert capsys.readouterr().err == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,17 +126,22 @@ class Trainer:
                                             check_values=False)
         return self._run_step(x_batch, None, targets, None, check_values=True)[0]
 
-    def fit(self, x, y, epochs: int = 1, callbacks=(), shuffle: bool = True) -> History:
+    def fit(self, x, y, epochs: int = 1, callbacks=(), shuffle: bool = True,
+            verbose: bool | None = None) -> History:
         """Train for ``epochs`` passes over (x, y), reshuffled each epoch from the seed.
 
         Returns the trainer's ``History`` (it accumulates across calls).
         Callbacks get ``on_train_begin``, ``on_epoch_end`` and ``on_train_end``.
+        ``verbose``: a progress bar (tqdm, optional) with the loss and the number
+        of hidden units silent so far in the epoch; None shows it only when
+        stderr is a terminal, False never.
         """
         x = as_features(x, "x", self.model.n_features)
         targets = self.loss.prepare_targets(y, x.shape[0], self.model.n_outputs)
         epochs = positive_int(epochs, "epochs")
         callbacks = list(callbacks)
         n = x.shape[0]
+        bar = _progress_bar(verbose, epochs * -(-n // self.batch_size))
         for callback in callbacks:
             callback.on_train_begin(self)
         try:
@@ -150,6 +156,12 @@ class Trainer:
                                                          check_values=False)
                     loss_sum += loss * rows.shape[0]
                     correct += batch_correct
+                    if bar is not None:
+                        bar.update(1)
+                        epoch_done = start + self.batch_size >= n
+                        if bar.n % 10 == 0 or epoch_done:
+                            bar.set_postfix(epoch=epoch, loss=f"{loss:.4g}",
+                                            silent=self._silent_units(), refresh=epoch_done)
                 self.epochs_done = epoch
                 self.flush_last_firing()
                 logs = {"loss": loss_sum / n}
@@ -160,9 +172,15 @@ class Trainer:
                 for callback in callbacks:
                     callback.on_epoch_end(self, epoch, logs)
         finally:
+            if bar is not None:
+                bar.close()
             for callback in callbacks:
                 callback.on_train_end(self)
         return self.history
+
+    def _silent_units(self) -> int:
+        """Hidden units that have not fired yet in this epoch (with track_firing)."""
+        return int(sum(np.count_nonzero(c == 0) for c in self.firing_counts))
 
     def evaluate(self, x, y) -> dict:
         """Mean loss (and accuracy, for cross-entropy) on (x, y) without updating."""
@@ -248,3 +266,14 @@ def _new_last_firing(units: int) -> np.ndarray:
     record = np.full((units, len(LAST_FIRING_FIELDS)), np.nan)
     record[:, 0] = -1
     return record
+
+
+def _progress_bar(verbose: bool | None, total: int):
+    """A tqdm bar on stderr, or None when quiet or when tqdm is not installed."""
+    if verbose is False or (verbose is None and not sys.stderr.isatty()):
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="batch", file=sys.stderr)
