@@ -1,0 +1,44 @@
+"""The HTML report rendered by a real browser: headless Chromium (Debian's
+`chromium`, installed by .ci/run) takes a screenshot, and the test checks that the
+page and its plots are there."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import reluscope as rs
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (.ci/run installs it)")
+
+
+def near(image, rgb, tolerance=12):
+    return np.all(np.abs(image[..., :3] * 255 - np.array(rgb)) <= tolerance, axis=-1)
+
+
+def test_report_renders_with_its_plots(tmp_path):
+    image_module = pytest.importorskip("matplotlib.image")
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 10)).astype(np.float32)
+    y = rng.integers(0, 3, 300)
+    monitor = rs.DeadNeuronMonitor(x)
+    trainer = rs.Trainer(rs.MLP([10, 32, 32, 3], seed=0), optimizer=rs.SGD(lr=0.5), seed=0)
+    trainer.fit(x, y, epochs=4, callbacks=[monitor])
+    page = tmp_path / "report.html"
+    monitor.to_html(page)
+    shot = tmp_path / "shot.png"
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--window-size=1280,2000", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert shot.exists(), result.stderr[-2000:]
+    image = image_module.imread(shot)
+    assert image.shape[0] == 2000 and image.shape[1] == 1280
+    # Not a blank page: a good share of non-white pixels.
+    assert np.mean(np.any(image[..., :3] < 0.9, axis=-1)) > 0.05
+    # The plots were decoded and drawn: matplotlib's first line colour (the
+    # dead-fraction plot) and viridis' bright end (the firing-rate heatmap).
+    assert near(image, (31, 119, 180)).sum() > 200
+    assert near(image, (253, 231, 37), tolerance=30).sum() > 200
