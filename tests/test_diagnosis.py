@@ -350,3 +350,21 @@ def test_a_deep_unit_revives_when_the_layer_below_changes():
     assert sorted((layer, unit) for _, layer, unit in monitor.revivals if layer == 1) == [
         (1, 0), (1, 1)]
     assert monitor.dead_unit_labels()[1] == {}
+
+
+def test_a_unit_whose_own_inputs_died_is_starved_even_if_the_layer_lives():
+    x = np.random.default_rng(0).random((50, 2))
+    # Layer-1 unit 0 reads only layer-0 units 0 and 1; units 2-5 stay alive.
+    w1 = np.zeros((6, 2))
+    w1[0:2, 0] = 1.0
+    w1[:, 1] = 1.0
+    weights = [(np.ones((2, 6)), np.zeros(6)), (w1, np.array([-0.1, 0.0])),
+               (np.ones((2, 2)), np.zeros(2))]
+    model = rs.MLP.from_weights(weights)
+    monitor = rs.DeadNeuronMonitor(x)
+    monitor._record(0, model)
+    model.layers[0].weight[:, 0:2] = -1.0  # only the units feeding it die
+    monitor._record(1, model)
+    assert monitor.reports[-1].layers[0].dead_fraction < 0.5
+    causes = {(c["layer"], c["unit"]): c["cause"] for c in monitor.certificates}
+    assert causes[(1, 0)] == "starved"

@@ -55,6 +55,15 @@ def format_run(title: str, run: dict) -> str:
     if monitor.revivals:
         lines.append(f"  revivals (dead -> alive, possible past the first layer): "
                      f"{len(monitor.revivals)}")
+    lines.append("")
+    lines.append(monitor.layer_table())
+    causes = {}
+    for certificate in monitor.certificates:
+        if certificate["cause"] != "born dead":
+            causes[certificate["cause"]] = causes.get(certificate["cause"], 0) + 1
+    if causes:
+        lines.append("causes of the deaths during training (death certificates): " + ", ".join(
+            f"{cause} {count}" for cause, count in sorted(causes.items(), key=lambda c: -c[1])))
     return "\n".join(lines)
 
 

@@ -62,7 +62,9 @@ class DeadNeuronMonitor(Callback):
            layer's median itself is more than a fifth of that (0.1): a step too
            large for the whole layer at once, which also kills units whose own
            change was modest by moving their inputs;
-        4. ``starved``: at least half of the layer below is dead at this scan;
+        4. ``starved``: at this scan, every unit of the layer below that feeds it
+           (nonzero weight) is dead or has zero mean |activation|, or at least
+           half of the layer below is dead;
         5. ``bias drift``: its bias fell at each of the last two scans;
         6. ``unclassified`` otherwise.
 
@@ -179,7 +181,7 @@ class DeadNeuronMonitor(Callback):
                 or relative > self.large_update_factor * median
                 or median > self.large_relative_update / 5):
             return "large update"
-        if layer > 0 and self.reports[-1].layers[layer - 1].dead_fraction >= 0.5:
+        if layer > 0 and self._starved(layer, unit, model):
             return "starved"
         if len(self._biases) >= 3:
             history = [biases[layer][unit] for biases in self._biases[-3:]]
@@ -208,6 +210,16 @@ class DeadNeuronMonitor(Callback):
         from .html_report import write_monitor_report
 
         write_monitor_report(self, path)
+
+    def _starved(self, layer: int, unit: int, model) -> bool:
+        below = self.reports[-1].layers[layer - 1]
+        if below.dead_fraction >= 0.5:
+            return True
+        feeding = np.flatnonzero(model.layers[layer].weight[:, unit] != 0)
+        silent = below.firing_counts[feeding] == 0
+        if below.mean_abs_activation is not None:
+            silent |= below.mean_abs_activation[feeding] == 0
+        return bool(feeding.size and silent.all())
 
     def margins(self, layer: int) -> np.ndarray:
         """Margin (largest pre-activation over x) of every unit of ``layer`` at each scan.
