@@ -169,9 +169,9 @@ class DeadNeuronMonitor(Callback):
     def _cause(self, certificate, layer, unit, model, first_scan) -> str:
         if first_scan:
             return "born dead"
-        if layer == 0 and self.x.min() >= 0:
+        centered = self._centered_if_nonnegative()
+        if layer == 0 and centered is not None:
             dense = model.layers[0]
-            centered = self.x - self.x.mean(axis=0)
             if np.any(centered @ dense.weight[:, unit] + dense.bias[unit] > 0):
                 return "inputs not centered"
         relative, median = (certificate.get("relative_update"),
@@ -210,6 +210,13 @@ class DeadNeuronMonitor(Callback):
         from .html_report import write_monitor_report
 
         write_monitor_report(self, path)
+
+    def _centered_if_nonnegative(self):
+        """x - mean(x) when every feature of x is non-negative, else None; computed once
+        (x is fixed), not once per dead unit."""
+        if not hasattr(self, "_centered"):
+            self._centered = self.x - self.x.mean(axis=0) if self.x.min() >= 0 else None
+        return self._centered
 
     def _starved(self, layer: int, unit: int, model) -> bool:
         below = self.reports[-1].layers[layer - 1]
