@@ -169,14 +169,16 @@ def test_momentum_moves_dead_units_and_the_report_says_so():
     assert "momentum or weight decay" in monitor.summary()
 
 
-def test_last_firing_records_the_last_step_and_its_update():
+@pytest.mark.parametrize("make_optimizer", [lambda: rs.SGD(lr=0.3, momentum=0.5),
+                                            lambda: rs.Adam(lr=0.3)], ids=["sgd", "adam"])
+def test_last_firing_records_the_last_step_and_its_update(make_optimizer):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((60, 4)).astype(np.float32)
     y = rng.integers(0, 3, 60)
     model = rs.MLP([4, 9, 3], seed=2, bias=-0.3)
-    trainer = rs.Trainer(model, optimizer=rs.SGD(lr=0.3, momentum=0.5), batch_size=20)
+    trainer = rs.Trainer(model, optimizer=make_optimizer(), batch_size=20)
     replay = rs.MLP.from_weights(model.get_weights())
-    replay_optimizer = rs.SGD(lr=0.3, momentum=0.5)
+    replay_optimizer = make_optimizer()
     expected = {}  # unit -> (step, update norm, bias update, relative update)
     for step in range(1, 10):
         batch = slice(((step - 1) % 3) * 20, ((step - 1) % 3) * 20 + 20)

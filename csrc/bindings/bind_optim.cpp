@@ -24,7 +24,9 @@ bool sgd_update_binding(FloatArray& param, const FloatArray& grad,
 
 bool adam_update_binding(FloatArray& param, const FloatArray& grad, FloatArray& first_moment,
                          FloatArray& second_moment, float lr, float beta1, float beta2, float eps,
-                         float weight_decay, std::int64_t step, bool commit) {
+                         float weight_decay, std::int64_t step, bool commit,
+                         std::optional<py::array_t<std::int32_t, py::array::c_style>> cohort,
+                         std::optional<Int64Array> cohort_start) {
   const py::ssize_t size = param.size();
   if (grad.size() != size || first_moment.size() != size || second_moment.size() != size)
     throw py::value_error("param, grad and both moments must have the same size");
@@ -40,6 +42,20 @@ bool adam_update_binding(FloatArray& param, const FloatArray& grad, FloatArray& 
              eps,
              weight_decay,
              step};
+  if (cohort.has_value() != cohort_start.has_value())
+    throw py::value_error("cohort and cohort_start go together");
+  if (cohort) {
+    if (cohort->size() != size) throw py::value_error("cohort and param differ in size");
+    a.n_cohorts = cohort_start->size();
+    a.cohort_start = cohort_start->data();
+    for (std::int64_t c = 0; c < a.n_cohorts; ++c)
+      if (a.cohort_start[c] < 0 || a.cohort_start[c] >= step)
+        throw py::value_error("cohort_start must lie in [0, step)");
+    a.cohort = cohort->data();
+    for (py::ssize_t i = 0; i < size; ++i)
+      if (a.cohort[i] < 0 || a.cohort[i] >= a.n_cohorts)
+        throw py::value_error("a cohort id is outside [0, len(cohort_start))");
+  }
   py::gil_scoped_release release;  // safe: no Python object is touched below
   return kernels().adam_update(a, commit, num_threads());
 }
@@ -57,8 +73,11 @@ void bind_optim(py::module_& m) {
         py::arg("grad").noconvert(), py::arg("first_moment").noconvert(),
         py::arg("second_moment").noconvert(), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
         py::arg("eps"), py::arg("weight_decay"), py::arg("step"), py::arg("commit"),
+        py::arg("cohort").noconvert() = py::none(), py::arg("cohort_start").noconvert() = py::none(),
         "Adam step in place (commit=True) or a dry run (commit=False); returns whether every "
-        "new value is finite.");
+        "new value is finite. cohort (int32 per element) and cohort_start (int64 per cohort) "
+        "give elements whose moments restarted after update cohort_start[cohort[i]] their own "
+        "bias correction.");
 }
 
 }  // namespace rs

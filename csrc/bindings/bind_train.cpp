@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <memory>
 
 #include "bindings/pybind.hpp"
@@ -13,12 +14,14 @@ class TrainStepHandle {
   TrainStepHandle(const py::list& weights, const py::list& biases, const py::list& activations,
                   const py::list& negative_slopes, int loss, const py::list& weight_states1,
                   const py::list& weight_states2, const py::list& bias_states1,
-                  const py::list& bias_states2, const py::list& firing_counts,
+                  const py::list& bias_states2, const py::list& weight_cohorts,
+                  const py::list& bias_cohorts, const py::list& firing_counts,
                   const py::list& gradient_magnitudes, const py::list& last_firing) {
     const std::size_t n_layers = weights.size();
     if (n_layers == 0) throw py::value_error("a model needs at least one layer");
     for (const py::list* list : {&biases, &activations, &negative_slopes, &weight_states1,
-                                 &weight_states2, &bias_states1, &bias_states2, &firing_counts,
+                                 &weight_states2, &bias_states1, &bias_states2, &weight_cohorts,
+                                 &bias_cohorts, &firing_counts,
                                  &gradient_magnitudes, &last_firing})
       if (list->size() != n_layers) throw py::value_error("one entry per layer is needed in every list");
     if (loss != 0 && loss != 1) throw py::value_error("unknown loss code " + std::to_string(loss));
@@ -46,6 +49,8 @@ class TrainStepHandle {
                        state(weight_states2[i], fan_in * fan_out),
                        state(bias_states1[i], fan_out),
                        state(bias_states2[i], fan_out),
+                       cohort(weight_cohorts[i], fan_in * fan_out),
+                       cohort(bias_cohorts[i], fan_out),
                        nullptr,
                        nullptr,
                        nullptr};
@@ -81,8 +86,9 @@ class TrainStepHandle {
   py::tuple run(const FloatArray& x, std::optional<Int64Array> rows,
                 std::optional<Int64Array> labels, std::optional<FloatArray> targets,
                 int optimizer, float lr, float momentum, float weight_decay, bool nesterov,
-                float beta1, float beta2, float eps, std::int64_t adam_step, std::int64_t step_number,
-                bool monitor, bool track_gradients, bool track_deaths, bool check_values) {
+                float beta1, float beta2, float eps, float clip_norm,
+                std::optional<Int64Array> cohort_start, std::int64_t adam_step,
+                std::int64_t step_number, bool monitor, bool track_gradients, bool track_deaths, bool check_values) {
     require_ndim(x, "x", 2);
     if (x.shape(1) != n_features_)
       throw py::value_error("x has " + std::to_string(x.shape(1)) +
@@ -118,15 +124,27 @@ class TrainStepHandle {
     if (optimizer != 0 && optimizer != 1)
       throw py::value_error("unknown optimizer code " + std::to_string(optimizer));
     if (optimizer == 1 && adam_step < 1) throw py::value_error("adam_step must be >= 1");
-    const OptimizerSettings opt{static_cast<OptimizerKind>(optimizer), lr, momentum,
-                                weight_decay, nesterov, beta1, beta2, eps, adam_step,
-                                step_number};
+    if (!(clip_norm >= 0.0f)) throw py::value_error("clip_norm must be >= 0");
+    OptimizerSettings opt{static_cast<OptimizerKind>(optimizer), lr, momentum, weight_decay,
+                          nesterov, beta1, beta2, eps, adam_step, step_number, clip_norm,
+                          nullptr, 0};
+    if (cohort_start) {
+      require_ndim(*cohort_start, "cohort_start", 1);
+      opt.n_cohorts = cohort_start->shape(0);
+      opt.cohort_start = cohort_start->data();
+      for (std::int64_t c = 0; c < opt.n_cohorts; ++c)
+        if (opt.cohort_start[c] < 0 || opt.cohort_start[c] >= adam_step)
+          throw py::value_error("cohort_start must lie in [0, adam_step)");
+      if (n_cohort_ids_ > opt.n_cohorts)
+        throw py::value_error("an element names a cohort beyond cohort_start");
+    }
     StepResult result;
     {
       py::gil_scoped_release release;  // safe: no Python object is touched below
       result = step_->run(batch, opt, monitor, track_gradients, track_deaths, num_threads());
     }
-    return py::make_tuple(result.loss, result.correct, static_cast<int>(result.status));
+    return py::make_tuple(result.loss, result.correct, static_cast<int>(result.status),
+                          result.grad_norm);
   }
 
  private:
@@ -148,6 +166,21 @@ class TrainStepHandle {
     return mutable_data(array, "optimizer state");
   }
 
+  // Cohort ids of Adam's elements (see AdamArgs), checked once here: each id
+  // must name an entry of the cohort_start array passed to run.
+  const std::int32_t* cohort(const py::handle& object, py::ssize_t size) {
+    if (object.is_none()) return nullptr;
+    auto array = keep<py::array_t<std::int32_t, py::array::c_style>>(object, "cohort");
+    if (array.size() != size) throw py::value_error("cohort ids have the wrong size");
+    const std::int32_t* ids = array.data();
+    for (py::ssize_t i = 0; i < size; ++i) {
+      if (ids[i] < 0) throw py::value_error("cohort ids must be >= 0");
+      n_cohort_ids_ = std::max<std::int64_t>(n_cohort_ids_, ids[i] + std::int64_t{1});
+    }
+    return ids;
+  }
+
+  std::int64_t n_cohort_ids_ = 0;
   std::vector<py::object> kept_;
   std::unique_ptr<TrainStep> step_;
   LossKind loss_ = LossKind::cross_entropy;
@@ -163,19 +196,24 @@ void bind_train(py::module_& m) {
                               "call, over workspaces allocated once.")
       .def(py::init<const py::list&, const py::list&, const py::list&, const py::list&, int,
                     const py::list&, const py::list&, const py::list&, const py::list&,
-                    const py::list&, const py::list&, const py::list&>(),
+                    const py::list&, const py::list&, const py::list&, const py::list&,
+                    const py::list&>(),
            py::arg("weights"), py::arg("biases"), py::arg("activations"),
            py::arg("negative_slopes"), py::arg("loss"), py::arg("weight_states1"),
            py::arg("weight_states2"), py::arg("bias_states1"), py::arg("bias_states2"),
+           py::arg("weight_cohorts"), py::arg("bias_cohorts"),
            py::arg("firing_counts"), py::arg("gradient_magnitudes"), py::arg("last_firing"))
       .def("run", &TrainStepHandle::run, py::arg("x").noconvert(),
            py::arg("rows").noconvert().none(true), py::arg("labels").noconvert().none(true),
            py::arg("targets").noconvert().none(true), py::arg("optimizer"), py::arg("lr"),
            py::arg("momentum"), py::arg("weight_decay"), py::arg("nesterov"), py::arg("beta1"),
-           py::arg("beta2"), py::arg("eps"), py::arg("adam_step"), py::arg("step_number"),
+           py::arg("beta2"), py::arg("eps"), py::arg("clip_norm"),
+           py::arg("cohort_start").noconvert().none(true), py::arg("adam_step"),
+           py::arg("step_number"),
            py::arg("monitor"), py::arg("track_gradients"), py::arg("track_deaths"),
            py::arg("check_values"),
-           "Returns (loss, correct, status); status 0 = applied, 1 = loss not finite, 2 = "
+           "Returns (loss, correct, status, grad_norm); grad_norm is the gradients' global norm "
+           "before clipping (NaN when clip_norm is 0); status 0 = applied, 1 = loss not finite, 2 = "
            "update not finite, 3 = x not finite, 4 = targets not finite (nothing written "
            "unless 0).")
       .def("flush_last_firing", &TrainStepHandle::flush_last_firing,

@@ -58,6 +58,7 @@ enum ScratchSlot {
   kMaxPartials,
   kReduction,
   kColumnPartials,
+  kCohortScales,
   kScratchSlots
 };
 

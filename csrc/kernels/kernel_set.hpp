@@ -85,6 +85,13 @@ struct AdamArgs {
   float lr, beta1, beta2, eps, weight_decay;
   std::int64_t step;  // 1-based step count, for bias correction
   const ColumnUpdateStats* column_stats = nullptr;  // honoured when committing
+  // Optional per-element moment ages, for moments reset part-way (ReDo): element
+  // i belongs to cohort cohort[i], whose moments restarted after update number
+  // cohort_start[cohort[i]] (0: never reset), so its bias correction uses
+  // t = step - cohort_start[cohort[i]]. Null: every element uses `step`.
+  const std::int32_t* cohort = nullptr;
+  const std::int64_t* cohort_start = nullptr;
+  std::int64_t n_cohorts = 0;
 };
 
 struct KernelSet {

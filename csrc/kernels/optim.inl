@@ -111,9 +111,23 @@ bool sgd_update(const SgdArgs& s, bool commit, int n_threads) {
   return sgd_with<true, false>(s, commit, nt);
 }
 
-template <bool Commit, bool Track = false>
-bool adam_range(const AdamArgs& a, float step_size, float inv_sqrt_c2, i64 begin, i64 end,
-                float* __restrict delta_sq = nullptr, float* __restrict old_sq = nullptr) {
+// Bias corrections folded into two factors: the step size lr / c1 and
+// 1 / sqrt(c2), with c = 1 - beta^t.
+struct AdamScale {
+  float step_size, inv_sqrt_c2;
+};
+
+inline AdamScale adam_scale(const AdamArgs& a, std::int64_t t) {
+  const double correction1 = 1.0 - __builtin_pow(a.beta1, static_cast<double>(t));
+  const double correction2 = 1.0 - __builtin_pow(a.beta2, static_cast<double>(t));
+  return {static_cast<float>(a.lr / correction1),
+          static_cast<float>(1.0 / __builtin_sqrt(correction2))};
+}
+
+// Cohorts: per-element scales looked up in a small table (one entry per cohort).
+template <bool Commit, bool Track = false, bool Cohorts = false>
+bool adam_range(const AdamArgs& a, AdamScale scale, const AdamScale* cohort_scales, i64 begin,
+                i64 end, float* __restrict delta_sq = nullptr, float* __restrict old_sq = nullptr) {
   const float b1 = a.beta1, b2 = a.beta2, eps = a.eps, wd = a.weight_decay;
   float* __restrict param = a.param;
   const float* __restrict grad = a.grad;
@@ -125,8 +139,9 @@ bool adam_range(const AdamArgs& a, float step_size, float inv_sqrt_c2, i64 begin
     const float g = grad[i] + wd * w;
     const float m = b1 * first[i] + (1.0f - b1) * g;
     const float v = b2 * second[i] + (1.0f - b2) * g * g;
+    const AdamScale s = Cohorts ? cohort_scales[a.cohort[i]] : scale;
     // w -= lr * m_hat / (sqrt(v_hat) + eps), m_hat = m / c1, v_hat = v / c2
-    const float w_new = w - step_size * m / (__builtin_sqrtf(v) * inv_sqrt_c2 + eps);
+    const float w_new = w - s.step_size * m / (__builtin_sqrtf(v) * s.inv_sqrt_c2 + eps);
     bad |= not_finite(w_new) | not_finite(v);
     if (Commit) {
       param[i] = w_new;
@@ -141,14 +156,29 @@ bool adam_range(const AdamArgs& a, float step_size, float inv_sqrt_c2, i64 begin
   return bad == 0;
 }
 
+template <bool Cohorts>
+bool adam_with(const AdamArgs& a, AdamScale scale, const AdamScale* cohort_scales, bool commit,
+               int nt) {
+  if (commit && a.column_stats)
+    return commit_with_column_stats(a.size, *a.column_stats, nt,
+                                    [&](i64 b, i64 e, float* delta, float* old) {
+                                      return adam_range<true, true, Cohorts>(
+                                          a, scale, cohort_scales, b, e, delta, old);
+                                    });
+  if (commit)
+    return all_ranges(a.size, nt, [&](i64 b, i64 e) {
+      return adam_range<true, false, Cohorts>(a, scale, cohort_scales, b, e);
+    });
+  return all_ranges(a.size, nt, [&](i64 b, i64 e) {
+    return adam_range<false, false, Cohorts>(a, scale, cohort_scales, b, e);
+  });
+}
+
 bool adam_update(const AdamArgs& a, bool commit, int n_threads) {
   const int nt = elementwise_threads(a.size, n_threads);
-  const double t = static_cast<double>(a.step);
-  const double correction1 = 1.0 - __builtin_pow(a.beta1, t);
-  const double correction2 = 1.0 - __builtin_pow(a.beta2, t);
-  const float step_size = static_cast<float>(a.lr / correction1);
-  const float inv_sqrt_c2 = static_cast<float>(1.0 / __builtin_sqrt(correction2));
-  if (commit)
-    return all_ranges(a.size, nt, [&](i64 b, i64 e) { return adam_range<true>(a, step_size, inv_sqrt_c2, b, e); });
-  return all_ranges(a.size, nt, [&](i64 b, i64 e) { return adam_range<false>(a, step_size, inv_sqrt_c2, b, e); });
+  const AdamScale scale = adam_scale(a, a.step);
+  if (a.cohort == nullptr) return adam_with<false>(a, scale, nullptr, commit, nt);
+  AdamScale* cohort_scales = scratch<AdamScale>(kCohortScales, a.n_cohorts);
+  for (i64 c = 0; c < a.n_cohorts; ++c) cohort_scales[c] = adam_scale(a, a.step - a.cohort_start[c]);
+  return adam_with<true>(a, scale, cohort_scales, commit, nt);
 }

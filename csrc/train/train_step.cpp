@@ -90,13 +90,14 @@ bool TrainStep::update(const OptimizerSettings& opt, bool commit, bool track_dea
       std::int64_t size;
       float* state1;
       float* state2;
+      const std::int32_t* cohort;
       const ColumnUpdateStats* stats;
     };
     const Param params[2] = {
         {layer.weight, grad_weight_[i].data(), layer.fan_in * layer.fan_out, layer.weight_state1,
-         layer.weight_state2, tracked ? &stats : nullptr},
+         layer.weight_state2, layer.weight_cohort, tracked ? &stats : nullptr},
         {layer.bias, grad_bias_[i].data(), layer.fan_out, layer.bias_state1, layer.bias_state2,
-         nullptr},
+         layer.bias_cohort, nullptr},
     };
     for (const Param& p : params) {
       if (opt.kind == OptimizerKind::sgd) {
@@ -105,9 +106,14 @@ bool TrainStep::update(const OptimizerSettings& opt, bool commit, bool track_dea
                            opt.weight_decay, opt.nesterov, p.stats};
         finite = k.sgd_update(args, commit, n_threads) && finite;
       } else {
-        const AdamArgs args{p.value,   p.grad,    p.state1,         p.state2,
-                            p.size,    opt.lr,    opt.beta1,        opt.beta2,
-                            opt.eps,   opt.weight_decay, opt.adam_step, p.stats};
+        AdamArgs args{p.value,   p.grad,    p.state1,         p.state2,
+                      p.size,    opt.lr,    opt.beta1,        opt.beta2,
+                      opt.eps,   opt.weight_decay, opt.adam_step, p.stats};
+        if (p.cohort && opt.cohort_start) {
+          args.cohort = p.cohort;
+          args.cohort_start = opt.cohort_start;
+          args.n_cohorts = opt.n_cohorts;
+        }
         finite = k.adam_update(args, commit, n_threads) && finite;
       }
       if (!commit && !finite) return false;
@@ -128,6 +134,23 @@ void TrainStep::accumulate_gradient_magnitude(std::size_t i) {
   for (std::int64_t k = 0; k < layer.fan_in; ++k)
     for (std::int64_t j = 0; j < fan_out; ++j) sums[j] += std::fabs(grad_weight[k * fan_out + j]);
   for (std::int64_t j = 0; j < fan_out; ++j) layer.gradient_magnitude[j] += sums[j];
+}
+
+double TrainStep::clip_gradients(float clip_norm) {
+  double sum = 0.0;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    for (const std::vector<float>* grads : {&grad_weight_[i], &grad_bias_[i]}) {
+      for (float g : *grads) sum += static_cast<double>(g) * g;
+    }
+  }
+  const double norm = std::sqrt(sum);
+  if (norm > clip_norm) {
+    const float scale = static_cast<float>(clip_norm / (norm + 1e-6));
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      for (std::vector<float>* grads : {&grad_weight_[i], &grad_bias_[i]})
+        for (float& g : *grads) g *= scale;
+  }
+  return norm;
 }
 
 namespace {
@@ -263,7 +286,7 @@ StepResult TrainStep::run(const Batch& batch, const OptimizerSettings& opt, bool
       if (layers_[i].last_firing && layers_[i].firing_counts) note_firing(i);
   }
 
-  StepResult result{0.0, 0, StepStatus::ok};
+  StepResult result{0.0, 0, StepStatus::ok, NAN};
   float* grad = grad_a_.data();
   if (loss_ == LossKind::cross_entropy) {
     result.loss = k.softmax_cross_entropy(outputs, labels, n, n_outputs_, grad, n_threads);
@@ -303,6 +326,10 @@ StepResult TrainStep::run(const Batch& batch, const OptimizerSettings& opt, bool
     if (track_gradients && layer.gradient_magnitude) accumulate_gradient_magnitude(i);
     std::swap(grad, spare);
   }
+
+  // Clipping sees the gradients after gradient tracking: gradient_magnitude
+  // stays the chain rule's measurement, not the clipped step.
+  if (opt.clip_norm > 0.0f) result.grad_norm = clip_gradients(opt.clip_norm);
 
   // All or nothing: check every new value, then write.
   if (!update(opt, false, false, n_threads)) {

@@ -23,6 +23,10 @@ struct TrainLayer {
   float* weight_state2;
   float* bias_state1;
   float* bias_state2;
+  // Adam only, null unless some moments were reset part-way (see AdamArgs):
+  // the cohort of each element of the weight and of the bias.
+  const std::int32_t* weight_cohort;
+  const std::int32_t* bias_cohort;
   // Accumulates the firing counts of this (hidden) layer across steps when
   // monitoring is on; null for the output layer.
   std::int64_t* firing_counts;
@@ -58,6 +62,13 @@ struct OptimizerSettings {
   float beta1, beta2, eps;
   std::int64_t adam_step;  // 1-based number of this update
   std::int64_t step_number;  // the trainer's 1-based step count, for last_firing
+  // Gradient-norm clipping: when > 0 and the global L2 norm of all the
+  // gradients exceeds it, every gradient is scaled by clip_norm / (norm + 1e-6)
+  // before the update (PyTorch's clip_grad_norm_ rule).
+  float clip_norm;
+  // Adam moment cohorts (see AdamArgs); null when there are none.
+  const std::int64_t* cohort_start;
+  std::int64_t n_cohorts;
 };
 
 // One batch. Rows of x (and of the targets) are either the first n rows or,
@@ -84,6 +95,7 @@ struct StepResult {
   double loss;
   std::int64_t correct;  // argmax hits (cross-entropy), before the update
   StepStatus status;
+  double grad_norm;  // global L2 norm of the gradients before clipping; NaN unless clipping
 };
 
 class TrainStep {
@@ -104,6 +116,8 @@ class TrainStep {
   void reserve(std::int64_t n);
   void gather(const Batch& batch);
   void accumulate_gradient_magnitude(std::size_t layer);
+  // Scales every gradient so that their global norm is at most clip_norm; returns the norm.
+  double clip_gradients(float clip_norm);
   // Checks (commit == false) or applies the update of every parameter; with
   // track_deaths, records last_firing for the tracked layers as it commits.
   bool update(const OptimizerSettings& opt, bool commit, bool track_deaths, int n_threads);

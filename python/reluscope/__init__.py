@@ -18,6 +18,7 @@ from .layers import Dense  # noqa: E402
 from .model import MLP  # noqa: E402
 from .monitor import DeadNeuronMonitor  # noqa: E402
 from .optim import SGD, Adam  # noqa: E402
+from .redo import ReDo  # noqa: E402
 from .scan import LayerScan, ScanReport, scan  # noqa: E402
 from .trainer import History, Trainer  # noqa: E402
 
@@ -26,5 +27,5 @@ __version__ = _core.__version__
 __all__ = [
     "MLP", "Dense", "Trainer", "History", "SGD", "Adam", "Callback", "DeadNeuronMonitor",
     "scan", "ScanReport", "LayerScan", "TrainingDiverged", "build_info", "set_num_threads",
-    "get_num_threads", "set_simd_target", "born_dead", "BornDeadReport", "__version__",
+    "get_num_threads", "set_simd_target", "born_dead", "BornDeadReport", "ReDo", "__version__",
 ]

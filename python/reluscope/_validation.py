@@ -123,10 +123,19 @@ def _check_length(y: np.ndarray, n_samples: int, name: str) -> None:
 
 def positive_int(value, name: str) -> int:
     """Return ``value`` as an int >= 1, or raise naming ``name``."""
+    return _int_at_least(value, name, 1)
+
+
+def nonnegative_int(value, name: str) -> int:
+    """Return ``value`` as an int >= 0, or raise naming ``name``."""
+    return _int_at_least(value, name, 0)
+
+
+def _int_at_least(value, name: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
     return int(value)
 
 

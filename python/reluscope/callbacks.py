@@ -9,6 +9,14 @@ class Callback:
     def on_train_begin(self, trainer) -> None:
         """Called once before the first epoch of ``fit``."""
 
+    def on_step_end(self, trainer, step: int) -> None:
+        """Called after each applied update; ``step`` counts updates from 1.
+
+        Only callbacks that override it are called, so the others cost
+        nothing per step. ``trainer.fit_inputs`` holds the inputs of the
+        running ``fit``.
+        """
+
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
         """Called after each epoch; ``logs`` holds that epoch's "loss" (and "accuracy")."""
 

@@ -28,7 +28,8 @@ class MLP:
     negative_slope : float
         Slope of leaky_relu for negative pre-activations.
     bias : float
-        Constant initial bias of every layer (zero by default).
+        Constant initial bias of every layer (zero by default), unless the
+        initializer draws biases too (``"rai"``).
     init_params : dict, optional
         Extra arguments of the initializer, e.g. ``{"std": 0.1}`` for "normal".
 
@@ -50,12 +51,15 @@ class MLP:
         bias = finite_float(bias, "bias")
         rng = np.random.default_rng(seed)
         self.activation = hidden
+        # Kept so that remedies (ReDo) can redraw units from the same distribution.
+        self.init, self.init_params = init, dict(init_params or {})
         self.layers = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            weight = initialize(init, fan_in, fan_out, rng, init_params)
+            weight, drawn_bias = initialize(init, fan_in, fan_out, rng, init_params)
+            if drawn_bias is None:
+                drawn_bias = np.full(fan_out, bias, dtype=np.float32)
             is_output = i == len(sizes) - 2
-            self.layers.append(Dense(weight, np.full(fan_out, bias, dtype=np.float32),
-                                     IDENTITY if is_output else hidden))
+            self.layers.append(Dense(weight, drawn_bias, IDENTITY if is_output else hidden))
 
     @classmethod
     def from_weights(cls, weights, activation: str = "relu", negative_slope: float = 0.01):
@@ -69,6 +73,7 @@ class MLP:
         hidden = get_activation(activation, negative_slope)
         model = cls.__new__(cls)
         model.activation = hidden
+        model.init, model.init_params = None, {}
         model.layers = []
         for i, pair in enumerate(pairs):
             if len(pair) != 2:

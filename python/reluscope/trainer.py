@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _core
 from ._validation import as_features, positive_int
+from .callbacks import Callback
 from .errors import TrainingDiverged
 from .losses import get_loss
 from .model import MLP
@@ -99,6 +100,11 @@ class Trainer:
         self.last_firing = [_new_last_firing(layer.fan_out) for layer in model.hidden_layers]
         self._engine = None
         self._engine_key = None
+        # The gradients' global norm before clipping at the latest step (NaN
+        # unless the optimizer clips).
+        self.last_grad_norm = float("nan")
+        # The (validated) inputs of the running fit, for callbacks such as ReDo.
+        self.fit_inputs = None
 
     def flush_last_firing(self) -> None:
         """Bring ``last_firing`` up to date (``fit`` does this after every epoch).
@@ -140,6 +146,9 @@ class Trainer:
         targets = self.loss.prepare_targets(y, x.shape[0], self.model.n_outputs)
         epochs = positive_int(epochs, "epochs")
         callbacks = list(callbacks)
+        step_callbacks = [c for c in callbacks
+                          if type(c).on_step_end is not Callback.on_step_end]
+        self.fit_inputs = x
         n = x.shape[0]
         bar = _progress_bar(verbose, epochs * -(-n // self.batch_size))
         for callback in callbacks:
@@ -156,6 +165,8 @@ class Trainer:
                                                          check_values=False)
                     loss_sum += loss * rows.shape[0]
                     correct += batch_correct
+                    for callback in step_callbacks:
+                        callback.on_step_end(self, self.steps_done)
                     if bar is not None:
                         bar.update(1)
                         epoch_done = start + self.batch_size >= n
@@ -217,6 +228,7 @@ class Trainer:
             0 if self.loss.is_classification else 1,
             [s[0] for s in state[0::2]], [s[1] for s in state[0::2]],
             [s[0] for s in state[1::2]], [s[1] for s in state[1::2]],
+            [_cohort(s) for s in state[0::2]], [_cohort(s) for s in state[1::2]],
             self.firing_counts + [None], self.gradient_magnitude + [None],
             self.last_firing + [None])
         self._engine_key = (self.optimizer, state, params)
@@ -228,7 +240,7 @@ class Trainer:
         engine = self._training_step()
         step = self.steps_done + 1
         labels, regression = (targets, None) if self.loss.is_classification else (None, targets)
-        loss, correct, status = engine.run(x, rows, labels, regression,
+        loss, correct, status, grad_norm = engine.run(x, rows, labels, regression,
                                            *self.optimizer.settings(), self.optimizer.steps + 1,
                                            step, self.track_firing, self.track_gradients,
                                            self.track_deaths, check_values)
@@ -246,7 +258,13 @@ class Trainer:
                 f"applied (try a smaller learning rate)", step=step, epoch=epoch)
         self.optimizer.steps += 1
         self.steps_done = step
+        self.last_grad_norm = grad_norm
         return loss, correct
+
+
+def _cohort(state: tuple):
+    """Adam's per-element moment cohorts (None for SGD and for Adam without resets)."""
+    return state[2] if len(state) > 2 else None
 
 
 def _per_unit(arrays: list, layers: list, dtype) -> list:
