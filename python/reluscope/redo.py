@@ -7,8 +7,9 @@ hidden layer (ReDo score <= tau on a sample of the training inputs, see
 
 - their incoming weights are drawn afresh from the model's initializer,
 - their bias is set to zero,
-- their outgoing weights are set to zero, so that the network's function is
-  unchanged at the moment of recycling,
+- their outgoing weights are set to zero, so that their fresh activity does
+  not reach the output (the network loses only the dormant units' small
+  contribution, nothing for dead units),
 - the optimizer state of all three is reset element by element (SGD momentum;
   Adam's moments and, through moment cohorts, its step count).
 
@@ -94,8 +95,8 @@ class ReDo(Callback):
                 self.events.append(event)
                 self._open.append(event)
                 recycled += len(units)
-        # Outgoing weights last: where a recycled unit feeds a recycled unit, the
-        # weight is zero, so the network computes exactly what it did before.
+        # Outgoing weights last: where a recycled unit feeds a recycled unit the
+        # weight ends at zero, so no fresh activity reaches the output.
         for layer_index, units in enumerate(dormant):
             if len(units):
                 trainer.model.layers[layer_index + 1].weight[units, :] = 0.0
