@@ -8,4 +8,5 @@ PYBIND11_MODULE(_core, m) {
   rs::bind_loss(m);
   rs::bind_optim(m);
   rs::bind_train(m);
+  rs::bind_experiments(m);
 }

@@ -59,6 +59,7 @@ enum ScratchSlot {
   kReduction,
   kColumnPartials,
   kCohortScales,
+  kNetworkActivations,
   kScratchSlots
 };
 

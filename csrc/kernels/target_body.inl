@@ -4,6 +4,7 @@
 // targets (compiled with different flags) share no symbol that the linker
 // could merge, and only the returned table is visible.
 
+#include <algorithm>
 #include <cstdint>
 #include <new>
 
@@ -23,10 +24,11 @@ namespace {
 #include "kernels/dense.inl"
 #include "kernels/loss.inl"
 #include "kernels/optim.inl"
+#include "kernels/random_networks.inl"
 
 const KernelSet kKernels = {
     RS_TARGET_NAME,   gemm,        dense_forward, dense_backward, softmax_cross_entropy,
-    mean_squared_error, sgd_update, adam_update,
+    mean_squared_error, sgd_update, adam_update, random_networks,
 };
 
 }  // namespace

@@ -1,0 +1,90 @@
+"""What every experiment shares: its data, its JSON result, its PNG figure."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+from .. import __version__
+from ..html_report import require_matplotlib
+
+# Version of the experiments' JSON layout; bumped when a field changes meaning.
+SCHEMA_VERSION = 1
+
+
+def load_data(dataset: str = "auto", max_train: int | None = None, seed: int = 0):
+    """(name, x_train, y_train, x_test, y_test) for "digits", "fashion-mnist" or "auto".
+
+    "auto" is Fashion-MNIST when its files are installed, digits otherwise.
+    ``max_train`` keeps a seeded random subset of the training set (the test
+    set is cut to the same size at most), to fit a time budget.
+    """
+    from .. import datasets
+
+    if dataset == "auto":
+        dataset = "fashion-mnist" if datasets.fashion_mnist_available() else "digits"
+    if dataset == "digits":
+        x, y, x_test, y_test = datasets.load_digits(seed=seed)
+    elif dataset == "fashion-mnist":
+        x, y, x_test, y_test = datasets.load_fashion_mnist()
+    else:
+        raise ValueError(f"dataset must be 'auto', 'digits' or 'fashion-mnist', got {dataset!r}")
+    if max_train is not None and x.shape[0] > max_train:
+        rng = np.random.default_rng(seed)
+        keep = np.sort(rng.choice(x.shape[0], max_train, replace=False))
+        x, y = x[keep], y[keep]
+        keep = np.sort(rng.choice(x_test.shape[0], min(max_train, x_test.shape[0]),
+                                  replace=False))
+        x_test, y_test = x_test[keep], y_test[keep]
+    return dataset, x, y, x_test, y_test
+
+
+def result_header(experiment: str, parameters: dict) -> dict:
+    """The fields every result starts with: what ran, with which parameters, where."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "experiment": experiment,
+        "parameters": parameters,
+        "reluscope_version": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def write_json(result: dict, path) -> str:
+    """Write ``result`` as indented JSON (NaN written as null) and return the path."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as stream:
+        json.dump(_plain(result), stream, indent=2, allow_nan=False)
+        stream.write("\n")
+    return str(path)
+
+
+def _plain(value):
+    """JSON-ready copy: numpy scalars and arrays to Python, non-finite floats to None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
+def save_figure(figure, path) -> str:
+    """Save a matplotlib figure as PNG and close it."""
+    plt = require_matplotlib()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return str(path)

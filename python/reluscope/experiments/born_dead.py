@@ -1,0 +1,226 @@
+"""Born dead: how often a deep narrow ReLU network is a constant function at init.
+
+Lu, Shin, Su & Karniadakis, "Dying ReLU and Initialization: Theory and
+Numerical Examples", Commun. Comput. Phys. 28 (2020), arXiv:1903.06733, prove
+that the probability tends to 1 with depth. This Monte Carlo estimates it on a
+grid of widths N and depths H (hidden layers): each network is drawn once with
+``max_depth`` hidden layers, and the network of depth H is its first H hidden
+layers (a depth-H network's parameters have exactly that distribution), so one
+pass gives every depth.
+
+Three events, each "by depth H" (at some hidden layer <= H):
+
+- mask death: no unit of a layer fires (pre-activation > 0) on any point of
+  the data: the network is constant there. With zero biases this is the
+  paper's "born dead";
+- signal collapse (fp32): some layer's output is bitwise the same at every
+  point, so the network's output is constant in fp32; it includes mask death,
+  and ``collapse_only`` counts the networks that collapsed with no dead layer;
+- pointwise death: no unit of a layer fires at one fixed input (x = 1 on the
+  default grid).
+
+For one fixed input, zero biases and symmetric weights, each unit of a layer
+fed a nonzero input fires with probability 1/2 independently of the others, so
+a layer is all zero with probability 2^-N and P(pointwise death by H) =
+1 - (1 - 2^-N)^H exactly. Death on a whole grid needs more than death at one
+point, so that closed form is an upper reference for the mask-death curve.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from ..initializers import initialize
+from ._common import result_header, save_figure
+
+DEFAULT_WIDTHS = (2, 3, 4, 5, 10)
+# What the paper reports (section on the born-dead probability), to show beside
+# our estimates; "depth" counts hidden layers.
+PAPER_VALUES = [
+    {"width": 3, "depth": 10, "claim": "about 60% born dead"},
+    {"width": 5, "depth": 10, "claim": "over 10% born dead"},
+    {"width": 10, "depth": 10, "claim": "under 1% born dead"},
+    {"width": 2, "depth": 10, "claim": "over 90% collapse to a constant when trained on |x| "
+                                       "(a training result; compare with P(born dead) here)"},
+]
+
+
+def pointwise_closed_form(width: int, depth) -> np.ndarray:
+    """1 - (1 - 2^-width)^depth: P(some hidden layer is all zero at one fixed input)."""
+    return 1.0 - (1.0 - 2.0 ** -width) ** np.asarray(depth, dtype=np.float64)
+
+
+def default_grid(n_points: int = 1001) -> np.ndarray:
+    """The 1-D input grid of the paper's setup: n_points in [-1, 1], as (n_points, 1)."""
+    return np.linspace(-1.0, 1.0, n_points, dtype=np.float32)[:, None]
+
+
+def draw_networks(width: int, depth: int, n_networks: int, n_inputs: int, rng,
+                  init="he_normal", init_params=None, bias: float = 0.0):
+    """Parameters of ``n_networks`` networks as the C++ kernel takes them.
+
+    Returns (first_weight (R, n_inputs, N), weights (R, depth - 1, N, N),
+    biases (R, depth, N)), drawn network by network, layer by layer, with the
+    named initializer (its own bias when it draws one, else ``bias``).
+    """
+    first = np.empty((n_networks, n_inputs, width), dtype=np.float32)
+    weights = np.empty((n_networks, max(depth - 1, 0), width, width), dtype=np.float32)
+    biases = np.full((n_networks, depth, width), bias, dtype=np.float32)
+    for r in range(n_networks):
+        for layer in range(depth):
+            fan_in = n_inputs if layer == 0 else width
+            weight, drawn_bias = initialize(init, fan_in, width, rng, init_params)
+            if layer == 0:
+                first[r] = weight
+            else:
+                weights[r, layer - 1] = weight
+            if drawn_bias is not None:
+                biases[r, layer] = drawn_bias
+    return first, weights, biases
+
+
+def run_networks(x: np.ndarray, first, weights, biases, reference_point: int):
+    """(dead_at, constant_at, dead_at_point) per network, from the C++ kernel."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    return _core.random_networks(x, first, weights, biases, int(reference_point))
+
+
+def born_dead_study(widths=DEFAULT_WIDTHS, max_depth: int = 50, n_networks: int = 2000,
+                    init="he_normal", init_params=None, bias: float = 0.0, x=None,
+                    reference_point: int | None = None, seed: int = 0) -> dict:
+    """Monte Carlo estimate of P(born dead) on a grid of widths and depths 1..max_depth.
+
+    ``x`` (n_points, n_inputs) defaults to 1001 points in [-1, 1]; the pointwise
+    event uses ``x[reference_point]`` (default: the point x = 1 of the grid,
+    else the first row). Each width uses its own generator, seeded from
+    (seed, width), so adding a width changes no other column.
+    """
+    widths = [int(w) for w in widths]
+    if not widths or min(widths) < 1:
+        raise ValueError(f"widths must be positive integers, got {widths}")
+    if max_depth < 1 or n_networks < 1:
+        raise ValueError("max_depth and n_networks must be >= 1")
+    grid = x is None
+    x = default_grid() if grid else np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"x must be (n_points >= 2, n_inputs), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("x contains NaN or Inf")
+    if reference_point is None:
+        reference_point = x.shape[0] - 1 if grid else 0
+    depths = np.arange(1, max_depth + 1)
+    columns = []
+    for width in widths:
+        rng = np.random.default_rng([seed, width])
+        parameters = draw_networks(width, max_depth, n_networks, x.shape[1], rng, init,
+                                   init_params, bias)
+        dead_at, constant_at, dead_at_point = run_networks(x, *parameters, reference_point)
+        mask = _by_depth(dead_at, depths)
+        collapse = _by_depth(constant_at, depths)
+        point = _by_depth(dead_at_point, depths)
+        columns.append({
+            "width": width,
+            "mask_death": mask, "mask_death_se": _standard_error(mask, n_networks),
+            "signal_collapse": collapse,
+            "signal_collapse_se": _standard_error(collapse, n_networks),
+            "collapse_only": _by_depth(np.where(dead_at > max_depth, constant_at,
+                                                max_depth + 1), depths),
+            "pointwise_death": point, "pointwise_death_se": _standard_error(point, n_networks),
+            "pointwise_closed_form": pointwise_closed_form(width, depths),
+        })
+    parameters = {"widths": widths, "max_depth": max_depth, "n_networks": n_networks,
+                  "init": init if isinstance(init, str) else getattr(init, "__name__", "custom"),
+                  "init_params": init_params or {}, "bias": bias, "seed": seed,
+                  "data": "grid of 1001 points in [-1, 1]" if grid else
+                  f"user data, {x.shape[0]} points x {x.shape[1]} features",
+                  "reference_point": x[reference_point].tolist()}
+    result = result_header("born-dead", parameters)
+    result.update({"depths": depths, "columns": columns, "paper": _paper_comparison(columns)})
+    return result
+
+
+def _by_depth(first_layer: np.ndarray, depths: np.ndarray) -> np.ndarray:
+    """Fraction of networks whose event happened at a hidden layer <= each depth."""
+    counts = np.bincount(np.minimum(first_layer, depths[-1] + 1), minlength=depths[-1] + 2)
+    return np.cumsum(counts)[1:depths[-1] + 1] / len(first_layer)
+
+
+def _standard_error(p: np.ndarray, n: int) -> np.ndarray:
+    return np.sqrt(p * (1.0 - p) / n)
+
+
+def _paper_comparison(columns: list) -> list:
+    rows = []
+    for claim in PAPER_VALUES:
+        column = next((c for c in columns if c["width"] == claim["width"]), None)
+        if column is None or claim["depth"] > len(column["mask_death"]):
+            continue
+        h = claim["depth"] - 1
+        rows.append({**claim, "mask_death": column["mask_death"][h],
+                     "mask_death_se": column["mask_death_se"][h],
+                     "signal_collapse": column["signal_collapse"][h],
+                     "pointwise_closed_form": column["pointwise_closed_form"][h]})
+    return rows
+
+
+def table(result: dict, depths=(1, 2, 5, 10, 20, 30, 50)) -> str:
+    """Text table: P(mask death) +- s.e. per width and depth, then the paper's values."""
+    available = [h for h in depths if h <= len(result["depths"])]
+    lines = ["P(born dead) = P(some hidden layer fires on no point), Monte Carlo "
+             f"({result['parameters']['n_networks']} networks per cell, "
+             f"{result['parameters']['init']})",
+             "width " + "".join(f"{'H=' + str(h):>14}" for h in available)]
+    for column in result["columns"]:
+        cells = "".join(f"{column['mask_death'][h - 1]:>8.3f}+-{column['mask_death_se'][h - 1]:.3f}"
+                        for h in available)
+        lines.append(f"{column['width']:>5} " + cells)
+    lines.append("closed form 1-(1-2^-N)^H (one fixed input; an upper reference):")
+    for column in result["columns"]:
+        lines.append(f"{column['width']:>5} " + "".join(
+            f"{column['pointwise_closed_form'][h - 1]:>14.3f}" for h in available))
+    if result["paper"]:
+        lines.append("against Lu et al. (2020):")
+        for row in result["paper"]:
+            lines.append(f"  width {row['width']}, {row['depth']} layers: paper {row['claim']}; "
+                         f"here {100 * row['mask_death']:.1f}% +- {100 * row['mask_death_se']:.1f}"
+                         f" born dead, {100 * row['signal_collapse']:.1f}% constant in fp32")
+    return "\n".join(lines)
+
+
+def figure(result: dict):
+    """P(born dead) against depth per width, with the closed-form reference."""
+    from ..html_report import require_matplotlib
+
+    plt = require_matplotlib()
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    depths = np.asarray(result["depths"])
+    for i, column in enumerate(result["columns"]):
+        color = f"C{i}"
+        p, se = np.asarray(column["mask_death"]), np.asarray(column["mask_death_se"])
+        ax.plot(depths, p, color=color, label=f"N={column['width']} mask death (MC)")
+        ax.fill_between(depths, p - 3 * se, p + 3 * se, color=color, alpha=0.2, linewidth=0)
+        ax.plot(depths, column["signal_collapse"], color=color, linestyle=":", linewidth=1)
+        ax.plot(depths, column["pointwise_closed_form"], color=color, linestyle="--",
+                linewidth=1)
+    ax.plot([], [], color="gray", linestyle="--", linewidth=1,
+            label="closed form 1-(1-2^-N)^H (one input)")
+    ax.plot([], [], color="gray", linestyle=":", linewidth=1, label="constant in fp32")
+    ax.set_xlabel("depth H (hidden layers)")
+    ax.set_ylabel("probability")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"Born dead at init ({result['parameters']['init']}, "
+                 f"{result['parameters']['n_networks']} networks per point, band = 3 s.e.)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def run(out_prefix: str, **kwargs) -> dict:
+    """Run the study, write ``out_prefix``.json and .png, return the result."""
+    from ._common import write_json
+
+    result = born_dead_study(**kwargs)
+    write_json(result, out_prefix + ".json")
+    save_figure(figure(result), out_prefix + ".png")
+    return result

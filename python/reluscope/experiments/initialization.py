@@ -1,0 +1,180 @@
+"""Init study: the signal through a deep ReLU stack after one forward pass.
+
+The setup of the problem statement's reference plot (an intoli.com article on
+weight initialization, January 2018): no training; a linear first layer of 100
+units, then 5 ReLU layers of 100; zero biases; weights N(0, sigma^2) with
+sigma in {0.10, 0.14, 0.28}. For fan-in 100, He's std is sqrt(2/100) = 0.141,
+so 0.14 holds the signal, 0.10 shrinks it by about 0.10/0.14 per layer and
+0.28 doubles it. We add Glorot, He, LeCun, orthogonal (gain sqrt(2), the ReLU
+gain) and RAI (Lu et al. 2020), each applied to all six layers.
+
+Per init and layer: mean and std of the outputs, the fraction of outputs that
+are exactly zero, the number of dead units (ReLU units that fire on no sample),
+and the distribution of the outputs (violin plot).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..activations import IDENTITY, get_activation
+from ..initializers import initialize
+from ..layers import Dense
+from ._common import load_data, result_header, save_figure, write_json
+
+# (label, initializer, its parameters)
+DEFAULT_INITS = (
+    ("N(0, 0.10)", "normal", {"std": 0.10}),
+    ("N(0, 0.14)", "normal", {"std": 0.14}),
+    ("N(0, 0.28)", "normal", {"std": 0.28}),
+    ("Glorot", "glorot_normal", {}),
+    ("He", "he_normal", {}),
+    ("LeCun", "lecun_normal", {}),
+    ("orthogonal", "orthogonal", {"gain": float(np.sqrt(2.0))}),
+    ("RAI", "rai", {}),
+)
+
+
+def stack(n_features: int, init, init_params, rng, width: int = 100, relu_layers: int = 5,
+          biases: str = "zero") -> list[Dense]:
+    """A linear layer of ``width`` units then ``relu_layers`` ReLU layers of ``width``.
+
+    Biases are zero (the article's setup) unless the initializer draws its own
+    (RAI) and ``biases == "init"``.
+    """
+    layers = []
+    for i in range(relu_layers + 1):
+        fan_in = n_features if i == 0 else width
+        weight, bias = initialize(init, fan_in, width, rng, init_params)
+        if bias is None or biases == "zero":
+            bias = np.zeros(width, dtype=np.float32)
+        layers.append(Dense(weight, bias, IDENTITY if i == 0 else get_activation("relu")))
+    return layers
+
+
+def layer_statistics(outputs: np.ndarray, relu: bool) -> dict:
+    """Mean, std, zero fraction and dead units of one layer's (n, units) outputs."""
+    values = outputs.astype(np.float64)
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "zero_fraction": float(np.mean(outputs == 0.0)),
+        "dead_units": int(np.count_nonzero(~(outputs > 0.0).any(axis=0))) if relu else None,
+    }
+
+
+def init_study(inits=DEFAULT_INITS, dataset: str = "auto", n_samples: int = 1000,
+               width: int = 100, relu_layers: int = 5, biases: str = "zero", seed: int = 0,
+               violin_values: int = 20000) -> dict:
+    """One forward pass of the stack under each init; statistics per layer.
+
+    ``inits``: (label, initializer name, parameters) triples. The same
+    ``n_samples`` inputs (a seeded sample of the training set, pixels in [0, 1])
+    go through every stack; each init draws from its own generator seeded
+    from (seed, its index).
+    """
+    if biases not in ("zero", "init"):
+        raise ValueError(f"biases must be 'zero' or 'init', got {biases!r}")
+    name, x, _, _, _ = load_data(dataset, seed=seed)
+    rng = np.random.default_rng(seed)
+    x = np.ascontiguousarray(x[np.sort(rng.choice(x.shape[0], min(n_samples, x.shape[0]),
+                                                  replace=False))])
+    rows, samples = [], {}
+    for index, (label, init, params) in enumerate(inits):
+        layers = stack(x.shape[1], init, params, np.random.default_rng([seed, index]), width,
+                       relu_layers, biases)
+        layer_input, stats, picked = x, [], []
+        pick = np.random.default_rng([seed, index, 1])
+        for i, layer in enumerate(layers):
+            _, output = layer.forward(layer_input)
+            stats.append({"layer": i, "kind": "linear" if i == 0 else "relu",
+                          **layer_statistics(output, relu=i > 0)})
+            flat = output.ravel()
+            picked.append(flat[pick.choice(flat.size, min(violin_values, flat.size),
+                                           replace=False)])
+            layer_input = output
+        rows.append({"label": label, "init": init, "init_params": params, "layers": stats})
+        samples[label] = picked
+    parameters = {"inits": [[label, init, params] for label, init, params in inits],
+                  "dataset": name, "n_samples": int(x.shape[0]), "width": width,
+                  "relu_layers": relu_layers, "biases": biases, "seed": seed,
+                  "input_scaling": "pixels in [0, 1]"}
+    result = result_header("init-study", parameters)
+    result["inits"] = rows
+    result["findings"] = findings(rows)
+    return result, samples
+
+
+def findings(rows: list) -> list[str]:
+    """In words: does the std of the ReLU layers shrink, hold or explode with depth?"""
+    lines = []
+    for row in rows:
+        stds = [layer["std"] for layer in row["layers"][1:]]
+        ratio = stds[-1] / stds[0] if stds[0] > 0 else float("nan")
+        if not np.isfinite(ratio) or ratio < 0.5:
+            verdict = "shrinks"
+        elif ratio > 2.0:
+            verdict = "explodes"
+        else:
+            verdict = "holds"
+        dead = sum(layer["dead_units"] for layer in row["layers"][1:])
+        lines.append(f"{row['label']}: std {verdict} with depth ({stds[0]:.3g} in the first "
+                     f"ReLU layer, {stds[-1]:.3g} in the last, x{ratio:.3g}); "
+                     f"{dead} dead units in the ReLU layers")
+    return lines
+
+
+def table(result: dict) -> str:
+    lines = [f"Init study: {result['parameters']['n_samples']} {result['parameters']['dataset']}"
+             " samples, one forward pass, linear 100 then 5 ReLU layers of 100",
+             f"{'init':<12} {'layer':>5} {'mean':>10} {'std':>10} {'zeros':>7} {'dead':>5}"]
+    for row in result["inits"]:
+        for layer in row["layers"]:
+            dead = "-" if layer["dead_units"] is None else str(layer["dead_units"])
+            lines.append(f"{row['label']:<12} {layer['layer']:>5} {layer['mean']:>10.4g} "
+                         f"{layer['std']:>10.4g} {100 * layer['zero_fraction']:>6.1f}% "
+                         f"{dead:>5}")
+    return "\n".join(lines + ["", *result["findings"]])
+
+
+def figure(result: dict, samples: dict):
+    """Top: std per layer (log scale), one line per init. Below: violins, one row per init."""
+    from ..html_report import require_matplotlib
+
+    plt = require_matplotlib()
+    rows = result["inits"]
+    fig = plt.figure(figsize=(10, 3.2 + 1.6 * len(rows)))
+    grid = fig.add_gridspec(len(rows) + 2, 1, height_ratios=[3, 0.4] + [1.6] * len(rows))
+    top = fig.add_subplot(grid[0])
+    for i, row in enumerate(rows):
+        stds = [layer["std"] for layer in row["layers"]]
+        top.semilogy(range(len(stds)), stds, marker="o", color=f"C{i}", label=row["label"])
+    top.set_xlabel("layer (0 = linear)")
+    top.set_ylabel("std of the outputs")
+    top.set_title("Signal through the layers after one forward pass: shrinking, holding, "
+                  "exploding")
+    top.legend(fontsize=7, ncol=4)
+    top.grid(alpha=0.3)
+    for i, row in enumerate(rows):
+        ax = fig.add_subplot(grid[i + 2])
+        data = samples[row["label"]]
+        ax.violinplot(data, positions=range(len(data)), showextrema=False, widths=0.8)
+        for j, layer in enumerate(row["layers"]):
+            text = f"{100 * layer['zero_fraction']:.0f}% zero"
+            if layer["dead_units"]:
+                text += f", {layer['dead_units']} dead"
+            ax.text(j, 1.0, text, transform=ax.get_xaxis_transform(), ha="center",
+                    va="bottom", fontsize=6)
+        ax.set_ylabel(row["label"], fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_xticks(range(len(data)))
+        ax.set_xticklabels([] if i < len(rows) - 1 else
+                           ["linear"] + [f"ReLU {j}" for j in range(1, len(data))])
+    return fig
+
+
+def run(out_prefix: str, **kwargs) -> dict:
+    result, samples = init_study(**kwargs)
+    write_json(result, out_prefix + ".json")
+    save_figure(figure(result, samples), out_prefix + ".png")
+    return result

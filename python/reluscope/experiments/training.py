@@ -1,0 +1,95 @@
+"""One training run with full death bookkeeping: the trial of lr-sweep and compare-remedies."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..errors import TrainingDiverged
+from ..model import MLP
+from ..monitor import DeadNeuronMonitor
+from ..optim import SGD, Adam
+from ..redo import ReDo
+from ..trainer import Trainer
+from ._common import load_data
+
+
+@functools.lru_cache(maxsize=4)
+def cached_data(dataset: str, max_train: int | None, seed: int):
+    """The data of a trial, loaded once per worker process."""
+    return load_data(dataset, max_train=max_train, seed=seed)
+
+
+def train_trial(lr: float, seed: int, dataset: str = "auto", hidden=(128, 128, 128),
+                epochs: int = 10, batch_size: int = 32, optimizer: str = "sgd",
+                momentum: float = 0.0, init: str = "he_normal", activation: str = "relu",
+                clip_norm: float | None = None, warmup_steps: int = 0,
+                redo_every: int | None = None, max_train: int | None = 4000,
+                data_seed: int = 0) -> dict:
+    """Train one MLP and report what happened to its ReLU units.
+
+    The model's weights come from ``seed`` (so every learning rate starts from
+    the same init for one seed), the batch order from ``seed`` too. A run that
+    diverges is kept: ``diverged`` says at which step, and the statistics are
+    those of the model's last finite state.
+    """
+    from .. import get_num_threads
+
+    name, x, y, x_test, y_test = cached_data(dataset, max_train, data_seed)
+    model = MLP([x.shape[1], *hidden, int(y.max()) + 1], activation=activation, init=init,
+                seed=seed)
+    if optimizer == "sgd":
+        opt = SGD(lr=lr, momentum=momentum, clip_norm=clip_norm, warmup_steps=warmup_steps)
+    elif optimizer == "adam":
+        opt = Adam(lr=lr, clip_norm=clip_norm, warmup_steps=warmup_steps)
+    else:
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    trainer = Trainer(model, optimizer=opt, batch_size=batch_size, seed=seed)
+    monitor = DeadNeuronMonitor(x)
+    callbacks = [monitor]
+    redo = None
+    if redo_every:
+        redo = ReDo(every=redo_every, seed=seed)
+        callbacks.append(redo)
+    diverged = None
+    try:
+        trainer.fit(x, y, epochs=epochs, callbacks=callbacks, verbose=False)
+    except TrainingDiverged as error:
+        diverged = {"step": error.step, "epoch": error.epoch, "message": str(error)}
+    sizes = [layer.fan_out for layer in model.hidden_layers]
+    final = monitor.reports[-1] if diverged is None else _final_scan(model, x)
+    evaluation = trainer.evaluate(x_test, y_test)
+    certificates = [{key: c.get(key) for key in ("layer", "unit", "last_fired_step",
+                                                 "confirmed_by_scan_after_epoch", "cause",
+                                                 "relative_update")}
+                    for c in monitor.certificates if c["cause"] != "born dead"]
+    causes: dict[str, int] = {}
+    for certificate in certificates:
+        causes[certificate["cause"]] = causes.get(certificate["cause"], 0) + 1
+    return {
+        "lr": float(lr), "seed": int(seed), "dataset": name, "layer_sizes": model.layer_sizes,
+        "diverged": diverged,
+        "epochs_run": trainer.epochs_done,
+        "dead_fraction_init": [layer.dead_fraction for layer in monitor.reports[0].layers],
+        "dead_fraction_final": [layer.dead_fraction for layer in final.layers],
+        "dead_fraction_by_epoch": (np.asarray(monitor.dead_counts, dtype=float)
+                                   / np.asarray(sizes)).tolist(),
+        "revivals": len(monitor.revivals),
+        "revivals_by_layer": np.bincount([layer for _, layer, _ in monitor.revivals],
+                                         minlength=len(sizes)).tolist(),
+        "test_accuracy": evaluation.get("accuracy"),
+        "test_loss": evaluation["loss"],
+        "train_loss": list(trainer.history.loss),
+        "cause_counts": causes,
+        "certificates": certificates,
+        "redo": None if redo is None else {"recycled": redo.recycled,
+                                           "stayed_alive": redo.stayed_alive},
+        "threads": get_num_threads(),
+    }
+
+
+def _final_scan(model, x):
+    from ..scan import scan
+
+    return scan(model, x, dormancy=False)
