@@ -66,3 +66,30 @@ def test_demo_writes_an_html_report(tmp_path):
     assert page.count("<section>") == 2
     assert page.count('src="data:image/png;base64,') == 6
     assert "Large learning rate" in page and "Sensible learning rate" in page
+
+
+@pytest.mark.parametrize("command,args,expect", [
+    ("born-dead", ["--widths", "2", "3", "--max-depth", "10", "--networks", "40"],
+     "against Lu et al."),
+    ("init-study", ["--samples", "60", "--dataset", "digits"], "std holds"),
+    ("lr-sweep", ["--lrs", "0.01", "0.3", "--seeds", "0", "--epochs", "1", "--dataset",
+                  "digits", "--jobs", "1"], "Best mean test accuracy"),
+    ("compare-remedies", ["--seeds", "0", "--epochs", "1", "--dataset", "digits", "--jobs", "1"],
+     "clip grad norm"),
+])
+def test_experiment_subcommands_write_json_and_png(tmp_path, command, args, expect):
+    out = tmp_path / command
+    result = run_cli(command, "--out", str(out), *args)
+    assert result.returncode == 0, result.stderr
+    assert expect in result.stdout
+    data = json.loads((tmp_path / f"{command}.json").read_text())
+    assert data["schema_version"] == 1 and data["experiment"] == command
+    assert "seed" in json.dumps(data["parameters"])
+    png = (tmp_path / f"{command}.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+
+
+def test_experiment_subcommand_reports_bad_input():
+    result = run_cli("born-dead", "--widths", "0", "--out", "unused")
+    assert result.returncode == 2
+    assert "widths must be positive" in result.stderr

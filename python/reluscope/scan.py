@@ -81,12 +81,16 @@ class LayerScan:
         """ReDo score of each unit: mean|h_i| over the layer mean of mean|h_k|.
 
         All zeros when no unit of the layer is ever active (every unit dormant).
+        When some activation overflowed float32 (a network about to diverge), the
+        layer mean is infinite and the scores are NaN: no unit counts as dormant.
         """
         if self.mean_abs_activation is None:
             raise ValueError("this scan did not measure activations; run scan(..., dormancy=True)")
         layer_mean = self.mean_abs_activation.mean()
         if layer_mean == 0.0:
             return np.zeros_like(self.mean_abs_activation)
+        if not np.isfinite(layer_mean):
+            return np.full_like(self.mean_abs_activation, np.nan)
         return self.mean_abs_activation / layer_mean
 
     def dormant_units(self, tau: float = DEFAULT_DORMANT_TAU) -> np.ndarray:

@@ -13,7 +13,8 @@ included) and a PNG figure, and is deterministic given its seed.
 from .born_dead import born_dead_study
 from .initialization import init_study
 from .learning_rate import lr_sweep
+from .remedies import compare_remedies
 from .sweep import expand_grid, sweep
 from .training import train_trial
 
-__all__ = ["born_dead_study", "init_study", "lr_sweep", "sweep", "expand_grid", "train_trial"]
+__all__ = ["born_dead_study", "init_study", "lr_sweep", "compare_remedies", "sweep", "expand_grid", "train_trial"]

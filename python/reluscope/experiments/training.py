@@ -45,7 +45,10 @@ def train_trial(lr: float, seed: int, dataset: str = "auto", hidden=(128, 128, 1
         opt = Adam(lr=lr, clip_norm=clip_norm, warmup_steps=warmup_steps)
     else:
         raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
-    trainer = Trainer(model, optimizer=opt, batch_size=batch_size, seed=seed)
+    # Gradient tracking shows whether units that never fired still got gradient
+    # (exactly none for ReLU; some for leaky ReLU).
+    trainer = Trainer(model, optimizer=opt, batch_size=batch_size, seed=seed,
+                      track_gradients=True)
     monitor = DeadNeuronMonitor(x)
     callbacks = [monitor]
     redo = None
@@ -85,6 +88,11 @@ def train_trial(lr: float, seed: int, dataset: str = "auto", hidden=(128, 128, 1
         "certificates": certificates,
         "redo": None if redo is None else {"recycled": redo.recycled,
                                            "stayed_alive": redo.stayed_alive},
+        "silent_units_last_epoch": None if not monitor.chain_rule else sum(
+            e["silent_units"] for e in monitor.chain_rule[-1][1]),
+        "silent_units_get_gradient": None if not monitor.chain_rule else any(
+            not e["silent_gradient_exactly_zero"] for e in monitor.chain_rule[-1][1]
+            if e["silent_units"]),
         "threads": get_num_threads(),
     }
 

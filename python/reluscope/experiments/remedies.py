@@ -1,0 +1,147 @@
+"""compare-remedies: one setup that kills many units, run plain and with each remedy.
+
+The setup is plain SGD at a learning rate where the lr-sweep finds a large
+share of units dying (0.5 by default). Each remedy changes one thing:
+
+- leaky ReLU (slope 0.01): inactive units still get gradient, so none is dead
+  in the chain-rule sense, although their pre-activation may be <= 0 on every
+  sample (the "dead" columns count those, as for ReLU);
+- RAI init (Lu et al. 2020);
+- ReDo recycling of dormant units (Sokar et al. 2023);
+- gradient-norm clipping;
+- linear learning-rate warmup.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import result_header, save_figure, write_json
+from .sweep import sweep
+from .training import train_trial
+
+# name -> the train_trial arguments that differ from the plain run.
+DEFAULT_REMEDIES = {
+    "plain": {},
+    "leaky ReLU": {"activation": "leaky_relu"},
+    "RAI init": {"init": "rai"},
+    "ReDo (every 100 steps)": {"redo_every": 100},
+    "clip grad norm 1.0": {"clip_norm": 1.0},
+    "warmup 500 steps": {"warmup_steps": 500},
+}
+
+
+def compare_remedies(lr: float = 0.5, seeds=(0, 1, 2), remedies=None, dataset: str = "auto",
+                     hidden=(128, 128, 128), epochs: int = 10, batch_size: int = 32,
+                     max_train: int | None = 4000, n_jobs: int = -1) -> dict:
+    """Train every (remedy, seed) pair; returns per-remedy means and every trial."""
+    remedies = dict(DEFAULT_REMEDIES if remedies is None else remedies)
+    seeds = [int(s) for s in seeds]
+    fixed = {"lr": float(lr), "dataset": dataset, "hidden": tuple(hidden), "epochs": epochs,
+             "batch_size": batch_size, "max_train": max_train}
+    names = list(remedies)
+    grid = [{**fixed, "seed": seed, **remedies[name]} for name in names for seed in seeds]
+    trials = sweep(train_trial, grid, n_jobs=n_jobs)
+    rows = []
+    for i, name in enumerate(names):
+        runs = trials[i * len(seeds):(i + 1) * len(seeds)]
+        for trial in runs:
+            trial["remedy"] = name
+        # Curves: mean over the runs that finished every epoch (diverged ones are counted).
+        finished = [t for t in runs if t["diverged"] is None] or runs
+        epochs_run = min(len(t["train_loss"]) for t in finished)
+        rows.append({
+            "remedy": name, "changes": remedies[name],
+            "dead_fraction_final": float(np.mean([np.mean(t["dead_fraction_final"])
+                                                  for t in runs])),
+            "dead_fraction_final_by_layer": np.mean([t["dead_fraction_final"] for t in runs],
+                                                    axis=0).tolist(),
+            "test_accuracy": float(np.mean([t["test_accuracy"] for t in runs])),
+            "test_accuracy_min": float(np.min([t["test_accuracy"] for t in runs])),
+            "diverged": sum(t["diverged"] is not None for t in runs),
+            "revivals": float(np.mean([t["revivals"] for t in runs])),
+            "silent_units_get_gradient": any(t["silent_units_get_gradient"] for t in runs),
+            "curves_from_runs": len(finished),
+            "train_loss_mean": np.mean([t["train_loss"][:epochs_run] for t in finished],
+                                       axis=0).tolist() if epochs_run else [],
+            "dead_by_epoch_mean": np.mean([np.mean(t["dead_fraction_by_epoch"], axis=1)
+                                           [:epochs_run + 1] for t in finished],
+                                          axis=0).tolist(),
+            "redo_recycled": (None if runs[0]["redo"] is None else
+                              float(np.mean([t["redo"]["recycled"] for t in runs]))),
+            "redo_stayed_alive": (None if runs[0]["redo"] is None else
+                                  float(np.mean([t["redo"]["stayed_alive"] for t in runs]))),
+        })
+    parameters = {**fixed, "hidden": list(hidden), "seeds": seeds, "optimizer": "sgd",
+                  "remedies": remedies, "dataset_used": trials[0]["dataset"],
+                  "layer_sizes": trials[0]["layer_sizes"]}
+    result = result_header("compare-remedies", parameters)
+    result.update({"remedies": rows, "trials": trials})
+    return result
+
+
+def table(result: dict) -> str:
+    p = result["parameters"]
+    lines = [f"compare-remedies: {p['dataset_used']}, SGD lr={p['lr']}, {p['epochs']} epochs, "
+             f"{len(p['seeds'])} seeds, layers {p['layer_sizes']} (means over seeds)",
+             f"{'remedy':<24} {'dead after':>10} {'accuracy':>9} {'final loss':>10} "
+             f"{'diverged':>8} {'revivals':>8}  note"]
+    for row in result["remedies"]:
+        note = ""
+        if row["silent_units_get_gradient"]:
+            note = "inactive units still get gradient"
+        if row["redo_recycled"] is not None:
+            note = (f"recycled {row['redo_recycled']:.0f}, "
+                    f"{row['redo_stayed_alive']:.0f} stayed alive")
+        loss = row["train_loss_mean"][-1] if row["train_loss_mean"] else float("nan")
+        if row["diverged"]:
+            note = "; ".join(filter(None, [note, "loss: mean of the runs that finished"]))
+        lines.append(f"{row['remedy']:<24} {100 * row['dead_fraction_final']:>9.1f}% "
+                     f"{100 * row['test_accuracy']:>8.1f}% {loss:>10.4g} "
+                     f"{row['diverged']:>5}/{len(p['seeds'])} {row['revivals']:>8.1f}  {note}")
+    lines.append("dead: pre-activation <= 0 on every training sample (exact scan after the "
+                 "last epoch). For ReLU such a unit gets exactly zero gradient; a leaky unit "
+                 "still gets slope x gradient and can recover.")
+    return "\n".join(lines)
+
+
+def figure(result: dict):
+    from ..html_report import require_matplotlib
+
+    plt = require_matplotlib()
+    rows = result["remedies"]
+    fig, (bars, loss, dead) = plt.subplots(1, 3, figsize=(15, 4.6))
+    names = [r["remedy"] for r in rows]
+    y = np.arange(len(rows))
+    bars.barh(y - 0.2, [100 * r["dead_fraction_final"] for r in rows], height=0.4,
+              color="C3", label="dead after training (%)")
+    bars.barh(y + 0.2, [100 * r["test_accuracy"] for r in rows], height=0.4, color="C0",
+              label="test accuracy (%)")
+    bars.set_yticks(y)
+    bars.set_yticklabels(names, fontsize=8)
+    bars.invert_yaxis()
+    bars.legend(fontsize=8)
+    bars.set_title(f"SGD lr={result['parameters']['lr']}: plain and each remedy")
+    for i, row in enumerate(rows):
+        loss.plot(range(1, len(row["train_loss_mean"]) + 1), row["train_loss_mean"],
+                  color=f"C{i}", label=row["remedy"])
+        dead.plot(range(len(row["dead_by_epoch_mean"])),
+                  100 * np.asarray(row["dead_by_epoch_mean"]), color=f"C{i}", marker=".",
+                  label=row["remedy"])
+    loss.set_yscale("log")
+    loss.set_xlabel("epoch")
+    loss.set_ylabel("training loss (mean of the runs that finished)")
+    loss.legend(fontsize=7)
+    dead.set_xlabel("epoch (0 = init)")
+    dead.set_ylabel("dead hidden units (%)")
+    dead.legend(fontsize=7)
+    for ax in (bars, loss, dead):
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def run(out_prefix: str, **kwargs) -> dict:
+    result = compare_remedies(**kwargs)
+    write_json(result, out_prefix + ".json")
+    save_figure(figure(result), out_prefix + ".png")
+    return result

@@ -1,0 +1,257 @@
+"""Experiments: the born-dead kernel and Monte Carlo, the init study, sweeps, determinism."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+import reluscope as rs
+from reluscope import datasets
+from reluscope.experiments import born_dead, initialization, learning_rate, remedies
+from reluscope.experiments.sweep import expand_grid, sweep
+from reluscope.experiments.training import train_trial
+
+
+# ---- born dead: the C++ kernel against a plain numpy forward ----------------------------
+
+def numpy_first_layers(x, first, weights, biases, reference_point):
+    """The kernel's three answers for each network, computed the slow way (float64)."""
+    n_networks, depth = biases.shape[:2]
+    answers = np.full((3, n_networks), depth + 1)
+    for r in range(n_networks):
+        h = x.astype(np.float64)
+        for layer in range(depth):
+            w = first[r] if layer == 0 else weights[r, layer - 1]
+            h = np.maximum(h @ w + biases[r, layer], 0.0)
+            events = (not (h > 0).any(), bool((h == h[0]).all()),
+                      not (h[reference_point] > 0).any())
+            for i, happened in enumerate(events):
+                if happened and answers[i, r] == depth + 1:
+                    answers[i, r] = layer + 1
+            if events[0]:
+                break
+    return answers
+
+
+@pytest.mark.parametrize("width,depth,n_points,n_inputs", [
+    (1, 1, 2, 1), (2, 7, 1001, 1), (3, 10, 17, 3), (17, 4, 33, 5), (5, 12, 1, 2)])
+def test_random_networks_kernel_matches_numpy(width, depth, n_points, n_inputs, simd_target):
+    rng = np.random.default_rng(width * 100 + depth)
+    x = rng.uniform(-1, 1, (n_points, n_inputs)).astype(np.float32)
+    params = born_dead.draw_networks(width, depth, 60, n_inputs, rng, bias=0.0)
+    biases = params[2] + rng.normal(0, 0.3, params[2].shape).astype(np.float32) * (width > 3)
+    got = np.array(born_dead.run_networks(x, params[0], params[1], biases, n_points - 1))
+    expected = numpy_first_layers(x, params[0], params[1], biases, n_points - 1)
+    # float32 against float64 sums may disagree on a value within rounding of 0.
+    assert np.mean(got != expected) <= 0.02
+
+
+def test_random_networks_kernel_refuses_bad_shapes():
+    x = np.zeros((5, 1), np.float32)
+    first = np.zeros((2, 1, 3), np.float32)
+    with pytest.raises(ValueError, match="weights"):
+        rs._core.random_networks(x, first, np.zeros((2, 1, 3, 4), np.float32),
+                                 np.zeros((2, 2, 3), np.float32), 0)
+    with pytest.raises(ValueError, match="reference_point"):
+        rs._core.random_networks(x, first, np.zeros((2, 1, 3, 3), np.float32),
+                                 np.zeros((2, 2, 3), np.float32), 5)
+
+
+def test_pointwise_monte_carlo_matches_the_closed_form():
+    n = 8000
+    result = born_dead.born_dead_study(widths=(2, 3, 5), max_depth=10, n_networks=n, seed=0)
+    depths = [0, 4, 9]  # H = 1, 5, 10
+    for column in result["columns"]:
+        p = np.asarray(column["pointwise_death"])
+        closed = np.asarray(column["pointwise_closed_form"])
+        se = np.sqrt(closed * (1 - closed) / n)
+        assert np.all(np.abs(p - closed)[depths] <= 3 * se[depths]), column["width"]
+        # Death on the whole grid needs death at the point: never more likely.
+        assert np.all(np.asarray(column["mask_death"]) <= p + 1e-12)
+        assert np.all(np.asarray(column["signal_collapse"]) >= column["mask_death"])
+
+
+def test_depth_10_column_matches_a_slow_numpy_simulation():
+    n, depth = 150, 10
+    result = born_dead.born_dead_study(widths=(3,), max_depth=depth, n_networks=n, seed=4)
+    rng = np.random.default_rng([4, 3])  # the study seeds each width from (seed, width)
+    params = born_dead.draw_networks(3, depth, n, 1, rng)
+    grid = born_dead.default_grid()
+    dead_at = numpy_first_layers(grid, *params, len(grid) - 1)[0]
+    expected = np.mean(dead_at <= depth)
+    assert result["columns"][0]["mask_death"][depth - 1] == pytest.approx(expected, abs=2 / n)
+    assert expected > 0.3  # width 3 at depth 10 dies often: the check is not vacuous
+
+
+def test_rai_makes_deep_narrow_networks_less_often_born_dead():
+    he = born_dead.born_dead_study(widths=(3,), max_depth=10, n_networks=800, seed=0)
+    rai = born_dead.born_dead_study(widths=(3,), max_depth=10, n_networks=800, init="rai",
+                                    seed=0)
+    assert rai["columns"][0]["mask_death"][-1] < he["columns"][0]["mask_death"][-1] - 0.2
+
+
+def test_born_dead_accepts_user_data_and_refuses_bad_input():
+    x = np.random.default_rng(0).standard_normal((40, 4)).astype(np.float32)
+    result = born_dead.born_dead_study(widths=(4,), max_depth=5, n_networks=50, x=x)
+    assert result["parameters"]["data"].startswith("user data, 40 points x 4")
+    with pytest.raises(ValueError, match="NaN"):
+        born_dead.born_dead_study(widths=(2,), max_depth=2, n_networks=2,
+                                  x=np.array([[np.nan], [1.0]]))
+    with pytest.raises(ValueError, match="widths"):
+        born_dead.born_dead_study(widths=(0,), max_depth=2, n_networks=2)
+
+
+# ---- init study ----------------------------------------------------------------------------
+
+def test_init_study_statistics_match_numpy():
+    result, _ = initialization.init_study(dataset="digits", n_samples=120, seed=3)
+    x = datasets.load_digits(seed=3)[0]
+    rng = np.random.default_rng(3)
+    x = x[np.sort(rng.choice(x.shape[0], 120, replace=False))].astype(np.float64)
+    for index, (label, init, params) in enumerate(initialization.DEFAULT_INITS):
+        layers = initialization.stack(x.shape[1], init, params, np.random.default_rng([3, index]))
+        h = x
+        row = result["inits"][index]
+        assert row["label"] == label
+        for i, layer in enumerate(layers):
+            h = h @ layer.weight.astype(np.float64) + layer.bias
+            if i > 0:
+                h = np.maximum(h, 0.0)
+            stats = row["layers"][i]
+            assert stats["mean"] == pytest.approx(h.mean(), rel=1e-4, abs=1e-6)
+            assert stats["std"] == pytest.approx(h.std(), rel=1e-4)
+            assert stats["zero_fraction"] == pytest.approx(np.mean(h == 0), abs=1e-3)
+            if i > 0:
+                assert stats["dead_units"] == np.count_nonzero(~(h > 0).any(axis=0))
+
+
+def test_init_study_shows_shrinking_holding_and_exploding():
+    result, _ = initialization.init_study(dataset="digits", n_samples=300, seed=0)
+    verdicts = {row["label"]: line for row, line in zip(result["inits"], result["findings"])}
+    assert "shrinks" in verdicts["N(0, 0.10)"]
+    assert "holds" in verdicts["N(0, 0.14)"]
+    assert "explodes" in verdicts["N(0, 0.28)"]
+
+
+# ---- Fashion-MNIST reader -----------------------------------------------------------------
+
+def _write_idx(path, array, compress):
+    header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+    data = header + array.astype(np.uint8).tobytes()
+    opener = gzip.open if compress else open
+    with opener(str(path) + (".gz" if compress else ""), "wb") as stream:
+        stream.write(data)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_load_fashion_mnist_reads_idx_files(tmp_path, compress):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (7, 28, 28))
+    labels = rng.integers(0, 10, 7)
+    for prefix in ("train", "t10k"):
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", images, compress)
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", labels, compress)
+    assert datasets.fashion_mnist_available(tmp_path)
+    x, y, x_test, y_test = datasets.load_fashion_mnist(tmp_path)
+    assert x.shape == (7, 784) and x.dtype == np.float32
+    np.testing.assert_allclose(x, images.reshape(7, -1) / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(y_test, labels)
+
+
+def test_load_fashion_mnist_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="dataset-fashion-mnist"):
+        datasets.load_fashion_mnist(tmp_path)
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        datasets.read_idx(tmp_path / "bad")
+    _write_idx(tmp_path / "short", np.zeros((2, 3)), False)
+    (tmp_path / "short").write_bytes((tmp_path / "short").read_bytes()[:-1])
+    with pytest.raises(ValueError, match="header says"):
+        datasets.read_idx(tmp_path / "short")
+
+
+# ---- training trials, lr sweep, remedies ---------------------------------------------------
+
+def _without_timestamp(result):
+    return {k: v for k, v in result.items() if k != "created"}
+
+
+def test_lr_sweep_marks_diverged_runs_and_is_deterministic():
+    kwargs = dict(lrs=[0.05, 1e30], seeds=[0], dataset="digits", hidden=(16, 16), epochs=2,
+                  n_jobs=1)
+    first = learning_rate.lr_sweep(**kwargs)
+    second = learning_rate.lr_sweep(**kwargs)
+    assert json.dumps(_without_timestamp(first), default=str) == \
+        json.dumps(_without_timestamp(second), default=str)
+    assert len(first["trials"]) == 2
+    calm, wild = first["trials"]
+    assert calm["diverged"] is None and wild["diverged"] is not None
+    assert len(wild["dead_fraction_final"]) == 2  # statistics of its last finite state
+    assert first["by_lr"][1]["diverged"] == 1
+    assert any("diverged" in line for line in first["findings"])
+    assert first["schema_version"] == 1 and first["parameters"]["seeds"] == [0]
+
+
+def test_leaky_units_still_get_gradient_and_relu_units_do_not():
+    common = dict(lr=0.5, seed=0, dataset="digits", hidden=(32, 32), epochs=2)
+    relu = train_trial(**common)
+    leaky = train_trial(activation="leaky_relu", **common)
+    assert relu["silent_units_last_epoch"] > 0 and relu["silent_units_get_gradient"] is False
+    assert leaky["silent_units_last_epoch"] > 0 and leaky["silent_units_get_gradient"] is True
+
+
+def test_compare_remedies_runs_each_remedy():
+    result = remedies.compare_remedies(lr=0.5, seeds=[0], dataset="digits", hidden=(16, 16),
+                                       epochs=2, n_jobs=1)
+    names = [row["remedy"] for row in result["remedies"]]
+    assert names == list(remedies.DEFAULT_REMEDIES)
+    redo = next(row for row in result["remedies"] if row["remedy"].startswith("ReDo"))
+    assert redo["redo_recycled"] is not None
+    assert "remedy" in remedies.table(result)
+
+
+# ---- sweeps -----------------------------------------------------------------------------------
+
+def square_plus(a, b=0):
+    """A trial for the sweep tests (module level: the workers import it)."""
+    return {"value": a * a + b, "threads": rs.get_num_threads()}
+
+
+def test_expand_grid():
+    assert expand_grid({"a": [1, 2], "b": [0, 5]}) == [
+        {"a": 1, "b": 0}, {"a": 1, "b": 5}, {"a": 2, "b": 0}, {"a": 2, "b": 5}]
+    assert expand_grid([{"a": 3}]) == [{"a": 3}]
+    with pytest.raises(TypeError, match="list of values"):
+        expand_grid({"a": 3})
+
+
+def test_sweep_in_processes_matches_the_sequential_run():
+    grid = {"a": [1, 2, 3], "b": [10, 20]}
+    local = sweep(square_plus, grid, n_jobs=2)
+    assert [r["value"] for r in local] == [r["value"] for r in sweep(square_plus, grid, n_jobs=1)]
+
+
+def test_sweep_refuses_forking_backends():
+    from joblib import parallel_config
+
+    with parallel_config(backend="multiprocessing"):
+        with pytest.raises(RuntimeError, match="fork"):
+            sweep(square_plus, {"a": [1, 2]}, n_jobs=2)
+
+
+def test_sweep_on_a_dask_local_cluster_matches_local():
+    distributed = pytest.importorskip("distributed")
+    from joblib import parallel_config
+
+    grid = [{"lr": lr, "seed": 0, "dataset": "digits", "hidden": (8,), "epochs": 1}
+            for lr in (0.01, 0.1)]
+    local = sweep(train_trial, grid, n_jobs=2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None, processes=True) as cluster, \
+            distributed.Client(cluster), parallel_config(backend="dask"):
+        remote = sweep(train_trial, grid)
+    for a, b in zip(local, remote):
+        a, b = dict(a), dict(b)
+        assert a.pop("threads") >= 1 and b.pop("threads") >= 1
+        assert a == b
