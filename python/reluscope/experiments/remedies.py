@@ -27,7 +27,7 @@ DEFAULT_REMEDIES = {
     "RAI init": {"init": "rai"},
     "ReDo (every 100 steps)": {"redo_every": 100},
     "clip grad norm 1.0": {"clip_norm": 1.0},
-    "warmup 500 steps": {"warmup_steps": 500},
+    "warmup 100 steps": {"warmup_steps": 100},
 }
 
 
