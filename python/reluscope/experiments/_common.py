@@ -88,3 +88,10 @@ def save_figure(figure, path) -> str:
     figure.savefig(path, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)
     return str(path)
+
+
+def write_outputs(result: dict, figure, out_prefix: str) -> dict:
+    """Write ``out_prefix``.json and ``out_prefix``.png; return the result."""
+    write_json(result, out_prefix + ".json")
+    save_figure(figure, out_prefix + ".png")
+    return result

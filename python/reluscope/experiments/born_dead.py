@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import _core
 from ..initializers import initialize
-from ._common import result_header, save_figure
+from ._common import result_header, write_outputs
 
 DEFAULT_WIDTHS = (2, 3, 4, 5, 10)
 # What the paper reports (section on the born-dead probability), to show beside
@@ -217,10 +217,6 @@ def figure(result: dict):
 
 
 def run(out_prefix: str, **kwargs) -> dict:
-    """Run the study, write ``out_prefix``.json and .png, return the result."""
-    from ._common import write_json
-
+    """Run with ``kwargs``, write ``out_prefix``.json and .png, return the result."""
     result = born_dead_study(**kwargs)
-    write_json(result, out_prefix + ".json")
-    save_figure(figure(result), out_prefix + ".png")
-    return result
+    return write_outputs(result, figure(result), out_prefix)

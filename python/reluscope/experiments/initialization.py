@@ -20,7 +20,7 @@ import numpy as np
 from ..activations import IDENTITY, get_activation
 from ..initializers import initialize
 from ..layers import Dense
-from ._common import load_data, result_header, save_figure, write_json
+from ._common import load_data, result_header, write_outputs
 
 # (label, initializer, its parameters)
 DEFAULT_INITS = (
@@ -174,7 +174,6 @@ def figure(result: dict, samples: dict):
 
 
 def run(out_prefix: str, **kwargs) -> dict:
+    """Run with ``kwargs``, write ``out_prefix``.json and .png, return the result."""
     result, samples = init_study(**kwargs)
-    write_json(result, out_prefix + ".json")
-    save_figure(figure(result, samples), out_prefix + ".png")
-    return result
+    return write_outputs(result, figure(result, samples), out_prefix)

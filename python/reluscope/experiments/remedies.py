@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import result_header, save_figure, write_json
+from ._common import result_header, write_outputs
 from .sweep import sweep
 from .training import train_trial
 
@@ -141,7 +141,6 @@ def figure(result: dict):
 
 
 def run(out_prefix: str, **kwargs) -> dict:
+    """Run with ``kwargs``, write ``out_prefix``.json and .png, return the result."""
     result = compare_remedies(**kwargs)
-    write_json(result, out_prefix + ".json")
-    save_figure(figure(result), out_prefix + ".png")
-    return result
+    return write_outputs(result, figure(result), out_prefix)
