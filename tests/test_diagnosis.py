@@ -172,38 +172,42 @@ def test_momentum_moves_dead_units_and_the_report_says_so():
 @pytest.mark.parametrize("make_optimizer", [lambda: rs.SGD(lr=0.3, momentum=0.5),
                                             lambda: rs.Adam(lr=0.3)], ids=["sgd", "adam"])
 def test_last_firing_records_the_last_step_and_its_update(make_optimizer):
+    # Two hidden layers of different widths: each layer's record is its own.
     rng = np.random.default_rng(3)
     x = rng.standard_normal((60, 4)).astype(np.float32)
     y = rng.integers(0, 3, 60)
-    model = rs.MLP([4, 9, 3], seed=2, bias=-0.3)
+    model = rs.MLP([4, 9, 5, 3], seed=2, bias=-0.3)
     trainer = rs.Trainer(model, optimizer=make_optimizer(), batch_size=20)
     replay = rs.MLP.from_weights(model.get_weights())
     replay_optimizer = make_optimizer()
-    expected = {}  # unit -> (step, update norm, bias update, relative update)
+    expected = [{}, {}]  # per layer: unit -> (step, update norm, bias update, relative update)
     for step in range(1, 10):
         batch = slice(((step - 1) % 3) * 20, ((step - 1) % 3) * 20 + 20)
-        before_w = replay.layers[0].weight.copy()
-        before_b = replay.layers[0].bias.copy()
-        fired = (x[batch] @ before_w + before_b > 0).any(axis=0)
+        before = [(layer.weight.copy(), layer.bias.copy()) for layer in replay.hidden_layers]
+        fired = [(pre > 0).any(axis=0) for pre, _ in replay._forward_validated(x[batch])[:-1]]
         _, grads = replay.loss_and_gradients(x[batch], y[batch])
         replay_optimizer.update(replay.parameters(), [g for pair in grads for g in pair])
-        delta = np.linalg.norm(replay.layers[0].weight - before_w, axis=0)
-        for unit in np.flatnonzero(fired):
-            expected[unit] = (step, delta[unit], replay.layers[0].bias[unit] - before_b[unit],
-                              delta[unit] / np.linalg.norm(before_w[:, unit]))
+        for index, (before_w, before_b) in enumerate(before):
+            after = replay.layers[index]
+            delta = np.linalg.norm(after.weight - before_w, axis=0)
+            for unit in np.flatnonzero(fired[index]):
+                expected[index][unit] = (step, delta[unit], after.bias[unit] - before_b[unit],
+                                         delta[unit] / np.linalg.norm(before_w[:, unit]))
         trainer.step(x[batch], y[batch])
     trainer.flush_last_firing()
-    record = trainer.last_firing[0]
-    for unit in range(9):
-        if unit not in expected:
-            assert record[unit, 0] == -1
-            continue
-        step, update, bias_update, relative = expected[unit]
-        assert record[unit, 0] == step
-        assert record[unit, 1] == pytest.approx(0.3)
-        assert record[unit, 2] == pytest.approx(update, rel=1e-4)
-        assert record[unit, 3] == pytest.approx(bias_update, rel=1e-4, abs=1e-7)
-        assert record[unit, 4] == pytest.approx(relative, rel=1e-4)
+    for index, record in enumerate(trainer.last_firing):
+        assert record.shape[0] == model.layers[index].fan_out
+        for unit in range(record.shape[0]):
+            if unit not in expected[index]:
+                assert record[unit, 0] == -1
+                continue
+            step, update, bias_update, relative = expected[index][unit]
+            assert record[unit, 0] == step
+            assert record[unit, 1] == pytest.approx(0.3)
+            assert record[unit, 2] == pytest.approx(update, rel=1e-4)
+            assert record[unit, 3] == pytest.approx(bias_update, rel=1e-4, abs=1e-7)
+            assert record[unit, 4] == pytest.approx(relative, rel=1e-4)
+            assert np.isfinite(record[unit, 5:]).all()  # the layer medians, filled at flush
 
 
 def test_death_certificates_name_a_documented_cause():

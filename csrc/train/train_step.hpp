@@ -124,6 +124,7 @@ class TrainStep {
   void record_last_firing(std::size_t layer, const OptimizerSettings& opt);
   void note_firing(std::size_t layer);
   void write_rows(std::size_t layer, bool only_stopped);
+  void resolve_medians(std::size_t layer);
 
   std::vector<TrainLayer> layers_;
   LossKind loss_;
@@ -139,16 +140,40 @@ class TrainStep {
   // the update, per-unit update statistics.
   std::vector<std::vector<std::int64_t>> counts_before_;
   std::vector<std::vector<float>> bias_before_, delta_squared_, old_squared_;
-  std::vector<float> median_scratch_;
+  // One unit's update: ||dw_j||, db_j, ||dw_j|| / ||w_j(before)||.
+  struct UnitUpdate {
+    float norm, bias, relative;
+  };
+  // The latest tracked step of a layer: which units fired, and the raw
+  // statistics of the update that followed. bias_before holds the biases before
+  // that update; the current biases are those after it until the next update,
+  // and rows are only written before it (in the forward pass, or at a flush).
   struct PendingFiring {
     bool valid = false;
     std::int64_t step = 0;
     float lr = 0.0f;
-    std::vector<float> update, bias_update, relative;
+    std::vector<float> delta_squared, old_squared, bias_before;
     std::vector<char> fired;
+    UnitUpdate unit(std::size_t j, const float* bias) const;
   };
   std::vector<PendingFiring> pending_;
-  std::vector<char> fired_now_;
+  // Per-unit statistics of one step (|bias update| for the bias), kept while
+  // some last_firing row of that step still lacks its layer medians.
+  struct Snapshot {
+    std::vector<float> update, bias_update, relative;
+    int references = 0;
+    bool has_medians = false;
+    float medians[3] = {0.0f, 0.0f, 0.0f};
+  };
+  struct LayerSnapshots {
+    std::vector<Snapshot> slots;
+    std::vector<int> free;          // slots no row points at
+    std::vector<int> row_snapshot;  // per unit: the slot its row points at, or -1
+    int take(const PendingFiring& pending, const float* bias);
+    void point(std::size_t unit, int id);
+  };
+  std::vector<LayerSnapshots> snapshots_;
+  std::vector<std::vector<char>> fired_now_;  // per layer: fired in this step
   std::vector<std::vector<float>> grad_weight_, grad_bias_;
 };
 

@@ -109,9 +109,9 @@ class Trainer:
     def flush_last_firing(self) -> None:
         """Bring ``last_firing`` up to date (``fit`` does this after every epoch).
 
-        Rows are written when a unit stops firing; this also writes the rows of
-        the units that fired in the latest step, whose last update may be the
-        one that killed them.
+        Rows are written when a unit stops firing, with the layer medians left
+        NaN; this fills the medians, and writes the rows of the units that fired
+        in the latest step, whose last update may be the one that killed them.
         """
         if self._engine is not None:
             self._engine.flush_last_firing()
@@ -212,6 +212,9 @@ class Trainer:
                 and cached[1] is self.optimizer._state and len(params) == len(cached[2])
                 and all(map(operator.is_, params, cached[2]))):
             return self._engine
+        if self._engine is not None:
+            # The old step's pending rows and medians, before it goes.
+            self._engine.flush_last_firing()
         state = self.optimizer.state_for(params)
         layers = self.model.layers
         hidden = len(layers) - 1
