@@ -96,6 +96,10 @@ class DeadNeuronMonitor(Callback):
         # for the distribution plots of the HTML report.
         self.activation_samples: dict[str, list[np.ndarray]] = {}
         self._dead_weights: list[dict] = []
+        # Leaky ReLU units that fire on no sample still get gradient: the reports
+        # call them inactive, never permanently dead.
+        self.leaky = False
+        self.activation = "relu"
 
     def on_train_begin(self, trainer) -> None:
         if self.x.shape[1] != trainer.model.n_features:
@@ -103,6 +107,8 @@ class DeadNeuronMonitor(Callback):
                 f"x_scan has {self.x.shape[1]} features but the first layer expects "
                 f"{trainer.model.n_features}"
             )
+        self.activation = trainer.model.activation.name
+        self.leaky = self.activation == "leaky_relu"
         if not self.reports:
             self._record(trainer.epochs_done, trainer.model, trainer)
 
@@ -255,9 +261,12 @@ class DeadNeuronMonitor(Callback):
 
         Permanent: first hidden layer, on fixed data (zero gradient, fixed
         inputs: it cannot fire again). Tentative: deeper, where the inputs can
-        change as the layers below train.
+        change as the layers below train. With leaky ReLU every such unit is
+        ``"inactive"``: it still gets slope x gradient and can recover.
         """
         report = self.reports[scan_index]
+        if self.leaky:
+            return [{int(u): "inactive" for u in layer.dead_units} for layer in report.layers]
         return [{int(u): "permanent" if layer.index == 0 else "tentative"
                  for u in layer.dead_units} for layer in report.layers]
 
@@ -287,6 +296,7 @@ class DeadNeuronMonitor(Callback):
                                     for e, units in self.silent],
             "moved_while_dead": [list(m) for m in self.moved_while_dead],
             "chain_rule": [{"epoch": e, "layers": layers} for e, layers in self.chain_rule],
+            "activation": self.activation,
             "certificates": list(self.certificates),
             "dead_unit_labels": ([{str(k): v for k, v in labels.items()}
                                   for labels in self.dead_unit_labels()]
@@ -343,6 +353,10 @@ class DeadNeuronMonitor(Callback):
         if permanent or tentative:
             lines.append(f"dead now: {permanent} permanent (first layer, fixed inputs), "
                          f"{tentative} tentative (deeper; can revive)")
+        inactive = sum(v == "inactive" for layer in labels for v in layer.values())
+        if inactive:
+            lines.append(f"not firing now: {inactive} unit(s); leaky ReLU, so they still get "
+                         "slope x gradient and can recover: inactive, not dead")
         for epoch, layers in self.chain_rule[-1:]:
             for index, evidence in enumerate(layers):
                 if evidence["silent_units"]:
@@ -350,7 +364,9 @@ class DeadNeuronMonitor(Callback):
                         f"chain rule, epoch {epoch}, layer {index}: {evidence['silent_units']} "
                         f"unit(s) silent all epoch received total gradient "
                         f"{evidence['max_silent_gradient']!r}; firing units at least "
-                        f"{evidence['min_firing_gradient']!r}")
+                        f"{evidence['min_firing_gradient']!r}"
+                        + (" (leaky ReLU: nonzero, through the negative slope)"
+                           if self.leaky else ""))
         trained_deaths = [c for c in self.certificates if c["cause"] != "born dead"]
         if trained_deaths:
             causes = {}
@@ -370,8 +386,10 @@ class DeadNeuronMonitor(Callback):
             if len(trained_deaths) > 10:
                 lines.append(f"  ... {len(trained_deaths) - 10} more in to_dict()['certificates']")
         if self.moved_while_dead:
+            why = ("leaky ReLU: gradient through the negative slope, and momentum or weight "
+                   "decay" if self.leaky else "momentum or weight decay, not gradient")
             lines.append(f"{len(self.moved_while_dead)} time(s) a dead unit's weights still "
-                         "moved between scans (momentum or weight decay, not gradient)")
+                         f"moved between scans ({why})")
         return "\n".join(lines)
 
 
