@@ -5,12 +5,11 @@ import itertools
 
 import numpy as np
 import pytest
+import reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reluscope import _core
-
-import reference
 
 ODD_SIZES = (1, 3, 17, 100, 257)
 ODD_SHAPES = list(itertools.product(ODD_SIZES, repeat=3))  # (n_rows, fan_in, fan_out)

@@ -12,7 +12,6 @@ from reluscope.experiments import born_dead, initialization, learning_rate, reme
 from reluscope.experiments.sweep import expand_grid, sweep
 from reluscope.experiments.training import train_trial
 
-
 # ---- born dead: the C++ kernel against a plain numpy forward ----------------------------
 
 def numpy_first_layers(x, first, weights, biases, reference_point):
@@ -156,7 +155,9 @@ def test_load_fashion_mnist_reads_idx_files(tmp_path, compress):
     x, y, x_test, y_test = datasets.load_fashion_mnist(tmp_path)
     assert x.shape == (7, 784) and x.dtype == np.float32
     np.testing.assert_allclose(x, images.reshape(7, -1) / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(y, labels)
     np.testing.assert_array_equal(y_test, labels)
+    assert x_test.shape == (7, 784)
 
 
 def test_load_fashion_mnist_errors(tmp_path):

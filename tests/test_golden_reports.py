@@ -4,9 +4,9 @@ are chosen so that every number is exact in float32 and float64 alike."""
 from pathlib import Path
 
 import numpy as np
+from test_scan_and_monitor import network_with_dead_units
 
 import reluscope as rs
-from test_scan_and_monitor import network_with_dead_units
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+import reference
 
 import reluscope as rs
-
-import reference
 
 
 def test_tiny_network_worked_by_hand():

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+import reference
 
 from reluscope import _core
-
-import reference
 
 SHAPES = [(1, 1), (1, 3), (3, 17), (17, 10), (257, 3), (1000, 100)]
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from tests import reference
 
 import reluscope as rs
-from tests import reference
 
 
 def _data(n=48, features=5, classes=3, seed=0):
