@@ -22,9 +22,10 @@ def numpy_first_layers(x, first, weights, biases, reference_point):
         h = x.astype(np.float64)
         for layer in range(depth):
             w = first[r] if layer == 0 else weights[r, layer - 1]
-            h = np.maximum(h @ w + biases[r, layer], 0.0)
-            events = (not (h > 0).any(), bool((h == h[0]).all()),
-                      not (h[reference_point] > 0).any())
+            pre = h @ w + biases[r, layer]
+            h = np.maximum(pre, 0.0)
+            events = (not (pre > 0).any() and (pre < 0).any(), bool((h == h[0]).all()),
+                      not (pre[reference_point] > 0).any() and (pre[reference_point] < 0).any())
             for i, happened in enumerate(events):
                 if happened and answers[i, r] == depth + 1:
                     answers[i, r] = layer + 1
@@ -88,6 +89,17 @@ def test_rai_makes_deep_narrow_networks_less_often_born_dead():
     rai = born_dead.born_dead_study(widths=(3,), max_depth=10, n_networks=800, init="rai",
                                     seed=0)
     assert rai["columns"][0]["mask_death"][-1] < he["columns"][0]["mask_death"][-1] - 0.2
+
+
+def test_underflow_is_signal_collapse_not_mask_death():
+    # std 0.01 at width 10 shrinks the signal about 40x per layer: by layer 30 every
+    # pre-activation underflows fp32 to exactly 0, no mask is dead by sign.
+    result = born_dead.born_dead_study(widths=(10,), max_depth=40, n_networks=50,
+                                       init="normal", seed=0)
+    column = result["columns"][0]
+    assert column["mask_death"][-1] < 0.2
+    assert column["signal_collapse"][-1] == 1.0
+    assert column["collapse_only"][-1] >= 0.8
 
 
 def test_born_dead_accepts_user_data_and_refuses_bad_input():

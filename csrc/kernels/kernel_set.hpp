@@ -100,11 +100,14 @@ struct AdamArgs {
 // width), layer l > 1 uses weights[r][l - 2] (width, width); biases[r][l - 1]
 // (width,). For each network the kernel writes the first hidden layer (from 1;
 // depth + 1 when none) at which
-//   dead_at:          no unit fires (pre-activation > 0) on any point;
+//   dead_at:          no unit fires (pre-activation > 0) on any point, and some
+//                     pre-activation is negative (a mask dead by sign, not an
+//                     fp32 underflow of every pre-activation to exactly 0);
 //   constant_at:      the layer's output is the same (bitwise) at every point,
-//                     so the network's output is constant from there on;
-//   dead_at_point:    no unit fires at the point x[reference_point].
-// A network stops being run once it is dead on every point.
+//                     so the network's output is constant from there on (this
+//                     includes dead masks and underflow);
+//   dead_at_point:    the same as dead_at, at the point x[reference_point].
+// A network stops being run once its mask is dead.
 struct RandomNetworksArgs {
   std::int64_t n_networks, n_points, n_inputs, width, depth;
   const float* x;             // (n_points, n_inputs)

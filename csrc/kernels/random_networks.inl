@@ -4,15 +4,18 @@
 // it vectorizes whatever the (small) width is.
 
 // out[j][p] = relu(b_j + sum_k w[k][j] * in[k][p]); returns what the layer
-// looks like: fires somewhere, is the same at every point, fires at `point`.
+// looks like: fires somewhere, is the same at every point, fires at `point`,
+// and whether some pre-activation is negative (anywhere; at `point`). A layer
+// that fires nowhere with no negative pre-activation has every pre-activation
+// exactly 0: the signal underflowed fp32, which is collapse, not a dead mask.
 struct LayerShape {
-  bool fires_anywhere, constant, fires_at_point;
+  bool fires_anywhere, constant, fires_at_point, negative_anywhere, negative_at_point;
 };
 
 inline LayerShape relu_layer(const float* in, i64 fan_in, const float* weight,
                              const float* bias, i64 width, i64 n_points, i64 point,
                              float* out) {
-  LayerShape shape{false, true, false};
+  LayerShape shape{false, true, false, false, false};
   for (i64 j = 0; j < width; ++j) {
     float* __restrict row = out + j * n_points;
     const float b = bias[j];
@@ -22,15 +25,18 @@ inline LayerShape relu_layer(const float* in, i64 fan_in, const float* weight,
       const float* __restrict source = in + k * n_points;
       for (i64 p = 0; p < n_points; ++p) row[p] += w * source[p];
     }
-    int fires = 0, differs = 0;
+    int fires = 0, differs = 0, negative = 0;
+    shape.negative_at_point = shape.negative_at_point || row[point] < 0.0f;
     for (i64 p = 0; p < n_points; ++p) {
       const float value = row[p] > 0.0f ? row[p] : 0.0f;
       fires |= value > 0.0f;
+      negative |= row[p] < 0.0f;
       row[p] = value;
     }
     const float first = row[0];
     for (i64 p = 1; p < n_points; ++p) differs |= row[p] != first;
     shape.fires_anywhere = shape.fires_anywhere || fires;
+    shape.negative_anywhere = shape.negative_anywhere || negative;
     shape.constant = shape.constant && !differs;
     shape.fires_at_point = shape.fires_at_point || row[point] > 0.0f;
   }
@@ -62,9 +68,10 @@ void random_networks(const RandomNetworksArgs& a, int n_threads) {
       const LayerShape shape = relu_layer(first ? input : current, first ? a.n_inputs : width,
                                           weight, bias, width, points, a.reference_point, next);
       const auto here = static_cast<std::int32_t>(layer);
-      if (!shape.fires_anywhere && dead == never) dead = here;
+      if (!shape.fires_anywhere && shape.negative_anywhere && dead == never) dead = here;
       if (shape.constant && constant == never) constant = here;
-      if (!shape.fires_at_point && dead_point == never) dead_point = here;
+      if (!shape.fires_at_point && shape.negative_at_point && dead_point == never)
+        dead_point = here;
       float* swap = current;
       current = next;
       next = swap;

@@ -11,11 +11,14 @@ pass gives every depth.
 Three events, each "by depth H" (at some hidden layer <= H):
 
 - mask death: no unit of a layer fires (pre-activation > 0) on any point of
-  the data: the network is constant there. With zero biases this is the
-  paper's "born dead";
+  the data, and some pre-activation is negative: the mask is dead by sign and
+  the network is constant there. With zero biases this is the paper's "born
+  dead";
 - signal collapse (fp32): some layer's output is bitwise the same at every
-  point, so the network's output is constant in fp32; it includes mask death,
-  and ``collapse_only`` counts the networks that collapsed with no dead layer;
+  point, so the network's output is constant in fp32. It includes mask death
+  and the fp32 underflow of a shrinking signal (every pre-activation rounds to
+  exactly 0); ``collapse_only`` counts the networks that collapsed with no dead
+  mask;
 - pointwise death: no unit of a layer fires at one fixed input (x = 1 on the
   default grid).
 
@@ -175,6 +178,11 @@ def table(result: dict, depths=(1, 2, 5, 10, 20, 30, 50)) -> str:
         cells = "".join(f"{column['mask_death'][h - 1]:>8.3f}+-{column['mask_death_se'][h - 1]:.3f}"
                         for h in available)
         lines.append(f"{column['width']:>5} " + cells)
+    lines.append("P(signal collapse without a dead layer): the output is constant in fp32 "
+                 "although every layer fires somewhere:")
+    for column in result["columns"]:
+        lines.append(f"{column['width']:>5} " + "".join(
+            f"{column['collapse_only'][h - 1]:>14.3f}" for h in available))
     lines.append("closed form 1-(1-2^-N)^H (one fixed input; an upper reference):")
     for column in result["columns"]:
         lines.append(f"{column['width']:>5} " + "".join(
