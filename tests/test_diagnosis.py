@@ -37,6 +37,17 @@ def test_signal_collapse_without_a_dead_layer():
     assert report.activation_spread[0] > 0.0
 
 
+def test_signal_that_underflows_is_collapse_not_mask_death():
+    # Weights 1e-3 and zero biases: the signal shrinks about 1000x per layer and
+    # underflows float32 (denormals included) to exactly 0 by layer 19; none dies by sign.
+    x = np.random.default_rng(0).random((20, 4)) + 0.5
+    weights = [(np.full((4, 4), 1e-3), np.zeros(4))] * 22 + [(np.ones((4, 1)), np.zeros(1))]
+    report = rs.born_dead(rs.MLP.from_weights(weights), x)
+    assert report.underflowed_layers and not report.mask_death
+    assert report.verdict == "signal collapse"
+    assert "underflowed" in str(report)
+
+
 def test_healthy_network_is_alive():
     x = np.random.default_rng(1).standard_normal((100, 8))
     report = rs.born_dead(rs.MLP([8, 32, 32, 3], seed=0), x)

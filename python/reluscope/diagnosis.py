@@ -4,11 +4,14 @@ Two ways a deep ReLU network can be useless at initialization (Lu, Shin, Su &
 Karniadakis, "Dying ReLU and Initialization: Theory and Numerical Examples",
 arXiv:1903.06733):
 
-- **mask death**: some hidden layer has no unit that fires on any sample of x.
-  Every later layer then sees a constant input, so the network is constant.
-- **signal collapse**: no layer is fully dead, yet the output does not vary
+- **mask death**: some hidden layer has no unit that fires on any sample of x,
+  and some of its pre-activations are negative (dead by sign). Every later
+  layer then sees a constant input, so the network is constant.
+- **signal collapse**: no layer is dead by sign, yet the output does not vary
   across the samples of x in float32: the differences between samples have
-  been squeezed below float32 resolution on the way through the layers.
+  been squeezed below float32 resolution on the way through the layers. This
+  includes a signal that shrank until every pre-activation of a layer
+  underflowed to exactly 0 (``underflowed_layers``).
 
 Deep networks with a poor initialization reach signal collapse before mask death.
 """
@@ -32,7 +35,11 @@ class BornDeadReport:
     scan : ScanReport
         The exact dead-unit scan of x.
     fully_dead_layers : list of int
-        Hidden layers in which no unit fires on any sample.
+        Hidden layers in which no unit fires on any sample, with some
+        pre-activation negative.
+    underflowed_layers : list of int
+        Hidden layers whose pre-activations are all exactly 0 on every sample
+        (before the first fully dead layer): the signal underflowed float32.
     activation_spread : list of float
         Per hidden layer, the largest range (max - min over the samples) of
         any unit's activation: how much the samples still differ there.
@@ -44,6 +51,7 @@ class BornDeadReport:
     fully_dead_layers: list
     activation_spread: list
     output_spread: float
+    underflowed_layers: list
 
     @property
     def mask_death(self) -> bool:
@@ -68,6 +76,7 @@ class BornDeadReport:
             "mask_death": self.mask_death,
             "signal_collapse": self.signal_collapse,
             "fully_dead_layers": list(self.fully_dead_layers),
+            "underflowed_layers": list(self.underflowed_layers),
             "activation_spread": [float(v) for v in self.activation_spread],
             "output_spread": float(self.output_spread),
             "scan": self.scan.to_dict(),
@@ -80,7 +89,10 @@ class BornDeadReport:
                          "sample, so the network is constant")
         elif self.signal_collapse:
             lines.append("  signal collapse: the output is the same float32 value for every "
-                         "sample, although no layer is fully dead")
+                         "sample, although no layer is dead by sign")
+            if self.underflowed_layers:
+                lines.append(f"  hidden layer(s) {self.underflowed_layers}: every pre-activation "
+                             "underflowed float32 to exactly 0")
         lines.append(f"  {'layer':>5}  {'dead':>9}  {'activation spread':>17}")
         for layer, spread in zip(self.scan.layers, self.activation_spread):
             lines.append(f"  {layer.index:>5}  {layer.n_dead:>4}/{layer.n_units:<4}  "
@@ -107,5 +119,13 @@ def born_dead(model, x) -> BornDeadReport:
     activations = model._forward_validated(x)
     spreads = [float(np.ptp(out, axis=0).max()) for _, out in activations[:-1]]
     output_spread = float(np.ptp(activations[-1][1], axis=0).max())
-    fully_dead = [layer.index for layer in report.layers if layer.n_dead == layer.n_units]
-    return BornDeadReport(report, fully_dead, spreads, output_spread)
+    fully_dead, underflowed = [], []
+    for layer, (pre, _) in zip(report.layers, activations):
+        if layer.n_dead == layer.n_units:
+            # No unit fires. Negative pre-activations: dead by sign. All exactly 0:
+            # the layers below let the signal underflow (or died themselves).
+            if (pre < 0).any():
+                fully_dead.append(layer.index)
+            elif not fully_dead:
+                underflowed.append(layer.index)
+    return BornDeadReport(report, fully_dead, spreads, output_spread, underflowed)
