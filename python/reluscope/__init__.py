@@ -24,8 +24,10 @@ from .trainer import History, Trainer  # noqa: E402
 
 __version__ = _core.__version__
 
+from . import datasets, experiments  # noqa: E402  (experiments read __version__)
+
 __all__ = [
     "MLP", "Dense", "Trainer", "History", "SGD", "Adam", "Callback", "DeadNeuronMonitor",
     "scan", "ScanReport", "LayerScan", "TrainingDiverged", "build_info", "set_num_threads",
-    "get_num_threads", "set_simd_target", "born_dead", "BornDeadReport", "ReDo", "__version__",
+    "get_num_threads", "set_simd_target", "born_dead", "BornDeadReport", "ReDo", "datasets", "experiments", "__version__",
 ]
