@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import reluscope as rs
@@ -69,8 +70,8 @@ def test_demo_writes_an_html_report(tmp_path):
 
 
 @pytest.mark.parametrize("command,args,expect", [
-    ("born-dead", ["--widths", "2", "3", "--max-depth", "10", "--networks", "40"],
-     "against Lu et al."),
+    ("born-dead", ["--widths", "2", "3", "--max-depth", "10", "--networks", "40",
+                   "--abs-fit-networks", "3"], "networks trained on |x| ended constant"),
     ("init-study", ["--samples", "60", "--dataset", "digits"], "std holds"),
     ("lr-sweep", ["--lrs", "0.01", "0.3", "--seeds", "0", "--epochs", "1", "--dataset",
                   "digits", "--jobs", "1"], "Best mean test accuracy"),
@@ -87,6 +88,16 @@ def test_experiment_subcommands_write_json_and_png(tmp_path, command, args, expe
     assert "seed" in json.dumps(data["parameters"])
     png = (tmp_path / f"{command}.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+
+
+def test_born_dead_takes_the_users_data(tmp_path):
+    data = tmp_path / "points.csv"
+    np.savetxt(data, np.random.default_rng(0).standard_normal((30, 2)), delimiter=",")
+    result = run_cli("born-dead", "--data", str(data), "--widths", "3", "--max-depth", "4",
+                     "--networks", "20", "--out", str(tmp_path / "mine"))
+    assert result.returncode == 0, result.stderr
+    parameters = json.loads((tmp_path / "mine.json").read_text())["parameters"]
+    assert parameters["data"] == "user data, 30 points x 2 features"
 
 
 def test_experiment_subcommand_reports_bad_input():

@@ -60,7 +60,8 @@ def test_random_networks_kernel_refuses_bad_shapes():
 
 def test_pointwise_monte_carlo_matches_the_closed_form():
     n = 8000
-    result = born_dead.born_dead_study(widths=(2, 3, 5), max_depth=10, n_networks=n, seed=0)
+    result = born_dead.born_dead_study(abs_fit_networks=0,
+                                       widths=(2, 3, 5), max_depth=10, n_networks=n, seed=0)
     depths = [0, 4, 9]  # H = 1, 5, 10
     for column in result["columns"]:
         p = np.asarray(column["pointwise_death"])
@@ -74,7 +75,8 @@ def test_pointwise_monte_carlo_matches_the_closed_form():
 
 def test_depth_10_column_matches_a_slow_numpy_simulation():
     n, depth = 150, 10
-    result = born_dead.born_dead_study(widths=(3,), max_depth=depth, n_networks=n, seed=4)
+    result = born_dead.born_dead_study(abs_fit_networks=0,
+                                       widths=(3,), max_depth=depth, n_networks=n, seed=4)
     rng = np.random.default_rng([4, 3])  # the study seeds each width from (seed, width)
     params = born_dead.draw_networks(3, depth, n, 1, rng)
     grid = born_dead.default_grid()
@@ -85,8 +87,10 @@ def test_depth_10_column_matches_a_slow_numpy_simulation():
 
 
 def test_rai_makes_deep_narrow_networks_less_often_born_dead():
-    he = born_dead.born_dead_study(widths=(3,), max_depth=10, n_networks=800, seed=0)
-    rai = born_dead.born_dead_study(widths=(3,), max_depth=10, n_networks=800, init="rai",
+    he = born_dead.born_dead_study(abs_fit_networks=0,
+                                   widths=(3,), max_depth=10, n_networks=800, seed=0)
+    rai = born_dead.born_dead_study(abs_fit_networks=0,
+                                    widths=(3,), max_depth=10, n_networks=800, init="rai",
                                     seed=0)
     assert rai["columns"][0]["mask_death"][-1] < he["columns"][0]["mask_death"][-1] - 0.2
 
@@ -94,7 +98,8 @@ def test_rai_makes_deep_narrow_networks_less_often_born_dead():
 def test_underflow_is_signal_collapse_not_mask_death():
     # std 0.01 at width 10 shrinks the signal about 40x per layer: by layer 30 every
     # pre-activation underflows fp32 to exactly 0, no mask is dead by sign.
-    result = born_dead.born_dead_study(widths=(10,), max_depth=40, n_networks=50,
+    result = born_dead.born_dead_study(abs_fit_networks=0,
+                                       widths=(10,), max_depth=40, n_networks=50,
                                        init="normal", seed=0)
     column = result["columns"][0]
     assert column["mask_death"][-1] < 0.2
@@ -102,15 +107,28 @@ def test_underflow_is_signal_collapse_not_mask_death():
     assert column["collapse_only"][-1] >= 0.8
 
 
+def test_born_dead_networks_trained_on_abs_stay_constant():
+    trials = [born_dead.abs_fit_trial(width=2, depth=10, seed=seed, steps=100)
+              for seed in range(12)]
+    assert any(t["born_dead"] for t in trials)
+    for trial in trials:
+        if trial["born_dead"]:
+            # A dead mask passes no gradient below it: only the output bias learns.
+            assert trial["constant_fp32"] and trial["collapsed"]
+    summary = born_dead.abs_fit_collapse(n_networks=4, steps=50, n_jobs=1)
+    assert summary["n_networks"] == 4 and 0.0 <= summary["collapsed"] <= 1.0
+
+
 def test_born_dead_accepts_user_data_and_refuses_bad_input():
     x = np.random.default_rng(0).standard_normal((40, 4)).astype(np.float32)
-    result = born_dead.born_dead_study(widths=(4,), max_depth=5, n_networks=50, x=x)
+    result = born_dead.born_dead_study(abs_fit_networks=0,
+                                       widths=(4,), max_depth=5, n_networks=50, x=x)
     assert result["parameters"]["data"].startswith("user data, 40 points x 4")
     with pytest.raises(ValueError, match="NaN"):
-        born_dead.born_dead_study(widths=(2,), max_depth=2, n_networks=2,
+        born_dead.born_dead_study(abs_fit_networks=0, widths=(2,), max_depth=2, n_networks=2,
                                   x=np.array([[np.nan], [1.0]]))
     with pytest.raises(ValueError, match="widths"):
-        born_dead.born_dead_study(widths=(0,), max_depth=2, n_networks=2)
+        born_dead.born_dead_study(abs_fit_networks=0, widths=(0,), max_depth=2, n_networks=2)
 
 
 # ---- init study ----------------------------------------------------------------------------

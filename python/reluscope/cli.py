@@ -48,10 +48,16 @@ def _lr_sweep(args) -> int:
 
 
 def _born_dead(args) -> int:
-    return _experiment("born_dead", {"out": args.out, "widths": args.widths,
-                                     "max_depth": args.max_depth,
-                                     "n_networks": args.networks, "init": args.init,
-                                     "seed": args.seed})
+    options = {"out": args.out, "widths": args.widths, "max_depth": args.max_depth,
+               "n_networks": args.networks, "init": args.init, "seed": args.seed,
+               "abs_fit_networks": args.abs_fit_networks}
+    if args.data is not None:
+        import numpy as np
+
+        data = (np.load(args.data) if args.data.endswith(".npy")
+                else np.loadtxt(args.data, delimiter=",", ndmin=2))
+        options["x"] = data.reshape(len(data), -1) if data.ndim == 1 else data
+    return _experiment("born_dead", options)
 
 
 def _compare_remedies(args) -> int:
@@ -97,6 +103,12 @@ def _add_experiments(commands) -> None:
     born.add_argument("--max-depth", type=int, default=50)
     born.add_argument("--networks", type=int, default=2000, help="networks per width")
     born.add_argument("--init", default="he_normal")
+    born.add_argument("--abs-fit-networks", type=int, default=100, metavar="N",
+                      help="also train N width-2, 10-layer networks on |x| and count those "
+                           "that end constant (default 100; 0 skips)")
+    born.add_argument("--data", default=None, metavar="FILE",
+                      help="your own inputs, (n_points, n_features), as .npy or .csv "
+                           "(default: 1001 points in [-1, 1])")
     born.add_argument("--seed", type=int, default=0)
     born.set_defaults(run=_born_dead)
 

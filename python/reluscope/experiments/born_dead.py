@@ -45,7 +45,7 @@ PAPER_VALUES = [
     {"width": 5, "depth": 10, "claim": "over 10% born dead"},
     {"width": 10, "depth": 10, "claim": "under 1% born dead"},
     {"width": 2, "depth": 10, "claim": "over 90% collapse to a constant when trained on |x| "
-                                       "(a training result; compare with P(born dead) here)"},
+                                       "(not trained here; compare with P(born dead))"},
 ]
 
 
@@ -89,15 +89,82 @@ def run_networks(x: np.ndarray, first, weights, biases, reference_point: int):
     return _core.random_networks(x, first, weights, biases, int(reference_point))
 
 
+def abs_fit_trial(width: int, depth: int, seed: int, steps: int = 1000, lr: float = 1e-3,
+                  init="he_normal") -> dict:
+    """Train one network of ``depth`` hidden layers of ``width`` on |x| over the grid.
+
+    Full-batch Adam on the mean squared error, ``steps`` updates. Returns whether
+    it was born dead (a dead mask at init) and whether it ended constant: the
+    output's range over the grid is 0 in fp32, or below 1% of the target's range.
+    """
+    from ..errors import TrainingDiverged
+    from ..model import MLP
+    from ..optim import Adam
+    from ..trainer import Trainer
+
+    grid = default_grid()
+    target = np.abs(grid)
+    model = MLP([1] + [width] * depth + [1], init=init, seed=seed)
+    born = run_networks(grid, model.layers[0].weight[None],
+                        np.stack([layer.weight for layer in model.layers[1:depth]])[None]
+                        if depth > 1 else np.zeros((1, 0, width, width), np.float32),
+                        np.stack([layer.bias for layer in model.hidden_layers])[None],
+                        len(grid) - 1)[0][0] <= depth
+    trainer = Trainer(model, loss="mse", optimizer=Adam(lr=lr), batch_size=len(grid),
+                      track_firing=False, track_deaths=False)
+    diverged = False
+    try:
+        for _ in range(steps):
+            trainer.step(grid, target)
+    except TrainingDiverged:
+        diverged = True
+    output = model.forward(grid)
+    spread = float(output.max() - output.min())
+    return {"seed": seed, "born_dead": bool(born), "diverged": diverged,
+            "output_range": spread, "constant_fp32": spread == 0.0,
+            "collapsed": spread < 0.01 * float(target.max() - target.min()),
+            "final_mse": float(np.mean((output - target) ** 2))}
+
+
+def abs_fit_collapse(width: int = 2, depth: int = 10, n_networks: int = 100,
+                     steps: int = 1000, lr: float = 1e-3, init="he_normal", seed: int = 0,
+                     n_jobs: int = -1) -> dict:
+    """How many ``width`` x ``depth`` networks trained on |x| end as a constant function.
+
+    The setting of Lu et al.'s numerical example (networks of width 2 and 10
+    hidden layers fitted to |x|). Our training schedule (full-batch Adam,
+    ``steps`` updates at ``lr``) is our own choice, recorded in the result.
+    """
+    from .sweep import sweep
+
+    trials = sweep(abs_fit_trial, [{"width": width, "depth": depth, "seed": seed * 100003 + r,
+                                    "steps": steps, "lr": lr, "init": init}
+                                   for r in range(n_networks)], n_jobs=n_jobs)
+    n = len(trials)
+    return {"width": width, "depth": depth, "n_networks": n, "steps": steps, "lr": lr,
+            "optimizer": "adam, full batch, mse", "init": init,
+            "born_dead": sum(t["born_dead"] for t in trials) / n,
+            "collapsed": sum(t["collapsed"] for t in trials) / n,
+            "constant_fp32": sum(t["constant_fp32"] for t in trials) / n,
+            "diverged": sum(t["diverged"] for t in trials),
+            "collapsed_although_alive_at_init": sum(
+                t["collapsed"] and not t["born_dead"] for t in trials) / n}
+
+
 def born_dead_study(widths=DEFAULT_WIDTHS, max_depth: int = 50, n_networks: int = 2000,
                     init="he_normal", init_params=None, bias: float = 0.0, x=None,
-                    reference_point: int | None = None, seed: int = 0) -> dict:
+                    reference_point: int | None = None, seed: int = 0,
+                    abs_fit_networks: int = 100, n_jobs: int = -1) -> dict:
     """Monte Carlo estimate of P(born dead) on a grid of widths and depths 1..max_depth.
 
     ``x`` (n_points, n_inputs) defaults to 1001 points in [-1, 1]; the pointwise
     event uses ``x[reference_point]`` (default: the point x = 1 of the grid,
     else the first row). Each width uses its own generator, seeded from
     (seed, width), so adding a width changes no other column.
+
+    With the default grid and ``abs_fit_networks`` > 0, it also trains that many
+    width-2, 10-layer networks on |x| (``abs_fit_collapse``) to set beside the
+    paper's collapse figure.
     """
     widths = [int(w) for w in widths]
     if not widths or min(widths) < 1:
@@ -138,8 +205,12 @@ def born_dead_study(widths=DEFAULT_WIDTHS, max_depth: int = 50, n_networks: int 
                   "data": "grid of 1001 points in [-1, 1]" if grid else
                   f"user data, {x.shape[0]} points x {x.shape[1]} features",
                   "reference_point": x[reference_point].tolist()}
+    parameters["abs_fit_networks"] = abs_fit_networks if grid else 0
     result = result_header("born-dead", parameters)
-    result.update({"depths": depths, "columns": columns, "paper": _paper_comparison(columns)})
+    trained = (abs_fit_collapse(n_networks=abs_fit_networks, init=init, seed=seed, n_jobs=n_jobs)
+               if grid and abs_fit_networks > 0 else None)
+    result.update({"depths": depths, "columns": columns, "trained_on_abs": trained,
+                   "paper": _paper_comparison(columns, trained)})
     return result
 
 
@@ -153,11 +224,19 @@ def _standard_error(p: np.ndarray, n: int) -> np.ndarray:
     return np.sqrt(p * (1.0 - p) / n)
 
 
-def _paper_comparison(columns: list) -> list:
+def _paper_comparison(columns: list, trained: dict | None = None) -> list:
     rows = []
+    if trained is not None:
+        rows.append({"width": trained["width"], "depth": trained["depth"],
+                     "claim": "over 90% collapse to a constant when trained on |x|",
+                     "trained_collapsed": trained["collapsed"],
+                     "trained_born_dead": trained["born_dead"],
+                     "trained_networks": trained["n_networks"]})
     for claim in PAPER_VALUES:
         column = next((c for c in columns if c["width"] == claim["width"]), None)
         if column is None or claim["depth"] > len(column["mask_death"]):
+            continue
+        if "trained" in claim["claim"] and trained is not None:
             continue
         h = claim["depth"] - 1
         rows.append({**claim, "mask_death": column["mask_death"][h],
@@ -190,6 +269,13 @@ def table(result: dict, depths=(1, 2, 5, 10, 20, 30, 50)) -> str:
     if result["paper"]:
         lines.append("against Lu et al. (2020):")
         for row in result["paper"]:
+            if "trained_collapsed" in row:
+                lines.append(
+                    f"  width {row['width']}, {row['depth']} layers: paper {row['claim']}; "
+                    f"here {100 * row['trained_collapsed']:.0f}% of {row['trained_networks']} "
+                    f"networks trained on |x| ended constant ({100 * row['trained_born_dead']:.0f}%"
+                    f" were born dead)")
+                continue
             lines.append(f"  width {row['width']}, {row['depth']} layers: paper {row['claim']}; "
                          f"here {100 * row['mask_death']:.1f}% +- {100 * row['mask_death_se']:.1f}"
                          f" born dead, {100 * row['signal_collapse']:.1f}% constant in fp32")
