@@ -97,6 +97,7 @@ def abs_fit_trial(width: int, depth: int, seed: int, steps: int = 1000, lr: floa
     it was born dead (a dead mask at init) and whether it ended constant: the
     output's range over the grid is 0 in fp32, or below 1% of the target's range.
     """
+    from ..diagnosis import born_dead
     from ..errors import TrainingDiverged
     from ..model import MLP
     from ..optim import Adam
@@ -105,11 +106,7 @@ def abs_fit_trial(width: int, depth: int, seed: int, steps: int = 1000, lr: floa
     grid = default_grid()
     target = np.abs(grid)
     model = MLP([1] + [width] * depth + [1], init=init, seed=seed)
-    born = run_networks(grid, model.layers[0].weight[None],
-                        np.stack([layer.weight for layer in model.layers[1:depth]])[None]
-                        if depth > 1 else np.zeros((1, 0, width, width), np.float32),
-                        np.stack([layer.bias for layer in model.hidden_layers])[None],
-                        len(grid) - 1)[0][0] <= depth
+    born = born_dead(model, grid).mask_death  # the same rule as the kernel's dead_at
     trainer = Trainer(model, loss="mse", optimizer=Adam(lr=lr), batch_size=len(grid),
                       track_firing=False, track_deaths=False)
     diverged = False
