@@ -40,7 +40,7 @@ def test_dense_forward(benchmark, rng, shape, impl):
     counts = np.zeros(fan_out, np.int64)
     maxima = np.full(fan_out, -np.inf, np.float32)
     if impl == "reluscope":
-        benchmark(_core.dense_forward, x, weight, bias, pre, out, 1, 0.0, counts, maxima)
+        benchmark(_core.dense_forward, x, weight, bias, pre, out, _core.Activation.relu, 0.0, counts, maxima)
     else:
         benchmark(numpy_baseline.dense_forward, x, weight, bias, pre, out, counts, maxima)
     expected = np.maximum(x.astype(np.float64) @ weight + bias, 0)
@@ -48,7 +48,7 @@ def test_dense_forward(benchmark, rng, shape, impl):
     np.testing.assert_array_equal(maxima, pre.max(axis=0))
     # The counts accumulated over an unknown number of rounds; check one fresh call.
     counts[:] = 0
-    _core.dense_forward(x, weight, bias, pre, out, 1, 0.0, counts, None)
+    _core.dense_forward(x, weight, bias, pre, out, _core.Activation.relu, 0.0, counts, None)
     np.testing.assert_array_equal(counts, np.count_nonzero(pre > 0, axis=0))
 
 
@@ -63,7 +63,7 @@ def test_dense_backward(benchmark, rng, shape, impl):
     if impl == "reluscope":
         grads = (np.empty_like(grad_out), np.empty_like(weight), np.empty_like(bias),
                  np.empty_like(x))
-        benchmark(_core.dense_backward, x, weight, pre, grad_out, *grads, 1, 0.0)
+        benchmark(_core.dense_backward, x, weight, pre, grad_out, *grads, _core.Activation.relu, 0.0)
         result = grads[1:]
     else:
         result = benchmark(numpy_baseline.dense_backward, x, weight, pre, grad_out)

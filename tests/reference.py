@@ -2,7 +2,13 @@
 
 import numpy as np
 
-ACTIVATION_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2}
+import reluscope as rs
+from reluscope import _core
+
+
+def activation_kind(name):
+    """The kernels' enum value of the activation called ``name``."""
+    return _core.Activation.__members__[name]
 
 
 def activation(pre, name, slope=0.0):
@@ -77,3 +83,46 @@ def mlp_loss(params, x, y, hidden, slope, loss):
     if loss == "cross_entropy":
         return softmax_cross_entropy(h, y)[0]
     return mean_squared_error(h, y)[0]
+
+
+class LayerByLayerUpdate:
+    """The oracle of the fused training step's update: one optimizer update applied
+    parameter by parameter through the C++ update kernels, after clipping in numpy,
+    all or nothing. Uses the hyper-parameters of ``optimizer`` (an ``rs.SGD`` or
+    ``rs.Adam``) and keeps its own state and update count.
+    """
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.state = None
+        self.steps = 0
+
+    def __call__(self, params, grads) -> bool:
+        """Apply one update to ``params`` in place; False (and no change) if it would overflow."""
+        opt = self.optimizer
+        if self.state is None:
+            self.state = [opt.new_state(p) for p in params]
+        if opt.clip_norm is not None:
+            norm = np.sqrt(sum(float(np.dot(g.ravel().astype(np.float64), g.ravel()))
+                               for g in grads))
+            if norm > opt.clip_norm:
+                scale = np.float32(opt.clip_norm / (norm + 1e-6))
+                grads = [g * scale for g in grads]
+        self.steps += 1
+        staged = list(zip(params, grads, self.state))
+        if not all(self._apply(p, g, s, commit=False) for p, g, s in staged):
+            self.steps -= 1
+            return False
+        for p, g, s in staged:
+            self._apply(p, g, s, commit=True)
+        return True
+
+    def _apply(self, param, grad, state, commit):
+        opt, lr = self.optimizer, self.optimizer.lr_at(self.steps)
+        if isinstance(opt, rs.SGD):
+            velocity = state.velocity if opt.momentum > 0.0 else None
+            return _core.sgd_update(param, grad, velocity, lr, opt.momentum, opt.weight_decay,
+                                    opt.nesterov, commit)
+        return _core.adam_update(param, grad, state.first_moment, state.second_moment, lr,
+                                 opt.beta1, opt.beta2, opt.eps, opt.weight_decay, self.steps,
+                                 commit)

@@ -36,7 +36,7 @@ def run_forward(x, weight, bias, name, slope, with_stats=True):
     out = np.full((n, fan_out), np.nan, dtype=np.float32)
     counts = np.zeros(fan_out, dtype=np.int64) if with_stats else None
     maxima = np.full(fan_out, -np.inf, dtype=np.float32) if with_stats else None
-    _core.dense_forward(x, weight, bias, pre, out, reference.ACTIVATION_CODES[name], slope,
+    _core.dense_forward(x, weight, bias, pre, out, reference.activation_kind(name), slope,
                         counts, maxima)
     return pre, out, counts, maxima
 
@@ -72,7 +72,7 @@ def test_statistics_accumulate_across_calls(simd_target, rng):
     maxima = np.full(33, 1.5, dtype=np.float32)
     pre = np.empty((100, 33), np.float32)
     out = np.empty_like(pre)
-    _core.dense_forward(x, weight, bias, pre, out, 1, 0.0, counts, maxima)
+    _core.dense_forward(x, weight, bias, pre, out, _core.Activation.relu, 0.0, counts, maxima)
     np.testing.assert_array_equal(counts, 5 + (pre > 0).sum(axis=0))
     np.testing.assert_array_equal(maxima, np.maximum(1.5, pre.max(axis=0)))
 
@@ -98,7 +98,7 @@ def test_backward_matches_reference_on_odd_shapes(simd_target, num_threads, rng,
         grad_bias = np.empty_like(bias)
         grad_x = np.empty_like(x)
         _core.dense_backward(x, weight, pre, grad_out, grad_pre, grad_weight, grad_bias, grad_x,
-                             reference.ACTIVATION_CODES[name], slope)
+                             reference.activation_kind(name), slope)
         ref = reference.dense_backward(x, weight, pre, grad_out, name, np.float32(slope))
         shape = (n, fan_in, fan_out)
         np.testing.assert_array_equal(grad_pre, ref[0].astype(np.float32), err_msg=str(shape))
@@ -115,7 +115,7 @@ def test_backward_skips_grad_input_when_not_asked(simd_target, rng):
     for grad_x in (None, np.empty_like(x)):
         grad_weight, grad_bias = np.empty_like(weight), np.empty_like(bias)
         _core.dense_backward(x, weight, pre, grad_out, np.empty_like(grad_out), grad_weight,
-                             grad_bias, grad_x, 1, 0.0)
+                             grad_bias, grad_x, _core.Activation.relu, 0.0)
         results.append((grad_weight, grad_bias))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
@@ -143,7 +143,7 @@ def test_results_do_not_depend_on_thread_count(simd_target, rng):
         pre, out, counts, maxima = run_forward(x, weight, bias, "relu", 0.0)
         grads = [np.empty_like(grad_out), np.empty_like(weight), np.empty_like(bias),
                  np.empty_like(x)]
-        _core.dense_backward(x, weight, pre, grad_out, *grads, 1, 0.0)
+        _core.dense_backward(x, weight, pre, grad_out, *grads, _core.Activation.relu, 0.0)
         results.append([pre, out, counts, maxima] + grads)
     for first, second in zip(*results):
         np.testing.assert_array_equal(first, second)
@@ -162,11 +162,11 @@ def test_bindings_refuse_wrong_dtype_and_shape():
     bias = np.ones(2, np.float32)
     pre = np.empty((3, 2), np.float32)
     with pytest.raises(TypeError):
-        _core.dense_forward(x, weight, bias, pre, pre.copy(), 1, 0.0)
+        _core.dense_forward(x, weight, bias, pre, pre.copy(), _core.Activation.relu, 0.0)
     with pytest.raises(ValueError, match="x has 5 features but the weight expects 4"):
-        _core.dense_forward(np.ones((3, 5), np.float32), weight, bias, pre, pre.copy(), 1, 0.0)
+        _core.dense_forward(np.ones((3, 5), np.float32), weight, bias, pre, pre.copy(), _core.Activation.relu, 0.0)
     with pytest.raises(ValueError, match="bias has shape"):
         _core.dense_forward(x.astype(np.float32), weight, np.ones(3, np.float32), pre,
-                            pre.copy(), 1, 0.0)
+                            pre.copy(), _core.Activation.relu, 0.0)
     with pytest.raises(ValueError, match="activation code"):
         _core.dense_forward(x.astype(np.float32), weight, bias, pre, pre.copy(), 7, 0.0)

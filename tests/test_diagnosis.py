@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import reluscope as rs
+from tests import reference
 
 
 def test_mask_death_is_found():
@@ -172,7 +173,7 @@ def test_momentum_moves_dead_units_and_the_report_says_so():
     # from now on, but momentum keeps moving the weights.
     model.layers[0].weight[:, 0] = -1.0
     model.layers[0].bias[0] = -1.0
-    optimizer.state_for(model.parameters())[0][0][:, 0] = 0.5
+    optimizer.state_for(model.parameters())[0].velocity[:, 0] = 0.5
     monitor = rs.DeadNeuronMonitor(x)
     trainer.fit(x, y, epochs=2, callbacks=[monitor])
     moved = [(e, layer, u) for e, layer, u, _ in monitor.moved_while_dead]
@@ -190,14 +191,14 @@ def test_last_firing_records_the_last_step_and_its_update(make_optimizer):
     model = rs.MLP([4, 9, 5, 3], seed=2, bias=-0.3)
     trainer = rs.Trainer(model, optimizer=make_optimizer(), batch_size=20)
     replay = rs.MLP.from_weights(model.get_weights())
-    replay_optimizer = make_optimizer()
+    replay_update = reference.LayerByLayerUpdate(make_optimizer())
     expected = [{}, {}]  # per layer: unit -> (step, update norm, bias update, relative update)
     for step in range(1, 10):
         batch = slice(((step - 1) % 3) * 20, ((step - 1) % 3) * 20 + 20)
         before = [(layer.weight.copy(), layer.bias.copy()) for layer in replay.hidden_layers]
-        fired = [(pre > 0).any(axis=0) for pre, _ in replay._forward_validated(x[batch])[:-1]]
+        fired = [(pre > 0).any(axis=0) for pre, _ in replay.forward_layers(x[batch])[:-1]]
         _, grads = replay.loss_and_gradients(x[batch], y[batch])
-        replay_optimizer.update(replay.parameters(), [g for pair in grads for g in pair])
+        replay_update(replay.parameters(), [g for pair in grads for g in pair])
         for index, (before_w, before_b) in enumerate(before):
             after = replay.layers[index]
             delta = np.linalg.norm(after.weight - before_w, axis=0)
@@ -207,18 +208,20 @@ def test_last_firing_records_the_last_step_and_its_update(make_optimizer):
         trainer.step(x[batch], y[batch])
     trainer.flush_last_firing()
     for index, record in enumerate(trainer.last_firing):
-        assert record.shape[0] == model.layers[index].fan_out
+        assert record.shape == (model.layers[index].fan_out,)
         for unit in range(record.shape[0]):
             if unit not in expected[index]:
-                assert record[unit, 0] == -1
+                assert record["step"][unit] == -1
                 continue
             step, update, bias_update, relative = expected[index][unit]
-            assert record[unit, 0] == step
-            assert record[unit, 1] == pytest.approx(0.3)
-            assert record[unit, 2] == pytest.approx(update, rel=1e-4)
-            assert record[unit, 3] == pytest.approx(bias_update, rel=1e-4, abs=1e-7)
-            assert record[unit, 4] == pytest.approx(relative, rel=1e-4)
-            assert np.isfinite(record[unit, 5:]).all()  # the layer medians, filled at flush
+            assert record["step"][unit] == step
+            assert record["lr"][unit] == pytest.approx(0.3)
+            assert record["update_norm"][unit] == pytest.approx(update, rel=1e-4)
+            assert record["bias_update"][unit] == pytest.approx(bias_update, rel=1e-4, abs=1e-7)
+            assert record["relative_update"][unit] == pytest.approx(relative, rel=1e-4)
+            for name in ("layer_median_update_norm", "layer_median_bias_update",
+                         "layer_median_relative_update"):
+                assert np.isfinite(record[name][unit])  # the layer medians, filled at flush
 
 
 def test_death_certificates_name_a_documented_cause():

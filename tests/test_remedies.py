@@ -43,9 +43,9 @@ def test_clipping_in_the_standalone_update_matches_the_trainer():
     first = rs.MLP([5, 8, 3], seed=4)
     second = rs.MLP.from_weights(first.get_weights())
     rs.Trainer(first, optimizer=rs.Adam(lr=0.01, clip_norm=0.1)).step(x, y)
-    optimizer = rs.Adam(lr=0.01, clip_norm=0.1)
+    update = reference.LayerByLayerUpdate(rs.Adam(lr=0.01, clip_norm=0.1))
     _, grads = second.loss_and_gradients(x, y)
-    assert optimizer.update(second.parameters(), [g for pair in grads for g in pair])
+    assert update(second.parameters(), [g for pair in grads for g in pair])
     for a, b in zip(first.parameters(), second.parameters()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
@@ -79,9 +79,10 @@ def test_death_certificates_record_the_warmed_up_rate():
     trainer = rs.Trainer(rs.MLP([5, 6, 3], seed=3), optimizer=rs.SGD(lr=0.4, warmup_steps=4))
     trainer.step(x, y)
     trainer.flush_last_firing()
-    fired = trainer.last_firing[0][:, 0] == 1
+    records = trainer.last_firing[0]
+    fired = records["step"] == 1
     assert fired.any()
-    np.testing.assert_allclose(trainer.last_firing[0][fired, 1], 0.1)
+    np.testing.assert_allclose(records["lr"][fired], 0.1)
 
 
 @pytest.mark.parametrize("bad", [{"clip_norm": 0.0}, {"clip_norm": float("nan")},
@@ -100,8 +101,8 @@ def test_adam_cohorts_restart_the_bias_correction_of_reset_elements():
         trainer.step(x, y)
     # Reference state in float64, per element: moments and own step count.
     params = [p.astype(np.float64) for p in model.parameters()]
-    moments = [(s[0].astype(np.float64), s[1].astype(np.float64))
-               for s in optimizer._state]
+    moments = [(s.first_moment.astype(np.float64), s.second_moment.astype(np.float64))
+               for s in optimizer.state]
     ages = [np.full(p.shape, 3) for p in params]
     optimizer.reset_elements(0, (slice(None), [1, 4]))   # incoming weights of units 1 and 4
     optimizer.reset_elements(1, [1, 4])
@@ -120,7 +121,7 @@ def test_adam_cohorts_restart_the_bias_correction_of_reset_elements():
     for param, expected in zip(model.parameters(), params):
         np.testing.assert_allclose(param, expected, rtol=2e-4, atol=1e-6)
     # A reset element's first update after the reset has the size of a first Adam step.
-    assert optimizer._state[0][2][:, [1, 4]].min() == 1
+    assert optimizer.state[0].cohort[:, [1, 4]].min() == 1
 
 
 def _trainer_with_dead_units(make_optimizer, dead=(2, 5)):
@@ -142,7 +143,7 @@ def test_redo_recycles_exactly_the_dormant_units_and_their_state(make_optimizer)
     expected = [set(layer.dormant_units(0.025).tolist()) for layer in report.layers]
     assert {2, 5} <= expected[0]
     before = model.get_weights()
-    state_before = [tuple(None if a is None else a.copy() for a in s) for s in optimizer._state]
+    state_before = [[a.copy() for a in s.buffers()] for s in optimizer.state]
     redo = rs.ReDo(tau=0.025, every=1, sample_size=64, seed=0)
     trainer.fit_inputs = x
     redo.check(trainer, step=trainer.steps_done)
@@ -171,10 +172,9 @@ def test_redo_recycles_exactly_the_dormant_units_and_their_state(make_optimizer)
     for param_index, (param, mask) in enumerate(zip(model.parameters(), masks)):
         start = before[param_index // 2][param_index % 2]
         np.testing.assert_array_equal(param[~mask], start[~mask])
-        for now, then in zip(optimizer._state[param_index][:2], state_before[param_index][:2]):
-            if now is not None:
-                assert (now[mask] == 0).all()
-                np.testing.assert_array_equal(now[~mask], then[~mask])
+        for now, then in zip(optimizer.state[param_index].buffers(), state_before[param_index]):
+            assert (now[mask] == 0).all()
+            np.testing.assert_array_equal(now[~mask], then[~mask])
     for index, units in enumerate(recycled):
         units = sorted(units)
         if units:
@@ -182,9 +182,9 @@ def test_redo_recycles_exactly_the_dormant_units_and_their_state(make_optimizer)
             assert not np.array_equal(w[:, units], before[index][0][:, units])
             assert (b[units] == 0).all() and (model.layers[index + 1].weight[units, :] == 0).all()
     if isinstance(optimizer, rs.Adam):
-        cohort = optimizer._state[0][2]
+        cohort = optimizer.state[0].cohort
         assert (cohort[:, sorted(recycled[0])] == 1).all()
-        assert optimizer._cohort_start.tolist() == [0, trainer.steps_done]
+        assert optimizer.cohort_start.tolist() == [0, trainer.steps_done]
 
 
 def test_redo_in_fit_reports_recycled_units_and_whether_they_stayed_alive():

@@ -5,11 +5,6 @@
 namespace rs {
 namespace {
 
-Activation activation_from(int code) {
-  if (code < 0 || code > 2) throw py::value_error("unknown activation code " + std::to_string(code));
-  return static_cast<Activation>(code);
-}
-
 void gemm_binding(const FloatArray& a, const FloatArray& b, FloatArray& c, bool transpose_a,
                   bool transpose_b) {
   require_ndim(a, "a", 2);
@@ -38,7 +33,7 @@ void gemm_binding(const FloatArray& a, const FloatArray& b, FloatArray& c, bool 
 }
 
 void dense_forward_binding(const FloatArray& x, const FloatArray& weight, const FloatArray& bias,
-                           FloatArray& pre, FloatArray& out, int activation, float negative_slope,
+                           FloatArray& pre, FloatArray& out, Activation activation, float negative_slope,
                            std::optional<Int64Array> firing_counts,
                            std::optional<FloatArray> max_pre) {
   require_ndim(x, "x", 2);
@@ -58,7 +53,7 @@ void dense_forward_binding(const FloatArray& x, const FloatArray& weight, const 
                      bias.data(),
                      mutable_data(pre, "pre"),
                      mutable_data(out, "out"),
-                     activation_from(activation),
+                     activation,
                      negative_slope,
                      nullptr,
                      nullptr};
@@ -77,7 +72,7 @@ void dense_forward_binding(const FloatArray& x, const FloatArray& weight, const 
 void dense_backward_binding(const FloatArray& x, const FloatArray& weight, const FloatArray& pre,
                             const FloatArray& grad_out, FloatArray& grad_pre,
                             FloatArray& grad_weight, FloatArray& grad_bias,
-                            std::optional<FloatArray> grad_x, int activation,
+                            std::optional<FloatArray> grad_x, Activation activation,
                             float negative_slope) {
   require_ndim(x, "x", 2);
   require_ndim(weight, "weight", 2);
@@ -99,7 +94,7 @@ void dense_backward_binding(const FloatArray& x, const FloatArray& weight, const
                       mutable_data(grad_weight, "grad_weight"),
                       mutable_data(grad_bias, "grad_bias"),
                       nullptr,
-                      activation_from(activation),
+                      activation,
                       negative_slope};
   if (grad_x) {
     require_shape(*grad_x, "grad_x", {n, fan_in});
@@ -112,6 +107,10 @@ void dense_backward_binding(const FloatArray& x, const FloatArray& weight, const
 }  // namespace
 
 void bind_dense(py::module_& m) {
+  py::enum_<Activation>(m, "Activation", "A layer's activation, as the kernels know it.")
+      .value("identity", Activation::identity)
+      .value("relu", Activation::relu)
+      .value("leaky_relu", Activation::leaky_relu);
   m.def("gemm", &gemm_binding, py::arg("a").noconvert(), py::arg("b").noconvert(),
         py::arg("c").noconvert(), py::arg("transpose_a") = false, py::arg("transpose_b") = false,
         "c = op(a) @ op(b), written into c.");

@@ -1,11 +1,10 @@
 #include "bindings/pybind.hpp"
+#include "kernels/layer_verdict.hpp"
 #include "runtime/dispatch.hpp"
 #include "runtime/threads.hpp"
 
 namespace rs {
 namespace {
-
-using Int32Array = py::array_t<std::int32_t, py::array::c_style>;
 
 py::tuple random_networks_binding(const FloatArray& x, const FloatArray& first_weight,
                                   const FloatArray& weights, const FloatArray& biases,
@@ -32,7 +31,7 @@ py::tuple random_networks_binding(const FloatArray& x, const FloatArray& first_w
                                 constant_at.mutable_data(), dead_at_point.mutable_data()};
   {
     py::gil_scoped_release release;  // safe: no Python object is touched below
-    kernels().random_networks(args, num_threads());
+    experiment_kernels().random_networks(args, num_threads());
   }
   return py::make_tuple(dead_at, constant_at, dead_at_point);
 }
@@ -40,6 +39,15 @@ py::tuple random_networks_binding(const FloatArray& x, const FloatArray& first_w
 }  // namespace
 
 void bind_experiments(py::module_& m) {
+  py::enum_<LayerVerdict>(m, "LayerVerdict",
+                          "What a hidden layer is on a dataset: fires, dead_by_sign, or "
+                          "underflowed (no unit fires and every pre-activation is exactly 0).")
+      .value("fires", LayerVerdict::fires)
+      .value("dead_by_sign", LayerVerdict::dead_by_sign)
+      .value("underflowed", LayerVerdict::underflowed);
+  m.def("layer_verdict", &layer_verdict, py::arg("fires_anywhere"), py::arg("negative_anywhere"),
+        "The verdict on a layer from whether some unit fires on some sample and whether some "
+        "pre-activation is negative.");
   m.def("random_networks", &random_networks_binding, py::arg("x").noconvert(),
         py::arg("first_weight").noconvert(), py::arg("weights").noconvert(),
         py::arg("biases").noconvert(), py::arg("reference_point"),

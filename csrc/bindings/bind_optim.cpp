@@ -1,4 +1,5 @@
 #include "bindings/pybind.hpp"
+#include "bindings/train_specs.hpp"
 #include "runtime/dispatch.hpp"
 #include "runtime/threads.hpp"
 
@@ -25,7 +26,7 @@ bool sgd_update_binding(FloatArray& param, const FloatArray& grad,
 bool adam_update_binding(FloatArray& param, const FloatArray& grad, FloatArray& first_moment,
                          FloatArray& second_moment, float lr, float beta1, float beta2, float eps,
                          float weight_decay, std::int64_t step, bool commit,
-                         std::optional<py::array_t<std::int32_t, py::array::c_style>> cohort,
+                         std::optional<Int32Array> cohort,
                          std::optional<Int64Array> cohort_start) {
   const py::ssize_t size = param.size();
   if (grad.size() != size || first_moment.size() != size || second_moment.size() != size)
@@ -63,6 +64,64 @@ bool adam_update_binding(FloatArray& param, const FloatArray& grad, FloatArray& 
 }  // namespace
 
 void bind_optim(py::module_& m) {
+  py::enum_<OptimizerKind> kinds(m, "OptimizerKind", "The optimizers of the training step.");
+#define RS_OPTIMIZER_ENUM_BINDING(name) kinds.value(#name, OptimizerKind::name);
+  RS_OPTIMIZER_KINDS(RS_OPTIMIZER_ENUM_BINDING)
+#undef RS_OPTIMIZER_ENUM_BINDING
+
+  py::class_<ParamStateSpec>(m, "ParamState",
+                             "An optimizer's buffers for one parameter, each shaped like it.")
+      .def(py::init([](std::optional<FloatArray> velocity, std::optional<FloatArray> first_moment,
+                       std::optional<FloatArray> second_moment,
+                       std::optional<Int32Array> cohort) {
+             return ParamStateSpec{velocity, first_moment, second_moment, cohort};
+           }),
+           py::kw_only(), py::arg("velocity").noconvert() = py::none(),
+           py::arg("first_moment").noconvert() = py::none(),
+           py::arg("second_moment").noconvert() = py::none(),
+           py::arg("cohort").noconvert() = py::none())
+      .def_readonly("velocity", &ParamStateSpec::velocity)
+      .def_readonly("first_moment", &ParamStateSpec::first_moment)
+      .def_readonly("second_moment", &ParamStateSpec::second_moment)
+      .def_readonly("cohort", &ParamStateSpec::cohort);
+
+  py::class_<OptimizerSettingsSpec>(m, "OptimizerSettings",
+                                    "Hyper-parameters of one update (fields an optimizer does "
+                                    "not use are ignored).")
+      .def(py::init([](OptimizerKind kind, float lr, float weight_decay, float momentum,
+                       bool nesterov, float beta1, float beta2, float eps, float clip_norm,
+                       std::int64_t update_number, std::optional<Int64Array> cohort_start) {
+             OptimizerSettingsSpec s;
+             s.kind = kind;
+             s.lr = lr;
+             s.weight_decay = weight_decay;
+             s.momentum = momentum;
+             s.nesterov = nesterov;
+             s.beta1 = beta1;
+             s.beta2 = beta2;
+             s.eps = eps;
+             s.clip_norm = clip_norm;
+             s.update_number = update_number;
+             s.cohort_start_array = cohort_start;
+             return s;
+           }),
+           py::arg("kind"), py::arg("lr"), py::kw_only(), py::arg("weight_decay") = 0.0f,
+           py::arg("momentum") = 0.0f, py::arg("nesterov") = false, py::arg("beta1") = 0.9f,
+           py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("clip_norm") = 0.0f,
+           py::arg("update_number") = 1,
+           py::arg("cohort_start").noconvert() = py::none())
+      .def_readonly("kind", &OptimizerSettingsSpec::kind)
+      .def_readonly("lr", &OptimizerSettingsSpec::lr)
+      .def_readonly("weight_decay", &OptimizerSettingsSpec::weight_decay)
+      .def_readonly("momentum", &OptimizerSettingsSpec::momentum)
+      .def_readonly("nesterov", &OptimizerSettingsSpec::nesterov)
+      .def_readonly("beta1", &OptimizerSettingsSpec::beta1)
+      .def_readonly("beta2", &OptimizerSettingsSpec::beta2)
+      .def_readonly("eps", &OptimizerSettingsSpec::eps)
+      .def_readonly("clip_norm", &OptimizerSettingsSpec::clip_norm)
+      .def_readonly("update_number", &OptimizerSettingsSpec::update_number)
+      .def_readonly("cohort_start", &OptimizerSettingsSpec::cohort_start_array);
+
   m.def("sgd_update", &sgd_update_binding, py::arg("param").noconvert(),
         py::arg("grad").noconvert(), py::arg("velocity").noconvert().none(true),
         py::arg("lr"), py::arg("momentum"), py::arg("weight_decay"), py::arg("nesterov"),

@@ -20,6 +20,8 @@ namespace py = pybind11;
 
 using FloatArray = py::array_t<float, py::array::c_style>;
 using Int64Array = py::array_t<std::int64_t, py::array::c_style>;
+using Int32Array = py::array_t<std::int32_t, py::array::c_style>;
+using DoubleArray = py::array_t<double, py::array::c_style>;
 
 inline std::string shape_string(const py::array& a) {
   std::string s = "(";

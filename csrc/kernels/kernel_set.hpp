@@ -1,4 +1,5 @@
-// The table of kernels that one instruction-set target provides.
+// The table of layer kernels that one instruction-set target provides (the
+// kernels of the experiments have a table of their own: experiment_kernel_set.hpp).
 //
 // Kernels know nothing of Python: plain pointers, sizes, row-major storage.
 // Every pointer argument points at C-contiguous float32 (or int64) data whose
@@ -94,32 +95,6 @@ struct AdamArgs {
   std::int64_t n_cohorts = 0;
 };
 
-// Many small random ReLU networks, each run on the same points, for the
-// born-dead Monte Carlo. Network r has `depth` hidden layers of `width` ReLU
-// units: layer 1 maps the n_inputs features with first_weight[r] (n_inputs,
-// width), layer l > 1 uses weights[r][l - 2] (width, width); biases[r][l - 1]
-// (width,). For each network the kernel writes the first hidden layer (from 1;
-// depth + 1 when none) at which
-//   dead_at:          no unit fires (pre-activation > 0) on any point, and some
-//                     pre-activation is negative (a mask dead by sign, not an
-//                     fp32 underflow of every pre-activation to exactly 0);
-//   constant_at:      the layer's output is the same (bitwise) at every point,
-//                     so the network's output is constant from there on (this
-//                     includes dead masks and underflow);
-//   dead_at_point:    the same as dead_at, at the point x[reference_point].
-// A network stops being run once its mask is dead.
-struct RandomNetworksArgs {
-  std::int64_t n_networks, n_points, n_inputs, width, depth;
-  const float* x;             // (n_points, n_inputs)
-  const float* first_weight;  // (n_networks, n_inputs, width)
-  const float* weights;       // (n_networks, depth - 1, width, width)
-  const float* biases;        // (n_networks, depth, width)
-  std::int64_t reference_point;
-  std::int32_t* dead_at;
-  std::int32_t* constant_at;
-  std::int32_t* dead_at_point;
-};
-
 struct KernelSet {
   const char* name;
   void (*gemm)(const GemmArgs&, int n_threads);
@@ -137,7 +112,6 @@ struct KernelSet {
   // the update is applied in place and the same flag is returned.
   bool (*sgd_update)(const SgdArgs&, bool commit, int n_threads);
   bool (*adam_update)(const AdamArgs&, bool commit, int n_threads);
-  void (*random_networks)(const RandomNetworksArgs&, int n_threads);
 };
 
 const KernelSet* kernel_set_portable();

@@ -5,9 +5,8 @@
 
 // out[j][p] = relu(b_j + sum_k w[k][j] * in[k][p]); returns what the layer
 // looks like: fires somewhere, is the same at every point, fires at `point`,
-// and whether some pre-activation is negative (anywhere; at `point`). A layer
-// that fires nowhere with no negative pre-activation has every pre-activation
-// exactly 0: the signal underflowed fp32, which is collapse, not a dead mask.
+// and whether some pre-activation is negative (anywhere; at `point`), which
+// layer_verdict() turns into a verdict.
 struct LayerShape {
   bool fires_anywhere, constant, fires_at_point, negative_anywhere, negative_at_point;
 };
@@ -68,9 +67,14 @@ void random_networks(const RandomNetworksArgs& a, int n_threads) {
       const LayerShape shape = relu_layer(first ? input : current, first ? a.n_inputs : width,
                                           weight, bias, width, points, a.reference_point, next);
       const auto here = static_cast<std::int32_t>(layer);
-      if (!shape.fires_anywhere && shape.negative_anywhere && dead == never) dead = here;
+      if (layer_verdict(shape.fires_anywhere, shape.negative_anywhere) ==
+              LayerVerdict::dead_by_sign &&
+          dead == never)
+        dead = here;
       if (shape.constant && constant == never) constant = here;
-      if (!shape.fires_at_point && shape.negative_at_point && dead_point == never)
+      if (layer_verdict(shape.fires_at_point, shape.negative_at_point) ==
+              LayerVerdict::dead_by_sign &&
+          dead_point == never)
         dead_point = here;
       float* swap = current;
       current = next;

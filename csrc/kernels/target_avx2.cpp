@@ -9,4 +9,5 @@
 
 namespace rs {
 const KernelSet* kernel_set_avx2() { return &kKernels; }
+const ExperimentKernelSet* experiment_kernel_set_avx2() { return &kExperimentKernels; }
 }  // namespace rs

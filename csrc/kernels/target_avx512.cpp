@@ -11,4 +11,5 @@
 
 namespace rs {
 const KernelSet* kernel_set_avx512() { return &kKernels; }
+const ExperimentKernelSet* experiment_kernel_set_avx512() { return &kExperimentKernels; }
 }  // namespace rs

@@ -2,7 +2,7 @@
 //   RS_TARGET_NAME, RS_VECTOR_BYTES, RS_MR, RS_NR, RS_MC_PANELS
 // and includes this file; everything lands in an anonymous namespace, so the
 // targets (compiled with different flags) share no symbol that the linker
-// could merge, and only the returned table is visible.
+// could merge, and only the returned tables are visible.
 
 #include <algorithm>
 #include <cstdint>
@@ -12,7 +12,9 @@
 #include <omp.h>
 #endif
 
+#include "kernels/experiment_kernel_set.hpp"
 #include "kernels/kernel_set.hpp"
+#include "kernels/layer_verdict.hpp"
 
 namespace rs {
 namespace {
@@ -28,8 +30,10 @@ namespace {
 
 const KernelSet kKernels = {
     RS_TARGET_NAME,   gemm,        dense_forward, dense_backward, softmax_cross_entropy,
-    mean_squared_error, sgd_update, adam_update, random_networks,
+    mean_squared_error, sgd_update, adam_update,
 };
+
+const ExperimentKernelSet kExperimentKernels = {RS_TARGET_NAME, random_networks};
 
 }  // namespace
 }  // namespace rs

@@ -9,4 +9,5 @@
 
 namespace rs {
 const KernelSet* kernel_set_portable() { return &kKernels; }
+const ExperimentKernelSet* experiment_kernel_set_portable() { return &kExperimentKernels; }
 }  // namespace rs

@@ -6,9 +6,11 @@
 namespace rs {
 namespace {
 
+// One instruction-set target: its two kernel tables, chosen together.
 struct Target {
   const char* name;
   const KernelSet* (*kernel_set)();
+  const ExperimentKernelSet* (*experiment_kernel_set)();
   bool (*cpu_supports)();
 };
 
@@ -31,27 +33,34 @@ bool cpu_has_avx512() {
 
 const std::vector<Target>& targets() {
   static const std::vector<Target> all = {
-      {"portable", kernel_set_portable, always},
+      {"portable", kernel_set_portable, experiment_kernel_set_portable, always},
 #if defined(RELUSCOPE_X86)
-      {"avx2", kernel_set_avx2, cpu_has_avx2},
-      {"avx512", kernel_set_avx512, cpu_has_avx512},
+      {"avx2", kernel_set_avx2, experiment_kernel_set_avx2, cpu_has_avx2},
+      {"avx512", kernel_set_avx512, experiment_kernel_set_avx512, cpu_has_avx512},
 #endif
   };
   return all;
 }
 
-const KernelSet* best_kernel_set() {
-  const KernelSet* best = nullptr;
+const Target* best_supported() {
+  const Target* best = nullptr;
   for (const Target& t : targets())
-    if (t.cpu_supports()) best = t.kernel_set();
+    if (t.cpu_supports()) best = &t;
   return best;
 }
 
-std::atomic<const KernelSet*> g_active{best_kernel_set()};
+// The tables in use, switched together by select_target.
+std::atomic<const KernelSet*> g_active{best_supported()->kernel_set()};
+std::atomic<const ExperimentKernelSet*> g_active_experiments{
+    best_supported()->experiment_kernel_set()};
 
 }  // namespace
 
 const KernelSet& kernels() { return *g_active.load(std::memory_order_acquire); }
+
+const ExperimentKernelSet& experiment_kernels() {
+  return *g_active_experiments.load(std::memory_order_acquire);
+}
 
 std::vector<std::string> compiled_targets() {
   std::vector<std::string> names;
@@ -66,13 +75,14 @@ std::vector<std::string> supported_targets() {
   return names;
 }
 
-std::string best_target() { return best_kernel_set()->name; }
+std::string best_target() { return best_supported()->name; }
 
 void select_target(const std::string& name) {
   for (const Target& t : targets()) {
     if (name != t.name) continue;
     if (!t.cpu_supports())
       throw std::runtime_error("SIMD target '" + name + "' is compiled in but this CPU cannot run it");
+    g_active_experiments.store(t.experiment_kernel_set(), std::memory_order_release);
     g_active.store(t.kernel_set(), std::memory_order_release);
     return;
   }

@@ -5,12 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "kernels/experiment_kernel_set.hpp"
 #include "kernels/kernel_set.hpp"
 
 namespace rs {
 
-// The kernel set in use. Valid from module load on.
+// The kernel tables in use (of one target). Valid from module load on.
 const KernelSet& kernels();
+const ExperimentKernelSet& experiment_kernels();
 
 // Targets compiled into this build, lowest first.
 std::vector<std::string> compiled_targets();

@@ -11,29 +11,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import _core
 from ._validation import finite_float, lookup
 
 
 @dataclass(frozen=True)
 class Activation:
-    """An activation as the kernels know it: a name, a code, and the leaky slope."""
+    """An activation as the kernels know it: its kind and the leaky slope."""
 
-    name: str
-    code: int
+    kind: _core.Activation
     negative_slope: float = 0.0
 
-
-# Codes match rs::Activation in csrc/kernels/kernel_set.hpp.
-_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2}
+    @property
+    def name(self) -> str:
+        return self.kind.name
 
 
 def get_activation(name: str, negative_slope: float = 0.01) -> Activation:
     """The activation called ``name``; ``negative_slope`` is used by leaky_relu only."""
-    code = lookup(_CODES, name, "activation")
+    kind = lookup(_core.Activation.__members__, name, "activation")
     slope = 0.0
-    if name == "leaky_relu":
+    if kind == _core.Activation.leaky_relu:
         slope = finite_float(negative_slope, "negative_slope", low=0.0, high=1.0, high_open=True)
-    return Activation(name, code, slope)
+    return Activation(kind, slope)
 
 
-IDENTITY = Activation("identity", 0)
+IDENTITY = Activation(_core.Activation.identity)

@@ -42,12 +42,12 @@ class Dense:
         For a linear layer the output is the pre-activation (the same array).
         """
         pre_activation = np.empty((x.shape[0], self.fan_out), dtype=np.float32)
-        if self.activation.code == 0:
+        if self.activation.kind == _core.Activation.identity:
             output = pre_activation
         else:
             output = np.empty_like(pre_activation)
         _core.dense_forward(x, self.weight, self.bias, pre_activation, output,
-                            self.activation.code, self.activation.negative_slope,
+                            self.activation.kind, self.activation.negative_slope,
                             firing_counts, max_pre_activation)
         return pre_activation, output
 
@@ -64,7 +64,7 @@ class Dense:
         grad_bias = np.empty_like(self.bias)
         grad_input = np.empty_like(x) if need_grad_input else None
         _core.dense_backward(x, self.weight, pre_activation, grad_output, grad_pre,
-                             grad_weight, grad_bias, grad_input, self.activation.code,
+                             grad_weight, grad_bias, grad_input, self.activation.kind,
                              self.activation.negative_slope)
         return grad_weight, grad_bias, grad_input
 

@@ -19,6 +19,7 @@ from ._validation import as_class_labels, as_regression_targets, lookup
 
 class CrossEntropy:
     name = "cross_entropy"
+    kind = _core.Loss.cross_entropy
     is_classification = True
 
     @staticmethod
@@ -32,6 +33,7 @@ class CrossEntropy:
 
 class MeanSquaredError:
     name = "mse"
+    kind = _core.Loss.mse
     is_classification = False
 
     @staticmethod

@@ -157,6 +157,13 @@ class MLP:
         value, gradients, _ = self._loss_and_gradients_validated(x, targets, loss_fn)
         return value, gradients
 
+    def forward_layers(self, x) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(pre_activation, output), ...]``, one pair per layer, each (n_samples, fan_out).
+
+        For the linear output layer both are the same array.
+        """
+        return self._forward_validated(as_features(x, n_features=self.n_features))
+
     # Internals below take input that has been validated already.
 
     def _forward_validated(self, x: np.ndarray):

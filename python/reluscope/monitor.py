@@ -161,14 +161,11 @@ class DeadNeuronMonitor(Callback):
         """The death certificate of one unit that the latest scan found dead."""
         certificate = {"layer": layer, "unit": unit, "confirmed_by_scan_after_epoch": epoch,
                        "last_fired_step": None}
-        records = getattr(trainer, "last_firing", None) if trainer is not None else None
-        if records is not None and layer < len(records) and records[layer][unit, 0] >= 0:
-            from .trainer import LAST_FIRING_FIELDS
-
-            row = records[layer][unit]
-            certificate.update({name: float(value) for name, value in
-                                zip(LAST_FIRING_FIELDS[1:], row[1:])})
-            certificate["last_fired_step"] = int(row[0])
+        stats = getattr(trainer, "unit_stats", None) if trainer is not None else None
+        record = stats[layer].last_fired(unit) if stats and layer < len(stats) else None
+        if record is not None:
+            certificate.update(record)
+            certificate["last_fired_step"] = int(certificate.pop("step"))
         certificate["cause"] = self._cause(certificate, layer, unit, model, first_scan)
         return certificate
 

@@ -1,4 +1,10 @@
-"""Optimizers that update a model's parameters in place through the C++ kernels.
+"""Optimizers: hyper-parameters and named state buffers for the C++ training step.
+
+The update itself runs in C++, inside ``Trainer.step``; an optimizer holds what
+that update needs: its hyper-parameters, one state object per parameter
+(``SGDState`` or ``AdamState``, created on first use), the number of updates
+applied (``steps``), and ``version``, which changes whenever the state arrays
+are replaced or reset, so that a trainer knows to hand the new ones to C++.
 
 Both follow PyTorch's conventions: weight decay is added to the gradient
 (L2, ``g + weight_decay * w``); SGD momentum has no dampening,
@@ -6,8 +12,7 @@ Both follow PyTorch's conventions: weight decay is added to the gradient
 with Nesterov); Adam uses bias-corrected moments (Kingma & Ba, 2015).
 
 An update is all or nothing: every parameter's new value is checked before any
-is written, so a step that would produce NaN or Inf changes nothing and
-``update`` returns False.
+is written, so a step that would produce NaN or Inf changes nothing.
 
 Two remedies for units killed by large steps are options of both optimizers:
 
@@ -22,30 +27,66 @@ Two remedies for units killed by large steps are options of both optimizers:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from . import _core
 from ._validation import finite_float, nonnegative_int
 
 
+@dataclass
+class SGDState:
+    """SGD's buffer for one parameter, shaped like it."""
+
+    velocity: np.ndarray
+
+    def buffers(self) -> list[np.ndarray]:
+        return [self.velocity]
+
+    def to_core(self) -> _core.ParamState:
+        return _core.ParamState(velocity=self.velocity)
+
+
+@dataclass
+class AdamState:
+    """Adam's buffers for one parameter, shaped like it.
+
+    ``cohort`` (int32 per element, or None) is the moment cohort of each
+    element: see ``Adam.reset_elements``.
+    """
+
+    first_moment: np.ndarray
+    second_moment: np.ndarray
+    cohort: np.ndarray | None = None
+
+    def buffers(self) -> list[np.ndarray]:
+        return [self.first_moment, self.second_moment]
+
+    def to_core(self) -> _core.ParamState:
+        return _core.ParamState(first_moment=self.first_moment,
+                                second_moment=self.second_moment, cohort=self.cohort)
+
+
 class Optimizer:
-    """Base class: per-parameter state, created on first use."""
+    """Base class: hyper-parameters, per-parameter state, the count of applied updates."""
 
-    # Code of the optimizer in the C++ training step (rs::OptimizerKind).
-    _kind = -1
+    kind: _core.OptimizerKind
 
-    def __init__(self, lr: float, clip_norm: float | None = None, warmup_steps: int = 0):
+    def __init__(self, lr: float, *, clip_norm: float | None = None, warmup_steps: int = 0):
         self.lr = finite_float(lr, "lr", low=0.0, low_open=True)
         self.clip_norm = (None if clip_norm is None
                           else finite_float(clip_norm, "clip_norm", low=0.0, low_open=True))
         self.warmup_steps = nonnegative_int(warmup_steps, "warmup_steps")
-        self._state: list | None = None
+        self.state: list | None = None
         self.steps = 0
+        self.version = 0
 
     def reset(self) -> None:
         """Forget all state (momentum, moments, step count)."""
-        self._state = None
+        self.state = None
         self.steps = 0
+        self.version += 1
 
     def lr_at(self, update: int) -> float:
         """The learning rate of update number ``update`` (from 1), warmup included."""
@@ -60,85 +101,64 @@ class Optimizer:
         or moments (Adam) restart from zero, and Adam also restarts their step
         count, so their bias correction is that of a first update.
         """
-        if self._state is None:
+        if self.state is None:
             return
-        for array in self._state[param_index][:2]:
-            if array is not None:
-                array[index] = 0.0
-        # A new list, so that a Trainer rebuilds its C++ step around the new state.
-        self._state = list(self._state)
+        for array in self.state[param_index].buffers():
+            array[index] = 0.0
+        self.version += 1
 
     def state_for(self, params: list[np.ndarray]) -> list:
         """The per-parameter state, created (zeroed) when missing or of another model."""
-        if self._state is None or len(self._state) != len(params) or any(
-                s[0].shape != p.shape for s, p in zip(self._state, params)):
-            self._state = [self._new_state(p) for p in params]
-        return self._state
+        if self.state is None or len(self.state) != len(params) or any(
+                s.buffers()[0].shape != p.shape for s, p in zip(self.state, params)):
+            self.state = [self.new_state(p) for p in params]
+            self.version += 1
+        return self.state
 
-    def settings(self) -> tuple:
-        """(kind, lr, momentum, weight_decay, nesterov, beta1, beta2, eps, clip_norm,
-        cohort_start) of the next update, for the C++ step."""
+    def settings(self) -> _core.OptimizerSettings:
+        """The hyper-parameters of the next update (number ``steps + 1``), for the C++ step."""
         raise NotImplementedError
 
-    def _clip_settings(self) -> tuple:
-        return (0.0 if self.clip_norm is None else self.clip_norm,)
-
-    def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> bool:
-        """Apply one step to ``params`` in place; False (and no change) if it would overflow."""
-        self.state_for(params)
-        if self.clip_norm is not None:
-            norm = np.sqrt(sum(float(np.dot(g.ravel().astype(np.float64), g.ravel()))
-                               for g in grads))
-            if norm > self.clip_norm:
-                scale = np.float32(self.clip_norm / (norm + 1e-6))
-                grads = [g * scale for g in grads]
+    def update_applied(self) -> None:
+        """Count one more applied update (the training step calls this after it succeeds)."""
         self.steps += 1
-        staged = list(zip(params, grads, self._state))
-        if not all(self._apply(p, g, s, commit=False) for p, g, s in staged):
-            self.steps -= 1
-            return False
-        for p, g, s in staged:
-            self._apply(p, g, s, commit=True)
-        return True
 
-    def _new_state(self, param: np.ndarray):
+    def new_state(self, param: np.ndarray):
+        """Zeroed state for one parameter."""
         raise NotImplementedError
+
+    def _clip_norm_setting(self) -> float:
+        return 0.0 if self.clip_norm is None else self.clip_norm
 
     def _remedies_repr(self) -> str:
         text = f", clip_norm={self.clip_norm}" if self.clip_norm is not None else ""
         return text + (f", warmup_steps={self.warmup_steps}" if self.warmup_steps else "")
 
-    def _apply(self, param, grad, state, commit: bool) -> bool:
-        raise NotImplementedError
-
 
 class SGD(Optimizer):
     """Stochastic gradient descent with optional momentum, Nesterov and weight decay."""
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+    kind = _core.OptimizerKind.sgd
+
+    def __init__(self, lr: float = 0.01, *, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0, clip_norm: float | None = None,
                  warmup_steps: int = 0):
-        super().__init__(lr, clip_norm, warmup_steps)
+        super().__init__(lr, clip_norm=clip_norm, warmup_steps=warmup_steps)
         self.momentum = finite_float(momentum, "momentum", low=0.0, high=1.0, high_open=True)
         self.weight_decay = finite_float(weight_decay, "weight_decay", low=0.0)
         if nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs momentum > 0")
         self.nesterov = bool(nesterov)
 
-    _kind = 0
-
-    def _new_state(self, param):
+    def new_state(self, param):
         # Allocated even without momentum, so that momentum can be switched on later.
-        return (np.zeros_like(param), None)
+        return SGDState(np.zeros_like(param))
 
-    def settings(self) -> tuple:
-        return (self._kind, self.lr_at(self.steps + 1), self.momentum, self.weight_decay,
-                self.nesterov, 0.0, 0.0, 0.0, *self._clip_settings(), None)
-
-    def _apply(self, param, grad, state, commit):
-        velocity = state[0] if self.momentum > 0.0 else None
-        return _core.sgd_update(param, grad, velocity, self.lr_at(self.steps), self.momentum,
-                                self.weight_decay, self.nesterov, commit)
+    def settings(self) -> _core.OptimizerSettings:
+        return _core.OptimizerSettings(
+            self.kind, self.lr_at(self.steps + 1), momentum=self.momentum,
+            weight_decay=self.weight_decay, nesterov=self.nesterov,
+            clip_norm=self._clip_norm_setting(), update_number=self.steps + 1)
 
     def __repr__(self) -> str:
         return (f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
@@ -146,14 +166,22 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam with bias correction (Kingma & Ba, 2015) and optional L2 weight decay."""
+    """Adam with bias correction (Kingma & Ba, 2015) and optional L2 weight decay.
 
-    def __init__(self, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+    Attributes
+    ----------
+    cohort_start : ndarray of int64
+        ``cohort_start[c]``: the update count after which moment cohort c
+        restarted (see ``reset_elements``); cohort 0, which never did, starts at 0.
+    """
+
+    kind = _core.OptimizerKind.adam
+
+    def __init__(self, lr: float = 1e-3, *, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, clip_norm: float | None = None,
                  warmup_steps: int = 0):
-        super().__init__(lr, clip_norm, warmup_steps)
-        # Update count after which each moment cohort restarted; cohort 0 never did.
-        self._cohort_start = np.zeros(1, dtype=np.int64)
+        super().__init__(lr, clip_norm=clip_norm, warmup_steps=warmup_steps)
+        self.cohort_start = np.zeros(1, dtype=np.int64)
         if len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.beta1 = finite_float(betas[0], "beta1", low=0.0, high=1.0, high_open=True)
@@ -161,15 +189,12 @@ class Adam(Optimizer):
         self.eps = finite_float(eps, "eps", low=0.0, low_open=True)
         self.weight_decay = finite_float(weight_decay, "weight_decay", low=0.0)
 
-    _kind = 1
-
-    def _new_state(self, param):
-        # (first moment, second moment, cohort ids or None): see reset_elements.
-        return np.zeros_like(param), np.zeros_like(param), None
+    def new_state(self, param):
+        return AdamState(np.zeros_like(param), np.zeros_like(param))
 
     def reset(self) -> None:
         super().reset()
-        self._cohort_start = np.zeros(1, dtype=np.int64)
+        self.cohort_start = np.zeros(1, dtype=np.int64)
 
     def reset_elements(self, param_index: int, index) -> None:
         """Zero the moments of ``params[param_index][index]`` and restart their step count.
@@ -177,28 +202,23 @@ class Adam(Optimizer):
         Each call opens a moment *cohort* that started after update number
         ``steps``; its elements' bias correction uses ``t - steps``.
         """
-        if self._state is None:
+        if self.state is None:
             return
-        first, second, cohort = self._state[param_index]
-        if cohort is None:
-            cohort = np.zeros(first.shape, dtype=np.int32)
-        if self._cohort_start[-1] != self.steps:
-            self._cohort_start = np.append(self._cohort_start, np.int64(self.steps))
-        cohort[index] = len(self._cohort_start) - 1
-        self._state[param_index] = (first, second, cohort)
+        state = self.state[param_index]
+        if state.cohort is None:
+            state.cohort = np.zeros(state.first_moment.shape, dtype=np.int32)
+        if self.cohort_start[-1] != self.steps:
+            self.cohort_start = np.append(self.cohort_start, np.int64(self.steps))
+        state.cohort[index] = len(self.cohort_start) - 1
         super().reset_elements(param_index, index)
 
-    def settings(self) -> tuple:
-        cohorts = self._cohort_start if len(self._cohort_start) > 1 else None
-        return (self._kind, self.lr_at(self.steps + 1), 0.0, self.weight_decay, False,
-                self.beta1, self.beta2, self.eps, *self._clip_settings(), cohorts)
-
-    def _apply(self, param, grad, moments, commit):
-        first, second, cohort = moments
-        cohort_start = None if cohort is None else self._cohort_start
-        return _core.adam_update(param, grad, first, second, self.lr_at(self.steps), self.beta1,
-                                 self.beta2, self.eps, self.weight_decay, self.steps, commit,
-                                 cohort, cohort_start)
+    def settings(self) -> _core.OptimizerSettings:
+        cohorts = self.cohort_start if len(self.cohort_start) > 1 else None
+        return _core.OptimizerSettings(
+            self.kind, self.lr_at(self.steps + 1), weight_decay=self.weight_decay,
+            beta1=self.beta1, beta2=self.beta2, eps=self.eps,
+            clip_norm=self._clip_norm_setting(), update_number=self.steps + 1,
+            cohort_start=cohorts)
 
     def __repr__(self) -> str:
         return (f"Adam(lr={self.lr}, betas=({self.beta1}, {self.beta2}), eps={self.eps}, "

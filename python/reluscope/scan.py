@@ -210,10 +210,10 @@ def scan(model, x, chunk_size: int = 8192, dormancy: bool = True) -> ScanReport:
         for i, layer in enumerate(hidden):
             out = buffers[i % 2][:n * layer.fan_out].reshape(n, layer.fan_out)
             _core.dense_forward(layer_input, layer.weight, layer.bias, out, out,
-                                layer.activation.code, layer.activation.negative_slope,
+                                layer.activation.kind, layer.activation.negative_slope,
                                 counts[i], maxima[i])
             if dormancy:
-                magnitude = out if layer.activation.name == "relu" else np.abs(out)
+                magnitude = out if layer.activation.kind == _core.Activation.relu else np.abs(out)
                 abs_sums[i] += magnitude.sum(axis=0, dtype=np.float64)
             layer_input = out
     n = x.shape[0]

@@ -15,6 +15,7 @@ from .errors import TrainingDiverged
 from .losses import get_loss
 from .model import MLP
 from .optim import SGD, Optimizer
+from .tracking import UnitStats, stats_for
 
 
 @dataclass
@@ -67,7 +68,14 @@ class Trainer:
         made right after it (learning rate, ||dw_j||, db_j, ||dw_j||/||w_j||,
         and the layer's medians of the same at that step). If the unit never
         fires again, that update is the one that killed it: the
-        ``DeadNeuronMonitor`` turns these rows into death certificates.
+        ``DeadUnitMonitor`` turns these records into death certificates.
+
+    Attributes
+    ----------
+    unit_stats : list of UnitStats
+        Per hidden layer, the arrays the step accumulates into
+        (``reluscope.tracking``); ``firing_counts``, ``gradient_magnitude`` and
+        ``last_firing`` list their arrays layer by layer.
 
     Each step runs in one call into C++ (forward, loss, backward, update) over
     workspaces that are allocated once. If the loss or an updated parameter becomes NaN or Inf, ``step`` and ``fit``
@@ -75,8 +83,9 @@ class Trainer:
     that step.
     """
 
-    def __init__(self, model: MLP, loss: str = "cross_entropy", optimizer: Optimizer | None = None,
-                 batch_size: int = 32, seed=None, track_firing: bool = True,
+    def __init__(self, model: MLP, loss: str = "cross_entropy", *,
+                 optimizer: Optimizer | None = None, batch_size: int = 32, seed=None,
+                 track_firing: bool = True,
                  track_gradients: bool = False, track_deaths: bool = True):
         if not isinstance(model, MLP):
             raise TypeError(f"model must be a reluscope.MLP, got {type(model).__name__}")
@@ -91,13 +100,9 @@ class Trainer:
         self.epochs_done = 0
         self.history = History(accuracy=[] if self.loss.is_classification else None)
         self.track_firing = bool(track_firing)
-        self.firing_counts = [np.zeros(layer.fan_out, dtype=np.int64)
-                              for layer in model.hidden_layers]
         self.track_gradients = bool(track_gradients)
-        self.gradient_magnitude = [np.zeros(layer.fan_out, dtype=np.float64)
-                                   for layer in model.hidden_layers]
         self.track_deaths = bool(track_deaths)
-        self.last_firing = [_new_last_firing(layer.fan_out) for layer in model.hidden_layers]
+        self.unit_stats = [UnitStats(layer.fan_out) for layer in model.hidden_layers]
         self._engine = None
         self._engine_key = None
         # The gradients' global norm before clipping at the latest step (NaN
@@ -105,6 +110,21 @@ class Trainer:
         self.last_grad_norm = float("nan")
         # The (validated) inputs of the running fit, for callbacks such as ReDo.
         self.fit_inputs = None
+
+    @property
+    def firing_counts(self) -> list[np.ndarray]:
+        """Per hidden layer, the firing counts of the current epoch (see ``track_firing``)."""
+        return [stats.firing_counts for stats in self.unit_stats]
+
+    @property
+    def gradient_magnitude(self) -> list[np.ndarray]:
+        """Per hidden layer, the gradient magnitudes of the current epoch."""
+        return [stats.gradient_magnitude for stats in self.unit_stats]
+
+    @property
+    def last_firing(self) -> list[np.ndarray]:
+        """Per hidden layer, the last-firing records (``reluscope.tracking``)."""
+        return [stats.last_firing for stats in self.unit_stats]
 
     def flush_last_firing(self) -> None:
         """Bring ``last_firing`` up to date (``fit`` does this after every epoch).
@@ -118,10 +138,8 @@ class Trainer:
 
     def reset_firing_counts(self) -> None:
         """Zero ``firing_counts`` and ``gradient_magnitude`` (``fit`` does this every epoch)."""
-        for counts in self.firing_counts:
-            counts.fill(0)
-        for magnitude in self.gradient_magnitude:
-            magnitude.fill(0.0)
+        for stats in self.unit_stats:
+            stats.reset_counts()
 
     def step(self, x_batch, y_batch) -> float:
         """One update on one batch. Returns the batch loss before the update."""
@@ -205,36 +223,29 @@ class Trainer:
         return result
 
     def _training_step(self):
-        """The C++ step for the current model and optimizer, rebuilt when either changed."""
+        """The C++ step for the current model, optimizer and tracking, rebuilt when one changed."""
         params = self.model.parameters()
+        tracking = (self.track_firing, self.track_gradients, self.track_deaths)
         cached = self._engine_key
         if (cached is not None and cached[0] is self.optimizer
-                and cached[1] is self.optimizer._state and len(params) == len(cached[2])
-                and all(map(operator.is_, params, cached[2]))):
+                and cached[1] == self.optimizer.version and cached[2] == tracking
+                and len(params) == len(cached[3]) and all(map(operator.is_, params, cached[3]))):
             return self._engine
         if self._engine is not None:
             # The old step's pending rows and medians, before it goes.
             self._engine.flush_last_firing()
         state = self.optimizer.state_for(params)
         layers = self.model.layers
-        hidden = len(layers) - 1
-        self.firing_counts = _per_unit(self.firing_counts, layers[:hidden], np.int64)
-        self.gradient_magnitude = _per_unit(self.gradient_magnitude, layers[:hidden], np.float64)
-        self.last_firing = [self.last_firing[i] if i < len(self.last_firing)
-                            and self.last_firing[i].shape[0] == layer.fan_out
-                            else _new_last_firing(layer.fan_out)
-                            for i, layer in enumerate(layers[:hidden])]
-        self._engine = _core.TrainStep(
-            [layer.weight for layer in layers], [layer.bias for layer in layers],
-            [layer.activation.code for layer in layers],
-            [layer.activation.negative_slope for layer in layers],
-            0 if self.loss.is_classification else 1,
-            [s[0] for s in state[0::2]], [s[1] for s in state[0::2]],
-            [s[0] for s in state[1::2]], [s[1] for s in state[1::2]],
-            [_cohort(s) for s in state[0::2]], [_cohort(s) for s in state[1::2]],
-            self.firing_counts + [None], self.gradient_magnitude + [None],
-            self.last_firing + [None])
-        self._engine_key = (self.optimizer, state, params)
+        self.unit_stats = stats_for(self.unit_stats, [layer.fan_out for layer in layers[:-1]])
+        no_units = _core.UnitBuffers()
+        specs = [_core.LayerSpec(
+            layer.weight, layer.bias, layer.activation.kind, layer.activation.negative_slope,
+            weight_state=state[2 * i].to_core(), bias_state=state[2 * i + 1].to_core(),
+            units=(self.unit_stats[i].buffers(*tracking) if i < len(self.unit_stats)
+                   else no_units))
+            for i, layer in enumerate(layers)]
+        self._engine = _core.TrainStep(specs, self.loss.kind)
+        self._engine_key = (self.optimizer, self.optimizer.version, tracking, params)
         return self._engine
 
     def _run_step(self, x: np.ndarray, rows, targets: np.ndarray, epoch: int | None,
@@ -242,51 +253,34 @@ class Trainer:
         """One step on x[rows] (all of x when rows is None); returns (loss, n_correct)."""
         engine = self._training_step()
         step = self.steps_done + 1
-        labels, regression = (targets, None) if self.loss.is_classification else (None, targets)
-        loss, correct, status, grad_norm = engine.run(x, rows, labels, regression,
-                                           *self.optimizer.settings(), self.optimizer.steps + 1,
-                                           step, self.track_firing, self.track_gradients,
-                                           self.track_deaths, check_values)
-        if status == 3:
-            raise ValueError("x_batch contains NaN or Inf (after conversion to float32)")
-        if status == 4:
-            raise ValueError("y_batch contains NaN or Inf (after conversion to float32)")
-        if status == 1:
-            raise TrainingDiverged(
-                f"loss became {loss} at step {step}; the model keeps its parameters from "
-                f"before this step (try a smaller learning rate)", step=step, epoch=epoch)
-        if status == 2:
-            raise TrainingDiverged(
-                f"the update at step {step} would make a parameter NaN or Inf; it was not "
-                f"applied (try a smaller learning rate)", step=step, epoch=epoch)
-        self.optimizer.steps += 1
+        if self.loss.is_classification:
+            batch = _core.Batch(x, rows=rows, labels=targets, check_values=check_values)
+        else:
+            batch = _core.Batch(x, rows=rows, targets=targets, check_values=check_values)
+        result = engine.run(batch, _core.StepSettings(self.optimizer.settings(), step))
+        _raise_unless_applied(result, step, epoch)
+        self.optimizer.update_applied()
         self.steps_done = step
-        self.last_grad_norm = grad_norm
-        return loss, correct
+        self.last_grad_norm = result.grad_norm
+        return result.loss, result.correct
 
 
-def _cohort(state: tuple):
-    """Adam's per-element moment cohorts (None for SGD and for Adam without resets)."""
-    return state[2] if len(state) > 2 else None
-
-
-def _per_unit(arrays: list, layers: list, dtype) -> list:
-    """One (fan_out,) array per layer: the existing one where its shape still fits."""
-    return [arrays[i] if i < len(arrays) and arrays[i].shape == (layer.fan_out,)
-            else np.zeros(layer.fan_out, dtype=dtype) for i, layer in enumerate(layers)]
-
-
-# Columns of Trainer.last_firing (rs::LastFiringField in csrc/train/train_step.hpp).
-LAST_FIRING_FIELDS = ("step", "lr", "update_norm", "bias_update", "relative_update",
-                      "layer_median_update_norm", "layer_median_bias_update",
-                      "layer_median_relative_update")
-
-
-def _new_last_firing(units: int) -> np.ndarray:
-    """One row per unit; step -1 (and NaN elsewhere) until the unit fires."""
-    record = np.full((units, len(LAST_FIRING_FIELDS)), np.nan)
-    record[:, 0] = -1
-    return record
+def _raise_unless_applied(result, step: int, epoch: int | None) -> None:
+    """The error a step's status stands for; nothing was written unless it is ok."""
+    status = result.status
+    if status == _core.StepStatus.ok:
+        return
+    if status == _core.StepStatus.x_not_finite:
+        raise ValueError("x_batch contains NaN or Inf (after conversion to float32)")
+    if status == _core.StepStatus.targets_not_finite:
+        raise ValueError("y_batch contains NaN or Inf (after conversion to float32)")
+    if status == _core.StepStatus.loss_not_finite:
+        raise TrainingDiverged(
+            f"loss became {result.loss} at step {step}; the model keeps its parameters from "
+            f"before this step (try a smaller learning rate)", step=step, epoch=epoch)
+    raise TrainingDiverged(
+        f"the update at step {step} would make a parameter NaN or Inf; it was not "
+        f"applied (try a smaller learning rate)", step=step, epoch=epoch)
 
 
 def _progress_bar(verbose: bool | None, total: int):

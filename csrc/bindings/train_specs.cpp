@@ -1,0 +1,151 @@
+#include "bindings/train_specs.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "runtime/threads.hpp"
+
+namespace rs {
+namespace {
+
+template <class T>
+T* optional_data(std::optional<py::array_t<T, py::array::c_style>>& array, const char* name,
+                 py::ssize_t size) {
+  if (!array) return nullptr;
+  if (array->size() != size)
+    throw py::value_error(std::string(name) + " has " + std::to_string(array->size()) +
+                          " elements, expected " + std::to_string(size));
+  return mutable_data(*array, name);
+}
+
+// Checks one parameter's optimizer buffers; returns the largest cohort id + 1.
+std::int64_t check_state(ParamStateSpec& spec, ParamState& state, py::ssize_t size) {
+  state.velocity = optional_data(spec.velocity, "velocity", size);
+  state.first_moment = optional_data(spec.first_moment, "first_moment", size);
+  state.second_moment = optional_data(spec.second_moment, "second_moment", size);
+  if (static_cast<bool>(state.first_moment) != static_cast<bool>(state.second_moment))
+    throw py::value_error("first_moment and second_moment go together");
+  std::int64_t n_ids = 0;
+  if (spec.cohort) {
+    if (spec.cohort->size() != size) throw py::value_error("cohort ids have the wrong size");
+    const std::int32_t* ids = spec.cohort->data();
+    for (py::ssize_t i = 0; i < size; ++i) {
+      if (ids[i] < 0) throw py::value_error("cohort ids must be >= 0");
+      n_ids = std::max<std::int64_t>(n_ids, ids[i] + std::int64_t{1});
+    }
+    state.cohort = ids;
+  }
+  return n_ids;
+}
+
+UnitBuffers check_units(UnitBuffersSpec& spec, py::ssize_t fan_out) {
+  UnitBuffers units;
+  units.firing_counts = optional_data(spec.firing_counts, "firing_counts", fan_out);
+  units.gradient_magnitude = optional_data(spec.gradient_magnitude, "gradient_magnitude", fan_out);
+  if (spec.last_firing) {
+    require_shape(*spec.last_firing, "last_firing", {fan_out, last_firing::kFields});
+    if (!units.firing_counts) throw py::value_error("last_firing needs firing_counts");
+    units.last_firing = mutable_data(*spec.last_firing, "last_firing");
+  }
+  return units;
+}
+
+}  // namespace
+
+TrainStepHandle::TrainStepHandle(std::vector<LayerSpec> specs, LossKind loss)
+    : specs_(std::move(specs)), loss_(loss) {
+  if (specs_.empty()) throw py::value_error("a model needs at least one layer");
+  std::vector<TrainLayer> layers;
+  for (std::size_t i = 0; i < specs_.size(); ++i) {
+    LayerSpec& spec = specs_[i];
+    require_ndim(spec.weight, "weight", 2);
+    const py::ssize_t fan_in = spec.weight.shape(0), fan_out = spec.weight.shape(1);
+    if (i > 0 && fan_in != layers.back().fan_out)
+      throw py::value_error("layer " + std::to_string(i) + " has " + std::to_string(fan_in) +
+                            " inputs but layer " + std::to_string(i - 1) + " has " +
+                            std::to_string(layers.back().fan_out) + " outputs");
+    require_shape(spec.bias, "bias", {fan_out});
+    TrainLayer layer{mutable_data(spec.weight, "weight"), mutable_data(spec.bias, "bias"),
+                     fan_in, fan_out, spec.activation, spec.negative_slope, {}, {}, {}};
+    n_cohort_ids_ = std::max(n_cohort_ids_, check_state(spec.weight_state, layer.weight_state,
+                                                        fan_in * fan_out));
+    n_cohort_ids_ = std::max(n_cohort_ids_, check_state(spec.bias_state, layer.bias_state, fan_out));
+    layer.units = check_units(spec.units, fan_out);
+    layers.push_back(layer);
+  }
+  n_features_ = layers.front().fan_in;
+  n_outputs_ = layers.back().fan_out;
+  step_ = std::make_unique<TrainStep>(std::move(layers), loss_);
+}
+
+Batch TrainStepHandle::checked_batch(const BatchSpec& spec) const {
+  const FloatArray& x = spec.x;
+  require_ndim(x, "x", 2);
+  if (x.shape(1) != n_features_)
+    throw py::value_error("x has " + std::to_string(x.shape(1)) +
+                          " features but the first layer expects " + std::to_string(n_features_));
+  const py::ssize_t n_rows = x.shape(0);
+  Batch batch{x.data(), n_rows, nullptr, nullptr, nullptr, spec.check_values};
+  if (spec.rows) {
+    require_ndim(*spec.rows, "rows", 1);
+    batch.rows = spec.rows->data();
+    batch.n = spec.rows->shape(0);
+    for (py::ssize_t i = 0; i < batch.n; ++i)
+      if (batch.rows[i] < 0 || batch.rows[i] >= n_rows)
+        throw py::value_error("row index " + std::to_string(batch.rows[i]) + " is outside [0, " +
+                              std::to_string(n_rows) + ")");
+  }
+  if (batch.n == 0) throw py::value_error("the batch is empty");
+  if (loss_ == LossKind::cross_entropy) {
+    if (!spec.labels) throw py::value_error("cross-entropy needs integer labels");
+    require_shape(*spec.labels, "labels", {n_rows});
+    batch.labels = spec.labels->data();
+    for (py::ssize_t i = 0; i < batch.n; ++i) {
+      const std::int64_t y = batch.labels[batch.rows ? batch.rows[i] : i];
+      if (y < 0 || y >= n_outputs_)
+        throw py::value_error("y has label " + std::to_string(y) + ", outside [0, " +
+                              std::to_string(n_outputs_) + ") for a model with " +
+                              std::to_string(n_outputs_) + " outputs");
+    }
+  } else {
+    if (!spec.targets) throw py::value_error("mse needs float targets");
+    require_shape(*spec.targets, "targets", {n_rows, n_outputs_});
+    batch.targets = spec.targets->data();
+  }
+  return batch;
+}
+
+OptimizerSettings TrainStepHandle::checked_optimizer(const OptimizerSettingsSpec& spec) const {
+  OptimizerSettings settings = spec;
+  if (settings.kind == OptimizerKind::adam && settings.update_number < 1)
+    throw py::value_error("update_number must be >= 1");
+  if (!(settings.clip_norm >= 0.0f)) throw py::value_error("clip_norm must be >= 0");
+  settings.cohort_start = nullptr;
+  settings.n_cohorts = 0;
+  if (spec.cohort_start_array) {
+    const Int64Array& starts = *spec.cohort_start_array;
+    require_ndim(starts, "cohort_start", 1);
+    settings.n_cohorts = starts.shape(0);
+    settings.cohort_start = starts.data();
+    for (std::int64_t c = 0; c < settings.n_cohorts; ++c)
+      if (settings.cohort_start[c] < 0 || settings.cohort_start[c] >= settings.update_number)
+        throw py::value_error("cohort_start must lie in [0, update_number)");
+    if (n_cohort_ids_ > settings.n_cohorts)
+      throw py::value_error("an element names a cohort beyond cohort_start");
+  }
+  return settings;
+}
+
+StepResult TrainStepHandle::run(const BatchSpec& batch_spec, const StepSettingsSpec& spec) {
+  const Batch batch = checked_batch(batch_spec);
+  const StepSettings settings{checked_optimizer(spec.optimizer), spec.step_number};
+  py::gil_scoped_release release;  // safe: no Python object is touched below
+  return step_->run(batch, settings, num_threads());
+}
+
+void TrainStepHandle::flush_last_firing() {
+  py::gil_scoped_release release;  // safe: no Python object is touched below
+  step_->flush_last_firing();
+}
+
+}  // namespace rs

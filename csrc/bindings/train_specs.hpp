@@ -1,0 +1,69 @@
+// The Python-facing descriptions of a training step: named classes that hold
+// the numpy arrays the step writes (so they outlive it) and turn into the
+// plain structs of csrc/train/. Checked here, before any kernel runs.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "bindings/pybind.hpp"
+#include "train/train_step.hpp"
+
+namespace rs {
+
+// An optimizer's buffers for one parameter (see rs::ParamState).
+struct ParamStateSpec {
+  std::optional<FloatArray> velocity, first_moment, second_moment;
+  std::optional<Int32Array> cohort;
+};
+
+// A hidden layer's per-unit statistics buffers (see rs::UnitBuffers).
+struct UnitBuffersSpec {
+  std::optional<Int64Array> firing_counts;
+  std::optional<DoubleArray> gradient_magnitude, last_firing;
+};
+
+struct LayerSpec {
+  FloatArray weight, bias;
+  Activation activation;
+  float negative_slope;
+  ParamStateSpec weight_state, bias_state;
+  UnitBuffersSpec units;
+};
+
+// OptimizerSettings plus the cohort_start array its pointer refers to.
+struct OptimizerSettingsSpec : OptimizerSettings {
+  std::optional<Int64Array> cohort_start_array;
+};
+
+struct StepSettingsSpec {
+  OptimizerSettingsSpec optimizer;
+  std::int64_t step_number;
+};
+
+struct BatchSpec {
+  FloatArray x;
+  std::optional<Int64Array> rows, labels;
+  std::optional<FloatArray> targets;
+  bool check_values;
+};
+
+// A TrainStep built from LayerSpecs, holding them (and so their arrays).
+class TrainStepHandle {
+ public:
+  TrainStepHandle(std::vector<LayerSpec> layers, LossKind loss);
+  StepResult run(const BatchSpec& batch, const StepSettingsSpec& settings);
+  void flush_last_firing();
+
+ private:
+  Batch checked_batch(const BatchSpec& spec) const;
+  OptimizerSettings checked_optimizer(const OptimizerSettingsSpec& spec) const;
+
+  std::vector<LayerSpec> specs_;
+  std::unique_ptr<TrainStep> step_;
+  LossKind loss_;
+  std::int64_t n_features_ = 0, n_outputs_ = 0;
+  std::int64_t n_cohort_ids_ = 0;  // 1 + the largest cohort id of any parameter
+};
+
+}  // namespace rs
