@@ -1,4 +1,4 @@
-"""Measure this machine's peak FP32 FMA rate (the denominator of every efficiency
+"""Measure the CPU's peak FP32 FMA rate (the denominator of every efficiency
 figure) by compiling and running bench/peak_flops.cpp once per vector width.
 
     python bench/peak.py 1 2       # {"avx512": {"1": GFLOP/s, "2": ...}, "avx2": {...}}

@@ -164,9 +164,11 @@ def test_bindings_refuse_wrong_dtype_and_shape():
     with pytest.raises(TypeError):
         _core.dense_forward(x, weight, bias, pre, pre.copy(), _core.Activation.relu, 0.0)
     with pytest.raises(ValueError, match="x has 5 features but the weight expects 4"):
-        _core.dense_forward(np.ones((3, 5), np.float32), weight, bias, pre, pre.copy(), _core.Activation.relu, 0.0)
+        _core.dense_forward(np.ones((3, 5), np.float32), weight, bias, pre, pre.copy(),
+                            _core.Activation.relu, 0.0)
     with pytest.raises(ValueError, match="bias has shape"):
         _core.dense_forward(x.astype(np.float32), weight, np.ones(3, np.float32), pre,
                             pre.copy(), _core.Activation.relu, 0.0)
-    with pytest.raises(ValueError, match="activation code"):
+    # Activations are named by the enum; an integer is refused, not guessed at.
+    with pytest.raises(TypeError, match="Activation"):
         _core.dense_forward(x.astype(np.float32), weight, bias, pre, pre.copy(), 7, 0.0)

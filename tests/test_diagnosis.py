@@ -85,7 +85,7 @@ def train_with_monitor(lr, epochs=4, **trainer_options):
     x = rng.random((256, 10)).astype(np.float32)
     y = rng.integers(0, 3, 256)
     model = rs.MLP([10, 24, 24, 3], seed=0)
-    monitor = rs.DeadNeuronMonitor(x)
+    monitor = rs.DeadUnitMonitor(x)
     trainer = rs.Trainer(model, optimizer=rs.SGD(lr=lr, momentum=0.9), batch_size=32, seed=0,
                          **trainer_options)
     try:
@@ -97,9 +97,9 @@ def train_with_monitor(lr, epochs=4, **trainer_options):
 
 def test_silent_units_get_exactly_zero_gradient():
     _, monitor, trainer = train_with_monitor(lr=0.5, track_gradients=True)
-    assert monitor.chain_rule, "no chain-rule evidence recorded"
+    assert monitor.silent_unit_gradients, "no chain-rule evidence recorded"
     seen_silent = False
-    for epoch, layers in monitor.chain_rule:
+    for epoch, layers in monitor.silent_unit_gradients:
         for evidence in layers:
             if evidence["silent_units"]:
                 seen_silent = True
@@ -109,7 +109,7 @@ def test_silent_units_get_exactly_zero_gradient():
                 assert evidence["min_firing_gradient"] >= 0.0
     assert seen_silent, "this setting is meant to silence units"
     # Units that fired got a nonzero gradient somewhere.
-    assert any(e["min_firing_gradient"] for _, layers in monitor.chain_rule for e in layers)
+    assert any(e["min_firing_gradient"] for _, layers in monitor.silent_unit_gradients for e in layers)
     assert "chain rule" in monitor.summary()
 
 
@@ -152,11 +152,11 @@ def test_at_risk_rule():
             layer.max_pre_activation = np.array(margins, np.float32)
             self.layers = [layer]
 
-    monitor = rs.DeadNeuronMonitor(np.ones((2, 2)))
+    monitor = rs.DeadUnitMonitor(np.ones((2, 2)))
     # unit 0 falls steadily to 10% of its peak; unit 1 falls but stays high;
     # unit 2 is dead; unit 3 falls then rises.
     history = [[1.0, 1.0, 0.5, 1.0], [0.5, 0.95, 0.1, 0.5], [0.1, 0.9, -0.1, 0.6]]
-    monitor.reports = [FakeReport(m) for m in history]
+    monitor.history.reports = [FakeReport(m) for m in history]
     assert monitor.at_risk(0).tolist() == [0]
     assert monitor.at_risk(0, window=3).tolist() == []  # not enough scans yet
 
@@ -174,7 +174,7 @@ def test_momentum_moves_dead_units_and_the_report_says_so():
     model.layers[0].weight[:, 0] = -1.0
     model.layers[0].bias[0] = -1.0
     optimizer.state_for(model.parameters())[0].velocity[:, 0] = 0.5
-    monitor = rs.DeadNeuronMonitor(x)
+    monitor = rs.DeadUnitMonitor(x)
     trainer.fit(x, y, epochs=2, callbacks=[monitor])
     moved = [(e, layer, u) for e, layer, u, _ in monitor.moved_while_dead]
     assert (2, 0, 0) in moved or (3, 0, 0) in moved
@@ -188,7 +188,7 @@ def test_last_firing_records_the_last_step_and_its_update(make_optimizer):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((60, 4)).astype(np.float32)
     y = rng.integers(0, 3, 60)
-    model = rs.MLP([4, 9, 5, 3], seed=2, bias=-0.3)
+    model = rs.MLP([4, 9, 5, 3], seed=2, bias_init=-0.3)
     trainer = rs.Trainer(model, optimizer=make_optimizer(), batch_size=20)
     replay = rs.MLP.from_weights(model.get_weights())
     replay_update = reference.LayerByLayerUpdate(make_optimizer())
@@ -231,34 +231,46 @@ def test_death_certificates_name_a_documented_cause():
     deaths = {(e, layer, u) for e, layer, u in monitor.deaths}
     assert len(monitor.certificates) == len(deaths)
     for certificate in monitor.certificates:
-        assert certificate["cause"] in causes
-        key = (certificate["confirmed_by_scan_after_epoch"], certificate["layer"],
-               certificate["unit"])
+        assert certificate.cause in causes
+        key = (certificate.confirmed_by_scan_after_epoch, certificate.layer,
+               certificate.unit)
         assert key in deaths
-        if certificate["confirmed_by_scan_after_epoch"] == 0:
-            assert certificate["cause"] == "born dead"
-        elif certificate["last_fired_step"] is not None:
-            assert certificate["lr"] == pytest.approx(0.5)
-            assert certificate["update_norm"] >= 0
+        if certificate.confirmed_by_scan_after_epoch == 0:
+            assert certificate.cause == "born dead"
+        elif certificate.last_fired_step is not None:
+            assert certificate.lr == pytest.approx(0.5)
+            assert certificate.update_norm >= 0
     json.loads(json.dumps(monitor.to_dict()))
 
 
 def test_cause_rules():
-    monitor = rs.DeadNeuronMonitor(np.array([[-1.0, 2.0], [1.0, -2.0]]))
+    x = np.array([[-1.0, 2.0], [1.0, -2.0]])
     model = rs.MLP([2, 3, 3, 2], seed=0)
-    monitor._record(0, model)
-    monitor._record(1, model)
-    big = {"relative_update": 5.0, "layer_median_relative_update": 0.1}
-    small = {"relative_update": 0.1, "layer_median_relative_update": 0.1}
-    assert monitor._cause(big, 0, 0, model, first_scan=True) == "born dead"
-    assert monitor._cause(big, 0, 0, model, first_scan=False) == "large update"
-    assert monitor._cause(small, 1, 0, model, first_scan=False) in ("unclassified",
-                                                                     "starved")
+    rules = rs.CauseRules()
+    history = rs.UnitHistory(x)
+    history.observe(0, model)
+
+    def death(layer, unit, relative):
+        return rs.DeathCertificate(layer, unit, history.epochs[-1], relative_update=relative,
+                                   layer_median_relative_update=0.1)
+
+    assert rules.cause(death(0, 0, 5.0), history, model) == "born dead"  # the first scan
+    history.observe(1, model)
+    assert rules.cause(death(0, 0, 5.0), history, model) == "large update"
+    assert rules.cause(death(1, 0, 0.1), history, model) in ("unclassified", "starved")
     # Bias falling at each of the last two scans.
     for bias in (0.0, -0.5, -1.0):
         model.layers[1].bias[2] = bias
-        monitor._record(2, model)
-    assert monitor._cause(small, 1, 2, model, first_scan=False) in ("bias drift", "starved")
+        history.observe(2, model)
+    assert rules.cause(death(1, 2, 0.1), history, model) in ("bias drift", "starved")
+    # certify fills the certificate from a last-firing record.
+    record = {"step": 7.0, "lr": 0.5, "update_norm": 1.0, "bias_update": -0.1,
+              "relative_update": 5.0, "layer_median_update_norm": 0.1,
+              "layer_median_bias_update": 0.01, "layer_median_relative_update": 0.1}
+    certificate = rules.certify(history, model, 0, 0, record)
+    assert (certificate.last_fired_step, certificate.lr, certificate.cause) == (
+        7, 0.5, "large update")
+    assert rules.certify(history, model, 0, 0, None).last_fired_step is None
 
 
 def test_uncentered_inputs_are_named():
@@ -267,9 +279,11 @@ def test_uncentered_inputs_are_named():
     x = np.random.default_rng(0).random((100, 3))
     model = rs.MLP.from_weights([(np.array([[-1.0, 1.0], [-1.0, 1.0], [-1.0, 1.0]]),
                                   np.array([0.0, 0.0])), (np.ones((2, 2)), np.zeros(2))])
-    monitor = rs.DeadNeuronMonitor(x)
-    monitor._record(0, model)
-    assert monitor._cause({}, 0, 0, model, first_scan=False) == "inputs not centered"
+    history = rs.UnitHistory(x)
+    history.observe(0, model)
+    history.observe(1, model)
+    assert rs.CauseRules().cause(rs.DeathCertificate(0, 0, 1), history, model) == (
+        "inputs not centered")
 
 
 def test_layer_table_counts_match_the_monitor():
@@ -326,7 +340,7 @@ def test_one_huge_step_is_certified_as_a_large_update():
     y = rng.integers(0, 3, 200)
     model = rs.MLP([6, 32, 32, 3], seed=1)
     optimizer = rs.SGD(lr=0.01)
-    monitor = rs.DeadNeuronMonitor(x)
+    monitor = rs.DeadUnitMonitor(x)
     trainer = rs.Trainer(model, optimizer=optimizer, batch_size=200, seed=0)
     trainer.fit(x, y, epochs=2, callbacks=[monitor])
     optimizer.lr = 10.0  # the learning rate multiplied by 1000, for one step
@@ -335,12 +349,12 @@ def test_one_huge_step_is_certified_as_a_large_update():
         trainer.fit(x, y, epochs=1, callbacks=[monitor])
     except rs.TrainingDiverged:
         pytest.skip("the huge step overflowed instead of killing units")
-    killed = [c for c in monitor.certificates if c["confirmed_by_scan_after_epoch"] == 3]
+    killed = [c for c in monitor.certificates if c.confirmed_by_scan_after_epoch == 3]
     assert killed, "the huge step killed no unit"
     for certificate in killed:
-        assert certificate["last_fired_step"] == huge_step
-        assert certificate["lr"] == pytest.approx(10.0)
-        assert certificate["cause"] == "large update"
+        assert certificate.last_fired_step == huge_step
+        assert certificate.lr == pytest.approx(10.0)
+        assert certificate.cause == "large update"
 
 
 def test_a_unit_whose_inputs_died_is_starved():
@@ -348,12 +362,12 @@ def test_a_unit_whose_inputs_died_is_starved():
     weights = [(np.ones((2, 4)), np.zeros(4)), (np.ones((4, 2)), np.array([-0.1, 0.5])),
                (np.ones((2, 2)), np.zeros(2))]
     model = rs.MLP.from_weights(weights)
-    monitor = rs.DeadNeuronMonitor(x)
-    monitor._record(0, model)
+    monitor = rs.DeadUnitMonitor(x)
+    monitor.observe(0, model)
     model.layers[0].weight[:] = -1.0  # the whole first layer dies
-    monitor._record(1, model)
-    starved = [c for c in monitor.certificates if c["layer"] == 1]
-    assert [(c["unit"], c["cause"]) for c in starved] == [(0, "starved")]
+    monitor.observe(1, model)
+    starved = [c for c in monitor.certificates if c.layer == 1]
+    assert [(c.unit, c.cause) for c in starved] == [(0, "starved")]
 
 
 def test_a_deep_unit_revives_when_the_layer_below_changes():
@@ -361,12 +375,12 @@ def test_a_deep_unit_revives_when_the_layer_below_changes():
     weights = [(np.ones((2, 3)), np.zeros(3)), (np.ones((3, 2)), np.zeros(2)),
                (np.ones((2, 2)), np.zeros(2))]
     model = rs.MLP.from_weights(weights)
-    monitor = rs.DeadNeuronMonitor(x)
+    monitor = rs.DeadUnitMonitor(x)
     model.layers[0].weight[:] = -1.0
-    monitor._record(0, model)  # layer 1 dead: its inputs are all zero
+    monitor.observe(0, model)  # layer 1 dead: its inputs are all zero
     assert monitor.reports[0].layers[1].n_dead == 2
     model.layers[0].weight[:] = 1.0  # the layer below changes
-    monitor._record(1, model)
+    monitor.observe(1, model)
     assert sorted((layer, unit) for _, layer, unit in monitor.revivals if layer == 1) == [
         (1, 0), (1, 1)]
     assert monitor.dead_unit_labels()[1] == {}
@@ -381,10 +395,10 @@ def test_a_unit_whose_own_inputs_died_is_starved_even_if_the_layer_lives():
     weights = [(np.ones((2, 6)), np.zeros(6)), (w1, np.array([-0.1, 0.0])),
                (np.ones((2, 2)), np.zeros(2))]
     model = rs.MLP.from_weights(weights)
-    monitor = rs.DeadNeuronMonitor(x)
-    monitor._record(0, model)
+    monitor = rs.DeadUnitMonitor(x)
+    monitor.observe(0, model)
     model.layers[0].weight[:, 0:2] = -1.0  # only the units feeding it die
-    monitor._record(1, model)
+    monitor.observe(1, model)
     assert monitor.reports[-1].layers[0].dead_fraction < 0.5
-    causes = {(c["layer"], c["unit"]): c["cause"] for c in monitor.certificates}
+    causes = {(c.layer, c.unit): c.cause for c in monitor.certificates}
     assert causes[(1, 0)] == "starved"

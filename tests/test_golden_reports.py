@@ -31,8 +31,8 @@ def test_born_dead_report_text():
 
 def test_monitor_layer_table_text():
     model = rs.MLP.from_weights(network_with_dead_units())
-    monitor = rs.DeadNeuronMonitor(data())
-    monitor._record(0, model)
+    monitor = rs.DeadUnitMonitor(data())
+    monitor.observe(0, model)
     model.layers[0].bias[4] = 0.0  # unit 4 of layer 0 comes back
-    monitor._record(1, model)
+    monitor.observe(1, model)
     check("layer_table.txt", monitor.layer_table())

@@ -47,7 +47,7 @@ def test_gradients_match_central_finite_differences(simd_target, hidden, slope, 
     rng = np.random.default_rng(7)
     sizes = [5, 7, 6, 3]
     model = rs.MLP(sizes, activation=hidden, negative_slope=slope or 0.01, init="glorot_normal",
-                   seed=3, bias=0.1)
+                   seed=3, bias_init=0.1)
     x = rng.standard_normal((11, 5)).astype(np.float32)
     y = rng.integers(0, 3, 11) if loss == "cross_entropy" else rng.standard_normal((11, 3))
     _, grads = model.loss_and_gradients(x, y, loss=loss)

@@ -23,7 +23,7 @@ def test_report_renders_with_its_plots(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.random((300, 10)).astype(np.float32)
     y = rng.integers(0, 3, 300)
-    monitor = rs.DeadNeuronMonitor(x)
+    monitor = rs.DeadUnitMonitor(x)
     trainer = rs.Trainer(rs.MLP([10, 32, 32, 3], seed=0), optimizer=rs.SGD(lr=0.5), seed=0)
     trainer.fit(x, y, epochs=4, callbacks=[monitor])
     page = tmp_path / "report.html"

@@ -57,7 +57,7 @@ def test_orthogonal_has_orthonormal_rows_or_columns(fan_in, fan_out):
 
 
 def test_constant_bias_option():
-    model = rs.MLP([3, 4, 2], bias=0.1, seed=0)
+    model = rs.MLP([3, 4, 2], bias_init=0.1, seed=0)
     np.testing.assert_array_equal(model.layers[0].bias, np.full(4, 0.1, np.float32))
 
 

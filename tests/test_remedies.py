@@ -189,7 +189,7 @@ def test_redo_recycles_exactly_the_dormant_units_and_their_state(make_optimizer)
 
 def test_redo_in_fit_reports_recycled_units_and_whether_they_stayed_alive():
     x, y = _data(n=96, features=6, classes=3, seed=9)
-    model = rs.MLP([6, 16, 16, 3], seed=1, bias=-0.5)  # many units start dormant
+    model = rs.MLP([6, 16, 16, 3], seed=1, bias_init=-0.5)  # many units start dormant
     redo = rs.ReDo(every=3, seed=0)
     trainer = rs.Trainer(model, optimizer=rs.Adam(lr=0.01), batch_size=16, seed=0)
     trainer.fit(x, y, epochs=2, callbacks=[redo], verbose=False)
@@ -204,15 +204,15 @@ def test_reports_say_that_inactive_leaky_units_still_get_gradient():
     rng = np.random.default_rng(0)
     x = rng.random((80, 6)).astype(np.float32)
     y = rng.integers(0, 3, 80)
-    model = rs.MLP([6, 12, 12, 3], activation="leaky_relu", seed=0, bias=-0.6)
+    model = rs.MLP([6, 12, 12, 3], activation="leaky_relu", seed=0, bias_init=-0.6)
     trainer = rs.Trainer(model, optimizer=rs.SGD(lr=0.1), track_gradients=True, seed=0)
-    monitor = rs.DeadNeuronMonitor(x)
+    monitor = rs.DeadUnitMonitor(x)
     trainer.fit(x, y, epochs=2, callbacks=[monitor], verbose=False)
     labels = monitor.dead_unit_labels()
     assert any(labels) and all(v == "inactive" for layer in labels for v in layer.values())
     summary = monitor.summary()
     assert "inactive, not dead" in summary and "permanent" not in summary
-    evidence = [e for e in monitor.chain_rule[-1][1] if e["silent_units"]]
+    evidence = [e for e in monitor.silent_unit_gradients[-1][1] if e["silent_units"]]
     assert evidence and all(e["max_silent_gradient"] > 0 for e in evidence)
     assert "leaky ReLU: nonzero" in summary
     assert monitor.to_dict()["activation"] == "leaky_relu"

@@ -92,7 +92,7 @@ def test_monitor_records_deaths_per_epoch():
     x = rng.random((200, 8)).astype(np.float32)
     y = rng.integers(0, 3, 200)
     model = rs.MLP([8, 32, 32, 3], seed=0)
-    monitor = rs.DeadNeuronMonitor(x)
+    monitor = rs.DeadUnitMonitor(x)
     # A learning rate large enough to kill units in the first epochs.
     trainer = rs.Trainer(model, optimizer=rs.SGD(lr=2.0), batch_size=20, seed=0)
     try:
@@ -121,7 +121,7 @@ def test_monitor_records_deaths_per_epoch():
 
 
 def test_monitor_checks_feature_count():
-    monitor = rs.DeadNeuronMonitor(np.ones((4, 5)))
+    monitor = rs.DeadUnitMonitor(np.ones((4, 5)))
     trainer = rs.Trainer(rs.MLP([3, 4, 2], seed=0))
     with pytest.raises(ValueError, match="x_scan has 5 features but the first layer expects 3"):
         trainer.fit(np.ones((4, 3)), [0, 1, 0, 1], callbacks=[monitor])

@@ -2,8 +2,9 @@
 #include "bindings/train_specs.hpp"
 
 namespace rs {
+namespace {
 
-void bind_train(py::module_& m) {
+void bind_step_vocabulary(py::module_& m) {
   py::enum_<LossKind>(m, "Loss", "The loss a TrainStep minimizes.")
       .value("cross_entropy", LossKind::cross_entropy)
       .value("mse", LossKind::mse);
@@ -20,6 +21,12 @@ void bind_train(py::module_& m) {
   RS_LAST_FIRING_FIELDS(RS_LAST_FIRING_NAME)
 #undef RS_LAST_FIRING_NAME
   m.attr("LAST_FIRING_FIELDS") = fields;
+}
+
+}  // namespace
+
+void bind_train(py::module_& m) {
+  bind_step_vocabulary(m);
 
   py::class_<UnitBuffersSpec>(m, "UnitBuffers",
                               "A hidden layer's per-unit statistics that the step accumulates "

@@ -130,30 +130,9 @@ double TrainStep::clip_gradients(float clip_norm) {
   return norm;
 }
 
-StepResult TrainStep::run(const Batch& batch, const StepSettings& settings, int n_threads) {
+const float* TrainStep::forward(const float* x, std::int64_t n, int n_threads) {
   const KernelSet& k = kernels();
-  const std::int64_t n = batch.n;
-  reserve(n);
-  const float* x = batch.x;
-  const std::int64_t* labels = batch.labels;
-  const float* targets = batch.targets;
-  if (batch.rows) {
-    gather(batch);
-    x = x_rows_.data();
-    labels = label_rows_.data();
-    targets = target_rows_.data();
-  }
-  if (batch.check_values) {
-    if (!all_finite(x, n * layers_.front().fan_in))
-      return {0.0, 0, StepStatus::x_not_finite, NAN};
-    if (loss_ == LossKind::mse && !all_finite(targets, n * n_outputs_))
-      return {0.0, 0, StepStatus::targets_not_finite, NAN};
-  }
-
-  // Death tracking needs to know which units fire in this step.
-  if (deaths_.active()) deaths_.before_forward();
-
-  // Forward; hidden layers count firings in the epilogue when monitoring.
+  // Hidden layers count firings in the epilogue when their counts are tracked.
   const float* input = x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const TrainLayer& layer = layers_[i];
@@ -166,26 +145,14 @@ StepResult TrainStep::run(const Batch& batch, const StepSettings& settings, int 
     k.dense_forward(args, n_threads);
     input = out;
   }
-  const float* outputs = input;
-  if (deaths_.active()) deaths_.after_forward();
+  return input;
+}
 
-  StepResult result{0.0, 0, StepStatus::ok, NAN};
+void TrainStep::backward(const float* x, std::int64_t n, int n_threads) {
+  const KernelSet& k = kernels();
+  // Last layer first; grad ping-pongs between two buffers. grad_a_ holds
+  // d loss / d outputs.
   float* grad = grad_a_.data();
-  if (loss_ == LossKind::cross_entropy) {
-    result.loss = k.softmax_cross_entropy(outputs, labels, n, n_outputs_, grad, n_threads);
-    for (std::int64_t r = 0; r < n; ++r) {
-      const float* row = outputs + r * n_outputs_;
-      result.correct += (std::max_element(row, row + n_outputs_) - row) == labels[r];
-    }
-  } else {
-    result.loss = k.mean_squared_error(outputs, targets, n, n_outputs_, grad, n_threads);
-  }
-  if (!std::isfinite(result.loss)) {
-    result.status = StepStatus::loss_not_finite;
-    return result;
-  }
-
-  // Backward, last layer first; grad ping-pongs between two buffers.
   float* spare = grad_b_.data();
   for (std::size_t i = layers_.size(); i-- > 0;) {
     const TrainLayer& layer = layers_[i];
@@ -209,6 +176,49 @@ StepResult TrainStep::run(const Batch& batch, const StepSettings& settings, int 
     if (layer.units.gradient_magnitude) accumulate_gradient_magnitude(i);
     std::swap(grad, spare);
   }
+}
+
+StepResult TrainStep::run(const Batch& batch, const StepSettings& settings, int n_threads) {
+  const KernelSet& k = kernels();
+  const std::int64_t n = batch.n;
+  reserve(n);
+  const float* x = batch.x;
+  const std::int64_t* labels = batch.labels;
+  const float* targets = batch.targets;
+  if (batch.rows) {
+    gather(batch);
+    x = x_rows_.data();
+    labels = label_rows_.data();
+    targets = target_rows_.data();
+  }
+  if (batch.check_values) {
+    if (!all_finite(x, n * layers_.front().fan_in))
+      return {0.0, 0, StepStatus::x_not_finite, NAN};
+    if (loss_ == LossKind::mse && !all_finite(targets, n * n_outputs_))
+      return {0.0, 0, StepStatus::targets_not_finite, NAN};
+  }
+
+  // Death tracking needs to know which units fire in this step.
+  if (deaths_.active()) deaths_.before_forward();
+  const float* outputs = forward(x, n, n_threads);
+  if (deaths_.active()) deaths_.after_forward();
+
+  StepResult result{0.0, 0, StepStatus::ok, NAN};
+  float* grad = grad_a_.data();
+  if (loss_ == LossKind::cross_entropy) {
+    result.loss = k.softmax_cross_entropy(outputs, labels, n, n_outputs_, grad, n_threads);
+    for (std::int64_t r = 0; r < n; ++r) {
+      const float* row = outputs + r * n_outputs_;
+      result.correct += (std::max_element(row, row + n_outputs_) - row) == labels[r];
+    }
+  } else {
+    result.loss = k.mean_squared_error(outputs, targets, n, n_outputs_, grad, n_threads);
+  }
+  if (!std::isfinite(result.loss)) {
+    result.status = StepStatus::loss_not_finite;
+    return result;
+  }
+  backward(x, n, n_threads);
 
   // Clipping sees the gradients after gradient tracking: gradient_magnitude
   // stays the chain rule's measurement, not the clipped step.

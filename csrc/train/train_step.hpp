@@ -72,6 +72,10 @@ class TrainStep {
 
  private:
   void reserve(std::int64_t n);
+  // Every layer's pre-activations and outputs for the n rows of x; returns the outputs.
+  const float* forward(const float* x, std::int64_t n, int n_threads);
+  // Every parameter's gradient, from d loss / d outputs in grad_a_.
+  void backward(const float* x, std::int64_t n, int n_threads);
   void gather(const Batch& batch);
   void accumulate_gradient_magnitude(std::size_t layer);
   // Scales every gradient so that their global norm is at most clip_norm; returns the norm.

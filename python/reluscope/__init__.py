@@ -8,26 +8,29 @@ linear and is not scanned.
 from . import _core
 from ._runtime import _select_target_from_environment
 
+__version__ = _core.__version__
+
 _select_target_from_environment()
 
 from ._runtime import build_info, get_num_threads, set_num_threads, set_simd_target  # noqa: E402
+from . import datasets, experiments  # noqa: E402
 from .callbacks import Callback  # noqa: E402
 from .diagnosis import BornDeadReport, born_dead  # noqa: E402
 from .errors import TrainingDiverged  # noqa: E402
 from .layers import Dense  # noqa: E402
+from .causes import CauseRules, DeathCertificate  # noqa: E402
 from .model import MLP  # noqa: E402
-from .monitor import DeadNeuronMonitor  # noqa: E402
+from .monitor import DeadNeuronMonitor, DeadUnitMonitor  # noqa: E402
 from .optim import SGD, Adam  # noqa: E402
 from .redo import ReDo  # noqa: E402
 from .scan import LayerScan, ScanReport, scan  # noqa: E402
+from .tracking import UnitStats  # noqa: E402
 from .trainer import History, Trainer  # noqa: E402
-
-__version__ = _core.__version__
-
-from . import datasets, experiments  # noqa: E402  (experiments read __version__)
+from .unit_history import UnitHistory  # noqa: E402
 
 __all__ = [
-    "MLP", "Dense", "Trainer", "History", "SGD", "Adam", "Callback", "DeadNeuronMonitor",
+    "MLP", "Dense", "Trainer", "History", "SGD", "Adam", "Callback", "DeadUnitMonitor",
+    "DeadNeuronMonitor", "UnitHistory", "CauseRules", "DeathCertificate", "UnitStats",
     "scan", "ScanReport", "LayerScan", "TrainingDiverged", "build_info", "set_num_threads",
     "get_num_threads", "set_simd_target", "born_dead", "BornDeadReport", "ReDo", "datasets", "experiments", "__version__",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .datasets import load_digits
 from .errors import TrainingDiverged
 from .model import MLP
-from .monitor import DeadNeuronMonitor
+from .monitor import DeadUnitMonitor
 from .optim import SGD
 from .trainer import Trainer
 
@@ -22,7 +22,7 @@ def train_once(lr: float, data, epochs: int = EPOCHS) -> dict:
     model = MLP(LAYER_SIZES, activation="relu", init="he_normal", seed=SEED)
     trainer = Trainer(model, loss="cross_entropy", optimizer=SGD(lr=lr, momentum=0.9),
                       batch_size=32, seed=SEED)
-    monitor = DeadNeuronMonitor(x_train)
+    monitor = DeadUnitMonitor(x_train)
     diverged = None
     try:
         trainer.fit(x_train, y_train, epochs=epochs, callbacks=[monitor])
@@ -59,8 +59,8 @@ def format_run(title: str, run: dict) -> str:
     lines.append(monitor.layer_table())
     causes = {}
     for certificate in monitor.certificates:
-        if certificate["cause"] != "born dead":
-            causes[certificate["cause"]] = causes.get(certificate["cause"], 0) + 1
+        if certificate.cause != "born dead":
+            causes[certificate.cause] = causes.get(certificate.cause, 0) + 1
     if causes:
         lines.append("causes of the deaths during training (death certificates): " + ", ".join(
             f"{cause} {count}" for cause, count in sorted(causes.items(), key=lambda c: -c[1])))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _core
 from ._validation import as_features
 from .scan import SCHEMA_VERSION, ScanReport, scan
 
@@ -121,11 +122,13 @@ def born_dead(model, x) -> BornDeadReport:
     output_spread = float(np.ptp(activations[-1][1], axis=0).max())
     fully_dead, underflowed = [], []
     for layer, (pre, _) in zip(report.layers, activations):
-        if layer.n_dead == layer.n_units:
-            # No unit fires. Negative pre-activations: dead by sign. All exactly 0:
-            # the layers below let the signal underflow (or died themselves).
-            if (pre < 0).any():
-                fully_dead.append(layer.index)
-            elif not fully_dead:
-                underflowed.append(layer.index)
+        # The rule (rs::layer_verdict, shared with the born-dead experiment's kernel):
+        # no unit fires and some pre-activation is negative: dead by sign; none
+        # negative: every pre-activation is exactly 0, the signal underflowed.
+        verdict = _core.layer_verdict(fires_anywhere=layer.n_dead < layer.n_units,
+                                      negative_anywhere=bool((pre < 0).any()))
+        if verdict == _core.LayerVerdict.dead_by_sign:
+            fully_dead.append(layer.index)
+        elif verdict == _core.LayerVerdict.underflowed and not fully_dead:
+            underflowed.append(layer.index)
     return BornDeadReport(report, fully_dead, spreads, output_spread, underflowed)

@@ -1,4 +1,4 @@
-"""The self-contained HTML report of a DeadNeuronMonitor: plots as inline PNG,
+"""The self-contained HTML report of a DeadUnitMonitor: plots as inline PNG,
 tables as HTML, no file beside it and nothing fetched when it is opened."""
 
 from __future__ import annotations
@@ -12,16 +12,19 @@ import numpy as np
 PLOT_EXTRA_HINT = "plots need matplotlib: pip install 'reluscope[plot]'"
 
 
-def require_matplotlib():
-    """matplotlib's pyplot on the headless Agg backend, or an ImportError naming the extra."""
+def figure_class():
+    """``matplotlib.figure.Figure``, or an ImportError naming the extra to install.
+
+    Every plot of reluscope is a ``Figure`` built and saved through matplotlib's
+    object API: pyplot is never imported and the backend never chosen, so a
+    notebook's backend and its list of open figures stay as they were. Such a
+    figure is not registered anywhere: it is freed like any other object.
+    """
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ImportError:
         raise ImportError(PLOT_EXTRA_HINT) from None
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure
 
 
 def _png(figure) -> str:
@@ -30,12 +33,13 @@ def _png(figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _figures(monitor, plt) -> list[tuple[str, str]]:
+def _figures(monitor, figure_cls) -> list[tuple[str, str]]:
     """(caption, base64 PNG) pairs."""
     n_layers = len(monitor.reports[0].layers)
     figures = []
 
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig = figure_cls(figsize=(7, 3.5))
+    ax = fig.subplots()
     for layer in range(n_layers):
         fractions = [r.layers[layer].dead_fraction for r in monitor.reports]
         ax.plot(monitor.steps, fractions, marker="o", label=f"layer {layer}")
@@ -44,9 +48,9 @@ def _figures(monitor, plt) -> list[tuple[str, str]]:
     ax.set_ylim(-0.02, 1.02)
     ax.legend()
     figures.append(("Dead fraction per hidden layer at each scan", _png(fig)))
-    plt.close(fig)
 
-    fig, axes = plt.subplots(1, n_layers, figsize=(3.4 * n_layers, 3.5), squeeze=False)
+    fig = figure_cls(figsize=(3.4 * n_layers, 3.5))
+    axes = fig.subplots(1, n_layers, squeeze=False)
     for layer, ax in enumerate(axes[0]):
         rates = np.array([r.layers[layer].firing_rate for r in monitor.reports]).T
         order = np.argsort(-rates[:, 0], kind="stable")
@@ -57,10 +61,10 @@ def _figures(monitor, plt) -> list[tuple[str, str]]:
     axes[0][0].set_ylabel("unit (sorted by initial firing rate)")
     fig.colorbar(image, ax=axes[0].tolist(), label="firing rate")
     figures.append(("Per-unit firing rate over the scans", _png(fig)))
-    plt.close(fig)
 
     first, latest = monitor.activation_samples["first"], monitor.activation_samples["latest"]
-    fig, axes = plt.subplots(1, n_layers, figsize=(3.2 * n_layers, 3.2), squeeze=False)
+    fig = figure_cls(figsize=(3.2 * n_layers, 3.2))
+    axes = fig.subplots(1, n_layers, squeeze=False)
     for layer, ax in enumerate(axes[0]):
         top = max(float(first[layer].max(initial=0)), float(latest[layer].max(initial=0)), 1e-6)
         bins = np.linspace(min(0.0, float(first[layer].min(initial=0)),
@@ -72,7 +76,6 @@ def _figures(monitor, plt) -> list[tuple[str, str]]:
         ax.set_xlabel("activation")
     axes[0][0].legend()
     figures.append(("Distribution of activations at the first and latest scan", _png(fig)))
-    plt.close(fig)
     return figures
 
 
@@ -115,20 +118,20 @@ def certificate_table(certificates) -> str:
     """The certificates as a sortable HTML table, sorted by cause."""
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in CERTIFICATE_COLUMNS)
     rows = []
-    for c in sorted(certificates, key=lambda c: (c["cause"], c["layer"], c["unit"])):
-        rows.append("<tr>" + "".join(f"<td>{_cell(c.get(key))}</td>"
+    for c in sorted(certificates, key=lambda c: (c.cause, c.layer, c.unit)):
+        rows.append("<tr>" + "".join(f"<td>{_cell(getattr(c, key))}</td>"
                                      for key, _ in CERTIFICATE_COLUMNS) + "</tr>")
     return (f'<table class="sortable"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>')
 
 
-def _section(title: str, monitor, plt) -> str:
+def _section(title: str, monitor, figure_cls) -> str:
     if not monitor.reports:
         raise ValueError("the monitor has no scans yet; train with it first")
     images = "".join(
         f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        for caption, data in _figures(monitor, plt))
+        for caption, data in _figures(monitor, figure_cls))
     return f"""<section>
 <h2>{html.escape(title)}</h2>
 <p>Dead: the unit's pre-activation is &le; 0 on every one of the {monitor.x.shape[0]} scanned
@@ -144,9 +147,9 @@ on its training batch.</p>
 
 
 def write_report(sections, path) -> None:
-    """Write one page with a section per (title, DeadNeuronMonitor) pair."""
-    plt = require_matplotlib()
-    body = "\n".join(_section(title, monitor, plt) for title, monitor in sections)
+    """Write one page with a section per (title, DeadUnitMonitor) pair."""
+    figure_cls = figure_class()
+    body = "\n".join(_section(title, monitor, figure_cls) for title, monitor in sections)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>reluscope report</title>
 <style>

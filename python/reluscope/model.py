@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _core
 from ._validation import as_features, finite_float, positive_int
 from .activations import IDENTITY, get_activation
 from .initializers import initialize
@@ -14,92 +15,113 @@ from .losses import get_loss
 class MLP:
     """A multilayer perceptron ``x -> act(x @ W1 + b1) -> ... -> x @ WL + bL``.
 
+    Every model is built by ``__init__``: from an initializer, or from given
+    weights (``weights=``, or the ``from_weights`` and ``from_layers`` shortcuts).
+
     Parameters
     ----------
     layer_sizes : sequence of int
         ``[n_features, hidden_1, ..., n_outputs]``, at least two entries.
     activation : {"relu", "leaky_relu", "identity"}
         Activation of every hidden layer. The output layer is linear.
-    init : str or callable
+    init : str or callable, keyword-only
         Weight initializer name (see ``reluscope.initializers``) or a callable
         ``fn(fan_in, fan_out, rng, **init_params)``.
-    seed : int or None
+    seed : int or None, keyword-only
         Seed of the numpy Generator that draws every layer's weights, in order.
-    negative_slope : float
+    negative_slope : float, keyword-only
         Slope of leaky_relu for negative pre-activations.
-    bias : float
+    bias_init : float, keyword-only
         Constant initial bias of every layer (zero by default), unless the
         initializer draws biases too (``"rai"``).
-    init_params : dict, optional
+    init_params : dict, optional, keyword-only
         Extra arguments of the initializer, e.g. ``{"std": 0.1}`` for "normal".
+    weights : list of (weight, bias) pairs, optional, keyword-only
+        The parameters to start from instead of drawing them: weight
+        (fan_in, fan_out), bias (fan_out,), one pair per layer, matching
+        ``layer_sizes``; copied as float32. It excludes ``init``, ``seed``,
+        ``bias_init`` and ``init_params``.
 
     Attributes
     ----------
     layers : list of Dense
         ``layers[i].weight`` is (fan_in, fan_out) float32, ``.bias`` (fan_out,).
+    init, init_params :
+        The initializer and its parameters, kept so that remedies (ReDo) can
+        redraw units from the same distribution; None and {} for a model built
+        from weights.
     """
 
-    def __init__(self, layer_sizes, activation: str = "relu", init="he_normal", seed=None,
-                 negative_slope: float = 0.01, bias: float = 0.0,
-                 init_params: dict | None = None):
+    def __init__(self, layer_sizes, activation: str = "relu", *, init="he_normal", seed=None,
+                 negative_slope: float = 0.01, bias_init: float = 0.0,
+                 init_params: dict | None = None, weights=None):
         sizes = [positive_int(size, "each layer size") for size in layer_sizes]
         if len(sizes) < 2:
             raise ValueError(
                 f"layer_sizes needs at least an input and an output size, got {list(layer_sizes)}"
             )
         hidden = get_activation(activation, negative_slope)
-        bias = finite_float(bias, "bias")
-        rng = np.random.default_rng(seed)
+        bias_init = finite_float(bias_init, "bias_init")
+        if weights is None:
+            rng = np.random.default_rng(seed)
+            self.init, self.init_params = init, dict(init_params or {})
+            pairs = []
+            for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+                weight, bias = initialize(init, fan_in, fan_out, rng, init_params)
+                if bias is None:
+                    bias = np.full(fan_out, bias_init, dtype=np.float32)
+                pairs.append((weight, bias))
+        else:
+            if (not (isinstance(init, str) and init == "he_normal") or seed is not None
+                    or bias_init != 0.0 or init_params is not None):
+                raise ValueError("weights= gives the parameters: init, seed, bias_init and "
+                                 "init_params cannot be given with it")
+            pairs = _weight_pairs(weights, copy=True)
+            _check_sizes(pairs, sizes)
+            self.init, self.init_params = None, {}
         self.activation = hidden
-        # Kept so that remedies (ReDo) can redraw units from the same distribution.
-        self.init, self.init_params = init, dict(init_params or {})
-        self.layers = []
-        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            weight, drawn_bias = initialize(init, fan_in, fan_out, rng, init_params)
-            if drawn_bias is None:
-                drawn_bias = np.full(fan_out, bias, dtype=np.float32)
-            is_output = i == len(sizes) - 2
-            self.layers.append(Dense(weight, drawn_bias, IDENTITY if is_output else hidden))
+        self.layers = [Dense(weight, bias, IDENTITY if i == len(pairs) - 1 else hidden)
+                       for i, (weight, bias) in enumerate(pairs)]
 
     @classmethod
-    def from_weights(cls, weights, activation: str = "relu", negative_slope: float = 0.01):
+    def from_weights(cls, weights, activation: str = "relu", *, negative_slope: float = 0.01):
         """Build a model from ``[(W1, b1), (W2, b2), ...]``; each W is (fan_in, fan_out).
 
-        The arrays are copied as float32.
+        The arrays are copied as float32; ``layer_sizes`` follows from their shapes.
         """
-        pairs = list(weights)
-        if not pairs:
-            raise ValueError("weights must hold at least one (weight, bias) pair")
-        hidden = get_activation(activation, negative_slope)
-        model = cls.__new__(cls)
-        model.activation = hidden
-        model.init, model.init_params = None, {}
-        model.layers = []
-        for i, pair in enumerate(pairs):
-            if len(pair) != 2:
-                raise ValueError(f"weights[{i}] must be a (weight, bias) pair")
-            weight = np.array(pair[0], dtype=np.float32, order="C", copy=True)
-            bias = np.array(pair[1], dtype=np.float32, order="C", copy=True)
-            if weight.ndim != 2:
+        get_activation(activation, negative_slope)  # a bad activation is reported first
+        pairs = _weight_pairs(weights, copy=False)
+        sizes = [pairs[0][0].shape[0]] + [weight.shape[1] for weight, _ in pairs]
+        return cls(sizes, activation, negative_slope=negative_slope, weights=pairs)
+
+    @classmethod
+    def from_layers(cls, layers):
+        """Build a model from ``Dense`` layers, e.g. another model's ``layers``.
+
+        The weights and biases are copied as float32; the hidden activation (and
+        leaky slope) is the one the hidden layers share, and the last layer must
+        be linear, as in every MLP. ``MLP.from_layers(model.layers)`` computes
+        what ``model`` computes, on parameters of its own.
+        """
+        layers = list(layers)
+        if not layers:
+            raise ValueError("layers must hold at least one Dense layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Dense):
+                raise TypeError(f"layers[{i}] must be a reluscope.layers.Dense, "
+                                f"got {type(layer).__name__}")
+        if layers[-1].activation != IDENTITY:
+            raise ValueError(f"layers[{len(layers) - 1}] is the output layer and must be linear "
+                             f"(identity), got {layers[-1].activation.name}")
+        hidden = layers[0].activation if len(layers) > 1 else get_activation("relu")
+        for i, layer in enumerate(layers[:-1]):
+            if layer.activation != hidden:
                 raise ValueError(
-                    f"weights[{i}] weight must be 2-D (fan_in, fan_out), got shape {weight.shape}"
-                )
-            if bias.shape != (weight.shape[1],):
-                raise ValueError(
-                    f"weights[{i}] bias has shape {bias.shape}, expected ({weight.shape[1]},)"
-                )
-            if weight.size == 0:
-                raise ValueError(f"weights[{i}] weight is empty, shape {weight.shape}")
-            if i > 0 and weight.shape[0] != model.layers[-1].fan_out:
-                raise ValueError(
-                    f"weights[{i}] weight has {weight.shape[0]} inputs but layer {i - 1} has "
-                    f"{model.layers[-1].fan_out} outputs"
-                )
-            if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
-                raise ValueError(f"weights[{i}] contains NaN or Inf")
-            act = IDENTITY if i == len(pairs) - 1 else hidden
-            model.layers.append(Dense(weight, bias, act))
-        return model
+                    f"every hidden layer must have the same activation: layers[0] is "
+                    f"{_describe(hidden)}, layers[{i}] is {_describe(layer.activation)}")
+        slope = hidden.negative_slope if hidden.kind == _core.Activation.leaky_relu else 0.01
+        return cls.from_weights([(layer.weight, layer.bias) for layer in layers],
+                                activation=hidden.name, negative_slope=slope)
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -195,3 +217,56 @@ class MLP:
     def __repr__(self) -> str:
         sizes = "-".join(str(s) for s in self.layer_sizes)
         return f"MLP({sizes}, activation={self.activation.name!r})"
+
+
+def _describe(activation) -> str:
+    if activation.kind == _core.Activation.leaky_relu:
+        return f"{activation.name} (negative_slope={activation.negative_slope})"
+    return activation.name
+
+
+def _weight_pairs(weights, copy: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``weights`` as checked (weight, bias) float32 pairs, copied when ``copy``."""
+    pairs = list(weights)
+    if not pairs:
+        raise ValueError("weights must hold at least one (weight, bias) pair")
+    checked = []
+    for i, pair in enumerate(pairs):
+        if len(pair) != 2:
+            raise ValueError(f"weights[{i}] must be a (weight, bias) pair")
+        if copy:
+            weight = np.array(pair[0], dtype=np.float32, order="C", copy=True)
+            bias = np.array(pair[1], dtype=np.float32, order="C", copy=True)
+        else:
+            weight = np.asarray(pair[0], dtype=np.float32)
+            bias = np.asarray(pair[1], dtype=np.float32)
+        if weight.ndim != 2:
+            raise ValueError(
+                f"weights[{i}] weight must be 2-D (fan_in, fan_out), got shape {weight.shape}"
+            )
+        if bias.shape != (weight.shape[1],):
+            raise ValueError(
+                f"weights[{i}] bias has shape {bias.shape}, expected ({weight.shape[1]},)"
+            )
+        if weight.size == 0:
+            raise ValueError(f"weights[{i}] weight is empty, shape {weight.shape}")
+        if i > 0 and weight.shape[0] != checked[-1][0].shape[1]:
+            raise ValueError(
+                f"weights[{i}] weight has {weight.shape[0]} inputs but layer {i - 1} has "
+                f"{checked[-1][0].shape[1]} outputs"
+            )
+        if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+            raise ValueError(f"weights[{i}] contains NaN or Inf")
+        checked.append((weight, bias))
+    return checked
+
+
+def _check_sizes(pairs, sizes: list[int]) -> None:
+    """The (already checked) pairs have the shapes ``layer_sizes`` asks for."""
+    if len(pairs) != len(sizes) - 1:
+        raise ValueError(f"layer_sizes {sizes} has {len(sizes) - 1} layers but weights holds "
+                         f"{len(pairs)} (weight, bias) pairs")
+    for i, (weight, _) in enumerate(pairs):
+        if weight.shape != (sizes[i], sizes[i + 1]):
+            raise ValueError(f"weights[{i}] weight has shape {weight.shape} but layer_sizes "
+                             f"{sizes} needs ({sizes[i]}, {sizes[i + 1]})")

@@ -37,11 +37,12 @@ class ReDo(Callback):
         for the dormant-neuron plots).
     every : int
         Steps between two checks.
-    sample_size : int
+    sample_size : int, keyword-only (as are the arguments below)
         Training rows drawn (without replacement) to score the units at each check.
     init, init_params :
         Initializer of the fresh incoming weights; default: the model's own
-        (``MLP.init``), or ``he_normal`` for a model built ``from_weights``.
+        (``MLP.init``), or ``he_normal`` for a model built from weights
+        (``weights=``, ``MLP.from_weights``, ``MLP.from_layers``).
     seed : int or None
         Seed of the generator that draws the sample and the fresh weights.
 
@@ -53,7 +54,7 @@ class ReDo(Callback):
         dormant at the next check (None until then).
     """
 
-    def __init__(self, tau: float = DEFAULT_DORMANT_TAU, every: int = 1000,
+    def __init__(self, tau: float = DEFAULT_DORMANT_TAU, every: int = 1000, *,
                  sample_size: int = 256, init=None, init_params: dict | None = None,
                  seed=None):
         self.tau = finite_float(tau, "tau", low=0.0)

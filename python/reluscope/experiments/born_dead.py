@@ -281,10 +281,11 @@ def table(result: dict, depths=(1, 2, 5, 10, 20, 30, 50)) -> str:
 
 def figure(result: dict):
     """P(born dead) against depth per width, with the closed-form reference."""
-    from ..html_report import require_matplotlib
+    from ..html_report import figure_class
 
-    plt = require_matplotlib()
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    Figure = figure_class()
+    fig = Figure(figsize=(7.5, 4.8))
+    ax = fig.subplots()
     depths = np.asarray(result["depths"])
     for i, column in enumerate(result["columns"]):
         color = f"C{i}"

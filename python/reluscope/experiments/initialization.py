@@ -1,6 +1,6 @@
 """Init study: the signal through a deep ReLU stack after one forward pass.
 
-The setup of the problem statement's reference plot (an intoli.com article on
+The setup of a well-known reference plot (an intoli.com article on
 weight initialization, January 2018): no training; a linear first layer of 100
 units, then 5 ReLU layers of 100; zero biases; weights N(0, sigma^2) with
 sigma in {0.10, 0.14, 0.28}. For fan-in 100, He's std is sqrt(2/100) = 0.141,
@@ -40,7 +40,8 @@ def stack(n_features: int, init, init_params, rng, width: int = 100, relu_layers
     """A linear layer of ``width`` units then ``relu_layers`` ReLU layers of ``width``.
 
     Biases are zero (the article's setup) unless the initializer draws its own
-    (RAI) and ``biases == "init"``.
+    (RAI) and ``biases == "init"``. A list of layers, not an ``MLP``: its first
+    layer is linear and its last one ReLU, the reverse of an MLP's.
     """
     layers = []
     for i in range(relu_layers + 1):
@@ -139,11 +140,11 @@ def table(result: dict) -> str:
 
 def figure(result: dict, samples: dict):
     """Top: std per layer (log scale), one line per init. Below: violins, one row per init."""
-    from ..html_report import require_matplotlib
+    from ..html_report import figure_class
 
-    plt = require_matplotlib()
+    Figure = figure_class()
     rows = result["inits"]
-    fig = plt.figure(figsize=(10, 3.2 + 1.6 * len(rows)))
+    fig = Figure(figsize=(10, 3.2 + 1.6 * len(rows)))
     grid = fig.add_gridspec(len(rows) + 2, 1, height_ratios=[3, 0.4] + [1.6] * len(rows))
     top = fig.add_subplot(grid[0])
     for i, row in enumerate(rows):

@@ -1,4 +1,4 @@
-"""lr-sweep: the problem statement's claim that large updates kill units, measured.
+"""lr-sweep: the claim that large updates kill units, measured.
 
 The same MLP, from the same init for each seed, trained with plain SGD over a
 log grid of learning rates. For each run: the exact dead fraction per hidden
@@ -139,12 +139,13 @@ def table(result: dict) -> str:
 
 
 def figure(result: dict):
-    from ..html_report import require_matplotlib
+    from ..html_report import figure_class
 
-    plt = require_matplotlib()
+    Figure = figure_class()
     rows = result["by_lr"]
     lrs = np.array([r["lr"] for r in rows])
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    fig = Figure(figsize=(8, 7))
+    top, bottom = fig.subplots(2, 1, sharex=True)
     for i in range(len(rows[0]["dead_final_mean"])):
         mean = np.array([r["dead_final_mean"][i] for r in rows])
         low = np.array([r["dead_final_min"][i] for r in rows])

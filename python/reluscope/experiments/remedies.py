@@ -106,11 +106,12 @@ def table(result: dict) -> str:
 
 
 def figure(result: dict):
-    from ..html_report import require_matplotlib
+    from ..html_report import figure_class
 
-    plt = require_matplotlib()
+    Figure = figure_class()
     rows = result["remedies"]
-    fig, (bars, loss, dead) = plt.subplots(1, 3, figsize=(15, 4.6))
+    fig = Figure(figsize=(15, 4.6))
+    bars, loss, dead = fig.subplots(1, 3)
     names = [r["remedy"] for r in rows]
     y = np.arange(len(rows))
     bars.barh(y - 0.2, [100 * r["dead_fraction_final"] for r in rows], height=0.4,

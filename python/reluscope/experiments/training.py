@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import TrainingDiverged
 from ..model import MLP
-from ..monitor import DeadNeuronMonitor
+from ..monitor import DeadUnitMonitor
 from ..optim import SGD, Adam
 from ..redo import ReDo
 from ..trainer import Trainer
@@ -49,7 +49,7 @@ def train_trial(lr: float, seed: int, dataset: str = "auto", hidden=(128, 128, 1
     # (exactly none for ReLU; some for leaky ReLU).
     trainer = Trainer(model, optimizer=opt, batch_size=batch_size, seed=seed,
                       track_gradients=True)
-    monitor = DeadNeuronMonitor(x)
+    monitor = DeadUnitMonitor(x)
     callbacks = [monitor]
     redo = None
     if redo_every:
@@ -63,10 +63,10 @@ def train_trial(lr: float, seed: int, dataset: str = "auto", hidden=(128, 128, 1
     sizes = [layer.fan_out for layer in model.hidden_layers]
     final = monitor.reports[-1] if diverged is None else _final_scan(model, x)
     evaluation = trainer.evaluate(x_test, y_test)
-    certificates = [{key: c.get(key) for key in ("layer", "unit", "last_fired_step",
-                                                 "confirmed_by_scan_after_epoch", "cause",
-                                                 "relative_update")}
-                    for c in monitor.certificates if c["cause"] != "born dead"]
+    certificates = [{key: getattr(c, key) for key in ("layer", "unit", "last_fired_step",
+                                                      "confirmed_by_scan_after_epoch", "cause",
+                                                      "relative_update")}
+                    for c in monitor.certificates if c.cause != "born dead"]
     causes: dict[str, int] = {}
     for certificate in certificates:
         causes[certificate["cause"]] = causes.get(certificate["cause"], 0) + 1
@@ -88,10 +88,10 @@ def train_trial(lr: float, seed: int, dataset: str = "auto", hidden=(128, 128, 1
         "certificates": certificates,
         "redo": None if redo is None else {"recycled": redo.recycled,
                                            "stayed_alive": redo.stayed_alive},
-        "silent_units_last_epoch": None if not monitor.chain_rule else sum(
-            e["silent_units"] for e in monitor.chain_rule[-1][1]),
-        "silent_units_get_gradient": None if not monitor.chain_rule else any(
-            not e["silent_gradient_exactly_zero"] for e in monitor.chain_rule[-1][1]
+        "silent_units_last_epoch": None if not monitor.silent_unit_gradients else sum(
+            e["silent_units"] for e in monitor.silent_unit_gradients[-1][1]),
+        "silent_units_get_gradient": None if not monitor.silent_unit_gradients else any(
+            not e["silent_gradient_exactly_zero"] for e in monitor.silent_unit_gradients[-1][1]
             if e["silent_units"]),
         "threads": get_num_threads(),
     }

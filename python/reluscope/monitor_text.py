@@ -1,0 +1,119 @@
+"""Plain-text rendering of a DeadUnitMonitor: the per-layer table and the summary."""
+
+from __future__ import annotations
+
+LEGEND = ("dead: fires on no sample of x; dormant: ReDo score <= 0.025; at risk: "
+          "margin falling toward 0; silent: no firing on the last epoch's batches")
+
+
+def layer_table(monitor) -> str:
+    """Per hidden layer at the latest scan: dead, dormant, at risk, silent, revived."""
+    history = monitor.history
+    report = history.reports[-1]
+    silent = monitor.silent[-1][1] if monitor.silent else None
+    lines = [
+        f"Hidden layers at the scan after epoch {history.epochs[-1]} "
+        f"({history.x.shape[0]} samples)",
+        f"{'layer':>5}  {'units':>5}  {'dead':>5}  {'dormant':>7}  {'at risk':>7}  "
+        f"{'silent':>6}  {'revived':>7}",
+    ]
+    for layer in report.layers:
+        dormant = ("-" if layer.mean_abs_activation is None
+                   else str(len(layer.dormant_units())))
+        quiet = "-" if silent is None else str(len(silent[layer.index]))
+        revived = sum(1 for _, k, _ in history.revivals if k == layer.index)
+        lines.append(
+            f"{layer.index:>5}  {layer.n_units:>5}  {layer.n_dead:>5}  {dormant:>7}  "
+            f"{len(history.at_risk(layer.index)):>7}  {quiet:>6}  {revived:>7}")
+    lines.append(LEGEND)
+    return "\n".join(lines)
+
+
+def summary(monitor) -> str:
+    """The per-layer table, dead units at each scan, when they died, and why."""
+    history = monitor.history
+    if not history.reports:
+        return "No scans yet."
+    lines = [layer_table(monitor), ""] + _dead_counts_lines(history)
+    lines += _label_lines(history)
+    lines += _silent_gradient_lines(monitor)
+    lines += _certificate_lines(monitor.certificates)
+    if history.moved_while_dead:
+        why = ("leaky ReLU: gradient through the negative slope, and momentum or weight "
+               "decay" if history.leaky else "momentum or weight decay, not gradient")
+        lines.append(f"{len(history.moved_while_dead)} time(s) a dead unit's weights still "
+                     f"moved between scans ({why})")
+    return "\n".join(lines)
+
+
+def _dead_counts_lines(history) -> list[str]:
+    n_layers = history.dead_counts.shape[1]
+    header = "epoch  " + "  ".join(f"layer {i}" for i in range(n_layers))
+    lines = [f"Dead units on {history.x.shape[0]} samples, per hidden layer", header]
+    for epoch, counts in zip(history.epochs, history.dead_counts):
+        lines.append(f"{epoch:>5}  " + "  ".join(f"{c:>7}" for c in counts))
+    for epoch in sorted({e for e, _, _ in history.deaths}):
+        per_layer = ", ".join(f"layer {layer}: {len(units)}"
+                              for layer, units in sorted(history.died_in(epoch).items()))
+        when = "at initialization" if epoch == 0 else f"in epoch {epoch}"
+        lines.append(f"died {when}: {per_layer}")
+    if history.revivals:
+        lines.append(f"revived: {len(history.revivals)} unit(s)")
+    return lines
+
+
+def _label_lines(history) -> list[str]:
+    labels = history.dead_unit_labels()
+    lines = []
+    permanent = sum(v == "permanent" for layer in labels for v in layer.values())
+    tentative = sum(v == "tentative" for layer in labels for v in layer.values())
+    if permanent or tentative:
+        lines.append(f"dead now: {permanent} permanent (first layer, fixed inputs), "
+                     f"{tentative} tentative (deeper; can revive)")
+    inactive = sum(v == "inactive" for layer in labels for v in layer.values())
+    if inactive:
+        lines.append(f"not firing now: {inactive} unit(s); leaky ReLU, so they still get "
+                     "slope x gradient and can recover: inactive, not dead")
+    return lines
+
+
+def _silent_gradient_lines(monitor) -> list[str]:
+    lines = []
+    for epoch, layers in monitor.silent_unit_gradients[-1:]:
+        for index, evidence in enumerate(layers):
+            if evidence["silent_units"]:
+                lines.append(
+                    f"chain rule, epoch {epoch}, layer {index}: {evidence['silent_units']} "
+                    f"unit(s) silent all epoch received total gradient "
+                    f"{evidence['max_silent_gradient']!r}; firing units at least "
+                    f"{evidence['min_firing_gradient']!r}"
+                    + (" (leaky ReLU: nonzero, through the negative slope)"
+                       if monitor.history.leaky else ""))
+    return lines
+
+
+def _certificate_lines(certificates) -> list[str]:
+    trained_deaths = [c for c in certificates if c.cause != "born dead"]
+    if not trained_deaths:
+        return []
+    causes: dict[str, int] = {}
+    for c in trained_deaths:
+        causes[c.cause] = causes.get(c.cause, 0) + 1
+    lines = ["death certificates (cause: units): " + ", ".join(
+        f"{cause}: {count}" for cause, count in sorted(causes.items())),
+        f"  {'layer':>5} {'unit':>5} {'last fired':>10} {'lr':>8} "
+        f"{'|dw|/|w|':>9} {'median':>9} {'db':>9}  cause"]
+    for c in trained_deaths[:10]:
+        step = "-" if c.last_fired_step is None else c.last_fired_step
+        lines.append(
+            f"  {c.layer:>5} {c.unit:>5} {step!s:>10} {_number(c.lr):>8.3g} "
+            f"{_number(c.relative_update):>9.3g} "
+            f"{_number(c.layer_median_relative_update):>9.3g} "
+            f"{_number(c.bias_update):>9.3g}  {c.cause}")
+    if len(trained_deaths) > 10:
+        lines.append(f"  ... {len(trained_deaths) - 10} more in to_dict()['certificates']")
+    return lines
+
+
+def _number(value) -> float:
+    return float("nan") if value is None else value

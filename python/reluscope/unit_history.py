@@ -1,0 +1,184 @@
+"""The book of a model's hidden units over a series of exact scans of one dataset.
+
+``UnitHistory.observe(epoch, model, step)`` scans the model on ``x`` and
+records what changed since the previous scan: deaths (alive -> dead),
+revivals (dead -> alive) and dead units whose incoming weights still moved.
+Queries (margins, units at risk, labels of the dead units) read the book; they
+never scan.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import as_features, positive_int
+from .scan import ScanReport, scan
+
+
+class UnitHistory:
+    """Exact dead-unit scans of ``x``, one per ``observe`` call, and what changed between them.
+
+    Attributes
+    ----------
+    x : ndarray (n_samples, n_features), float32
+    epochs, steps : list of int
+        The epoch (0: before training) and training step of each scan.
+    reports : list of ScanReport
+    deaths, revivals : list of (epoch, layer, unit)
+        Alive -> dead and dead -> alive transitions; epoch 0 lists the units
+        dead at the first scan.
+    moved_while_dead : list of (epoch, layer, unit, weight_change_norm)
+        Units dead at two consecutive scans whose incoming weights and bias still
+        moved between them.
+    bias_history : list of list of ndarray
+        The hidden layers' biases at each scan.
+    activation_samples : dict
+        ``"first"`` and ``"latest"``: per hidden layer, up to 4000 activations
+        from the first 512 samples of x, at the first and the latest scan.
+    leaky : bool
+        Whether the model's hidden units are leaky ReLU (inactive, not dead).
+    """
+
+    def __init__(self, x, chunk_size: int = 8192):
+        self.x = as_features(x, "x_scan")
+        self.chunk_size = positive_int(chunk_size, "chunk_size")
+        self.epochs: list[int] = []
+        self.steps: list[int] = []
+        self.reports: list[ScanReport] = []
+        self.deaths: list[tuple[int, int, int]] = []
+        self.revivals: list[tuple[int, int, int]] = []
+        self.moved_while_dead: list[tuple[int, int, int, float]] = []
+        self.bias_history: list[list[np.ndarray]] = []
+        self.activation_samples: dict[str, list[np.ndarray]] = {}
+        self.activation = "relu"
+        self._dead_weights: list[dict] = []
+        self._centered = None
+        self._centered_known = False
+
+    @property
+    def leaky(self) -> bool:
+        return self.activation == "leaky_relu"
+
+    def observe(self, epoch: int, model, step: int = 0) -> ScanReport:
+        """Scan ``model`` on x as the state after ``epoch`` (training step ``step``)."""
+        if self.x.shape[1] != model.n_features:
+            raise ValueError(f"x_scan has {self.x.shape[1]} features but the first layer "
+                             f"expects {model.n_features}")
+        self.activation = model.activation.name
+        report = scan(model, self.x, self.chunk_size)
+        previous = self.reports[-1] if self.reports else None
+        dead_weights = []
+        for layer in report.layers:
+            dead_now = layer.firing_counts == 0
+            dead_before = (previous.layers[layer.index].firing_counts == 0 if previous
+                           else np.zeros_like(dead_now))
+            self.deaths += [(epoch, layer.index, int(u))
+                            for u in np.flatnonzero(dead_now & ~dead_before)]
+            self.revivals += [(epoch, layer.index, int(u))
+                              for u in np.flatnonzero(dead_before & ~dead_now)]
+            dead_weights.append(self._note_moved_while_dead(epoch, layer.index, model, dead_now))
+        self._dead_weights = dead_weights
+        self.epochs.append(epoch)
+        self.steps.append(step)
+        self.reports.append(report)
+        samples = self._activation_sample(model)
+        self.activation_samples.setdefault("first", samples)
+        self.activation_samples["latest"] = samples
+        self.bias_history.append([layer.bias.copy() for layer in model.hidden_layers])
+        return report
+
+    def _note_moved_while_dead(self, epoch: int, index: int, model, dead_now) -> dict:
+        """Incoming weights of the dead units of one layer, noting those that moved since."""
+        dense = model.layers[index]
+        columns = {int(u): np.append(dense.weight[:, u], dense.bias[u])
+                   for u in np.flatnonzero(dead_now)}
+        if self._dead_weights:
+            for unit, before in self._dead_weights[index].items():
+                if unit in columns and not np.array_equal(before, columns[unit]):
+                    change = float(np.linalg.norm(columns[unit] - before))
+                    self.moved_while_dead.append((epoch, index, unit, change))
+        return columns
+
+    def _activation_sample(self, model, rows: int = 512, values: int = 4000) -> list:
+        """Up to `values` activations per hidden layer, from the first `rows` samples."""
+        rng = np.random.default_rng(0)
+        samples = []
+        for _, out in model.forward_layers(self.x[:rows])[:-1]:
+            flat = out.ravel()
+            if flat.size > values:
+                flat = rng.choice(flat, values, replace=False)
+            samples.append(flat.astype(np.float32))
+        return samples
+
+    def centered_if_nonnegative(self):
+        """x - mean(x) when every feature of x is non-negative, else None; computed once
+        (x is fixed), not once per dead unit."""
+        if not self._centered_known:
+            self._centered = self.x - self.x.mean(axis=0) if self.x.min() >= 0 else None
+            self._centered_known = True
+        return self._centered
+
+    def margins(self, layer: int) -> np.ndarray:
+        """Margin (largest pre-activation over x) of every unit of ``layer`` at each scan.
+
+        Shape (n_scans, n_units). A unit is dead exactly when its margin is <= 0.
+        """
+        return np.array([r.layers[layer].max_pre_activation for r in self.reports])
+
+    def at_risk(self, layer: int, window: int = 2, fraction: float = 0.25) -> np.ndarray:
+        """Alive units of ``layer`` whose margin is heading to zero.
+
+        The rule: alive at the last scan (margin > 0); the margin fell at each
+        of the last ``window`` scans; and it is now below ``fraction`` of the
+        largest margin the unit has had. Empty until ``window + 1`` scans exist.
+        """
+        history = self.margins(layer)
+        if history.shape[0] < window + 1:
+            return np.array([], dtype=np.int64)
+        last = history[-1]
+        falling = np.all(np.diff(history[-(window + 1):], axis=0) < 0, axis=0)
+        low = last < fraction * history.max(axis=0)
+        return np.flatnonzero((last > 0) & falling & low)
+
+    def dead_unit_labels(self, scan_index: int = -1) -> list[dict[int, str]]:
+        """Per hidden layer, ``{unit: "permanent" | "tentative"}`` for the dead units.
+
+        Permanent: first hidden layer, on fixed data (zero gradient, fixed
+        inputs: it cannot fire again). Tentative: deeper, where the inputs can
+        change as the layers below train. With leaky ReLU every such unit is
+        ``"inactive"``: it still gets slope x gradient and can recover.
+        """
+        report = self.reports[scan_index]
+        if self.leaky:
+            return [{int(u): "inactive" for u in layer.dead_units} for layer in report.layers]
+        return [{int(u): "permanent" if layer.index == 0 else "tentative"
+                 for u in layer.dead_units} for layer in report.layers]
+
+    @property
+    def dead_counts(self) -> np.ndarray:
+        """Dead units per scan and hidden layer, shape (n_scans, n_hidden_layers)."""
+        return np.array([[layer.n_dead for layer in r.layers] for r in self.reports],
+                        dtype=np.int64).reshape(len(self.reports), -1)
+
+    def died_in(self, epoch: int) -> dict[int, list[int]]:
+        """``{layer: [units]}`` of the units that died in ``epoch`` (0: at initialization)."""
+        died: dict[int, list[int]] = {}
+        for e, layer, unit in self.deaths:
+            if e == epoch:
+                died.setdefault(layer, []).append(unit)
+        return died
+
+    def to_dict(self) -> dict:
+        return {
+            "epochs": list(self.epochs),
+            "steps": list(self.steps),
+            "dead_counts": self.dead_counts.tolist(),
+            "deaths": [list(d) for d in self.deaths],
+            "revivals": [list(r) for r in self.revivals],
+            "moved_while_dead": [list(m) for m in self.moved_while_dead],
+            "activation": self.activation,
+            "dead_unit_labels": ([{str(k): v for k, v in labels.items()}
+                                  for labels in self.dead_unit_labels()]
+                                 if self.reports else []),
+            "scans": [r.to_dict() for r in self.reports],
+        }
