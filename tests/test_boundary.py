@@ -1,0 +1,103 @@
+"""The typed contract between the Python layer and the C++ training step."""
+
+import numpy as np
+import pytest
+
+import reluscope as rs
+from reluscope import _core
+
+
+def layer(fan_in, fan_out, activation=_core.Activation.relu, **buffers):
+    weight = np.full((fan_in, fan_out), 0.1, np.float32)
+    bias = np.zeros(fan_out, np.float32)
+    return _core.LayerSpec(weight, bias, activation, 0.0,
+                           weight_state=_core.ParamState(velocity=np.zeros_like(weight)),
+                           bias_state=_core.ParamState(velocity=np.zeros_like(bias)),
+                           units=_core.UnitBuffers(**buffers))
+
+
+def test_a_step_reports_a_named_status_and_result():
+    step = _core.TrainStep([layer(3, 4), layer(4, 2, _core.Activation.identity)],
+                           _core.Loss.cross_entropy)
+    x = np.ones((5, 3), np.float32)
+    settings = _core.StepSettings(_core.OptimizerSettings(_core.OptimizerKind.sgd, 0.1), 1)
+    result = step.run(_core.Batch(x, labels=np.array([0, 1, 0, 1, 0])), settings)
+    assert result.status == _core.StepStatus.ok
+    assert result.loss == pytest.approx(np.log(2), rel=1e-6)  # equal logits: log(2 classes)
+    assert np.isnan(result.grad_norm)  # no clipping asked
+    x[0, 0] = np.nan
+    result = step.run(_core.Batch(x, labels=np.zeros(5, np.int64), check_values=True), settings)
+    assert result.status == _core.StepStatus.x_not_finite
+
+
+def test_the_boundary_takes_names_not_integers():
+    weight, bias = np.ones((3, 2), np.float32), np.zeros(2, np.float32)
+    with pytest.raises(TypeError):
+        _core.LayerSpec(weight, bias, 1, 0.0)
+    with pytest.raises(TypeError):
+        _core.TrainStep([layer(3, 2)], 0)
+    with pytest.raises(TypeError):
+        _core.OptimizerSettings(1, 0.1)
+    with pytest.raises(TypeError):  # options after the learning rate are keyword-only
+        _core.OptimizerSettings(_core.OptimizerKind.sgd, 0.1, 0.9)
+
+
+def test_buffers_are_checked_before_any_step():
+    with pytest.raises(ValueError, match="last_firing needs firing_counts"):
+        _core.TrainStep([layer(3, 4, last_firing=np.zeros((4, len(_core.LAST_FIRING_FIELDS)))),
+                         layer(4, 2, _core.Activation.identity)], _core.Loss.mse)
+    with pytest.raises(ValueError, match="firing_counts has 3 elements, expected 4"):
+        _core.TrainStep([layer(3, 4, firing_counts=np.zeros(3, np.int64)),
+                         layer(4, 2, _core.Activation.identity)], _core.Loss.mse)
+    with pytest.raises(ValueError, match="layer 1 has 5 inputs but layer 0 has 4 outputs"):
+        _core.TrainStep([layer(3, 4), layer(5, 2)], _core.Loss.mse)
+
+
+def test_last_firing_records_are_named_from_the_cpp_field_list():
+    stats = rs.UnitStats(3)
+    assert stats.last_firing.dtype.names == tuple(_core.LAST_FIRING_FIELDS)
+    assert stats.last_firing.dtype.names[:2] == ("step", "lr")
+    assert (stats.last_firing["step"] == -1).all() and stats.last_fired(0) is None
+
+
+def test_layer_verdict_is_the_one_rule():
+    assert _core.layer_verdict(True, True) == _core.LayerVerdict.fires
+    assert _core.layer_verdict(False, True) == _core.LayerVerdict.dead_by_sign
+    assert _core.layer_verdict(False, False) == _core.LayerVerdict.underflowed
+
+
+def test_optimizer_owns_its_count_and_version():
+    optimizer = rs.Adam(lr=0.01)
+    model = rs.MLP([3, 4, 2], seed=0)
+    x, y = np.ones((4, 3), np.float32), np.array([0, 1, 0, 1])
+    trainer = rs.Trainer(model, optimizer=optimizer)
+    trainer.step(x, y)
+    assert optimizer.steps == 1 and optimizer.settings().update_number == 2
+    version = optimizer.version
+    optimizer.reset_elements(0, (slice(None), [1]))
+    assert optimizer.version > version
+    assert optimizer.settings().cohort_start.tolist() == [0, 1]
+    trainer.step(x, y)  # the step picks up the new cohort ids
+    assert optimizer.steps == 2
+
+
+def test_tracking_switched_off_and_on_between_steps():
+    x = np.random.default_rng(0).standard_normal((16, 3)).astype(np.float32)
+    y = np.arange(16) % 2
+    trainer = rs.Trainer(rs.MLP([3, 5, 2], seed=1))
+    trainer.step(x, y)
+    counted = trainer.firing_counts[0].copy()
+    trainer.track_firing = False
+    trainer.step(x, y)
+    np.testing.assert_array_equal(trainer.firing_counts[0], counted)
+    trainer.track_firing = True
+    trainer.step(x, y)
+    assert trainer.firing_counts[0].sum() > counted.sum()
+
+
+def test_the_old_monitor_name_warns_and_still_works():
+    with pytest.warns(DeprecationWarning, match="DeadUnitMonitor"):
+        monitor = rs.DeadNeuronMonitor(np.ones((2, 3)))
+    assert isinstance(monitor, rs.DeadUnitMonitor)
+    monitor.observe(0, rs.MLP([3, 4, 2], seed=0))
+    assert len(monitor.reports) == 1
