@@ -111,7 +111,7 @@ void bind_optim(py::module_& m) {
            py::arg("update_number") = 1,
            py::arg("cohort_start").noconvert() = py::none())
       .def_readonly("kind", &OptimizerSettingsSpec::kind)
-      .def_readonly("lr", &OptimizerSettingsSpec::lr)
+      .def_readwrite("lr", &OptimizerSettingsSpec::lr, "of this update, warmup included")
       .def_readonly("weight_decay", &OptimizerSettingsSpec::weight_decay)
       .def_readonly("momentum", &OptimizerSettingsSpec::momentum)
       .def_readonly("nesterov", &OptimizerSettingsSpec::nesterov)
@@ -119,7 +119,7 @@ void bind_optim(py::module_& m) {
       .def_readonly("beta2", &OptimizerSettingsSpec::beta2)
       .def_readonly("eps", &OptimizerSettingsSpec::eps)
       .def_readonly("clip_norm", &OptimizerSettingsSpec::clip_norm)
-      .def_readonly("update_number", &OptimizerSettingsSpec::update_number)
+      .def_readwrite("update_number", &OptimizerSettingsSpec::update_number)
       .def_readonly("cohort_start", &OptimizerSettingsSpec::cohort_start_array);
 
   m.def("sgd_update", &sgd_update_binding, py::arg("param").noconvert(),

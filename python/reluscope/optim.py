@@ -81,6 +81,8 @@ class Optimizer:
         self.state: list | None = None
         self.steps = 0
         self.version = 0
+        self._settings = None
+        self._settings_key = None
 
     def reset(self) -> None:
         """Forget all state (momentum, moments, step count)."""
@@ -116,7 +118,24 @@ class Optimizer:
         return self.state
 
     def settings(self) -> _core.OptimizerSettings:
-        """The hyper-parameters of the next update (number ``steps + 1``), for the C++ step."""
+        """The hyper-parameters of the next update (number ``steps + 1``), for the C++ step.
+
+        Built again only when a hyper-parameter changed: building one takes
+        keyword arguments, which cost microseconds at every step of a small model.
+        """
+        key = self._hyperparameters()
+        if self._settings is None or key != self._settings_key:
+            self._settings = self._build_settings()
+            self._settings_key = key
+        update = self.steps + 1
+        self._settings.lr = self.lr_at(update)
+        self._settings.update_number = update
+        return self._settings
+
+    def _hyperparameters(self) -> tuple:
+        raise NotImplementedError
+
+    def _build_settings(self) -> _core.OptimizerSettings:
         raise NotImplementedError
 
     def update_applied(self) -> None:
@@ -154,11 +173,13 @@ class SGD(Optimizer):
         # Allocated even without momentum, so that momentum can be switched on later.
         return SGDState(np.zeros_like(param))
 
-    def settings(self) -> _core.OptimizerSettings:
+    def _hyperparameters(self) -> tuple:
+        return self.momentum, self.weight_decay, self.nesterov, self.clip_norm
+
+    def _build_settings(self) -> _core.OptimizerSettings:
         return _core.OptimizerSettings(
-            self.kind, self.lr_at(self.steps + 1), momentum=self.momentum,
-            weight_decay=self.weight_decay, nesterov=self.nesterov,
-            clip_norm=self._clip_norm_setting(), update_number=self.steps + 1)
+            self.kind, self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
+            nesterov=self.nesterov, clip_norm=self._clip_norm_setting())
 
     def __repr__(self) -> str:
         return (f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
@@ -212,12 +233,16 @@ class Adam(Optimizer):
         state.cohort[index] = len(self.cohort_start) - 1
         super().reset_elements(param_index, index)
 
-    def settings(self) -> _core.OptimizerSettings:
+    def _hyperparameters(self) -> tuple:
+        # cohort_start is replaced, never changed in place, when a cohort opens.
+        return (self.weight_decay, self.beta1, self.beta2, self.eps, self.clip_norm,
+                id(self.cohort_start))
+
+    def _build_settings(self) -> _core.OptimizerSettings:
         cohorts = self.cohort_start if len(self.cohort_start) > 1 else None
         return _core.OptimizerSettings(
-            self.kind, self.lr_at(self.steps + 1), weight_decay=self.weight_decay,
-            beta1=self.beta1, beta2=self.beta2, eps=self.eps,
-            clip_norm=self._clip_norm_setting(), update_number=self.steps + 1,
+            self.kind, self.lr, weight_decay=self.weight_decay, beta1=self.beta1,
+            beta2=self.beta2, eps=self.eps, clip_norm=self._clip_norm_setting(),
             cohort_start=cohorts)
 
     def __repr__(self) -> str:

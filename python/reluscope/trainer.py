@@ -148,7 +148,9 @@ class Trainer:
         x_batch = as_features(x_batch, "x_batch", self.model.n_features, check_finite=False)
         targets = self.loss.prepare_targets(y_batch, x_batch.shape[0], self.model.n_outputs,
                                             check_values=False)
-        return self._run_step(x_batch, None, targets, None, check_values=True)[0]
+        batch = self._batch(x_batch, targets)
+        batch.check_values = True
+        return self._run_step(batch, None, None)[0]
 
     def fit(self, x, y, epochs: int = 1, callbacks=(), shuffle: bool = True,
             verbose: bool | None = None) -> History:
@@ -169,6 +171,7 @@ class Trainer:
         self.fit_inputs = x
         n = x.shape[0]
         bar = _progress_bar(verbose, epochs * -(-n // self.batch_size))
+        batch = self._batch(x, targets)
         for callback in callbacks:
             callback.on_train_begin(self)
         try:
@@ -179,8 +182,7 @@ class Trainer:
                 loss_sum, correct = 0.0, 0
                 for start in range(0, n, self.batch_size):
                     rows = order[start:start + self.batch_size]
-                    loss, batch_correct = self._run_step(x, rows, targets, epoch,
-                                                         check_values=False)
+                    loss, batch_correct = self._run_step(batch, rows, epoch)
                     loss_sum += loss * rows.shape[0]
                     correct += batch_correct
                     for callback in step_callbacks:
@@ -248,15 +250,17 @@ class Trainer:
         self._engine_key = (self.optimizer, self.optimizer.version, tracking, params)
         return self._engine
 
-    def _run_step(self, x: np.ndarray, rows, targets: np.ndarray, epoch: int | None,
-                  check_values: bool):
-        """One step on x[rows] (all of x when rows is None); returns (loss, n_correct)."""
+    def _batch(self, x: np.ndarray, targets: np.ndarray):
+        """The C++ step's view of (x, targets), all rows; ``rows`` picks a batch of them."""
+        if self.loss.is_classification:
+            return _core.Batch.labelled(x, targets)
+        return _core.Batch.with_targets(x, targets)
+
+    def _run_step(self, batch, rows, epoch: int | None):
+        """One step on the rows ``rows`` of the batch (all when None); returns (loss, n_correct)."""
         engine = self._training_step()
         step = self.steps_done + 1
-        if self.loss.is_classification:
-            batch = _core.Batch(x, rows=rows, labels=targets, check_values=check_values)
-        else:
-            batch = _core.Batch(x, rows=rows, targets=targets, check_values=check_values)
+        batch.rows = rows
         result = engine.run(batch, _core.StepSettings(self.optimizer.settings(), step))
         _raise_unless_applied(result, step, epoch)
         self.optimizer.update_applied()
