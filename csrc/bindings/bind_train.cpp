@@ -94,6 +94,11 @@ void bind_train(py::module_& m) {
                      "refuse NaN or Inf in x and the targets first");
 
   py::class_<StepResult>(m, "StepResult")
+      // A plain bool for the common case: reading `status` builds an enum object
+      // and comparing it costs more than the rest of a tiny step's wrapper.
+      .def_property_readonly(
+          "applied", [](const StepResult& r) { return r.status == StepStatus::ok; },
+          "whether the update was applied (status ok)")
       .def_readonly("loss", &StepResult::loss)
       .def_readonly("correct", &StepResult::correct, "argmax hits, before the update")
       .def_readonly("status", &StepResult::status)

@@ -12,6 +12,12 @@ import numbers
 
 import numpy as np
 
+# numpy dtype kinds, tested as characters: np.issubdtype costs about a
+# microsecond per call, a tenth of a tiny training step. np.number is
+# "iufcm" (timedelta64 counts as an integer), np.integer "ium", np.floating "f".
+_NUMBER_KINDS = "iufcm"
+_INTEGER_KINDS = "ium"
+
 
 def as_features(x, name: str = "x", n_features: int | None = None,
                 check_finite: bool = True) -> np.ndarray:
@@ -29,11 +35,10 @@ def as_features(x, name: str = "x", n_features: int | None = None,
         other than ``n_features``.
     """
     array = np.asarray(x)
-    if array.dtype == object or not (
-        np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
-    ):
+    kind = array.dtype.kind
+    if kind not in _NUMBER_KINDS and kind != "b":
         raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
-    if np.issubdtype(array.dtype, np.complexfloating):
+    if kind == "c":
         raise TypeError(f"{name} must be real, got dtype {array.dtype}")
     if array.ndim != 2:
         raise ValueError(
@@ -72,12 +77,12 @@ def as_class_labels(y, n_samples: int, n_classes: int, name: str = "y",
             f"{name} must be 1-dimensional class labels (n_samples,), got shape {labels.shape}"
         )
     _check_length(labels, n_samples, name)
-    if np.issubdtype(labels.dtype, np.floating):
+    if labels.dtype.kind == "f":
         if not np.isfinite(labels).all():
             raise ValueError(f"{name} contains NaN or Inf")
         if not np.array_equal(labels, np.round(labels)):
             raise ValueError(f"{name} must hold integer class labels, got non-integer values")
-    elif not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
+    elif labels.dtype.kind not in _INTEGER_KINDS and labels.dtype.kind != "b":
         raise TypeError(f"{name} must hold integer class labels, got dtype {labels.dtype}")
     if labels.dtype != np.int64 or not labels.flags.c_contiguous:
         labels = np.ascontiguousarray(labels, dtype=np.int64)
@@ -100,7 +105,7 @@ def as_regression_targets(y, n_samples: int, n_outputs: int, name: str = "y",
     A 1-D ``y`` is accepted for a model with one output.
     """
     targets = np.asarray(y)
-    if not (np.issubdtype(targets.dtype, np.number) or targets.dtype == np.bool_):
+    if targets.dtype.kind not in _NUMBER_KINDS and targets.dtype.kind != "b":
         raise TypeError(f"{name} must be numeric, got dtype {targets.dtype}")
     if targets.ndim == 1 and n_outputs == 1:
         targets = targets.reshape(-1, 1)

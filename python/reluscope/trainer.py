@@ -262,18 +262,17 @@ class Trainer:
         step = self.steps_done + 1
         batch.rows = rows
         result = engine.run(batch, _core.StepSettings(self.optimizer.settings(), step))
-        _raise_unless_applied(result, step, epoch)
+        if not result.applied:
+            _raise_for(result, step, epoch)
         self.optimizer.update_applied()
         self.steps_done = step
         self.last_grad_norm = result.grad_norm
         return result.loss, result.correct
 
 
-def _raise_unless_applied(result, step: int, epoch: int | None) -> None:
-    """The error a step's status stands for; nothing was written unless it is ok."""
+def _raise_for(result, step: int, epoch: int | None) -> None:
+    """The error a step's status stands for (nothing was written)."""
     status = result.status
-    if status == _core.StepStatus.ok:
-        return
     if status == _core.StepStatus.x_not_finite:
         raise ValueError("x_batch contains NaN or Inf (after conversion to float32)")
     if status == _core.StepStatus.targets_not_finite:
