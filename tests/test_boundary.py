@@ -101,3 +101,50 @@ def test_the_old_monitor_name_warns_and_still_works():
     assert isinstance(monitor, rs.DeadUnitMonitor)
     monitor.observe(0, rs.MLP([3, 4, 2], seed=0))
     assert len(monitor.reports) == 1
+
+
+def test_the_step_refuses_an_optimizer_whose_buffers_are_missing():
+    weight, bias = np.ones((2, 2), np.float32), np.zeros(2, np.float32)
+    step = _core.TrainStep([_core.LayerSpec(weight, bias, _core.Activation.identity)],
+                           _core.Loss.cross_entropy)
+    batch = _core.Batch.labelled(np.ones((2, 2), np.float32), np.zeros(2, np.int64))
+    with pytest.raises(ValueError, match="Adam needs first_moment"):
+        step.run(batch, _core.StepSettings(
+            _core.OptimizerSettings(_core.OptimizerKind.adam, 0.1), 1))
+    with pytest.raises(ValueError, match="momentum needs a velocity"):
+        step.run(batch, _core.StepSettings(
+            _core.OptimizerSettings(_core.OptimizerKind.sgd, 0.1, momentum=0.9), 1))
+    np.testing.assert_array_equal(weight, 1.0)  # nothing was written
+
+
+def test_batch_rows_are_taken_as_int64_only():
+    batch = _core.Batch.labelled(np.ones((3, 2), np.float32), np.zeros(3, np.int64))
+    batch.rows = np.array([2, 0])
+    assert batch.rows.tolist() == [2, 0]
+    with pytest.raises(TypeError, match="int64"):
+        batch.rows = np.array([0.7, 1.0])  # would truncate to row 0
+    batch.rows = None
+    assert batch.rows is None
+
+
+def test_adam_settings_follow_a_reset_between_two_steps():
+    x, y = np.ones((4, 3), np.float32), np.array([0, 1, 0, 1])
+    optimizer = rs.Adam(lr=0.01)
+    trainer = rs.Trainer(rs.MLP([3, 4, 2], seed=0), optimizer=optimizer)
+    for _ in range(3):
+        trainer.step(x, y)
+    optimizer.reset_elements(0, (slice(None), [1]))
+    assert optimizer.settings().cohort_start.tolist() == [0, 3]
+    optimizer.reset()
+    trainer.step(x, y)
+    optimizer.reset_elements(0, (slice(None), [2]))  # a new cohort after update 1
+    assert optimizer.settings().cohort_start.tolist() == [0, 1]
+
+
+def test_a_monitor_refuses_a_model_of_other_features_before_training():
+    x, y = np.ones((4, 3), np.float32), np.array([0, 1, 0, 1])
+    monitor = rs.DeadUnitMonitor(np.ones((4, 5)))
+    trainer = rs.Trainer(rs.MLP([3, 4, 2], seed=0))
+    with pytest.raises(ValueError, match="x_scan has 5 features but the first layer expects 3"):
+        trainer.fit(x, y, epochs=1, callbacks=[monitor])
+    assert trainer.steps_done == 0

@@ -88,8 +88,20 @@ void bind_train(py::module_& m) {
              return BatchSpec{x, std::nullopt, std::nullopt, targets, false};
            }, py::arg("x").noconvert(), py::arg("targets").noconvert(),
            "An mse batch: all rows of x with their float targets.")
-      .def_readwrite("rows", &BatchSpec::rows, "the rows of x (and of the labels) to train on, "
-                     "or None for all")
+      // Strict, as the constructors are: a float or int32 array would otherwise be
+      // converted (float rows truncated) without a word.
+      .def_property(
+          "rows", [](const BatchSpec& b) { return b.rows; },
+          [](BatchSpec& b, const py::object& rows) {
+            if (rows.is_none()) {
+              b.rows.reset();
+              return;
+            }
+            if (!py::isinstance<Int64Array>(rows))
+              throw py::type_error("rows must be a C-contiguous int64 array or None");
+            b.rows = py::reinterpret_borrow<Int64Array>(rows);
+          },
+          "the rows of x (and of the labels) to train on, or None for all")
       .def_readwrite("check_values", &BatchSpec::check_values,
                      "refuse NaN or Inf in x and the targets first");
 

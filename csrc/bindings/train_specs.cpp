@@ -70,6 +70,10 @@ TrainStepHandle::TrainStepHandle(std::vector<LayerSpec> specs, LossKind loss)
     n_cohort_ids_ = std::max(n_cohort_ids_, check_state(spec.weight_state, layer.weight_state,
                                                         fan_in * fan_out));
     n_cohort_ids_ = std::max(n_cohort_ids_, check_state(spec.bias_state, layer.bias_state, fan_out));
+    for (const ParamState* state : {&layer.weight_state, &layer.bias_state}) {
+      every_velocity_ = every_velocity_ && state->velocity;
+      every_moment_ = every_moment_ && state->first_moment;
+    }
     layer.units = check_units(spec.units, fan_out);
     layers.push_back(layer);
   }
@@ -119,6 +123,11 @@ OptimizerSettings TrainStepHandle::checked_optimizer(const OptimizerSettingsSpec
   OptimizerSettings settings = spec;
   if (settings.kind == OptimizerKind::adam && settings.update_number < 1)
     throw py::value_error("update_number must be >= 1");
+  // The kernels write through these buffers: a missing one is refused here.
+  if (settings.kind == OptimizerKind::adam && !every_moment_)
+    throw py::value_error("Adam needs first_moment and second_moment for every parameter");
+  if (settings.kind == OptimizerKind::sgd && settings.momentum > 0.0f && !every_velocity_)
+    throw py::value_error("SGD with momentum needs a velocity for every parameter");
   if (!(settings.clip_norm >= 0.0f)) throw py::value_error("clip_norm must be >= 0");
   settings.cohort_start = nullptr;
   settings.n_cohorts = 0;

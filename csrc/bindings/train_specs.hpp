@@ -64,6 +64,9 @@ class TrainStepHandle {
   LossKind loss_;
   std::int64_t n_features_ = 0, n_outputs_ = 0;
   std::int64_t n_cohort_ids_ = 0;  // 1 + the largest cohort id of any parameter
+  // Whether every parameter has the buffers of each optimizer (checked per
+  // step, since the optimizer is named by the step's settings).
+  bool every_velocity_ = true, every_moment_ = true;
 };
 
 }  // namespace rs

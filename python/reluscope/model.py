@@ -20,8 +20,9 @@ class MLP:
 
     Parameters
     ----------
-    layer_sizes : sequence of int
-        ``[n_features, hidden_1, ..., n_outputs]``, at least two entries.
+    layer_sizes : sequence of int, or None with ``weights``
+        ``[n_features, hidden_1, ..., n_outputs]``, at least two entries; with
+        ``weights`` it may be None (the sizes follow from the weights' shapes).
     activation : {"relu", "leaky_relu", "identity"}
         Activation of every hidden layer. The output layer is linear.
     init : str or callable, keyword-only
@@ -55,11 +56,9 @@ class MLP:
     def __init__(self, layer_sizes, activation: str = "relu", *, init="he_normal", seed=None,
                  negative_slope: float = 0.01, bias_init: float = 0.0,
                  init_params: dict | None = None, weights=None):
-        sizes = [positive_int(size, "each layer size") for size in layer_sizes]
-        if len(sizes) < 2:
-            raise ValueError(
-                f"layer_sizes needs at least an input and an output size, got {list(layer_sizes)}"
-            )
+        if layer_sizes is None and weights is None:
+            raise ValueError("layer_sizes is needed unless weights= gives the parameters")
+        sizes = None if layer_sizes is None else _layer_sizes(layer_sizes)
         hidden = get_activation(activation, negative_slope)
         bias_init = finite_float(bias_init, "bias_init")
         if weights is None:
@@ -76,8 +75,9 @@ class MLP:
                     or bias_init != 0.0 or init_params is not None):
                 raise ValueError("weights= gives the parameters: init, seed, bias_init and "
                                  "init_params cannot be given with it")
-            pairs = _weight_pairs(weights, copy=True)
-            _check_sizes(pairs, sizes)
+            pairs = _weight_pairs(weights)
+            if sizes is not None:
+                _check_sizes(pairs, sizes)
             self.init, self.init_params = None, {}
         self.activation = hidden
         self.layers = [Dense(weight, bias, IDENTITY if i == len(pairs) - 1 else hidden)
@@ -89,10 +89,7 @@ class MLP:
 
         The arrays are copied as float32; ``layer_sizes`` follows from their shapes.
         """
-        get_activation(activation, negative_slope)  # a bad activation is reported first
-        pairs = _weight_pairs(weights, copy=False)
-        sizes = [pairs[0][0].shape[0]] + [weight.shape[1] for weight, _ in pairs]
-        return cls(sizes, activation, negative_slope=negative_slope, weights=pairs)
+        return cls(None, activation, negative_slope=negative_slope, weights=weights)
 
     @classmethod
     def from_layers(cls, layers):
@@ -225,8 +222,17 @@ def _describe(activation) -> str:
     return activation.name
 
 
-def _weight_pairs(weights, copy: bool) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``weights`` as checked (weight, bias) float32 pairs, copied when ``copy``."""
+def _layer_sizes(layer_sizes) -> list[int]:
+    sizes = [positive_int(size, "each layer size") for size in layer_sizes]
+    if len(sizes) < 2:
+        raise ValueError(
+            f"layer_sizes needs at least an input and an output size, got {list(layer_sizes)}"
+        )
+    return sizes
+
+
+def _weight_pairs(weights) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``weights`` as checked (weight, bias) pairs, copied as C-contiguous float32."""
     pairs = list(weights)
     if not pairs:
         raise ValueError("weights must hold at least one (weight, bias) pair")
@@ -234,12 +240,8 @@ def _weight_pairs(weights, copy: bool) -> list[tuple[np.ndarray, np.ndarray]]:
     for i, pair in enumerate(pairs):
         if len(pair) != 2:
             raise ValueError(f"weights[{i}] must be a (weight, bias) pair")
-        if copy:
-            weight = np.array(pair[0], dtype=np.float32, order="C", copy=True)
-            bias = np.array(pair[1], dtype=np.float32, order="C", copy=True)
-        else:
-            weight = np.asarray(pair[0], dtype=np.float32)
-            bias = np.asarray(pair[1], dtype=np.float32)
+        weight = np.array(pair[0], dtype=np.float32, order="C", copy=True)
+        bias = np.array(pair[1], dtype=np.float32, order="C", copy=True)
         if weight.ndim != 2:
             raise ValueError(
                 f"weights[{i}] weight must be 2-D (fan_in, fan_out), got shape {weight.shape}"

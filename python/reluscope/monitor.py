@@ -67,6 +67,7 @@ class DeadUnitMonitor(Callback):
     # The callback.
 
     def on_train_begin(self, trainer) -> None:
+        self.history.check_model(trainer.model)  # before an epoch of training, not after
         if not self.history.reports:
             self.observe(trainer.epochs_done, trainer.model, trainer.steps_done,
                          trainer.unit_stats)

@@ -234,9 +234,9 @@ class Adam(Optimizer):
         super().reset_elements(param_index, index)
 
     def _hyperparameters(self) -> tuple:
-        # cohort_start is replaced, never changed in place, when a cohort opens.
+        # version changes whenever cohort_start does (reset, reset_elements).
         return (self.weight_decay, self.beta1, self.beta2, self.eps, self.clip_norm,
-                id(self.cohort_start))
+                self.version)
 
     def _build_settings(self) -> _core.OptimizerSettings:
         cohorts = self.cohort_start if len(self.cohort_start) > 1 else None

@@ -61,9 +61,7 @@ class UnitHistory:
 
     def observe(self, epoch: int, model, step: int = 0) -> ScanReport:
         """Scan ``model`` on x as the state after ``epoch`` (training step ``step``)."""
-        if self.x.shape[1] != model.n_features:
-            raise ValueError(f"x_scan has {self.x.shape[1]} features but the first layer "
-                             f"expects {model.n_features}")
+        self.check_model(model)
         self.activation = model.activation.name
         report = scan(model, self.x, self.chunk_size)
         previous = self.reports[-1] if self.reports else None
@@ -86,6 +84,12 @@ class UnitHistory:
         self.activation_samples["latest"] = samples
         self.bias_history.append([layer.bias.copy() for layer in model.hidden_layers])
         return report
+
+    def check_model(self, model) -> None:
+        """A ValueError unless ``model`` takes the features of x."""
+        if self.x.shape[1] != model.n_features:
+            raise ValueError(f"x_scan has {self.x.shape[1]} features but the first layer "
+                             f"expects {model.n_features}")
 
     def _note_moved_while_dead(self, epoch: int, index: int, model, dead_now) -> dict:
         """Incoming weights of the dead units of one layer, noting those that moved since."""
