@@ -148,3 +148,53 @@ def test_a_monitor_refuses_a_model_of_other_features_before_training():
     with pytest.raises(ValueError, match="x_scan has 5 features but the first layer expects 3"):
         trainer.fit(x, y, epochs=1, callbacks=[monitor])
     assert trainer.steps_done == 0
+
+
+def test_arrays_of_the_wrong_dtype_or_layout_are_named():
+    weight = np.ones((3, 2), np.float32)
+    with pytest.raises(TypeError, match="weight must be a C-contiguous numpy array of dtype "
+                                        "float32, got .* of dtype float64"):
+        _core.LayerSpec(weight.astype(np.float64), np.zeros(2, np.float32),
+                        _core.Activation.relu)
+    with pytest.raises(TypeError, match="bias must be a C-contiguous"):
+        _core.LayerSpec(weight, np.zeros((2, 2), np.float32)[:, 0], _core.Activation.relu)
+    with pytest.raises(TypeError, match="cohort must be .* dtype int32"):
+        _core.ParamState(cohort=np.zeros(3, np.int64))
+    with pytest.raises(TypeError, match="labels must be .* dtype int64"):
+        _core.Batch.labelled(np.ones((2, 3), np.float32), np.zeros(2, np.int32))
+
+
+def test_a_model_array_replaced_by_float64_is_named_by_the_trainer():
+    trainer = rs.Trainer(rs.MLP([3, 4, 2], seed=0))
+    trainer.model.layers[0].weight = trainer.model.layers[0].weight.astype(np.float64)
+    with pytest.raises(TypeError, match="weight must be a C-contiguous numpy array"):
+        trainer.step(np.ones((2, 3), np.float32), np.array([0, 1]))
+
+
+def test_step_numbers_start_at_one():
+    step = _core.TrainStep([layer(3, 2, _core.Activation.identity)], _core.Loss.mse)
+    batch = _core.Batch.with_targets(np.ones((2, 3), np.float32), np.zeros((2, 2), np.float32))
+    settings = _core.OptimizerSettings(_core.OptimizerKind.sgd, 0.1)
+    with pytest.raises(ValueError, match="step_number must be >= 1, got 0"):
+        step.run(batch, _core.StepSettings(settings, 0))
+
+
+def test_layer_verdict_takes_booleans_only():
+    with pytest.raises(TypeError):
+        _core.layer_verdict(None, None)
+
+
+def test_a_constant_bias_must_fit_in_float32():
+    with pytest.raises(ValueError, match="bias_init must fit in float32"):
+        rs.MLP([4, 2], bias_init=1e39)
+
+
+def test_certificates_only_for_units_that_exist():
+    model = rs.MLP([2, 3, 2], seed=0)
+    history = rs.UnitHistory(np.ones((4, 2)))
+    with pytest.raises(ValueError, match="no scan yet"):
+        rs.CauseRules().certify(history, model, 0, 0, None)
+    history.observe(0, model)
+    for layer_index, unit in ((0, 3), (0, -1), (1, 0)):
+        with pytest.raises(ValueError, match="the hidden layers have \\[3\\] units"):
+            rs.CauseRules().certify(history, model, layer_index, unit, None)

@@ -45,7 +45,8 @@ void bind_experiments(py::module_& m) {
       .value("fires", LayerVerdict::fires)
       .value("dead_by_sign", LayerVerdict::dead_by_sign)
       .value("underflowed", LayerVerdict::underflowed);
-  m.def("layer_verdict", &layer_verdict, py::arg("fires_anywhere"), py::arg("negative_anywhere"),
+  m.def("layer_verdict", &layer_verdict, py::arg("fires_anywhere").noconvert(),
+        py::arg("negative_anywhere").noconvert(),
         "The verdict on a layer from whether some unit fires on some sample and whether some "
         "pre-activation is negative.");
   m.def("random_networks", &random_networks_binding, py::arg("x").noconvert(),

@@ -71,15 +71,15 @@ void bind_optim(py::module_& m) {
 
   py::class_<ParamStateSpec>(m, "ParamState",
                              "An optimizer's buffers for one parameter, each shaped like it.")
-      .def(py::init([](std::optional<FloatArray> velocity, std::optional<FloatArray> first_moment,
-                       std::optional<FloatArray> second_moment,
-                       std::optional<Int32Array> cohort) {
-             return ParamStateSpec{velocity, first_moment, second_moment, cohort};
+      .def(py::init([](const py::object& velocity, const py::object& first_moment,
+                       const py::object& second_moment, const py::object& cohort) {
+             return ParamStateSpec{optional_array<float>(velocity, "velocity"),
+                                   optional_array<float>(first_moment, "first_moment"),
+                                   optional_array<float>(second_moment, "second_moment"),
+                                   optional_array<std::int32_t>(cohort, "cohort")};
            }),
-           py::kw_only(), py::arg("velocity").noconvert() = py::none(),
-           py::arg("first_moment").noconvert() = py::none(),
-           py::arg("second_moment").noconvert() = py::none(),
-           py::arg("cohort").noconvert() = py::none())
+           py::kw_only(), py::arg("velocity") = py::none(), py::arg("first_moment") = py::none(),
+           py::arg("second_moment") = py::none(), py::arg("cohort") = py::none())
       .def_readonly("velocity", &ParamStateSpec::velocity)
       .def_readonly("first_moment", &ParamStateSpec::first_moment)
       .def_readonly("second_moment", &ParamStateSpec::second_moment)
@@ -90,7 +90,7 @@ void bind_optim(py::module_& m) {
                                     "not use are ignored).")
       .def(py::init([](OptimizerKind kind, float lr, float weight_decay, float momentum,
                        bool nesterov, float beta1, float beta2, float eps, float clip_norm,
-                       std::int64_t update_number, std::optional<Int64Array> cohort_start) {
+                       std::int64_t update_number, const py::object& cohort_start) {
              OptimizerSettingsSpec s;
              s.kind = kind;
              s.lr = lr;
@@ -102,14 +102,14 @@ void bind_optim(py::module_& m) {
              s.eps = eps;
              s.clip_norm = clip_norm;
              s.update_number = update_number;
-             s.cohort_start_array = cohort_start;
+             s.cohort_start_array = optional_array<std::int64_t>(cohort_start, "cohort_start");
              return s;
            }),
            py::arg("kind"), py::arg("lr"), py::kw_only(), py::arg("weight_decay") = 0.0f,
            py::arg("momentum") = 0.0f, py::arg("nesterov") = false, py::arg("beta1") = 0.9f,
            py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("clip_norm") = 0.0f,
            py::arg("update_number") = 1,
-           py::arg("cohort_start").noconvert() = py::none())
+           py::arg("cohort_start") = py::none())
       .def_readonly("kind", &OptimizerSettingsSpec::kind)
       .def_readwrite("lr", &OptimizerSettingsSpec::lr, "of this update, warmup included")
       .def_readonly("weight_decay", &OptimizerSettingsSpec::weight_decay)

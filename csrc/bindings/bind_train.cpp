@@ -31,26 +31,32 @@ void bind_train(py::module_& m) {
   py::class_<UnitBuffersSpec>(m, "UnitBuffers",
                               "A hidden layer's per-unit statistics that the step accumulates "
                               "(None: not tracked).")
-      .def(py::init([](std::optional<Int64Array> firing_counts,
-                       std::optional<DoubleArray> gradient_magnitude,
-                       std::optional<DoubleArray> last_firing) {
-             return UnitBuffersSpec{firing_counts, gradient_magnitude, last_firing};
+      .def(py::init([](const py::object& firing_counts, const py::object& gradient_magnitude,
+                       const py::object& last_firing) {
+             return UnitBuffersSpec{
+                 optional_array<std::int64_t>(firing_counts, "firing_counts"),
+                 optional_array<double>(gradient_magnitude, "gradient_magnitude"),
+                 optional_array<double>(last_firing, "last_firing")};
            }),
-           py::kw_only(), py::arg("firing_counts").noconvert() = py::none(),
-           py::arg("gradient_magnitude").noconvert() = py::none(),
-           py::arg("last_firing").noconvert() = py::none())
+           py::kw_only(), py::arg("firing_counts") = py::none(),
+           py::arg("gradient_magnitude") = py::none(), py::arg("last_firing") = py::none())
       .def_readonly("firing_counts", &UnitBuffersSpec::firing_counts)
       .def_readonly("gradient_magnitude", &UnitBuffersSpec::gradient_magnitude)
       .def_readonly("last_firing", &UnitBuffersSpec::last_firing);
 
   py::class_<LayerSpec>(m, "LayerSpec", "One dense layer of a TrainStep and the buffers it updates.")
-      .def(py::init([](FloatArray weight, FloatArray bias, Activation activation,
+      .def(py::init([](const py::object& weight, const py::object& bias, Activation activation,
                        float negative_slope, ParamStateSpec weight_state,
                        ParamStateSpec bias_state, UnitBuffersSpec units) {
-             return LayerSpec{weight, bias, activation, negative_slope, weight_state, bias_state,
+             return LayerSpec{exact_array<float>(weight, "weight"),
+                              exact_array<float>(bias, "bias"),
+                              activation,
+                              negative_slope,
+                              weight_state,
+                              bias_state,
                               units};
            }),
-           py::arg("weight").noconvert(), py::arg("bias").noconvert(), py::arg("activation"),
+           py::arg("weight"), py::arg("bias"), py::arg("activation"),
            py::arg("negative_slope") = 0.0f, py::kw_only(),
            py::arg("weight_state") = ParamStateSpec{}, py::arg("bias_state") = ParamStateSpec{},
            py::arg("units") = UnitBuffersSpec{})
@@ -70,36 +76,33 @@ void bind_train(py::module_& m) {
   py::class_<BatchSpec>(m, "Batch",
                         "x (or its rows `rows`) with integer labels (cross-entropy) or float "
                         "targets (mse).")
-      .def(py::init([](FloatArray x, std::optional<Int64Array> rows,
-                       std::optional<Int64Array> labels, std::optional<FloatArray> targets,
-                       bool check_values) {
-             return BatchSpec{x, rows, labels, targets, check_values};
+      .def(py::init([](const py::object& x, const py::object& rows, const py::object& labels,
+                       const py::object& targets, bool check_values) {
+             return BatchSpec{exact_array<float>(x, "x"), optional_array<std::int64_t>(rows, "rows"),
+                              optional_array<std::int64_t>(labels, "labels"),
+                              optional_array<float>(targets, "targets"), check_values};
            }),
-           py::arg("x").noconvert(), py::kw_only(), py::arg("rows").noconvert() = py::none(),
-           py::arg("labels").noconvert() = py::none(),
-           py::arg("targets").noconvert() = py::none(), py::arg("check_values") = false)
+           py::arg("x"), py::kw_only(), py::arg("rows") = py::none(),
+           py::arg("labels") = py::none(), py::arg("targets") = py::none(),
+           py::arg("check_values") = false)
       // Two-argument factories for the hot path: pybind11 parses keyword
       // arguments on a slower path (about 1 us per call measured).
-      .def_static("labelled", [](FloatArray x, Int64Array labels) {
-             return BatchSpec{x, std::nullopt, labels, std::nullopt, false};
-           }, py::arg("x").noconvert(), py::arg("labels").noconvert(),
+      .def_static("labelled", [](const py::object& x, const py::object& labels) {
+             return BatchSpec{exact_array<float>(x, "x"), std::nullopt,
+                              exact_array<std::int64_t>(labels, "labels"), std::nullopt, false};
+           }, py::arg("x"), py::arg("labels"),
            "A cross-entropy batch: all rows of x with their integer labels.")
-      .def_static("with_targets", [](FloatArray x, FloatArray targets) {
-             return BatchSpec{x, std::nullopt, std::nullopt, targets, false};
-           }, py::arg("x").noconvert(), py::arg("targets").noconvert(),
+      .def_static("with_targets", [](const py::object& x, const py::object& targets) {
+             return BatchSpec{exact_array<float>(x, "x"), std::nullopt, std::nullopt,
+                              exact_array<float>(targets, "targets"), false};
+           }, py::arg("x"), py::arg("targets"),
            "An mse batch: all rows of x with their float targets.")
-      // Strict, as the constructors are: a float or int32 array would otherwise be
+      // Strict, as the constructors are: a float array would otherwise be
       // converted (float rows truncated) without a word.
       .def_property(
           "rows", [](const BatchSpec& b) { return b.rows; },
           [](BatchSpec& b, const py::object& rows) {
-            if (rows.is_none()) {
-              b.rows.reset();
-              return;
-            }
-            if (!py::isinstance<Int64Array>(rows))
-              throw py::type_error("rows must be a C-contiguous int64 array or None");
-            b.rows = py::reinterpret_borrow<Int64Array>(rows);
+            b.rows = optional_array<std::int64_t>(rows, "rows");
           },
           "the rows of x (and of the labels) to train on, or None for all")
       .def_readwrite("check_values", &BatchSpec::check_values,

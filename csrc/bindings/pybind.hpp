@@ -50,6 +50,29 @@ inline void require_ndim(const py::array& a, const char* name, py::ssize_t ndim)
                           "-dimensional, got shape " + shape_string(a));
 }
 
+// `object` as the array it must already be (C-contiguous, element type T), or a
+// TypeError that names the argument: pybind11's own message for a constructor
+// lists every argument of every overload instead.
+template <class T>
+py::array_t<T, py::array::c_style> exact_array(const py::handle& object, const char* name) {
+  if (!py::isinstance<py::array_t<T, py::array::c_style>>(object))
+    throw py::type_error(std::string(name) + " must be a C-contiguous numpy array of dtype " +
+                         py::str(py::dtype::of<T>()).cast<std::string>() + ", got " +
+                         py::str(py::type::of(object)).cast<std::string>() +
+                         (py::isinstance<py::array>(object)
+                              ? " of dtype " + py::str(object.attr("dtype")).cast<std::string>()
+                              : std::string()));
+  return py::reinterpret_borrow<py::array_t<T, py::array::c_style>>(object);
+}
+
+// The same, with None for "not given".
+template <class T>
+std::optional<py::array_t<T, py::array::c_style>> optional_array(const py::handle& object,
+                                                                 const char* name) {
+  if (object.is_none()) return std::nullopt;
+  return exact_array<T>(object, name);
+}
+
 template <class T>
 T* mutable_data(py::array_t<T, py::array::c_style>& a, const char* name) {
   if (!a.writeable()) throw py::value_error(std::string(name) + " must be writeable");

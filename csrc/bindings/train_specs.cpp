@@ -146,8 +146,16 @@ OptimizerSettings TrainStepHandle::checked_optimizer(const OptimizerSettingsSpec
 }
 
 StepResult TrainStepHandle::run(const BatchSpec& batch_spec, const StepSettingsSpec& spec) {
-  const Batch batch = checked_batch(batch_spec);
-  const StepSettings settings{checked_optimizer(spec.optimizer), spec.step_number};
+  // Copies hold their own references to the arrays: another thread may assign
+  // batch.rows or settings while the GIL is released below.
+  const BatchSpec held_batch = batch_spec;
+  const StepSettingsSpec held_settings = spec;
+  if (held_settings.step_number < 1)
+    throw py::value_error("step_number must be >= 1, got " +
+                          std::to_string(held_settings.step_number));
+  const Batch batch = checked_batch(held_batch);
+  const StepSettings settings{checked_optimizer(held_settings.optimizer),
+                              held_settings.step_number};
   py::gil_scoped_release release;  // safe: no Python object is touched below
   return step_->run(batch, settings, num_threads());
 }

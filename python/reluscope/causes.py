@@ -76,6 +76,12 @@ class CauseRules:
     def certify(self, history, model, layer: int, unit: int,
                 record: dict | None) -> DeathCertificate:
         """The certificate of a unit that the latest scan of ``history`` found dead."""
+        if not history.reports:
+            raise ValueError("the history has no scan yet: observe the model first")
+        widths = [layer.n_units for layer in history.reports[-1].layers]
+        if not 0 <= layer < len(widths) or not 0 <= unit < widths[layer]:
+            raise ValueError(f"no unit {unit} in hidden layer {layer}; the hidden layers have "
+                             f"{widths} units")
         certificate = DeathCertificate.from_record(layer, unit, history.epochs[-1], record)
         certificate.cause = self.cause(certificate, history, model)
         return certificate

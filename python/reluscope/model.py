@@ -61,6 +61,8 @@ class MLP:
         sizes = None if layer_sizes is None else _layer_sizes(layer_sizes)
         hidden = get_activation(activation, negative_slope)
         bias_init = finite_float(bias_init, "bias_init")
+        if abs(bias_init) > float(np.finfo(np.float32).max):
+            raise ValueError(f"bias_init must fit in float32, got {bias_init!r}")
         if weights is None:
             rng = np.random.default_rng(seed)
             self.init, self.init_params = init, dict(init_params or {})

@@ -171,7 +171,7 @@ class SGD(Optimizer):
 
     def new_state(self, param):
         # Allocated even without momentum, so that momentum can be switched on later.
-        return SGDState(np.zeros_like(param))
+        return SGDState(np.zeros(np.shape(param), dtype=np.float32))
 
     def _hyperparameters(self) -> tuple:
         return self.momentum, self.weight_decay, self.nesterov, self.clip_norm
@@ -211,7 +211,8 @@ class Adam(Optimizer):
         self.weight_decay = finite_float(weight_decay, "weight_decay", low=0.0)
 
     def new_state(self, param):
-        return AdamState(np.zeros_like(param), np.zeros_like(param))
+        return AdamState(np.zeros(np.shape(param), dtype=np.float32),
+                         np.zeros(np.shape(param), dtype=np.float32))
 
     def reset(self) -> None:
         super().reset()
