@@ -1,7 +1,7 @@
 // Per-unit statistics of a hidden layer that the training step accumulates
 // into arrays owned by the caller (reluscope.tracking.UnitStats on the Python
-// side). A null buffer is not tracked. Adding a statistic means a buffer here
-// (and in RS_UNIT_BUFFERS, which the binding reads) and the code that fills it.
+// side). A null buffer is not tracked. Adding a statistic means a buffer here,
+// its keyword in the UnitBuffers binding (bind_train.cpp) and the code that fills it.
 #pragma once
 
 #include <cstdint>
@@ -28,12 +28,6 @@ enum Field : int {
   kFields
 };
 }  // namespace last_firing
-
-// Each buffer: (element type, name, columns per unit).
-#define RS_UNIT_BUFFERS(X)                                  \
-  X(std::int64_t, firing_counts, 1)                         \
-  X(double, gradient_magnitude, 1)                          \
-  X(double, last_firing, last_firing::kFields)
 
 struct UnitBuffers {
   // Firing counts: += #{rows with pre-activation > 0} at every step.

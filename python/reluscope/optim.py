@@ -120,10 +120,11 @@ class Optimizer:
     def settings(self) -> _core.OptimizerSettings:
         """The hyper-parameters of the next update (number ``steps + 1``), for the C++ step.
 
-        Built again only when a hyper-parameter changed: building one takes
-        keyword arguments, which cost microseconds at every step of a small model.
+        One object, built again only when a hyper-parameter or the state changed
+        (building one takes keyword arguments, which cost microseconds at every
+        step of a small model); each call updates its ``lr`` and ``update_number``.
         """
-        key = self._hyperparameters()
+        key = (self.version, *self._hyperparameters())
         if self._settings is None or key != self._settings_key:
             self._settings = self._build_settings()
             self._settings_key = key
@@ -235,9 +236,8 @@ class Adam(Optimizer):
         super().reset_elements(param_index, index)
 
     def _hyperparameters(self) -> tuple:
-        # version changes whenever cohort_start does (reset, reset_elements).
-        return (self.weight_decay, self.beta1, self.beta2, self.eps, self.clip_norm,
-                self.version)
+        # cohort_start changes with version (reset, reset_elements), part of the key.
+        return self.weight_decay, self.beta1, self.beta2, self.eps, self.clip_norm
 
     def _build_settings(self) -> _core.OptimizerSettings:
         cohorts = self.cohort_start if len(self.cohort_start) > 1 else None
