@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import reluscope as rs
@@ -61,23 +62,44 @@ def test_core_refuses_an_unknown_target():
 
 def test_set_num_threads_round_trips():
     previous = rs.get_num_threads()
+    available = rs.build_info()["available_processors"]
     try:
-        rs.set_num_threads(1)
+        assert rs.set_num_threads(1) == 1
         assert rs.get_num_threads() == 1 == rs.build_info()["num_threads"]
-        rs.set_num_threads(3)
-        assert rs.get_num_threads() == 3
+        assert rs.set_num_threads(available) == available == rs.get_num_threads()
     finally:
         rs.set_num_threads(previous)
 
 
 @pytest.mark.skipif(not _core.openmp_enabled(), reason="built without OpenMP")
-def test_omp_num_threads_is_respected():
+def test_thread_count_is_capped_at_the_processors_with_a_warning():
+    # libgomp ends the process (exit(1)) when the OS refuses a thread, so a
+    # count beyond the processors is never handed to OpenMP.
+    previous = rs.get_num_threads()
+    available = rs.build_info()["available_processors"]
+    try:
+        with pytest.warns(RuntimeWarning, match=f"asked for 4096 threads.*uses {available}"):
+            assert rs.set_num_threads(4096) == available
+        assert rs.get_num_threads() == available
+        x = np.ones((64, 5), np.float32)
+        assert rs.MLP([5, 7, 2], seed=0).forward(x).shape == (64, 2)
+    finally:
+        rs.set_num_threads(previous)
+
+
+@pytest.mark.skipif(not _core.openmp_enabled(), reason="built without OpenMP")
+def test_omp_num_threads_is_respected_up_to_the_processors():
     result = run_python("import reluscope; print(reluscope.get_num_threads())",
                         OMP_NUM_THREADS="1")
     assert result.stdout.strip() == "1"
-    result = run_python("import reluscope; print(reluscope.get_num_threads())",
-                        OMP_NUM_THREADS="3")
-    assert result.stdout.strip() == "3"
+    available = rs.build_info()["available_processors"]
+    code = ("import numpy as np, reluscope as rs\n"
+            "rs.MLP([5, 7, 2], seed=0).forward(np.ones((512, 5), np.float32))\n"
+            "print(rs.get_num_threads())")
+    result = run_python(code, OMP_NUM_THREADS="100000")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(available)
+    assert "OMP_NUM_THREADS asked for 100000 threads" in result.stderr
 
 
 def test_importing_does_not_set_flush_to_zero():

@@ -127,7 +127,9 @@ void bind_train(py::module_& m) {
       .def("run", &TrainStepHandle::run, py::arg("batch"), py::arg("settings"),
            "One step; nothing is written unless the result's status is ok.")
       .def("flush_last_firing", &TrainStepHandle::flush_last_firing,
-           "Write last_firing rows for the units that fired in the latest step.");
+           "Write last_firing rows for the units that fired in the latest step.")
+      .def("release", &TrainStepHandle::release_workspaces,
+           "Free the batch-sized workspaces; the next run allocates them again.");
 }
 
 }  // namespace rs

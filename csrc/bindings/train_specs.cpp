@@ -18,25 +18,41 @@ T* optional_data(std::optional<py::array_t<T, py::array::c_style>>& array, const
   return mutable_data(*array, name);
 }
 
-// Checks one parameter's optimizer buffers; returns the largest cohort id + 1.
-std::int64_t check_state(ParamStateSpec& spec, ParamState& state, py::ssize_t size) {
+// Checks one parameter's optimizer buffers (cohort ids are checked per run).
+void check_state(ParamStateSpec& spec, ParamState& state, py::ssize_t size) {
   state.velocity = optional_data(spec.velocity, "velocity", size);
   state.first_moment = optional_data(spec.first_moment, "first_moment", size);
   state.second_moment = optional_data(spec.second_moment, "second_moment", size);
   if (static_cast<bool>(state.first_moment) != static_cast<bool>(state.second_moment))
     throw py::value_error("first_moment and second_moment go together");
-  std::int64_t n_ids = 0;
   if (spec.cohort) {
     if (spec.cohort->size() != size) throw py::value_error("cohort ids have the wrong size");
-    const std::int32_t* ids = spec.cohort->data();
-    for (py::ssize_t i = 0; i < size; ++i) {
-      if (ids[i] < 0) throw py::value_error("cohort ids must be >= 0");
-      n_ids = std::max<std::int64_t>(n_ids, ids[i] + std::int64_t{1});
-    }
-    state.cohort = ids;
+    state.cohort = spec.cohort->data();
   }
-  return n_ids;
 }
+
+// The largest cohort id in `ids` plus one; ValueError for a negative id.
+std::int64_t cohort_bound(const Int32Array& ids) {
+  const std::int32_t* id = ids.data();
+  std::int32_t largest = -1, smallest = 0;
+  for (py::ssize_t i = 0; i < ids.size(); ++i) {
+    largest = std::max(largest, id[i]);
+    smallest = std::min(smallest, id[i]);
+  }
+  if (smallest < 0) throw py::value_error("cohort ids must be >= 0");
+  return std::int64_t{largest} + 1;
+}
+
+template <class T>
+void add_fingerprint(std::vector<ArrayFingerprint>& prints,
+                     const std::optional<py::array_t<T, py::array::c_style>>& array,
+                     const std::string& name) {
+  if (!array) return;
+  std::vector<py::ssize_t> shape(array->shape(), array->shape() + array->ndim());
+  prints.push_back({*array, array->data(), std::move(shape), name});
+}
+
+std::string layer_name(std::size_t i) { return "layer " + std::to_string(i) + " "; }
 
 UnitBuffers check_units(UnitBuffersSpec& spec, py::ssize_t fan_out) {
   UnitBuffers units;
@@ -60,6 +76,9 @@ TrainStepHandle::TrainStepHandle(std::vector<LayerSpec> specs, LossKind loss)
     LayerSpec& spec = specs_[i];
     require_ndim(spec.weight, "weight", 2);
     const py::ssize_t fan_in = spec.weight.shape(0), fan_out = spec.weight.shape(1);
+    if (fan_in < 1 || fan_out < 1)
+      throw py::value_error(layer_name(i) + "weight has shape " + shape_string(spec.weight) +
+                            ": every layer needs at least one input and one unit");
     if (i > 0 && fan_in != layers.back().fan_out)
       throw py::value_error("layer " + std::to_string(i) + " has " + std::to_string(fan_in) +
                             " inputs but layer " + std::to_string(i - 1) + " has " +
@@ -67,9 +86,8 @@ TrainStepHandle::TrainStepHandle(std::vector<LayerSpec> specs, LossKind loss)
     require_shape(spec.bias, "bias", {fan_out});
     TrainLayer layer{mutable_data(spec.weight, "weight"), mutable_data(spec.bias, "bias"),
                      fan_in, fan_out, spec.activation, spec.negative_slope, {}, {}, {}};
-    n_cohort_ids_ = std::max(n_cohort_ids_, check_state(spec.weight_state, layer.weight_state,
-                                                        fan_in * fan_out));
-    n_cohort_ids_ = std::max(n_cohort_ids_, check_state(spec.bias_state, layer.bias_state, fan_out));
+    check_state(spec.weight_state, layer.weight_state, fan_in * fan_out);
+    check_state(spec.bias_state, layer.bias_state, fan_out);
     for (const ParamState* state : {&layer.weight_state, &layer.bias_state}) {
       every_velocity_ = every_velocity_ && state->velocity;
       every_moment_ = every_moment_ && state->first_moment;
@@ -79,7 +97,60 @@ TrainStepHandle::TrainStepHandle(std::vector<LayerSpec> specs, LossKind loss)
   }
   n_features_ = layers.front().fan_in;
   n_outputs_ = layers.back().fan_out;
+  for (std::size_t i = 0; i < specs_.size(); ++i) {
+    const LayerSpec& spec = specs_[i];
+    const std::string layer = layer_name(i);
+    add_fingerprint<float>(fingerprints_, spec.weight, layer + "weight");
+    add_fingerprint<float>(fingerprints_, spec.bias, layer + "bias");
+    for (const auto& [state, param] : {std::pair{&spec.weight_state, "weight "},
+                                       std::pair{&spec.bias_state, "bias "}}) {
+      add_fingerprint<float>(fingerprints_, state->velocity, layer + param + "velocity");
+      add_fingerprint<float>(fingerprints_, state->first_moment, layer + param + "first_moment");
+      add_fingerprint<float>(fingerprints_, state->second_moment,
+                             layer + param + "second_moment");
+      add_fingerprint<std::int32_t>(fingerprints_, state->cohort, layer + param + "cohort");
+    }
+    add_fingerprint<std::int64_t>(fingerprints_, spec.units.firing_counts,
+                                  layer + "firing_counts");
+    add_fingerprint<double>(fingerprints_, spec.units.gradient_magnitude,
+                            layer + "gradient_magnitude");
+    add_fingerprint<double>(fingerprints_, spec.units.last_firing, layer + "last_firing");
+  }
   step_ = std::make_unique<TrainStep>(std::move(layers), loss_);
+}
+
+void TrainStepHandle::check_arrays_unchanged() const {
+  for (const ArrayFingerprint& print : fingerprints_) {
+    const py::array& a = print.array;
+    const bool same_shape =
+        a.ndim() == static_cast<py::ssize_t>(print.shape.size()) &&
+        std::equal(print.shape.begin(), print.shape.end(), a.shape());
+    if (a.data() != print.data || !same_shape)
+      throw py::value_error(print.name + " was reallocated or reshaped in place (shape now " +
+                            shape_string(a) + ") after this TrainStep was built; build a new one");
+    if (!a.writeable() || !(a.flags() & py::array::c_style))
+      throw py::value_error(print.name +
+                            " is no longer a writeable C-contiguous array; build a new TrainStep");
+  }
+}
+
+std::int64_t TrainStepHandle::cohort_ids_bound() const {
+  std::int64_t bound = 0;
+  for (const LayerSpec& spec : specs_)
+    for (const ParamStateSpec* state : {&spec.weight_state, &spec.bias_state})
+      if (state->cohort) bound = std::max(bound, cohort_bound(*state->cohort));
+  return bound;
+}
+
+std::unique_lock<std::mutex> TrainStepHandle::lock_running() {
+  std::unique_lock<std::mutex> lock(running_, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    // Another thread's step is running: wait without the GIL, which that
+    // step's caller needs to return.
+    py::gil_scoped_release release;
+    lock.lock();
+  }
+  return lock;
 }
 
 Batch TrainStepHandle::checked_batch(const BatchSpec& spec) const {
@@ -139,7 +210,7 @@ OptimizerSettings TrainStepHandle::checked_optimizer(const OptimizerSettingsSpec
     for (std::int64_t c = 0; c < settings.n_cohorts; ++c)
       if (settings.cohort_start[c] < 0 || settings.cohort_start[c] >= settings.update_number)
         throw py::value_error("cohort_start must lie in [0, update_number)");
-    if (n_cohort_ids_ > settings.n_cohorts)
+    if (cohort_ids_bound() > settings.n_cohorts)
       throw py::value_error("an element names a cohort beyond cohort_start");
   }
   return settings;
@@ -150,6 +221,8 @@ StepResult TrainStepHandle::run(const BatchSpec& batch_spec, const StepSettingsS
   // batch.rows or settings while the GIL is released below.
   const BatchSpec held_batch = batch_spec;
   const StepSettingsSpec held_settings = spec;
+  const std::unique_lock<std::mutex> running = lock_running();
+  check_arrays_unchanged();
   if (held_settings.step_number < 1)
     throw py::value_error("step_number must be >= 1, got " +
                           std::to_string(held_settings.step_number));
@@ -161,8 +234,15 @@ StepResult TrainStepHandle::run(const BatchSpec& batch_spec, const StepSettingsS
 }
 
 void TrainStepHandle::flush_last_firing() {
+  const std::unique_lock<std::mutex> running = lock_running();
+  check_arrays_unchanged();
   py::gil_scoped_release release;  // safe: no Python object is touched below
   step_->flush_last_firing();
+}
+
+void TrainStepHandle::release_workspaces() {
+  const std::unique_lock<std::mutex> running = lock_running();
+  step_->release();
 }
 
 }  // namespace rs

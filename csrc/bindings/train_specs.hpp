@@ -4,6 +4,8 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #include "bindings/pybind.hpp"
@@ -48,22 +50,42 @@ struct BatchSpec {
   bool check_values;
 };
 
+// What one array the step writes looked like when the step was built. The
+// step keeps raw pointers; an in-place ndarray.resize(refcheck=False) moves
+// the data (and may change the shape) under the same Python object, so every
+// run compares the array with its fingerprint before any kernel runs.
+struct ArrayFingerprint {
+  py::array array;
+  const void* data;
+  std::vector<py::ssize_t> shape;
+  std::string name;  // e.g. "layer 1 weight velocity"
+};
+
 // A TrainStep built from LayerSpecs, holding them (and so their arrays).
+// Runs are serialized: a second thread waits (with the GIL released) for the
+// first one's step to finish, so no workspace is shared and no update is lost.
 class TrainStepHandle {
  public:
   TrainStepHandle(std::vector<LayerSpec> layers, LossKind loss);
   StepResult run(const BatchSpec& batch, const StepSettingsSpec& settings);
   void flush_last_firing();
+  void release_workspaces();
 
  private:
   Batch checked_batch(const BatchSpec& spec) const;
   OptimizerSettings checked_optimizer(const OptimizerSettingsSpec& spec) const;
+  void check_arrays_unchanged() const;
+  // 1 + the largest cohort id of any parameter, read now: the ids are plain
+  // arrays the caller may edit between steps.
+  std::int64_t cohort_ids_bound() const;
+  std::unique_lock<std::mutex> lock_running();
 
   std::vector<LayerSpec> specs_;
+  std::vector<ArrayFingerprint> fingerprints_;
   std::unique_ptr<TrainStep> step_;
+  std::mutex running_;
   LossKind loss_;
   std::int64_t n_features_ = 0, n_outputs_ = 0;
-  std::int64_t n_cohort_ids_ = 0;  // 1 + the largest cohort id of any parameter
   // Whether every parameter has the buffers of each optimizer (checked per
   // step, since the optimizer is named by the step's settings).
   bool every_velocity_ = true, every_moment_ = true;

@@ -1,5 +1,6 @@
 #include "runtime/threads.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 #if defined(_OPENMP)
@@ -9,7 +10,7 @@
 namespace rs {
 namespace {
 
-int initial_threads() {
+int requested_threads() {
 #if defined(_OPENMP)
   return omp_get_max_threads();
 #else
@@ -17,7 +18,7 @@ int initial_threads() {
 #endif
 }
 
-std::atomic<int> g_threads{initial_threads()};
+std::atomic<int> g_threads{std::min(requested_threads(), available_processors())};
 
 }  // namespace
 
@@ -29,14 +30,26 @@ bool openmp_enabled() {
 #endif
 }
 
+int available_processors() {
+#if defined(_OPENMP)
+  // libgomp counts the processors of this process's affinity mask.
+  return std::max(1, omp_get_num_procs());
+#else
+  return 1;
+#endif
+}
+
+int requested_threads_at_start() {
+  static const int requested = requested_threads();
+  return requested;
+}
+
 int num_threads() { return g_threads.load(std::memory_order_relaxed); }
 
-void set_num_threads(int n) {
-#if defined(_OPENMP)
-  g_threads.store(n, std::memory_order_relaxed);
-#else
-  (void)n;
-#endif
+int set_num_threads(int n) {
+  const int applied = std::min(n, available_processors());
+  g_threads.store(applied, std::memory_order_relaxed);
+  return applied;
 }
 
 }  // namespace rs

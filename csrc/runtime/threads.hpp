@@ -1,14 +1,20 @@
 // The thread count every kernel call uses. Kept here rather than in OpenMP's
 // per-thread ICV so that a value set from one Python thread holds for calls
 // made from any other. Starts at omp_get_max_threads() (so OMP_NUM_THREADS
-// is respected).
+// is respected), capped at the processors this process may run on: libgomp
+// calls exit(1) when the OS refuses a thread, so asking for 100000 threads
+// would kill the process that imported us.
 #pragma once
 
 namespace rs {
 
 bool openmp_enabled();
+// The processors this process may run on (1 without OpenMP).
+int available_processors();
+// The thread count OpenMP asked for at start (OMP_NUM_THREADS), before the cap.
+int requested_threads_at_start();
 int num_threads();
-// n >= 1; the caller validates.
-void set_num_threads(int n);
+// n >= 1 (the caller validates); sets and returns min(n, available_processors()).
+int set_num_threads(int n);
 
 }  // namespace rs

@@ -42,13 +42,27 @@ TrainStep::TrainStep(std::vector<TrainLayer> layers, LossKind loss)
   }
 }
 
+void TrainStep::release() {
+  // swap with empty vectors: clear() alone keeps the memory.
+  std::vector<std::vector<float>>().swap(pre_);
+  std::vector<std::vector<float>>().swap(out_);
+  std::vector<std::vector<float>>().swap(grad_pre_);
+  std::vector<float>().swap(x_rows_);
+  std::vector<float>().swap(target_rows_);
+  std::vector<std::int64_t>().swap(label_rows_);
+  std::vector<float>().swap(grad_a_);
+  std::vector<float>().swap(grad_b_);
+  capacity_ = 0;
+}
+
 void TrainStep::reserve(std::int64_t n) {
   if (n <= capacity_) return;
+  // The old workspaces go first, and the capacity says 0 until every
+  // allocation succeeded: after a MemoryError for a huge batch the next,
+  // smaller step allocates afresh instead of using half-built workspaces.
+  release();
   const std::size_t rows = static_cast<std::size_t>(n);
   std::int64_t widest = layers_.front().fan_in;
-  pre_.clear();
-  out_.clear();
-  grad_pre_.clear();
   for (const TrainLayer& layer : layers_) {
     const std::size_t size = rows * static_cast<std::size_t>(layer.fan_out);
     pre_.emplace_back(size);

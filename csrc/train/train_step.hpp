@@ -69,6 +69,8 @@ class TrainStep {
   // Writes last_firing for every unit that fired in the latest step (rows are
   // otherwise written when a unit stops firing) and the rows' layer medians.
   void flush_last_firing() { deaths_.flush(); }
+  // Frees the batch-sized workspaces (the next run allocates them again).
+  void release();
 
  private:
   void reserve(std::int64_t n);

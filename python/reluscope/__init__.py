@@ -6,11 +6,12 @@ linear and is not scanned.
 """
 
 from . import _core
-from ._runtime import _select_target_from_environment
+from ._runtime import _cap_threads_from_environment, _select_target_from_environment
 
 __version__ = _core.__version__
 
 _select_target_from_environment()
+_cap_threads_from_environment()
 
 from ._runtime import build_info, get_num_threads, set_num_threads, set_simd_target  # noqa: E402
 from . import datasets, experiments  # noqa: E402

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 from . import _core
 from ._validation import positive_int
@@ -44,9 +45,32 @@ def _select_target_from_environment() -> None:
         raise type(error)(f"{SIMD_ENV_VAR}={requested}: {error}") from None
 
 
-def set_num_threads(n: int) -> None:
-    """Set the number of threads every kernel call may use (OMP_NUM_THREADS sets the start)."""
-    _core.set_num_threads(positive_int(n, "number of threads"))
+def set_num_threads(n: int) -> int:
+    """Set the number of threads every kernel call may use; returns the count applied.
+
+    The count is capped at the processors this process may run on
+    (``build_info()["available_processors"]``), with a RuntimeWarning: beyond
+    that, threads only wait for each other, and a count the operating system
+    refuses would end the process inside OpenMP. OMP_NUM_THREADS sets the
+    start, under the same cap.
+    """
+    requested = positive_int(n, "number of threads")
+    applied = _core.set_num_threads(requested)
+    if applied < requested:
+        _warn_capped(requested, applied, "set_num_threads")
+    return applied
+
+
+def _warn_capped(requested: int, applied: int, source: str) -> None:
+    warnings.warn(f"{source} asked for {requested} threads but this process may run on "
+                  f"{applied} processors; reluscope uses {applied}", RuntimeWarning, stacklevel=3)
+
+
+def _cap_threads_from_environment() -> None:
+    """Say once, at import, when OMP_NUM_THREADS asked for more threads than processors."""
+    requested = _core.requested_threads_at_start()
+    if requested > _core.available_processors():
+        _warn_capped(requested, _core.get_num_threads(), "OMP_NUM_THREADS")
 
 
 def get_num_threads() -> int:
@@ -62,7 +86,8 @@ def build_info() -> dict:
     dict
         ``version``, ``compiled_targets`` (SIMD targets in this build),
         ``supported_targets`` (those this CPU can run), ``selected_target``
-        (in use), ``openmp`` (bool) and ``num_threads``.
+        (in use), ``openmp`` (bool), ``num_threads`` and
+        ``available_processors`` (the cap on ``num_threads``).
     """
     return {
         "version": _core.__version__,
@@ -71,4 +96,5 @@ def build_info() -> dict:
         "selected_target": _core.selected_target(),
         "openmp": bool(_core.openmp_enabled()),
         "num_threads": _core.get_num_threads(),
+        "available_processors": _core.available_processors(),
     }

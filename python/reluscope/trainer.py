@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import sys
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,6 +106,9 @@ class Trainer:
         self.unit_stats = [UnitStats(layer.fan_out) for layer in model.hidden_layers]
         self._engine = None
         self._engine_key = None
+        # Steps from several threads run one at a time: each reads and then
+        # advances the step count and the optimizer's update count.
+        self._step_lock = threading.Lock()
         # The gradients' global norm before clipping at the latest step (NaN
         # unless the optimizer clips).
         self.last_grad_norm = float("nan")
@@ -133,8 +137,9 @@ class Trainer:
         NaN; this fills the medians, and writes the rows of the units that fired
         in the latest step, whose last update may be the one that killed them.
         """
-        if self._engine is not None:
-            self._engine.flush_last_firing()
+        with self._step_lock:
+            if self._engine is not None:
+                self._engine.flush_last_firing()
 
     def reset_firing_counts(self) -> None:
         """Zero ``firing_counts`` and ``gradient_magnitude`` (``fit`` does this every epoch)."""
@@ -258,6 +263,10 @@ class Trainer:
 
     def _run_step(self, batch, rows, epoch: int | None):
         """One step on the rows ``rows`` of the batch (all when None); returns (loss, n_correct)."""
+        with self._step_lock:
+            return self._run_step_locked(batch, rows, epoch)
+
+    def _run_step_locked(self, batch, rows, epoch: int | None):
         engine = self._training_step()
         step = self.steps_done + 1
         batch.rows = rows
