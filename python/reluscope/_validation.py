@@ -145,9 +145,9 @@ def _exact(value) -> int | float:
 
 
 def _label_text(value) -> str:
-    """A label as written: 3, 18446744073709551615, or 1e+300 for a float too large to spell."""
+    """A label as an exact integer (a list [0, 2**63] arrives as float64), or 1e+300."""
     value = value.item()
-    if isinstance(value, float) and abs(value) >= 2.0**53:
+    if isinstance(value, float) and abs(value) >= 2.0**64:
         return repr(value)
     return str(int(value))
 

@@ -149,6 +149,7 @@ class Optimizer:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_model"] = None  # a weak reference does not copy; a copy starts unbound
+        state["_settings"] = state["_settings_key"] = None  # a cache, rebuilt when needed
         return state
 
     def reset(self) -> None:
