@@ -20,10 +20,12 @@ import sys
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: no usage block above the message."""
+    """argparse with one-line errors: the usage joins the line when it is one line itself."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        usage = self.format_usage().strip()
+        hint = usage if "\n" not in usage else f"see '{self.prog} --help'"
+        self.exit(2, f"{self.prog}: error: {message}; {hint}\n")
 
 
 def _int_at_least(low: int):
@@ -86,12 +88,12 @@ def _out_prefix(out: str, command: str) -> str:
     return out
 
 
-def _experiment(module_name: str, options) -> int:
+def _experiment(module_name: str, options, command: str) -> int:
     """Run experiments.<module_name>.run with the parsed options; print its table."""
     import importlib
 
     module = importlib.import_module(f".experiments.{module_name}", __package__)
-    out = options.pop("out")
+    out = _out_prefix(options.pop("out"), command)
     result = module.run(out, **options)
     print(module.table(result))
     print(f"wrote {out}.json and {out}.png")
@@ -99,27 +101,26 @@ def _experiment(module_name: str, options) -> int:
 
 
 def _init_study(args) -> int:
-    return _experiment("initialization", {"out": _out_prefix(args.out, args.command), "dataset": args.dataset,
-                                          "n_samples": args.samples, "seed": args.seed})
+    options = {"out": args.out, "dataset": args.dataset, "n_samples": args.samples,
+               "seed": args.seed}
+    return _experiment("initialization", options, args.command)
 
 
 def _lr_sweep(args) -> int:
-    options = {"out": _out_prefix(args.out, args.command), "dataset": args.dataset,
-               "seeds": args.seeds,
+    options = {"out": args.out, "dataset": args.dataset, "seeds": args.seeds,
                "epochs": args.epochs, "n_jobs": args.jobs, "max_train": args.max_train}
     if args.lrs:
         options["lrs"] = args.lrs
-    return _experiment("learning_rate", options)
+    return _experiment("learning_rate", options, args.command)
 
 
 def _born_dead(args) -> int:
-    options = {"out": _out_prefix(args.out, args.command), "widths": args.widths,
-               "max_depth": args.max_depth,
+    options = {"out": args.out, "widths": args.widths, "max_depth": args.max_depth,
                "n_networks": args.networks, "init": args.init, "seed": args.seed,
                "abs_fit_networks": args.abs_fit_networks}
     if args.data is not None:
         options["x"] = _load_points(args.data)
-    return _experiment("born_dead", options)
+    return _experiment("born_dead", options, args.command)
 
 
 def _load_points(path: str):
@@ -143,9 +144,9 @@ def _load_points(path: str):
 
 
 def _compare_remedies(args) -> int:
-    return _experiment("remedies", {"out": _out_prefix(args.out, args.command), "lr": args.lr, "dataset": args.dataset,
+    return _experiment("remedies", {"out": args.out, "lr": args.lr, "dataset": args.dataset,
                                     "seeds": args.seeds, "epochs": args.epochs,
-                                    "n_jobs": args.jobs, "max_train": args.max_train})
+                                    "n_jobs": args.jobs, "max_train": args.max_train}, args.command)
 
 
 def _add_experiments(commands) -> None:

@@ -34,6 +34,14 @@ def learning_rate(value, name: str = "lr") -> float:
     return float32_hyperparameter(value, name, low=0.0, low_open=True)
 
 
+def learning_rates(values, name: str = "lrs") -> list[float]:
+    """A non-empty list of learning rates, sorted."""
+    checked = sorted(learning_rate(v, f"each of {name}") for v in _sequence(values, name))
+    if not checked:
+        raise ValueError(f"{name} must hold at least one learning rate")
+    return checked
+
+
 def optional_positive_int(value, name: str) -> int | None:
     return None if value is None else positive_int(value, name)
 

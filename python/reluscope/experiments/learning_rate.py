@@ -27,9 +27,7 @@ def lr_sweep(lrs=DEFAULT_LRS, seeds=DEFAULT_SEEDS, dataset: str = "auto",
              hidden=(128, 128, 128), epochs: int = 10, batch_size: int = 32,
              momentum: float = 0.0, max_train: int | None = 4000, n_jobs: int = -1) -> dict:
     """Train once per (learning rate, seed); returns the result dict (see ``summary``)."""
-    lrs = sorted(check.learning_rate(lr, "each of lrs") for lr in check._sequence(lrs, "lrs"))
-    if not lrs:
-        raise ValueError("lrs must hold at least one learning rate")
+    lrs = check.learning_rates(lrs)
     seeds = check.seeds(seeds)
     hidden = check.positive_ints(hidden, "hidden")
     epochs = positive_int(epochs, "epochs")
