@@ -103,4 +103,5 @@ def test_born_dead_takes_the_users_data(tmp_path):
 def test_experiment_subcommand_reports_bad_input():
     result = run_cli("born-dead", "--widths", "0", "--out", "unused")
     assert result.returncode == 2
-    assert "widths must be positive" in result.stderr
+    assert "argument --widths: must be >= 1, got 0" in result.stderr
+    assert len(result.stderr.splitlines()) == 1

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 
 from . import _core
 from ._validation import positive_int
 
 SIMD_ENV_VAR = "RELUSCOPE_SIMD"
+
+# The error of a bad RELUSCOPE_SIMD when this process is the reluscope command,
+# which reports it in one line (see _select_target_from_environment); else None.
+environment_error: Exception | None = None
 
 
 def set_simd_target(name: str) -> None:
@@ -35,14 +40,37 @@ def set_simd_target(name: str) -> None:
 
 
 def _select_target_from_environment() -> None:
-    """Honour RELUSCOPE_SIMD once, at import; "auto" or unset keeps the best target."""
+    """Honour RELUSCOPE_SIMD once, at import; "auto" or unset keeps the best target.
+
+    A bad value makes ``import reluscope`` fail, except in the reluscope command
+    itself: the package is imported before the command's ``main`` can catch
+    anything, so the error is kept in ``environment_error`` for ``main`` to
+    report in one line instead of a traceback.
+    """
+    global environment_error
     requested = os.environ.get(SIMD_ENV_VAR, "").strip().lower()
     if requested in ("", "auto"):
         return
     try:
         set_simd_target(requested)
     except (ValueError, RuntimeError) as error:
-        raise type(error)(f"{SIMD_ENV_VAR}={requested}: {error}") from None
+        error = type(error)(f"{SIMD_ENV_VAR}={requested}: {error}")
+        if not _running_the_command():
+            raise error from None
+        environment_error = error
+
+
+def _running_the_command() -> bool:
+    """Whether this process is the reluscope command: its script, or python -m reluscope."""
+    first = sys.argv[0] if sys.argv else ""
+    if first == "-m":  # python -m <module>, while <module>'s packages are imported
+        command_line = getattr(sys, "orig_argv", None)  # Python >= 3.10
+        if command_line is None:
+            return True
+        return any(option == "-m" and module.split(".")[0] == "reluscope"
+                   for option, module in zip(command_line, command_line[1:]))
+    name = os.path.basename(first)
+    return name in ("reluscope", "reluscope.exe", "reluscope-script.py")
 
 
 def set_num_threads(n: int) -> int:

@@ -13,10 +13,13 @@ import numbers
 import numpy as np
 
 # numpy dtype kinds, tested as characters: np.issubdtype costs about a
-# microsecond per call, a tenth of a tiny training step. np.number is
-# "iufcm" (timedelta64 counts as an integer), np.integer "ium", np.floating "f".
-_NUMBER_KINDS = "iufcm"
-_INTEGER_KINDS = "ium"
+# microsecond per call, a tenth of a tiny training step. Data is real numbers:
+# bool, signed and unsigned integers, floats. Complex ("c") would lose its
+# imaginary part in the cast to float32, and timedelta64 ("m"), which numpy
+# counts as an integer, and datetime64 ("M") are times, not data.
+_REAL_KINDS = "biuf"
+_INTEGER_KINDS = "iu"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def as_features(x, name: str = "x", n_features: int | None = None,
@@ -35,11 +38,8 @@ def as_features(x, name: str = "x", n_features: int | None = None,
         other than ``n_features``.
     """
     array = np.asarray(x)
-    kind = array.dtype.kind
-    if kind not in _NUMBER_KINDS and kind != "b":
-        raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
-    if kind == "c":
-        raise TypeError(f"{name} must be real, got dtype {array.dtype}")
+    if array.dtype.kind not in _REAL_KINDS:
+        _refuse_dtype(array, name)
     if array.ndim != 2:
         raise ValueError(
             f"{name} must be 2-dimensional (n_samples, n_features), got shape {array.shape}"
@@ -51,6 +51,27 @@ def as_features(x, name: str = "x", n_features: int | None = None,
             f"{name} has {array.shape[1]} features but the first layer expects {n_features}"
         )
     return _as_float32(array, name, check_finite)
+
+
+def _refuse_dtype(array: np.ndarray, name: str, what: str = "a numeric array") -> None:
+    """Raise the TypeError for data whose dtype is not real numbers, saying why."""
+    kind = array.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} must be real, got complex dtype {array.dtype} (the cast to "
+                        f"float32 would drop the imaginary part)")
+    if kind in "mM":
+        raise TypeError(f"{name} must be {what}, got {array.dtype}: times and durations are "
+                        f"not data (convert them to numbers first)")
+    raise TypeError(f"{name} must be {what}, got dtype {array.dtype}")
+
+
+def as_float32_parameter(value, name: str) -> np.ndarray:
+    """A C-contiguous float32 copy of a weight or bias, refused if not real or not finite."""
+    array = np.asarray(value)
+    if array.dtype.kind not in _REAL_KINDS:
+        _refuse_dtype(array, name)
+    with np.errstate(over="ignore"):  # an overflow becomes Inf, reported by the caller
+        return np.array(array, dtype=np.float32, order="C", copy=True)
 
 
 def _as_float32(array: np.ndarray, name: str, check_finite: bool) -> np.ndarray:
@@ -77,25 +98,58 @@ def as_class_labels(y, n_samples: int, n_classes: int, name: str = "y",
             f"{name} must be 1-dimensional class labels (n_samples,), got shape {labels.shape}"
         )
     _check_length(labels, n_samples, name)
-    if labels.dtype.kind == "f":
+    kind = labels.dtype.kind
+    if kind == "f":
         if not np.isfinite(labels).all():
             raise ValueError(f"{name} contains NaN or Inf")
         if not np.array_equal(labels, np.round(labels)):
             raise ValueError(f"{name} must hold integer class labels, got non-integer values")
-    elif labels.dtype.kind not in _INTEGER_KINDS and labels.dtype.kind != "b":
+    elif kind not in _INTEGER_KINDS and kind != "b":
+        if kind in "cmM":
+            _refuse_dtype(labels, name, "an array of integer class labels")
         raise TypeError(f"{name} must hold integer class labels, got dtype {labels.dtype}")
+    if kind == "f" or (kind == "u" and labels.dtype.itemsize == 8):
+        # Float and uint64 labels can hold values that int64 cannot: they are
+        # range-checked before the cast, which would wrap them (2**63 became
+        # "label -9223372036854775808").
+        _check_label_range(labels, n_classes, name, int64_only=not check_range)
     if labels.dtype != np.int64 or not labels.flags.c_contiguous:
         labels = np.ascontiguousarray(labels, dtype=np.int64)
-    if not check_range:
-        return labels
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0 or high >= n_classes:
-        bad = low if low < 0 else high
+    if check_range:
+        _check_label_range(labels, n_classes, name)
+    return labels
+
+
+def _check_label_range(labels: np.ndarray, n_classes: int, name: str,
+                       int64_only: bool = False) -> None:
+    """Every label in [0, n_classes) (or, with ``int64_only``, representable in int64).
+
+    The message gives the offending label as the user wrote it, not as a cast made it.
+    """
+    if labels.size == 0:
+        return
+    low, high = labels.min(), labels.max()
+    low_bound, high_bound = (_INT64_MIN, _INT64_MAX) if int64_only else (0, n_classes - 1)
+    # Exact comparisons: a Python int from a float label is its exact value.
+    if _exact(low) < low_bound or _exact(high) > high_bound:
+        bad = low if _exact(low) < low_bound else high
         raise ValueError(
-            f"{name} has label {bad}, outside [0, {n_classes}) for a model with "
+            f"{name} has label {_label_text(bad)}, outside [0, {n_classes}) for a model with "
             f"{n_classes} outputs"
         )
-    return labels
+
+
+def _exact(value) -> int | float:
+    value = value.item()
+    return int(value) if isinstance(value, float) else value
+
+
+def _label_text(value) -> str:
+    """A label as an exact integer (a list [0, 2**63] arrives as float64), or 1e+300."""
+    value = value.item()
+    if isinstance(value, float) and abs(value) >= 2.0**64:
+        return repr(value)
+    return str(int(value))
 
 
 def as_regression_targets(y, n_samples: int, n_outputs: int, name: str = "y",
@@ -105,8 +159,8 @@ def as_regression_targets(y, n_samples: int, n_outputs: int, name: str = "y",
     A 1-D ``y`` is accepted for a model with one output.
     """
     targets = np.asarray(y)
-    if targets.dtype.kind not in _NUMBER_KINDS and targets.dtype.kind != "b":
-        raise TypeError(f"{name} must be numeric, got dtype {targets.dtype}")
+    if targets.dtype.kind not in _REAL_KINDS:
+        _refuse_dtype(targets, name, "numeric")
     if targets.ndim == 1 and n_outputs == 1:
         targets = targets.reshape(-1, 1)
     if targets.ndim != 2:
@@ -156,6 +210,36 @@ def finite_float(value, name: str, *, low: float | None = None, high: float | No
         raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
     if high is not None and (value > high or (high_open and value == high)):
         raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
+    return value
+
+
+# The C++ training step computes in float32: a hyper-parameter is checked again
+# as the float32 it becomes, where 1e-46 is 0, 1 - 1e-9 is 1 and 1e39 is Inf.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def float32_hyperparameter(value, name: str, *, low: float | None = None,
+                           high: float | None = None, low_open: bool = False,
+                           high_open: bool = False) -> float:
+    """``finite_float``, then the same bounds checked on the value's float32 rounding.
+
+    Returns the value as given (a float; -0.0 as 0.0), so that a repr shows what
+    the user wrote. A value that rounds to a tiny subnormal is accepted as long
+    as it is still inside the bounds.
+    """
+    value = finite_float(value, name, low=low, high=high, low_open=low_open,
+                         high_open=high_open) + 0.0
+    with np.errstate(over="ignore"):
+        single = float(np.float32(value))
+    if not np.isfinite(single):
+        raise ValueError(f"{name}={value!r} overflows float32, in which reluscope computes "
+                         f"(largest finite float32: {_FLOAT32_MAX:.8g})")
+    if low is not None and (single < low or (low_open and single == low)):
+        raise ValueError(f"{name}={value!r} becomes {single!r} in float32, in which reluscope "
+                         f"computes; {name} must be {'>' if low_open else '>='} {low}")
+    if high is not None and (single > high or (high_open and single == high)):
+        raise ValueError(f"{name}={value!r} becomes {single!r} in float32, in which reluscope "
+                         f"computes; {name} must be {'<' if high_open else '<='} {high}")
     return value
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import _core
-from ._validation import finite_float, lookup
+from ._validation import float32_hyperparameter, lookup
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,9 @@ def get_activation(name: str, negative_slope: float = 0.01) -> Activation:
     kind = lookup(_core.Activation.__members__, name, "activation")
     slope = 0.0
     if kind == _core.Activation.leaky_relu:
-        slope = finite_float(negative_slope, "negative_slope", low=0.0, high=1.0, high_open=True)
+        # Checked as float32, the kernels' type: 1 - 1e-9 would be a slope of 1, no activation.
+        slope = float32_hyperparameter(negative_slope, "negative_slope", low=0.0, high=1.0,
+                                       high_open=True)
     return Activation(kind, slope)
 
 

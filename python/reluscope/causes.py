@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ._validation import finite_float
+
 CAUSES = ("born dead", "inputs not centered", "large update", "starved", "bias drift",
           "unclassified")
 
@@ -72,6 +74,12 @@ class CauseRules:
 
     large_update_factor: float = 10.0
     large_relative_update: float = 0.5
+
+    def __post_init__(self):
+        # A NaN threshold compares false everywhere: no death would be a large update.
+        for name in ("large_update_factor", "large_relative_update"):
+            value = finite_float(getattr(self, name), name, low=0.0, low_open=True)
+            object.__setattr__(self, name, value)
 
     def certify(self, history, model, layer: int, unit: int,
                 record: dict | None) -> DeathCertificate:

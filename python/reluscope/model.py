@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._validation import as_features, finite_float, positive_int
+from ._validation import (as_features, as_float32_parameter, float32_hyperparameter,
+                          positive_int)
 from .activations import IDENTITY, get_activation
 from .initializers import initialize
 from .layers import Dense
@@ -60,9 +61,7 @@ class MLP:
             raise ValueError("layer_sizes is needed unless weights= gives the parameters")
         sizes = None if layer_sizes is None else _layer_sizes(layer_sizes)
         hidden = get_activation(activation, negative_slope)
-        bias_init = finite_float(bias_init, "bias_init")
-        if abs(bias_init) > float(np.finfo(np.float32).max):
-            raise ValueError(f"bias_init must fit in float32, got {bias_init!r}")
+        bias_init = float32_hyperparameter(bias_init, "bias_init")
         if weights is None:
             rng = np.random.default_rng(seed)
             self.init, self.init_params = init, dict(init_params or {})
@@ -242,8 +241,8 @@ def _weight_pairs(weights) -> list[tuple[np.ndarray, np.ndarray]]:
     for i, pair in enumerate(pairs):
         if len(pair) != 2:
             raise ValueError(f"weights[{i}] must be a (weight, bias) pair")
-        weight = np.array(pair[0], dtype=np.float32, order="C", copy=True)
-        bias = np.array(pair[1], dtype=np.float32, order="C", copy=True)
+        weight = as_float32_parameter(pair[0], f"weights[{i}] weight")
+        bias = as_float32_parameter(pair[1], f"weights[{i}] bias")
         if weight.ndim != 2:
             raise ValueError(
                 f"weights[{i}] weight must be 2-D (fan_in, fan_out), got shape {weight.shape}"

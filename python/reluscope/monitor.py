@@ -59,7 +59,7 @@ class DeadUnitMonitor(Callback):
     def __init__(self, x, *, chunk_size: int = 8192, large_update_factor: float = 10.0,
                  large_relative_update: float = 0.5):
         self.history = UnitHistory(x, chunk_size)
-        self.rules = CauseRules(float(large_update_factor), float(large_relative_update))
+        self.rules = CauseRules(large_update_factor, large_relative_update)
         self.certificates: list[DeathCertificate] = []
         self.silent: list[tuple[int, list]] = []
         self.silent_unit_gradients: list[tuple[int, list]] = []

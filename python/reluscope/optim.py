@@ -23,16 +23,29 @@ Two remedies for units killed by large steps are options of both optimizers:
   when ``clip_grad_norm_`` runs before ``optimizer.step()``.
 - ``warmup_steps``: linear learning-rate warmup. Update number t (from 1) uses
   ``lr * min(1, t / warmup_steps)``.
+
+Hyper-parameters are checked when assigned, at construction or later
+(``opt.lr = 0.05``), in float64 and again as the float32 the step computes in:
+``lr=1e-46`` (0 in float32) and ``momentum=1 - 1e-9`` (1 in float32) are refused.
+
+An optimizer is bound to one model, the first one a ``Trainer`` uses it with:
+its state (momentum, moments) belongs to that model's parameters. Binding is to
+the model object (held by a weak reference), not to its arrays, so replacing
+``layer.weight`` by assignment keeps the state. A second model, even of the same
+shapes, is refused; ``reset()`` forgets the state and releases the binding. A
+copy (``copy.deepcopy``, pickle) starts unbound.
 """
 
 from __future__ import annotations
 
+import operator
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _core
-from ._validation import finite_float, nonnegative_int
+from ._validation import float32_hyperparameter, nonnegative_int
 
 
 @dataclass
@@ -68,33 +81,89 @@ class AdamState:
                                 second_moment=self.second_moment, cohort=self.cohort)
 
 
+def _hyperparameter(name: str, doc: str, **bounds) -> property:
+    """An attribute checked at every assignment, in float64 and as float32 (see above).
+
+    The check runs at assignment, not at each step; the value lives in
+    ``_<name>``, which ``_hyperparameters`` reads for the settings cache key.
+    """
+    slot = "_" + name
+
+    def assign(self, value):
+        setattr(self, slot, float32_hyperparameter(value, name, **bounds))
+
+    return property(operator.attrgetter(slot), assign, doc=doc)
+
+
 class Optimizer:
     """Base class: hyper-parameters, per-parameter state, the count of applied updates."""
 
     kind: _core.OptimizerKind
 
+    lr = _hyperparameter("lr", "Learning rate, > 0 (before warmup).", low=0.0, low_open=True)
+
     def __init__(self, lr: float, *, clip_norm: float | None = None, warmup_steps: int = 0):
-        self.lr = finite_float(lr, "lr", low=0.0, low_open=True)
-        self.clip_norm = (None if clip_norm is None
-                          else finite_float(clip_norm, "clip_norm", low=0.0, low_open=True))
-        self.warmup_steps = nonnegative_int(warmup_steps, "warmup_steps")
+        self.lr = lr
+        self.clip_norm = clip_norm
+        self.warmup_steps = warmup_steps
+        self._model = None  # weakref to the bound model, or None
         self.state: list | None = None
         self.steps = 0
         self.version = 0
         self._settings = None
         self._settings_key = None
 
+    @property
+    def clip_norm(self) -> float | None:
+        """Gradient-norm clipping threshold, > 0, or None (no clipping)."""
+        return self._clip_norm
+
+    @clip_norm.setter
+    def clip_norm(self, value) -> None:
+        # 0.0 means "off" to the C++ step: a value that rounds to 0 in float32 is refused.
+        self._clip_norm = (None if value is None else
+                           float32_hyperparameter(value, "clip_norm", low=0.0, low_open=True))
+
+    @property
+    def warmup_steps(self) -> int:
+        """Updates of linear learning-rate warmup (0: none)."""
+        return self._warmup_steps
+
+    @warmup_steps.setter
+    def warmup_steps(self, value) -> None:
+        self._warmup_steps = nonnegative_int(value, "warmup_steps")
+
+    def bind(self, model) -> None:
+        """Tie this optimizer to ``model``; a different model is refused until ``reset()``."""
+        bound = None if self._model is None else self._model()
+        if bound is model:
+            return
+        if self._model is not None:
+            was = "another model" if bound is None else f"another model, {bound!r}"
+            raise ValueError(
+                f"this optimizer holds the state (momentum, moments) of {was}; it cannot "
+                f"train {model!r} too. Give each model its own optimizer, or call "
+                f"optimizer.reset() to forget the state first")
+        self._model = weakref.ref(model)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_model"] = None  # a weak reference does not copy; a copy starts unbound
+        state["_settings"] = state["_settings_key"] = None  # a cache, rebuilt when needed
+        return state
+
     def reset(self) -> None:
-        """Forget all state (momentum, moments, step count)."""
+        """Forget all state (momentum, moments, step count) and the model it belonged to."""
         self.state = None
         self.steps = 0
         self.version += 1
+        self._model = None
 
     def lr_at(self, update: int) -> float:
         """The learning rate of update number ``update`` (from 1), warmup included."""
-        if self.warmup_steps and update < self.warmup_steps:
-            return self.lr * update / self.warmup_steps
-        return self.lr
+        if self._warmup_steps and update < self._warmup_steps:
+            return self._lr * update / self._warmup_steps
+        return self._lr
 
     def reset_elements(self, param_index: int, index) -> None:
         """Zero the state of ``params[param_index][index]``, as if those elements were new.
@@ -148,7 +217,7 @@ class Optimizer:
         raise NotImplementedError
 
     def _clip_norm_setting(self) -> float:
-        return 0.0 if self.clip_norm is None else self.clip_norm
+        return 0.0 if self._clip_norm is None else self._clip_norm
 
     def _remedies_repr(self) -> str:
         text = f", clip_norm={self.clip_norm}" if self.clip_norm is not None else ""
@@ -160,22 +229,49 @@ class SGD(Optimizer):
 
     kind = _core.OptimizerKind.sgd
 
+    weight_decay = _hyperparameter("weight_decay", "L2 weight decay, >= 0.", low=0.0)
+
     def __init__(self, lr: float = 0.01, *, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0, clip_norm: float | None = None,
                  warmup_steps: int = 0):
         super().__init__(lr, clip_norm=clip_norm, warmup_steps=warmup_steps)
-        self.momentum = finite_float(momentum, "momentum", low=0.0, high=1.0, high_open=True)
-        self.weight_decay = finite_float(weight_decay, "weight_decay", low=0.0)
-        if nesterov and self.momentum == 0.0:
+        self._nesterov = False
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.nesterov = nesterov
+
+    @property
+    def momentum(self) -> float:
+        """Momentum in [0, 1); > 0 while ``nesterov`` is on."""
+        return self._momentum
+
+    @momentum.setter
+    def momentum(self, value) -> None:
+        value = float32_hyperparameter(value, "momentum", low=0.0, high=1.0, high_open=True)
+        if self._nesterov and value == 0.0:
+            raise ValueError("momentum=0.0 with nesterov=True: Nesterov needs momentum > 0 "
+                             "(set nesterov = False first)")
+        self._momentum = value
+
+    @property
+    def nesterov(self) -> bool:
+        """Nesterov momentum; needs ``momentum`` > 0."""
+        return self._nesterov
+
+    @nesterov.setter
+    def nesterov(self, value) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be True or False, got {value!r}")
+        if value and self._momentum == 0.0:
             raise ValueError("nesterov=True needs momentum > 0")
-        self.nesterov = bool(nesterov)
+        self._nesterov = bool(value)
 
     def new_state(self, param):
         # Allocated even without momentum, so that momentum can be switched on later.
         return SGDState(np.zeros(np.shape(param), dtype=np.float32))
 
     def _hyperparameters(self) -> tuple:
-        return self.momentum, self.weight_decay, self.nesterov, self.clip_norm
+        return self._momentum, self._weight_decay, self._nesterov, self._clip_norm
 
     def _build_settings(self) -> _core.OptimizerSettings:
         return _core.OptimizerSettings(
@@ -199,6 +295,16 @@ class Adam(Optimizer):
 
     kind = _core.OptimizerKind.adam
 
+    beta1 = _hyperparameter("beta1", "Decay of the first moment, in [0, 1).",
+                            low=0.0, high=1.0, high_open=True)
+    # beta2 = 1 would make the bias correction 1 - beta2**t zero.
+    beta2 = _hyperparameter("beta2", "Decay of the second moment, in [0, 1).",
+                            low=0.0, high=1.0, high_open=True)
+    # eps that rounds to 0 would divide by sqrt(0) for a parameter with no gradient yet.
+    eps = _hyperparameter("eps", "Added to the root of the second moment, > 0.",
+                          low=0.0, low_open=True)
+    weight_decay = _hyperparameter("weight_decay", "L2 weight decay, >= 0.", low=0.0)
+
     def __init__(self, lr: float = 1e-3, *, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, clip_norm: float | None = None,
                  warmup_steps: int = 0):
@@ -206,10 +312,9 @@ class Adam(Optimizer):
         self.cohort_start = np.zeros(1, dtype=np.int64)
         if len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        self.beta1 = finite_float(betas[0], "beta1", low=0.0, high=1.0, high_open=True)
-        self.beta2 = finite_float(betas[1], "beta2", low=0.0, high=1.0, high_open=True)
-        self.eps = finite_float(eps, "eps", low=0.0, low_open=True)
-        self.weight_decay = finite_float(weight_decay, "weight_decay", low=0.0)
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.weight_decay = weight_decay
 
     def new_state(self, param):
         return AdamState(np.zeros(np.shape(param), dtype=np.float32),
@@ -237,7 +342,7 @@ class Adam(Optimizer):
 
     def _hyperparameters(self) -> tuple:
         # cohort_start changes with version (reset, reset_elements), part of the key.
-        return self.weight_decay, self.beta1, self.beta2, self.eps, self.clip_norm
+        return self._weight_decay, self._beta1, self._beta2, self._eps, self._clip_norm
 
     def _build_settings(self) -> _core.OptimizerSettings:
         cohorts = self.cohort_start if len(self.cohort_start) > 1 else None

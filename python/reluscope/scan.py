@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
-from ._validation import as_features, positive_int
+from ._validation import as_features, finite_float, positive_int
+from .model import MLP
 
 SCHEMA_VERSION = 1
 DEFAULT_DORMANT_TAU = 0.025
@@ -94,7 +95,11 @@ class LayerScan:
         return self.mean_abs_activation / layer_mean
 
     def dormant_units(self, tau: float = DEFAULT_DORMANT_TAU) -> np.ndarray:
-        """Indices of the units whose ReDo score is <= tau."""
+        """Indices of the units whose ReDo score is <= tau (a finite tau >= 0).
+
+        A NaN tau would compare false everywhere and call no unit dormant.
+        """
+        tau = finite_float(tau, "tau", low=0.0)
         return np.flatnonzero(self.dormant_scores <= tau)
 
     def to_dict(self) -> dict:
@@ -191,6 +196,8 @@ def scan(model, x, chunk_size: int = 8192, dormancy: bool = True) -> ScanReport:
     -------
     ScanReport
     """
+    if not isinstance(model, MLP):
+        raise TypeError(f"model must be a reluscope.MLP, got {type(model).__name__}")
     x = as_features(x, n_features=model.n_features)
     chunk_size = positive_int(chunk_size, "chunk_size")
     hidden = model.hidden_layers

@@ -90,12 +90,10 @@ class Trainer:
                  track_gradients: bool = False, track_deaths: bool = True):
         if not isinstance(model, MLP):
             raise TypeError(f"model must be a reluscope.MLP, got {type(model).__name__}")
-        if optimizer is not None and not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer must be reluscope.SGD or reluscope.Adam, got {optimizer!r}")
         self.model = model
         self.loss = get_loss(loss)
         self.optimizer = optimizer if optimizer is not None else SGD(lr=0.01)
-        self.batch_size = positive_int(batch_size, "batch_size")
+        self.batch_size = batch_size
         self.rng = np.random.default_rng(seed)
         self.steps_done = 0
         self.epochs_done = 0
@@ -114,6 +112,27 @@ class Trainer:
         self.last_grad_norm = float("nan")
         # The (validated) inputs of the running fit, for callbacks such as ReDo.
         self.fit_inputs = None
+
+    # batch_size and optimizer are checked at every assignment, not only here:
+    # a batch size of -5 set later ran no step and recorded a loss of 0.0.
+
+    batch_size = property(operator.attrgetter("_batch_size"), doc="Samples per step, >= 1.")
+
+    @batch_size.setter
+    def batch_size(self, value) -> None:
+        self._batch_size = positive_int(value, "batch_size")
+
+    @property
+    def optimizer(self) -> Optimizer:
+        """The optimizer, bound to ``model`` (see ``reluscope.optim``)."""
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, optimizer) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be reluscope.SGD or reluscope.Adam, got {optimizer!r}")
+        optimizer.bind(self.model)
+        self._optimizer = optimizer
 
     @property
     def firing_counts(self) -> list[np.ndarray]:
@@ -171,6 +190,10 @@ class Trainer:
         targets = self.loss.prepare_targets(y, x.shape[0], self.model.n_outputs)
         epochs = positive_int(epochs, "epochs")
         callbacks = list(callbacks)
+        for i, callback in enumerate(callbacks):
+            if not isinstance(callback, Callback):
+                raise TypeError(f"callbacks[{i}] must be a reluscope.Callback, "
+                                f"got {type(callback).__name__}")
         step_callbacks = [c for c in callbacks
                           if type(c).on_step_end is not Callback.on_step_end]
         self.fit_inputs = x
@@ -241,6 +264,7 @@ class Trainer:
         if self._engine is not None:
             # The old step's pending rows and medians, before it goes.
             self._engine.flush_last_firing()
+        self.optimizer.bind(self.model)  # the model may have been replaced since
         state = self.optimizer.state_for(params)
         layers = self.model.layers
         self.unit_stats = stats_for(self.unit_stats, [layer.fan_out for layer in layers[:-1]])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_features, positive_int
+from ._validation import as_features, finite_float, positive_int
 from .scan import ScanReport, scan
 
 
@@ -136,6 +136,8 @@ class UnitHistory:
         of the last ``window`` scans; and it is now below ``fraction`` of the
         largest margin the unit has had. Empty until ``window + 1`` scans exist.
         """
+        window = positive_int(window, "window")
+        fraction = finite_float(fraction, "fraction", low=0.0)
         history = self.margins(layer)
         if history.shape[0] < window + 1:
             return np.array([], dtype=np.int64)

@@ -35,6 +35,9 @@ import numpy as np
 
 from .. import _core
 from ..initializers import initialize
+from .._validation import as_features, float32_hyperparameter, nonnegative_int, positive_int
+from . import _arguments as check
+from ._arguments import output_prefix
 from ._common import result_header, write_outputs
 
 DEFAULT_WIDTHS = (2, 3, 4, 5, 10)
@@ -134,6 +137,12 @@ def abs_fit_collapse(width: int = 2, depth: int = 10, n_networks: int = 100,
     """
     from .sweep import sweep
 
+    width, depth = positive_int(width, "width"), positive_int(depth, "depth")
+    n_networks = positive_int(n_networks, "n_networks")  # 0 would divide by zero below
+    steps = positive_int(steps, "steps")
+    lr = check.learning_rate(lr)
+    seed = nonnegative_int(seed, "seed")
+    n_jobs = check.n_jobs(n_jobs)
     trials = sweep(abs_fit_trial, [{"width": width, "depth": depth, "seed": seed * 100003 + r,
                                     "steps": steps, "lr": lr, "init": init}
                                    for r in range(n_networks)], n_jobs=n_jobs)
@@ -163,19 +172,23 @@ def born_dead_study(widths=DEFAULT_WIDTHS, max_depth: int = 50, n_networks: int 
     width-2, 10-layer networks on |x| (``abs_fit_collapse``) to set beside the
     paper's collapse figure.
     """
-    widths = [int(w) for w in widths]
-    if not widths or min(widths) < 1:
-        raise ValueError(f"widths must be positive integers, got {widths}")
-    if max_depth < 1 or n_networks < 1:
-        raise ValueError("max_depth and n_networks must be >= 1")
+    widths = check.positive_ints(widths, "widths")
+    max_depth = positive_int(max_depth, "max_depth")
+    n_networks = positive_int(n_networks, "n_networks")
+    bias = float32_hyperparameter(bias, "bias")
+    seed = nonnegative_int(seed, "seed")
+    abs_fit_networks = nonnegative_int(abs_fit_networks, "abs_fit_networks")
+    n_jobs = check.n_jobs(n_jobs)
     grid = x is None
-    x = default_grid() if grid else np.ascontiguousarray(x, dtype=np.float32)
-    if x.ndim != 2 or x.shape[0] < 2:
+    # as_features refuses complex, times and non-numbers, and NaN or Inf.
+    x = default_grid() if grid else as_features(x, "x")
+    if x.shape[0] < 2:
         raise ValueError(f"x must be (n_points >= 2, n_inputs), got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("x contains NaN or Inf")
     if reference_point is None:
         reference_point = x.shape[0] - 1 if grid else 0
+    elif nonnegative_int(reference_point, "reference_point") >= x.shape[0]:
+        raise ValueError(f"reference_point {reference_point} is not a row of x, which has "
+                         f"{x.shape[0]} points")
     depths = np.arange(1, max_depth + 1)
     columns = []
     for width in widths:
@@ -310,5 +323,6 @@ def figure(result: dict):
 
 def run(out_prefix: str, **kwargs) -> dict:
     """Run with ``kwargs``, write ``out_prefix``.json and .png, return the result."""
+    out_prefix = output_prefix(out_prefix)
     result = born_dead_study(**kwargs)
     return write_outputs(result, figure(result), out_prefix)

@@ -20,6 +20,8 @@ import numpy as np
 from ..activations import IDENTITY, get_activation
 from ..initializers import initialize
 from ..layers import Dense
+from .._validation import nonnegative_int, positive_int
+from ._arguments import output_prefix
 from ._common import load_data, result_header, write_outputs
 
 # (label, initializer, its parameters)
@@ -76,6 +78,12 @@ def init_study(inits=DEFAULT_INITS, dataset: str = "auto", n_samples: int = 1000
     """
     if biases not in ("zero", "init"):
         raise ValueError(f"biases must be 'zero' or 'init', got {biases!r}")
+    # Zero samples gave NaN statistics; zero ReLU layers leave nothing to study.
+    n_samples = positive_int(n_samples, "n_samples")
+    width = positive_int(width, "width")
+    relu_layers = positive_int(relu_layers, "relu_layers")
+    seed = nonnegative_int(seed, "seed")
+    violin_values = positive_int(violin_values, "violin_values")
     name, x, _, _, _ = load_data(dataset, seed=seed)
     rng = np.random.default_rng(seed)
     x = np.ascontiguousarray(x[np.sort(rng.choice(x.shape[0], min(n_samples, x.shape[0]),
@@ -176,5 +184,6 @@ def figure(result: dict, samples: dict):
 
 def run(out_prefix: str, **kwargs) -> dict:
     """Run with ``kwargs``, write ``out_prefix``.json and .png, return the result."""
+    out_prefix = output_prefix(out_prefix)
     result, samples = init_study(**kwargs)
     return write_outputs(result, figure(result, samples), out_prefix)

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import float32_hyperparameter, positive_int
+from . import _arguments as check
+from ._arguments import output_prefix
 from ._common import result_header, write_outputs
 from .sweep import sweep
 from .training import train_trial
@@ -24,10 +27,14 @@ def lr_sweep(lrs=DEFAULT_LRS, seeds=DEFAULT_SEEDS, dataset: str = "auto",
              hidden=(128, 128, 128), epochs: int = 10, batch_size: int = 32,
              momentum: float = 0.0, max_train: int | None = 4000, n_jobs: int = -1) -> dict:
     """Train once per (learning rate, seed); returns the result dict (see ``summary``)."""
-    lrs = sorted(float(lr) for lr in lrs)
-    if not lrs or min(lrs) <= 0:
-        raise ValueError("lrs must be positive learning rates")
-    seeds = [int(s) for s in seeds]
+    lrs = check.learning_rates(lrs)
+    seeds = check.seeds(seeds)
+    hidden = check.positive_ints(hidden, "hidden")
+    epochs = positive_int(epochs, "epochs")
+    batch_size = positive_int(batch_size, "batch_size")
+    momentum = float32_hyperparameter(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+    max_train = check.optional_positive_int(max_train, "max_train")
+    n_jobs = check.n_jobs(n_jobs)
     fixed = {"dataset": dataset, "hidden": tuple(hidden), "epochs": epochs,
              "batch_size": batch_size, "momentum": momentum, "max_train": max_train}
     grid = [{"lr": lr, "seed": seed, **fixed} for lr in lrs for seed in seeds]
@@ -182,5 +189,6 @@ def figure(result: dict):
 
 def run(out_prefix: str, **kwargs) -> dict:
     """Run with ``kwargs``, write ``out_prefix``.json and .png, return the result."""
+    out_prefix = output_prefix(out_prefix)
     result = lr_sweep(**kwargs)
     return write_outputs(result, figure(result), out_prefix)

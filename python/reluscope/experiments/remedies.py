@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import positive_int
+from . import _arguments as check
+from ._arguments import output_prefix
 from ._common import result_header, write_outputs
 from .sweep import sweep
 from .training import train_trial
@@ -36,8 +39,14 @@ def compare_remedies(lr: float = 0.5, seeds=(0, 1, 2), remedies=None, dataset: s
                      max_train: int | None = 4000, n_jobs: int = -1) -> dict:
     """Train every (remedy, seed) pair; returns per-remedy means and every trial."""
     remedies = dict(DEFAULT_REMEDIES if remedies is None else remedies)
-    seeds = [int(s) for s in seeds]
-    fixed = {"lr": float(lr), "dataset": dataset, "hidden": tuple(hidden), "epochs": epochs,
+    seeds = check.seeds(seeds)
+    lr = check.learning_rate(lr)
+    hidden = check.positive_ints(hidden, "hidden")
+    epochs = positive_int(epochs, "epochs")
+    batch_size = positive_int(batch_size, "batch_size")
+    max_train = check.optional_positive_int(max_train, "max_train")
+    n_jobs = check.n_jobs(n_jobs)
+    fixed = {"lr": lr, "dataset": dataset, "hidden": tuple(hidden), "epochs": epochs,
              "batch_size": batch_size, "max_train": max_train}
     names = list(remedies)
     grid = [{**fixed, "seed": seed, **remedies[name]} for name in names for seed in seeds]
@@ -143,5 +152,6 @@ def figure(result: dict):
 
 def run(out_prefix: str, **kwargs) -> dict:
     """Run with ``kwargs``, write ``out_prefix``.json and .png, return the result."""
+    out_prefix = output_prefix(out_prefix)
     result = compare_remedies(**kwargs)
     return write_outputs(result, figure(result), out_prefix)
