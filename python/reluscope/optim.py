@@ -84,6 +84,16 @@ class Optimizer:
         self._settings = None
         self._settings_key = None
 
+    def hyperparameters(self) -> dict:
+        """The keyword arguments that build an optimizer like this one (without its state)."""
+        return {"lr": self.lr, "clip_norm": self.clip_norm, "warmup_steps": self.warmup_steps}
+
+    def __getstate__(self) -> dict:
+        # The cached C++ settings do not pickle; they are rebuilt at the next step.
+        state = self.__dict__.copy()
+        state["_settings"] = state["_settings_key"] = None
+        return state
+
     def reset(self) -> None:
         """Forget all state (momentum, moments, step count)."""
         self.state = None
@@ -170,6 +180,10 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0")
         self.nesterov = bool(nesterov)
 
+    def hyperparameters(self) -> dict:
+        return {**super().hyperparameters(), "momentum": self.momentum,
+                "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+
     def new_state(self, param):
         # Allocated even without momentum, so that momentum can be switched on later.
         return SGDState(np.zeros(np.shape(param), dtype=np.float32))
@@ -210,6 +224,10 @@ class Adam(Optimizer):
         self.beta2 = finite_float(betas[1], "beta2", low=0.0, high=1.0, high_open=True)
         self.eps = finite_float(eps, "eps", low=0.0, low_open=True)
         self.weight_decay = finite_float(weight_decay, "weight_decay", low=0.0)
+
+    def hyperparameters(self) -> dict:
+        return {**super().hyperparameters(), "betas": (self.beta1, self.beta2), "eps": self.eps,
+                "weight_decay": self.weight_decay}
 
     def new_state(self, param):
         return AdamState(np.zeros(np.shape(param), dtype=np.float32),
