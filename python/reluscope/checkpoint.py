@@ -144,6 +144,12 @@ def load_checkpoint(path) -> tuple[Trainer, list]:
     return trainer, callbacks
 
 
+def read_manifest(path) -> dict:
+    """The manifest of the checkpoint at ``path`` (what it holds, when and why it was saved),
+    without rebuilding anything."""
+    return read_archive(path, CHECKPOINT_FORMAT, CHECKPOINT_SCHEMA_VERSION)[0]
+
+
 def _describe_optimizer(optimizer) -> tuple[dict, dict]:
     kind = optimizer.kind.name
     if kind not in OPTIMIZERS or type(optimizer) is not OPTIMIZERS[kind][0]:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 
 def _info(_args) -> int:
     from ._runtime import build_info
+    from ._strict_json import dumps
 
-    print(json.dumps(build_info(), indent=2))
+    print(dumps(build_info()))
     return 0
 
 
