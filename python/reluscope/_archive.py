@@ -31,6 +31,8 @@ from ._files import atomic_write
 from .errors import CheckpointError
 
 MANIFEST_KEY = "manifest.json"
+_ZIP_MAGIC = b"PK\x03\x04"  # a zip's first local file header
+_NPY_MAGIC = b"\x93NUMPY"
 
 # What each format is, for the error raised when a file of one kind is given
 # where another is expected.
@@ -65,8 +67,16 @@ def read_archive(path, expected_format: str, schema_version: int):
     newer schema than ``schema_version``. A missing file raises FileNotFoundError.
     """
     name = os.fspath(path)
-    with translated_errors(name):
-        archive = np.load(name, allow_pickle=False)
+    # The file is opened here, not by np.load, which leaves it open when the zip
+    # directory cannot be read.
+    with translated_errors(name), open(name, "rb") as stream:
+        magic = stream.read(len(_ZIP_MAGIC))
+        if not magic:
+            raise CheckpointError(f"{name} is empty")
+        if magic != _ZIP_MAGIC and not magic.startswith(_NPY_MAGIC[:len(magic)]):
+            raise CheckpointError(f"{name} is not a reluscope file: not an .npz archive")
+        stream.seek(0)
+        archive = np.load(stream, allow_pickle=False)
         if not isinstance(archive, NpzFile):
             raise CheckpointError(f"{name} is not a reluscope file: a single .npy array, "
                                   "not an .npz archive")
