@@ -25,7 +25,9 @@ by the name stored in the file: loading never imports or calls code that the
 file names. A callback outside the registry is an error, never dropped.
 
 What is not saved: the training data (give ``fit`` the same x and y to go on
-exactly) and the C++ step, which is rebuilt at the first step.
+exactly) and the C++ step, which is rebuilt at the first step. ``fit`` saves
+between epochs; the checkpoint of a diverged run is taken in the middle of an
+epoch, and a ``fit`` resumed from it starts a new epoch.
 """
 
 from __future__ import annotations
@@ -135,8 +137,8 @@ def load_checkpoint(path) -> tuple[Trainer, list]:
     """
     name = str(path)
     manifest, arrays = read_archive(path, CHECKPOINT_FORMAT, CHECKPOINT_SCHEMA_VERSION)
-    model = rebuild_model(manifest["model"], arrays, name, "model/")
     with translated_errors(name):
+        model = rebuild_model(manifest["model"], arrays, name, "model/")
         optimizer = _rebuild_optimizer(manifest["optimizer"], arrays, model, name)
         trainer = _rebuild_trainer(manifest["trainer"], arrays, model, optimizer, name)
         callbacks = [_rebuild_callback(entry, arrays, i, name)
@@ -155,16 +157,13 @@ def _describe_optimizer(optimizer) -> tuple[dict, dict]:
     if kind not in OPTIMIZERS or type(optimizer) is not OPTIMIZERS[kind][0]:
         raise TypeError(f"a {type(optimizer).__qualname__} optimizer cannot be saved; "
                         "checkpoints hold reluscope.SGD and reluscope.Adam")
+    state_class = OPTIMIZERS[kind][1]
     arrays = {}
-    fields = []
-    if optimizer.state is not None:
-        for i, state in enumerate(optimizer.state):
-            for field in dataclasses.fields(state):
-                value = getattr(state, field.name)
-                if value is not None:
-                    arrays[f"optimizer/state/{i}/{field.name}"] = value
-        fields = [field.name for field in dataclasses.fields(optimizer.state[0])] \
-            if optimizer.state else []
+    for i, state in enumerate(optimizer.state or []):
+        for field in dataclasses.fields(state):
+            value = getattr(state, field.name)
+            if value is not None:  # Adam's cohorts exist once units were recycled
+                arrays[f"optimizer/state/{i}/{field.name}"] = value
     if isinstance(optimizer, Adam):
         arrays["optimizer/cohort_start"] = optimizer.cohort_start
     entry = {
@@ -172,7 +171,7 @@ def _describe_optimizer(optimizer) -> tuple[dict, dict]:
         "hyperparameters": optimizer.hyperparameters(),
         "steps": optimizer.steps,
         "has_state": optimizer.state is not None,
-        "state_fields": fields,
+        "state_fields": [field.name for field in dataclasses.fields(state_class)],
     }
     return entry, arrays
 

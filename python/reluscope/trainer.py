@@ -262,6 +262,7 @@ class Trainer:
         self.flush_last_firing()
         state = self.__dict__.copy()
         state["_engine"] = state["_engine_key"] = None
+        state["fit_inputs"] = None  # a running fit's data, not the trainer's
         return state
 
     def _silent_units(self) -> int:
