@@ -15,9 +15,9 @@ _cap_threads_from_environment()
 
 from ._runtime import build_info, get_num_threads, set_num_threads, set_simd_target  # noqa: E402
 from . import datasets, experiments  # noqa: E402
-from .callbacks import Callback  # noqa: E402
+from .callbacks import Callback, CallbackState  # noqa: E402
 from .diagnosis import BornDeadReport, born_dead  # noqa: E402
-from .errors import TrainingDiverged  # noqa: E402
+from .errors import CheckpointError, TrainingDiverged  # noqa: E402
 from .layers import Dense  # noqa: E402
 from .causes import CauseRules, DeathCertificate  # noqa: E402
 from .model import MLP  # noqa: E402
@@ -28,10 +28,12 @@ from .scan import LayerScan, ScanReport, scan  # noqa: E402
 from .tracking import UnitStats  # noqa: E402
 from .trainer import History, Trainer  # noqa: E402
 from .unit_history import UnitHistory  # noqa: E402
+from . import checkpoint  # noqa: E402  (needs the trainer and the callbacks above)
 
 __all__ = [
     "MLP", "Dense", "Trainer", "History", "SGD", "Adam", "Callback", "DeadUnitMonitor",
     "DeadNeuronMonitor", "UnitHistory", "CauseRules", "DeathCertificate", "UnitStats",
-    "scan", "ScanReport", "LayerScan", "TrainingDiverged", "build_info", "set_num_threads",
+    "scan", "ScanReport", "LayerScan", "TrainingDiverged", "CheckpointError", "CallbackState",
+    "checkpoint", "build_info", "set_num_threads",
     "get_num_threads", "set_simd_target", "born_dead", "BornDeadReport", "ReDo", "datasets", "experiments", "__version__",
 ]

@@ -1,10 +1,21 @@
-"""The training-callback protocol of ``Trainer.fit``."""
+"""The training-callback protocol of ``Trainer.fit``, and the state a callback saves."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import numpy as np
+
 
 class Callback:
-    """Override what you need. Epochs are numbered from 1; epoch 0 is the initial model."""
+    """Override what you need. Epochs are numbered from 1; epoch 0 is the initial model.
+
+    A callback can be saved in a checkpoint (``Trainer.save_checkpoint``) when
+    its class defines ``state_dict(self) -> CallbackState`` and the class method
+    ``from_state_dict(cls, state) -> callback``, and is registered under a name
+    with ``reluscope.checkpoint.register_callback`` (``DeadUnitMonitor`` and
+    ``ReDo`` are). Any other callback given to a checkpoint is an error.
+    """
 
     def on_train_begin(self, trainer) -> None:
         """Called once before the first epoch of ``fit``."""
@@ -22,3 +33,29 @@ class Callback:
 
     def on_train_end(self, trainer) -> None:
         """Called once after the last epoch (also when training diverged)."""
+
+
+@dataclass
+class CallbackState:
+    """What a callback keeps in a checkpoint.
+
+    Attributes
+    ----------
+    settings : dict
+        JSON values (dicts with string keys, lists, strings, ints, floats,
+        booleans, None); floats come back bit for bit, NaN and infinities
+        included. Tuples come back as lists.
+    arrays : dict of str to ndarray
+        Numeric arrays by name (any "/"-separated name); they come back with
+        their dtype and shape. Object arrays cannot be saved.
+    """
+
+    settings: dict = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def nested(self, prefix: str) -> CallbackState:
+        """The arrays named ``prefix/...``, without the prefix, and ``settings[prefix]``."""
+        start = prefix + "/"
+        return CallbackState(self.settings[prefix],
+                             {name[len(start):]: array for name, array in self.arrays.items()
+                              if name.startswith(start)})

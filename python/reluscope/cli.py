@@ -13,7 +13,6 @@ folder separator (``--out results/``) names a folder, and the files are
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -69,8 +68,9 @@ def _learning_rate(text: str) -> float:
 
 def _info(_args) -> int:
     from ._runtime import build_info
+    from ._strict_json import dumps
 
-    print(json.dumps(build_info(), indent=2))
+    print(dumps(build_info()))
     return 0
 
 

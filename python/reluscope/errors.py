@@ -15,3 +15,9 @@ class TrainingDiverged(FloatingPointError):
         super().__init__(message)
         self.step = step
         self.epoch = epoch
+
+
+class CheckpointError(ValueError):
+    """A model or checkpoint file cannot be read: truncated, corrupted, of another
+    kind, or written by a newer reluscope. The message names the file and what is
+    wrong with it."""

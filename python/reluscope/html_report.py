@@ -9,6 +9,8 @@ import io
 
 import numpy as np
 
+from ._files import write_text
+
 PLOT_EXTRA_HINT = "plots need matplotlib: pip install 'reluscope[plot]'"
 
 
@@ -165,8 +167,7 @@ figure {{ display: inline-block; margin: 1em; }}
 <script>{_SORT_SCRIPT}</script>
 </body></html>
 """
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(page)
+    write_text(path, page)
 
 
 def write_monitor_report(monitor, path) -> None:

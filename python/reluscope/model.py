@@ -121,6 +121,30 @@ class MLP:
         return cls.from_weights([(layer.weight, layer.bias) for layer in layers],
                                 activation=hidden.name, negative_slope=slope)
 
+    def save(self, path) -> str:
+        """Write the model to ``path`` (an .npz archive with a JSON manifest); return the path.
+
+        The write is atomic: the file is the previous one or the complete new
+        one, never a part. ``MLP.load(path)`` gives back the parameters bit for
+        bit, the activation (and leaky slope) and the initializer's name. See
+        ``reluscope.model_file`` for the layout.
+        """
+        from .model_file import save_model
+
+        return save_model(self, path)
+
+    @classmethod
+    def load(cls, path) -> MLP:
+        """The model that ``save`` wrote to ``path``.
+
+        Nothing in the file is unpickled or run. A truncated, corrupted or
+        foreign file (a checkpoint included) raises ``reluscope.CheckpointError``
+        naming the file and what is wrong; a missing one FileNotFoundError.
+        """
+        from .model_file import load_model
+
+        return load_model(path)
+
     @property
     def layer_sizes(self) -> list[int]:
         return [self.layers[0].fan_in] + [layer.fan_out for layer in self.layers]

@@ -9,10 +9,11 @@ rendering (``reluscope.monitor_text``).
 from __future__ import annotations
 
 import warnings
+from dataclasses import asdict
 
 import numpy as np
 
-from .callbacks import Callback
+from .callbacks import Callback, CallbackState
 from .causes import CauseRules, DeathCertificate
 from .scan import SCHEMA_VERSION, ScanReport
 from .unit_history import UnitHistory
@@ -96,6 +97,38 @@ class DeadUnitMonitor(Callback):
                 self.certificates.append(
                     self.rules.certify(self.history, model, layer, unit, record))
         return report
+
+    # Checkpoints (see reluscope.checkpoint).
+
+    def state_dict(self) -> CallbackState:
+        """The scans and their inputs, deaths, revivals, certificates and per-epoch evidence."""
+        history = self.history.state_dict()
+        settings = {
+            "history": history.settings,
+            "rules": asdict(self.rules),
+            "certificates": [c.to_dict() for c in self.certificates],
+            "silent": [{"epoch": e, "units": [u.tolist() for u in units]}
+                       for e, units in self.silent],
+            "silent_unit_gradients": [{"epoch": e, "layers": layers}
+                                      for e, layers in self.silent_unit_gradients],
+        }
+        return CallbackState(settings, {f"history/{name}": array
+                                        for name, array in history.arrays.items()})
+
+    @classmethod
+    def from_state_dict(cls, state: CallbackState) -> DeadUnitMonitor:
+        """The monitor ``state_dict`` saved, ready to go on observing the same run."""
+        history = UnitHistory.from_state_dict(state.nested("history"))
+        settings = state.settings
+        monitor = cls(history.x, chunk_size=history.chunk_size, **settings["rules"])
+        monitor.history = history
+        monitor.certificates = [DeathCertificate(**c) for c in settings["certificates"]]
+        monitor.silent = [(int(entry["epoch"]), [np.array(u, dtype=np.intp)
+                                                 for u in entry["units"]])
+                          for entry in settings["silent"]]
+        monitor.silent_unit_gradients = [(int(entry["epoch"]), entry["layers"])
+                                         for entry in settings["silent_unit_gradients"]]
+        return monitor
 
     # The history, read through.
 

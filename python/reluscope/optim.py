@@ -146,6 +146,10 @@ class Optimizer:
                 f"optimizer.reset() to forget the state first")
         self._model = weakref.ref(model)
 
+    def hyperparameters(self) -> dict:
+        """The keyword arguments that build an optimizer like this one (without its state)."""
+        return {"lr": self.lr, "clip_norm": self.clip_norm, "warmup_steps": self.warmup_steps}
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_model"] = None  # a weak reference does not copy; a copy starts unbound
@@ -266,6 +270,10 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0")
         self._nesterov = bool(value)
 
+    def hyperparameters(self) -> dict:
+        return {**super().hyperparameters(), "momentum": self.momentum,
+                "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+
     def new_state(self, param):
         # Allocated even without momentum, so that momentum can be switched on later.
         return SGDState(np.zeros(np.shape(param), dtype=np.float32))
@@ -315,6 +323,10 @@ class Adam(Optimizer):
         self.beta1, self.beta2 = betas
         self.eps = eps
         self.weight_decay = weight_decay
+
+    def hyperparameters(self) -> dict:
+        return {**super().hyperparameters(), "betas": (self.beta1, self.beta2), "eps": self.eps,
+                "weight_decay": self.weight_decay}
 
     def new_state(self, param):
         return AdamState(np.zeros(np.shape(param), dtype=np.float32),

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._rng_state import generator_from_state, generator_state
 from ._validation import finite_float, positive_int
-from .callbacks import Callback
+from .callbacks import Callback, CallbackState
 from .initializers import initialize
 from .scan import DEFAULT_DORMANT_TAU, scan
 
@@ -103,6 +104,35 @@ class ReDo(Callback):
                 trainer.model.layers[layer_index + 1].weight[units, :] = 0.0
                 trainer.optimizer.reset_elements(2 * layer_index + 2, (units, slice(None)))
         return recycled
+
+    def state_dict(self) -> CallbackState:
+        """Settings, generator, events and which events await their next scoring.
+
+        A callable ``init`` cannot be saved (a file never names code to run):
+        give the initializer by name.
+        """
+        if self.init is not None and not isinstance(self.init, str):
+            raise TypeError(f"ReDo(init={self.init!r}) cannot be saved in a checkpoint: give "
+                            "the initializer by name")
+        open_events = {id(event) for event in self._open}
+        return CallbackState({
+            "tau": self.tau, "every": self.every, "sample_size": self.sample_size,
+            "init": self.init, "init_params": self.init_params,
+            "rng": generator_state(self.rng),
+            "events": [dict(event) for event in self.events],
+            "open_events": [i for i, event in enumerate(self.events) if id(event) in open_events],
+        })
+
+    @classmethod
+    def from_state_dict(cls, state: CallbackState) -> ReDo:
+        """The ReDo ``state_dict`` saved, ready to go on at its next check."""
+        settings = state.settings
+        redo = cls(settings["tau"], settings["every"], sample_size=settings["sample_size"],
+                   init=settings["init"], init_params=settings["init_params"])
+        redo.rng = generator_from_state(settings["rng"])
+        redo.events = [dict(event) for event in settings["events"]]
+        redo._open = [redo.events[i] for i in settings["open_events"]]
+        return redo
 
     def summary(self) -> str:
         """One line: recycled units and how many stayed alive."""

@@ -177,7 +177,8 @@ class Trainer:
         return self._run_step(batch, None, None)[0]
 
     def fit(self, x, y, epochs: int = 1, callbacks=(), shuffle: bool = True,
-            verbose: bool | None = None) -> History:
+            verbose: bool | None = None, *, checkpoint=None,
+            checkpoint_every: int = 1) -> History:
         """Train for ``epochs`` passes over (x, y), reshuffled each epoch from the seed.
 
         Returns the trainer's ``History`` (it accumulates across calls).
@@ -185,6 +186,13 @@ class Trainer:
         ``verbose``: a progress bar (tqdm, optional) with the loss and the number
         of hidden units silent so far in the epoch; None shows it only when
         stderr is a terminal, False never.
+
+        ``checkpoint``: a path; the trainer and ``callbacks`` are saved there
+        (``save_checkpoint``) after every epoch whose number (counted over the
+        trainer's life) is a multiple of ``checkpoint_every``, and, if training
+        diverges, once more with the last finite state before
+        ``TrainingDiverged`` propagates. Every callback must then be one a
+        checkpoint can hold: this is checked before the first step.
         """
         x = as_features(x, "x", self.model.n_features)
         targets = self.loss.prepare_targets(y, x.shape[0], self.model.n_outputs)
@@ -194,6 +202,11 @@ class Trainer:
             if not isinstance(callback, Callback):
                 raise TypeError(f"callbacks[{i}] must be a reluscope.Callback, "
                                 f"got {type(callback).__name__}")
+        if checkpoint is not None:
+            from .checkpoint import check_savable, save_checkpoint
+
+            checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
+            check_savable(self, callbacks)
         step_callbacks = [c for c in callbacks
                           if type(c).on_step_end is not Callback.on_step_end]
         self.fit_inputs = x
@@ -230,12 +243,60 @@ class Trainer:
                     self.history.accuracy.append(logs["accuracy"])
                 for callback in callbacks:
                     callback.on_epoch_end(self, epoch, logs)
+                if checkpoint is not None and epoch % checkpoint_every == 0:
+                    save_checkpoint(self, checkpoint, callbacks,
+                                    reason=f"every {checkpoint_every} epochs")
+        except TrainingDiverged:
+            if checkpoint is not None:
+                # The model kept its parameters from before the failed step.
+                save_checkpoint(self, checkpoint, callbacks, reason="diverged")
+            raise
         finally:
             if bar is not None:
                 bar.close()
             for callback in callbacks:
                 callback.on_train_end(self)
         return self.history
+
+    def save_checkpoint(self, path, callbacks=()) -> str:
+        """Save this trainer, its model and optimizer, and ``callbacks`` to ``path``.
+
+        ``Trainer.load_checkpoint(path)`` gives them back; ``fit`` then goes on
+        exactly as this run would have (give it the same data). The file is an
+        .npz archive with a JSON manifest (``reluscope.checkpoint``), written
+        atomically. Pending last-firing rows are flushed first. Each callback
+        must be one a checkpoint can hold (``DeadUnitMonitor``, ``ReDo``, or a
+        registered class); any other raises a TypeError naming it. Returns the path.
+        """
+        from .checkpoint import save_checkpoint
+
+        return save_checkpoint(self, path, callbacks)
+
+    @classmethod
+    def load_checkpoint(cls, path) -> tuple[Trainer, list]:
+        """``(trainer, callbacks)`` from a checkpoint written by ``save_checkpoint``.
+
+        Nothing in the file is unpickled, imported or run. A truncated,
+        corrupted or foreign file, or one from a newer reluscope, raises
+        ``reluscope.CheckpointError`` naming the file and what is wrong.
+        """
+        from .checkpoint import load_checkpoint
+
+        return load_checkpoint(path)
+
+    def __getstate__(self) -> dict:
+        # The C++ step does not pickle: flush what it holds pending into
+        # last_firing, and let the copy build its own at its first step.
+        self.flush_last_firing()
+        state = self.__dict__.copy()
+        state["_engine"] = state["_engine_key"] = None
+        state["fit_inputs"] = None  # a running fit's data, not the trainer's
+        del state["_step_lock"]  # a lock does not pickle; the copy gets its own
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._step_lock = threading.Lock()
 
     def _silent_units(self) -> int:
         """Hidden units that have not fired yet in this epoch (with track_firing)."""

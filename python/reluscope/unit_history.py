@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import as_features, finite_float, positive_int
-from .scan import ScanReport, scan
+from .callbacks import CallbackState
+from .scan import LayerScan, ScanReport, scan
 
 
 class UnitHistory:
@@ -54,6 +55,79 @@ class UnitHistory:
         self._dead_weights: list[dict] = []
         self._centered = None
         self._centered_known = False
+
+    def state_dict(self) -> CallbackState:
+        """Everything ``observe`` and the queries read, for a checkpoint.
+
+        Per hidden layer the scans are stacked, (n_scans, n_units), under
+        ``scans/<layer>/...``; the biases at each scan under ``bias_history/<layer>``.
+        """
+        n_layers = len(self.reports[0].layers) if self.reports else 0
+        settings = {
+            "chunk_size": self.chunk_size,
+            "epochs": list(self.epochs),
+            "steps": list(self.steps),
+            "deaths": [list(d) for d in self.deaths],
+            "revivals": [list(r) for r in self.revivals],
+            "moved_while_dead": [list(m) for m in self.moved_while_dead],
+            "activation": self.activation,
+            "n_hidden_layers": n_layers,
+            "n_samples": [r.n_samples for r in self.reports],
+            "dormancy_measured": [[layer.mean_abs_activation is not None for layer in r.layers]
+                                  for r in self.reports],
+            "dead_weight_units": [list(columns) for columns in self._dead_weights],
+            "activation_samples": sorted(self.activation_samples),
+        }
+        arrays = {"x": self.x}
+        for i in range(n_layers):
+            scans = [r.layers[i] for r in self.reports]
+            arrays[f"scans/{i}/firing_counts"] = np.stack([s.firing_counts for s in scans])
+            arrays[f"scans/{i}/max_pre_activation"] = np.stack(
+                [s.max_pre_activation for s in scans])
+            arrays[f"scans/{i}/mean_abs_activation"] = np.stack(
+                [np.full(s.n_units, np.nan) if s.mean_abs_activation is None
+                 else s.mean_abs_activation for s in scans])
+            arrays[f"bias_history/{i}"] = np.stack([biases[i] for biases in self.bias_history])
+        for i, columns in enumerate(self._dead_weights):
+            arrays[f"dead_weights/{i}"] = (np.stack(list(columns.values())) if columns
+                                           else np.zeros((0, 0), dtype=np.float32))
+        for key, samples in self.activation_samples.items():
+            for i, values in enumerate(samples):
+                arrays[f"activation_samples/{key}/{i}"] = values
+        return CallbackState(settings, arrays)
+
+    @classmethod
+    def from_state_dict(cls, state: CallbackState) -> UnitHistory:
+        """The history ``state_dict`` saved."""
+        settings, arrays = state.settings, state.arrays
+        history = cls(arrays["x"], settings["chunk_size"])
+        history.epochs = [int(e) for e in settings["epochs"]]
+        history.steps = [int(s) for s in settings["steps"]]
+        history.deaths = [tuple(d) for d in settings["deaths"]]
+        history.revivals = [tuple(r) for r in settings["revivals"]]
+        history.moved_while_dead = [tuple(m) for m in settings["moved_while_dead"]]
+        history.activation = settings["activation"]
+        n_layers = settings["n_hidden_layers"]
+        stacks = [{name: arrays[f"scans/{i}/{name}"] for name in
+                   ("firing_counts", "max_pre_activation", "mean_abs_activation")}
+                  for i in range(n_layers)]
+        history.reports = [
+            ScanReport([LayerScan(i, stacks[i]["firing_counts"][s].copy(),
+                                  stacks[i]["max_pre_activation"][s].copy(), n_samples,
+                                  stacks[i]["mean_abs_activation"][s].copy() if measured[i]
+                                  else None)
+                        for i in range(n_layers)], n_samples)
+            for s, (n_samples, measured) in enumerate(zip(settings["n_samples"],
+                                                           settings["dormancy_measured"]))]
+        history.bias_history = [[arrays[f"bias_history/{i}"][s].copy() for i in range(n_layers)]
+                                for s in range(len(history.reports))]
+        history._dead_weights = [
+            {int(unit): arrays[f"dead_weights/{i}"][row].copy() for row, unit in enumerate(units)}
+            for i, units in enumerate(settings["dead_weight_units"])]
+        history.activation_samples = {
+            key: [arrays[f"activation_samples/{key}/{i}"] for i in range(n_layers)]
+            for key in settings["activation_samples"]}
+        return history
 
     @property
     def leaky(self) -> bool:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 import platform
 import time
 
 import numpy as np
 
+from .. import _files, _strict_json
 from .._core import __version__
 
 # Version of the experiments' JSON layout; bumped when a field changes meaning.
@@ -56,35 +55,17 @@ def result_header(experiment: str, parameters: dict) -> dict:
 
 
 def write_json(result: dict, path) -> str:
-    """Write ``result`` as indented JSON (NaN written as null) and return the path."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as stream:
-        json.dump(_plain(result), stream, indent=2, allow_nan=False)
-        stream.write("\n")
-    return str(path)
+    """Write ``result`` as indented strict JSON, atomically, and return the path.
 
-
-def _plain(value):
-    """JSON-ready copy: numpy scalars and arrays to Python, non-finite floats to None."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    return value
+    NaN and infinities are written as null, and a top-level "notes" entry
+    names the fields where that happened (see ``reluscope._strict_json``).
+    """
+    return _strict_json.write_json(result, path)
 
 
 def save_figure(figure, path) -> str:
-    """Save a matplotlib ``Figure`` as PNG (nothing to close: pyplot never knew it)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, format="png", dpi=110, bbox_inches="tight")
-    return str(path)
+    """Save a matplotlib ``Figure`` as PNG, atomically (nothing to close: pyplot never knew it)."""
+    return _files.save_figure(figure, path, format="png", dpi=110, bbox_inches="tight")
 
 
 def write_outputs(result: dict, figure, out_prefix: str) -> dict:
