@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import reluscope as rs
-from reluscope.errors import NonFiniteActivations
+from reluscope import NonFiniteActivations
 
 
 def small_model(seed=0):
@@ -73,6 +73,17 @@ def test_a_nan_weight_set_after_construction_is_refused(entry):
     # A NaN weight poisons its unit on every sample, and only that unit.
     assert (error.value.layer, error.value.n_samples, error.value.n_units) == (1, 20, 1)
     assert error.value.cause == "non-finite weights"
+
+
+def test_finite_weights_too_large_for_the_data_are_named():
+    # A diverging run's last finite state: finite weights whose products overflow.
+    model = small_model()
+    model.layers[1].weight *= np.float32(1e37)
+    model.layers[2].weight *= np.float32(1e37)
+    x, _ = data()
+    with pytest.raises(NonFiniteActivations, match="the weights are too large") as error:
+        model.forward(x)
+    assert error.value.cause == "weights too large" and error.value.layer == 2
 
 
 def test_an_inf_bias_in_the_output_layer_is_refused_by_forward():
@@ -221,6 +232,16 @@ def test_a_broken_layer_is_named_at_every_entry_point(entry, breakage, error, me
     x, y = data()
     with pytest.raises(error, match=message):
         {**ENTRY_POINTS, **TRAINING_ENTRY_POINTS}[entry](model, x, y)
+
+
+def test_the_cause_rules_check_the_model_they_read():
+    model = small_model()
+    x, _ = data()
+    history = rs.UnitHistory(x)
+    history.observe(0, model)
+    short_bias(model)
+    with pytest.raises(ValueError, match=r"layers\[1\]\.bias has shape \(5,\)"):
+        rs.CauseRules().certify(history, model, 0, 0, None)
 
 
 def test_check_layers_is_public_and_passes_a_fresh_model():

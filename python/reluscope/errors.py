@@ -25,7 +25,9 @@ class NonFiniteActivations(ValueError):
     is the index in ``model.layers`` of the first layer affected, ``n_samples``
     and ``n_units`` how many samples and units of that layer are affected,
     ``first_sample`` the index of the first such sample, and ``cause``
-    ``"non-finite weights"`` or ``"inputs too large"``.
+    ``"non-finite weights"`` (a NaN or Inf weight or bias), or, when every
+    parameter is finite, ``"inputs too large"`` or ``"weights too large"``
+    (whichever of the largest |x| and the largest |weight| is larger).
     """
 
     def __init__(self, message: str, *, layer: int, n_samples: int, n_units: int,

@@ -137,8 +137,15 @@ def _cause(layers, x: np.ndarray) -> tuple[str, str]:
                 return "non-finite weights", (
                     f"non-finite weights: layers[{i}].{role} holds {n_bad} NaN or Inf "
                     f"value(s) (set after construction?)")
-    largest = float(np.abs(x).max())
-    return "inputs too large", (
-        f"the inputs are too large: every weight and bias up to layer {len(layers) - 1} is "
-        f"finite, but x (largest |value| {largest:.3g}) times the weights overflows float32 "
-        f"(largest {_FLOAT32_MAX:.3g}); scale the inputs down")
+    # All finite: the values grew past float32 on the way. Whichever of x and
+    # the weights is the larger is the likelier culprit; both are given.
+    largest_input = float(np.abs(x).max())
+    largest_weight = max(float(np.abs(layer.weight).max()) for layer in layers)
+    cause = "inputs too large" if largest_input >= largest_weight else "weights too large"
+    advice = "scale the inputs down" if cause == "inputs too large" else (
+        "the weights have grown too large (a diverging run?)")
+    return cause, (
+        f"the {cause.split()[0]} are too large: every weight and bias up to layer "
+        f"{len(layers) - 1} is finite, but with |x| up to {largest_input:.3g} and weights up "
+        f"to {largest_weight:.3g} the values overflow float32 (largest {_FLOAT32_MAX:.3g}); "
+        f"{advice}")
