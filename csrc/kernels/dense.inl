@@ -22,8 +22,8 @@ struct DenseEpilogue {
   float* out;
   i64 ldo;
   float slope;
-  i64* count_partials;  // n_threads x n_units
-  float* max_partials;  // n_threads x n_units
+  i64* count_partials;      // n_threads x n_units
+  float* max_partials;      // n_threads x n_units
   i64* nonfinite_partials;  // n_threads x n_units
   i64 n_units;
 
@@ -111,8 +111,8 @@ void dense_forward_with(const DenseForwardArgs& d, int n_threads) {
     maxima[i] = -__builtin_inff();
     nonfinite[i] = 0;
   }
-  DenseEpilogue<Act, Stats> ep{d.bias,  d.out,  d.fan_out, d.negative_slope,
-                               counts,  maxima, nonfinite, d.fan_out};
+  DenseEpilogue<Act, Stats> ep{d.bias, d.out, d.fan_out, d.negative_slope,
+                               counts, maxima, nonfinite, d.fan_out};
   gemm_blocked(g, ep, nt);
   if (Stats) {
     for (int t = 0; t < nt; ++t) {
