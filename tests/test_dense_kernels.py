@@ -88,6 +88,44 @@ def test_zero_pre_activation_does_not_fire(simd_target):
 
 
 @pytest.mark.parametrize("name,slope", ACTIVATIONS)
+def test_nonfinite_counts_match_reference_on_odd_shapes(simd_target, num_threads, rng, name,
+                                                          slope):
+    # Every odd row is huge: with weights >= 1.5 each product 3e38 * w overflows
+    # float32 on its own, whatever the summation order. Unit 0 gets a NaN
+    # weight and the last unit a bias of -Inf: non-finite on every row.
+    for n, fan_in, fan_out in itertools.product((1, 3, 17), repeat=3):
+        x = rng.random((n, fan_in)).astype(np.float32)
+        x[1::2] = 3e38
+        weight = rng.uniform(1.5, 2.0, (fan_in, fan_out)).astype(np.float32)
+        bias = rng.standard_normal(fan_out).astype(np.float32)
+        weight[0, 0] = np.nan
+        bias[-1] = -np.inf
+        with np.errstate(over="ignore", invalid="ignore"):
+            ref_pre, _ = reference.dense_forward(x, weight, bias, name, slope)
+            expected = (~np.isfinite(ref_pre.astype(np.float32))).sum(axis=0)
+        pre, out = np.empty((n, fan_out), np.float32), np.empty((n, fan_out), np.float32)
+        nonfinite = np.full(fan_out, 2, dtype=np.int64)  # accumulates
+        _core.dense_forward(x, weight, bias, pre, out, reference.activation_kind(name), slope,
+                            None, None, nonfinite)
+        shape = (n, fan_in, fan_out)
+        np.testing.assert_array_equal(nonfinite, 2 + expected, err_msg=str(shape))
+        np.testing.assert_array_equal(nonfinite, 2 + (~np.isfinite(pre)).sum(axis=0),
+                                      err_msg=str(shape))
+
+
+def test_nonfinite_counts_are_zero_and_change_nothing_on_finite_data(simd_target, rng):
+    x, weight, bias = random_layer(rng, 257, 17, 100)
+    plain = run_forward(x, weight, bias, "relu", 0.0, with_stats=False)
+    pre, out = np.empty_like(plain[0]), np.empty_like(plain[1])
+    nonfinite = np.zeros(100, dtype=np.int64)
+    _core.dense_forward(x, weight, bias, pre, out, _core.Activation.relu, 0.0, None, None,
+                        nonfinite)
+    assert not nonfinite.any()
+    np.testing.assert_array_equal(pre, plain[0])
+    np.testing.assert_array_equal(out, plain[1])
+
+
+@pytest.mark.parametrize("name,slope", ACTIVATIONS)
 def test_backward_matches_reference_on_odd_shapes(simd_target, num_threads, rng, name, slope):
     for n, fan_in, fan_out in ODD_SHAPES + DEEP_SHAPES:
         x, weight, bias = random_layer(rng, n, fan_in, fan_out)

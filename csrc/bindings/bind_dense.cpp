@@ -35,7 +35,8 @@ void gemm_binding(const FloatArray& a, const FloatArray& b, FloatArray& c, bool 
 void dense_forward_binding(const FloatArray& x, const FloatArray& weight, const FloatArray& bias,
                            FloatArray& pre, FloatArray& out, Activation activation, float negative_slope,
                            std::optional<Int64Array> firing_counts,
-                           std::optional<FloatArray> max_pre) {
+                           std::optional<FloatArray> max_pre,
+                           std::optional<Int64Array> nonfinite_counts) {
   require_ndim(x, "x", 2);
   require_ndim(weight, "weight", 2);
   const py::ssize_t n = x.shape(0), fan_in = weight.shape(0), fan_out = weight.shape(1);
@@ -64,6 +65,10 @@ void dense_forward_binding(const FloatArray& x, const FloatArray& weight, const 
   if (max_pre) {
     require_shape(*max_pre, "max_pre", {fan_out});
     d.max_pre = mutable_data(*max_pre, "max_pre");
+  }
+  if (nonfinite_counts) {
+    require_shape(*nonfinite_counts, "nonfinite_counts", {fan_out});
+    d.nonfinite_counts = mutable_data(*nonfinite_counts, "nonfinite_counts");
   }
   py::gil_scoped_release release;  // safe: no Python object is touched below
   kernels().dense_forward(d, num_threads());
@@ -119,8 +124,10 @@ void bind_dense(py::module_& m) {
         py::arg("out").noconvert(), py::arg("activation"), py::arg("negative_slope"),
         py::arg("firing_counts").noconvert().none(true) = py::none(),
         py::arg("max_pre").noconvert().none(true) = py::none(),
-        "pre = x @ weight + bias; out = act(pre); optionally firing_counts += (pre > 0).sum(0) "
-        "and max_pre = maximum(max_pre, pre.max(0)), all in one pass.");
+        py::arg("nonfinite_counts").noconvert().none(true) = py::none(),
+        "pre = x @ weight + bias; out = act(pre); optionally firing_counts += (pre > 0).sum(0), "
+        "max_pre = maximum(max_pre, pre.max(0)) and nonfinite_counts += (~isfinite(pre)).sum(0), "
+        "all in one pass.");
   m.def("dense_backward", &dense_backward_binding, py::arg("x").noconvert(),
         py::arg("weight").noconvert(), py::arg("pre").noconvert(),
         py::arg("grad_out").noconvert(), py::arg("grad_pre").noconvert(),

@@ -56,6 +56,7 @@ enum ScratchSlot {
   kPackB,
   kCountPartials,
   kMaxPartials,
+  kNonfinitePartials,
   kReduction,
   kColumnPartials,
   kCohortScales,

@@ -2,9 +2,12 @@
 // statistics in the epilogue) and the backward.
 
 // Epilogue of the dense forward, applied to each finished tile:
-// pre = value + bias, out = act(pre), and per-unit firing count and maximum of
-// pre into this thread's partial arrays (combined after the GEMM in thread
-// order; counts are integers and max is exact, so the order cannot matter).
+// pre = value + bias, out = act(pre), and per-unit firing count, maximum of
+// pre and count of non-finite pre (NaN or +-Inf) into this thread's partial
+// arrays (combined after the GEMM in thread order; counts are integers and max
+// is exact, so the order cannot matter). The non-finite count is what lets the
+// callers refuse an overflowed forward: the ReLU maps NaN to 0, so a NaN
+// pre-activation would otherwise look like a unit that does not fire.
 template <Activation Act>
 inline VFloat activation_vector(VFloat s, float slope) {
   if (Act == Activation::identity) return s;
@@ -19,17 +22,20 @@ struct DenseEpilogue {
   float* out;
   i64 ldo;
   float slope;
-  i64* count_partials;  // n_threads x n_units
-  float* max_partials;  // n_threads x n_units
+  i64* count_partials;      // n_threads x n_units
+  float* max_partials;      // n_threads x n_units
+  i64* nonfinite_partials;  // n_threads x n_units
   i64 n_units;
 
   struct Local {
     i64* counts;
     float* maxima;
+    i64* nonfinite;
   };
   Local local(int tid) const {
-    if (!Stats) return {nullptr, nullptr};
-    return {count_partials + tid * n_units, max_partials + tid * n_units};
+    if (!Stats) return {nullptr, nullptr, nullptr};
+    return {count_partials + tid * n_units, max_partials + tid * n_units,
+            nonfinite_partials + tid * n_units};
   }
 
   void store_final_tile(const float* tile, i64 rows, i64 cols, float* pre, i64 ldc, i64 row0,
@@ -47,6 +53,8 @@ struct DenseEpilogue {
         if (Stats) {
           local.counts[col0 + j] += s > 0.0f;
           local.maxima[col0 + j] = max_f(local.maxima[col0 + j], s);
+          const float d = s - s;  // 0 when s is finite, NaN for NaN and +-Inf
+          local.nonfinite[col0 + j] += d != d;
         }
       }
     }
@@ -56,11 +64,12 @@ struct DenseEpilogue {
                         i64 col0, Local& local) const {
     constexpr int kVectors = RS_NR / kVectorFloats;
     VFloat b[kVectors], highest[kVectors];
-    VInt fired[kVectors];
+    VInt fired[kVectors], nonfinite[kVectors];
     for (int v = 0; v < kVectors; ++v) {
       b[v] = load_vector(bias + col0 + v * kVectorFloats);
       highest[v] = VFloat{} - __builtin_inff();
       fired[v] = VInt{};
+      nonfinite[v] = VInt{};
     }
     for (i64 i = 0; i < rows; ++i) {
       for (int v = 0; v < kVectors; ++v) {
@@ -70,6 +79,8 @@ struct DenseEpilogue {
         if (Stats) {
           fired[v] -= s > VFloat{};  // a true lane is -1
           highest[v] = s > highest[v] ? s : highest[v];
+          const VFloat d = s - s;  // 0 when s is finite, NaN for NaN and +-Inf
+          nonfinite[v] -= d != d;
         }
       }
     }
@@ -79,6 +90,7 @@ struct DenseEpilogue {
           const i64 unit = col0 + v * kVectorFloats + j;
           local.counts[unit] += fired[v][j];
           local.maxima[unit] = max_f(local.maxima[unit], highest[v][j]);
+          local.nonfinite[unit] += nonfinite[v][j];
         }
       }
     }
@@ -93,20 +105,24 @@ void dense_forward_with(const DenseForwardArgs& d, int n_threads) {
   const i64 partial_size = Stats ? static_cast<i64>(nt) * d.fan_out : 0;
   i64* const counts = Stats ? scratch<i64>(kCountPartials, partial_size) : nullptr;
   float* const maxima = Stats ? scratch<float>(kMaxPartials, partial_size) : nullptr;
+  i64* const nonfinite = Stats ? scratch<i64>(kNonfinitePartials, partial_size) : nullptr;
   for (i64 i = 0; i < partial_size; ++i) {
     counts[i] = 0;
     maxima[i] = -__builtin_inff();
+    nonfinite[i] = 0;
   }
   DenseEpilogue<Act, Stats> ep{d.bias, d.out, d.fan_out, d.negative_slope,
-                               counts, maxima, d.fan_out};
+                               counts, maxima, nonfinite, d.fan_out};
   gemm_blocked(g, ep, nt);
   if (Stats) {
     for (int t = 0; t < nt; ++t) {
       const i64* c = counts + static_cast<i64>(t) * d.fan_out;
       const float* mx = maxima + static_cast<i64>(t) * d.fan_out;
+      const i64* bad = nonfinite + static_cast<i64>(t) * d.fan_out;
       for (i64 j = 0; j < d.fan_out; ++j) {
         if (d.firing_counts) d.firing_counts[j] += c[j];
         if (d.max_pre) d.max_pre[j] = max_f(d.max_pre[j], mx[j]);
+        if (d.nonfinite_counts) d.nonfinite_counts[j] += bad[j];
       }
     }
   }
@@ -114,7 +130,7 @@ void dense_forward_with(const DenseForwardArgs& d, int n_threads) {
 
 template <Activation Act>
 void dense_forward_act(const DenseForwardArgs& d, int n_threads) {
-  if (d.firing_counts || d.max_pre)
+  if (d.firing_counts || d.max_pre || d.nonfinite_counts)
     dense_forward_with<Act, true>(d, n_threads);
   else
     dense_forward_with<Act, false>(d, n_threads);

@@ -26,8 +26,9 @@ struct GemmArgs {
 };
 
 // Fused dense forward: pre = x @ weight + bias, out = act(pre), and, when the
-// pointers are non-null, firing_counts[j] += #{rows with pre > 0} and
-// max_pre[j] = max(max_pre[j], max over rows of pre). out may equal pre.
+// pointers are non-null, firing_counts[j] += #{rows with pre > 0},
+// max_pre[j] = max(max_pre[j], max over rows of pre) and
+// nonfinite_counts[j] += #{rows with pre NaN or +-Inf}. out may equal pre.
 struct DenseForwardArgs {
   std::int64_t n_rows, fan_in, fan_out;
   const float* x;        // (n_rows, fan_in)
@@ -39,6 +40,7 @@ struct DenseForwardArgs {
   float negative_slope;
   std::int64_t* firing_counts;  // (fan_out,) or null
   float* max_pre;               // (fan_out,) or null
+  std::int64_t* nonfinite_counts = nullptr;  // (fan_out,) or null
 };
 
 // Dense backward: grad_pre = grad_out * act'(pre); grad_weight = x.T @ grad_pre;

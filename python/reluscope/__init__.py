@@ -17,7 +17,7 @@ from ._runtime import build_info, get_num_threads, set_num_threads, set_simd_tar
 from . import datasets, experiments  # noqa: E402
 from .callbacks import Callback, CallbackState  # noqa: E402
 from .diagnosis import BornDeadReport, born_dead  # noqa: E402
-from .errors import CheckpointError, TrainingDiverged  # noqa: E402
+from .errors import CheckpointError, NonFiniteActivations, TrainingDiverged  # noqa: E402
 from .layers import Dense  # noqa: E402
 from .causes import CauseRules, DeathCertificate  # noqa: E402
 from .model import MLP  # noqa: E402
@@ -34,6 +34,6 @@ __all__ = [
     "MLP", "Dense", "Trainer", "History", "SGD", "Adam", "Callback", "DeadUnitMonitor",
     "DeadNeuronMonitor", "UnitHistory", "CauseRules", "DeathCertificate", "UnitStats",
     "scan", "ScanReport", "LayerScan", "TrainingDiverged", "CheckpointError", "CallbackState",
-    "checkpoint", "build_info", "set_num_threads",
+    "NonFiniteActivations", "checkpoint", "build_info", "set_num_threads",
     "get_num_threads", "set_simd_target", "born_dead", "BornDeadReport", "ReDo", "datasets", "experiments", "__version__",
 ]

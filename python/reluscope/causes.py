@@ -86,6 +86,7 @@ class CauseRules:
         """The certificate of a unit that the latest scan of ``history`` found dead."""
         if not history.reports:
             raise ValueError("the history has no scan yet: observe the model first")
+        model.check_layers()
         widths = [layer.n_units for layer in history.reports[-1].layers]
         if not 0 <= layer < len(widths) or not 0 <= unit < widths[layer]:
             raise ValueError(f"no unit {unit} in hidden layer {layer}; the hidden layers have "

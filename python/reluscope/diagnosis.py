@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
-from ._validation import as_features
-from .scan import SCHEMA_VERSION, ScanReport, scan
+from ._validation import as_features, positive_int
+from .layer_stream import DEFAULT_CHUNK_ROWS, stream_layers
+from .scan import SCHEMA_VERSION, LayerScan, ScanReport
 
 
 @dataclass
@@ -102,33 +103,82 @@ class BornDeadReport:
         return "\n".join(lines)
 
 
-def born_dead(model, x) -> BornDeadReport:
+def born_dead(model, x, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> BornDeadReport:
     """Check a model on x before training: mask death, signal collapse, or alive.
+
+    One pass over x, ``chunk_size`` rows at a time (as ``scan``): the report's
+    scan, the spreads and the verdict come from running statistics, so memory
+    does not grow with the number of samples.
 
     Parameters
     ----------
     model : MLP
     x : array-like (n_samples, n_features)
-        Needs at least two distinct samples for "collapse" to mean anything.
+        At least two distinct samples: on one sample (or copies of one) every
+        output spread is 0, so "collapse" would mean nothing.
+    chunk_size : int
 
     Returns
     -------
     BornDeadReport
+
+    Raises
+    ------
+    ValueError
+        When x has fewer than two distinct samples.
+    NonFiniteActivations (a ValueError)
+        When some pre-activation is NaN or Inf (x overflows float32 on the way
+        through the layers, or a weight is NaN or Inf): the error names the
+        layer, the samples and units affected and the likely cause, instead of
+        taking the NaN the ReLU turns into 0 for a dead unit or a collapse.
     """
+    model.check_layers()
     x = as_features(x, n_features=model.n_features)
-    report = scan(model, x, dormancy=False)
-    activations = model._forward_validated(x)
-    spreads = [float(np.ptp(out, axis=0).max()) for _, out in activations[:-1]]
-    output_spread = float(np.ptp(activations[-1][1], axis=0).max())
+    chunk_size = positive_int(chunk_size, "chunk_size")
+    _require_distinct_samples(x, chunk_size)
+    layers = model.layers
+    n_hidden = len(layers) - 1
+    counts = [np.zeros(layer.fan_out, dtype=np.int64) for layer in layers[:-1]]
+    maxima = [np.full(layer.fan_out, -np.inf, dtype=np.float32) for layer in layers[:-1]]
+    # Per layer (the output layer last): the running min and max of each unit's
+    # output, whose difference is the spread, and whether any pre-activation is < 0.
+    lowest = [np.full(layer.fan_out, np.inf, dtype=np.float32) for layer in layers]
+    highest = [np.full(layer.fan_out, -np.inf, dtype=np.float32) for layer in layers]
+    negative_anywhere = [False] * len(layers)
+    stats = [*zip(counts, maxima), None]
+    for i, _, pre, out in stream_layers(layers, x, chunk_size, stats=stats, keep_pre=True):
+        np.minimum(lowest[i], out.min(axis=0), out=lowest[i])
+        np.maximum(highest[i], out.max(axis=0), out=highest[i])
+        if i < n_hidden and not negative_anywhere[i]:
+            negative_anywhere[i] = bool((pre < 0).any())
+    spreads = [float((high - low).max()) for low, high in zip(lowest, highest)]
+    n = x.shape[0]
+    report = ScanReport([LayerScan(i, c, m, n) for i, (c, m) in enumerate(zip(counts, maxima))],
+                        n)
     fully_dead, underflowed = [], []
-    for layer, (pre, _) in zip(report.layers, activations):
+    for layer in report.layers:
         # The rule (rs::layer_verdict, shared with the born-dead experiment's kernel):
         # no unit fires and some pre-activation is negative: dead by sign; none
         # negative: every pre-activation is exactly 0, the signal underflowed.
         verdict = _core.layer_verdict(fires_anywhere=layer.n_dead < layer.n_units,
-                                      negative_anywhere=bool((pre < 0).any()))
+                                      negative_anywhere=negative_anywhere[layer.index])
         if verdict == _core.LayerVerdict.dead_by_sign:
             fully_dead.append(layer.index)
         elif verdict == _core.LayerVerdict.underflowed and not fully_dead:
             underflowed.append(layer.index)
-    return BornDeadReport(report, fully_dead, spreads, output_spread, underflowed)
+    return BornDeadReport(report, fully_dead, spreads[:-1], spreads[-1], underflowed)
+
+
+def _require_distinct_samples(x: np.ndarray, chunk_size: int) -> None:
+    """A ValueError unless x holds two samples that differ (checked a chunk at a time)."""
+    if x.shape[0] < 2:
+        raise ValueError(f"born_dead needs at least two distinct samples of x, got "
+                         f"{x.shape[0]}: on one sample no output can vary, so signal collapse "
+                         f"cannot be told from a healthy network")
+    first = x[0]
+    for start in range(0, x.shape[0], chunk_size):
+        if not (x[start:start + chunk_size] == first).all():
+            return
+    raise ValueError(f"born_dead needs at least two distinct samples of x, but all "
+                     f"{x.shape[0]} samples are the same: no output can vary, so signal "
+                     f"collapse cannot be told from a healthy network")

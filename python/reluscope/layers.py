@@ -32,13 +32,16 @@ class Dense:
         return self.weight.shape[1]
 
     def forward(self, x: np.ndarray, firing_counts: np.ndarray | None = None,
-                max_pre_activation: np.ndarray | None = None):
+                max_pre_activation: np.ndarray | None = None,
+                nonfinite_counts: np.ndarray | None = None):
         """Return ``(pre_activation, output)``, each (n_samples, fan_out) float32.
 
         ``x`` must already be C-contiguous float32 (see ``_validation``). When
         given, ``firing_counts`` (int64) gains the number of samples with
-        pre-activation > 0 per unit, and ``max_pre_activation`` (float32) is
-        raised to the largest pre-activation seen per unit, in the same pass.
+        pre-activation > 0 per unit, ``max_pre_activation`` (float32) is
+        raised to the largest pre-activation seen per unit, and
+        ``nonfinite_counts`` (int64) gains the number of samples whose
+        pre-activation is NaN or Inf, in the same pass.
         For a linear layer the output is the pre-activation (the same array).
         """
         pre_activation = np.empty((x.shape[0], self.fan_out), dtype=np.float32)
@@ -48,7 +51,7 @@ class Dense:
             output = np.empty_like(pre_activation)
         _core.dense_forward(x, self.weight, self.bias, pre_activation, output,
                             self.activation.kind, self.activation.negative_slope,
-                            firing_counts, max_pre_activation)
+                            firing_counts, max_pre_activation, nonfinite_counts)
         return pre_activation, output
 
     def backward(self, x: np.ndarray, pre_activation: np.ndarray, grad_output: np.ndarray,

@@ -9,6 +9,8 @@ from ._validation import (as_features, as_float32_parameter, float32_hyperparame
                           positive_int)
 from .activations import IDENTITY, get_activation
 from .initializers import initialize
+from .layer_checks import check_layers
+from .layer_stream import DEFAULT_CHUNK_ROWS, nonfinite_error, stream_layers
 from .layers import Dense
 from .losses import get_loss
 
@@ -170,24 +172,68 @@ class MLP:
         """Copies of ``[(W1, b1), ...]``, suitable for ``from_weights``."""
         return [(layer.weight.copy(), layer.bias.copy()) for layer in self.layers]
 
-    def forward(self, x) -> np.ndarray:
-        """Raw outputs (n_samples, n_outputs) float32; the last layer is linear."""
-        return self._forward_validated(as_features(x, n_features=self.n_features))[-1][1]
+    def check_layers(self, *, writeable: bool = False) -> None:
+        """Raise unless the layers are still a model the kernels can run.
 
-    def predict(self, x) -> np.ndarray:
-        """Index of the largest output for each sample (n_samples,) int64."""
-        return np.argmax(self.forward(x), axis=1)
+        Layers may be changed after construction (``layer.weight = w``); every
+        entry point that uses them calls this first. It checks shapes, dtypes
+        and layouts, never values (see ``reluscope.layer_checks``): each layer
+        has width >= 1, a 2-D float32 C-contiguous weight (fan_in, fan_out) whose
+        fan_in is the previous layer's fan_out, a float32 bias (fan_out,), and,
+        with ``writeable``, both writeable. The error names the layer and both
+        shapes.
+        """
+        check_layers(self.layers, writeable=writeable)
 
-    def predict_proba(self, x) -> np.ndarray:
-        """Softmax of the outputs (n_samples, n_outputs), each row summing to 1."""
-        logits = self.forward(x).astype(np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        probabilities = np.exp(logits)
-        probabilities /= probabilities.sum(axis=1, keepdims=True)
-        return probabilities.astype(np.float32)
+    def forward(self, x, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
+        """Raw outputs (n_samples, n_outputs) float32; the last layer is linear.
+
+        The samples go through the layers ``chunk_size`` rows at a time, so the
+        memory used beyond x and the result is two chunks of the widest layer
+        (see ``reluscope.layer_stream``); the result is bit for bit the same
+        whatever ``chunk_size``.
+
+        Raises
+        ------
+        NonFiniteActivations (a ValueError)
+            When some pre-activation is NaN or Inf: x overflows float32 on the
+            way through the layers, or a weight or bias is NaN or Inf. The error
+            names the first layer affected, how many samples and units, and
+            the cause. (A ReLU would turn NaN into 0 and hide it.)
+        """
+        self.check_layers()
+        x = as_features(x, n_features=self.n_features)
+        chunk_size = positive_int(chunk_size, "chunk_size")
+        return self._forward_streamed(x, chunk_size)
+
+    def predict(self, x, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
+        """Index of the largest output for each sample (n_samples,) int64.
+
+        Streams like ``forward``, and raises ``NonFiniteActivations`` as it does.
+        """
+        return np.argmax(self.forward(x, chunk_size=chunk_size), axis=1)
+
+    def predict_proba(self, x, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
+        """Softmax of the outputs (n_samples, n_outputs), each row summing to 1.
+
+        Streams like ``forward`` (the softmax too, in float64 a chunk at a time),
+        and raises ``NonFiniteActivations`` as it does.
+        """
+        outputs = self.forward(x, chunk_size=chunk_size)
+        probabilities = np.empty_like(outputs)
+        for start in range(0, outputs.shape[0], chunk_size):
+            logits = outputs[start:start + chunk_size].astype(np.float64)
+            logits -= logits.max(axis=1, keepdims=True)
+            exp = np.exp(logits)
+            exp /= exp.sum(axis=1, keepdims=True)
+            probabilities[start:start + chunk_size] = exp
+        return probabilities
 
     def loss_and_gradients(self, x, y, loss: str = "cross_entropy"):
         """The mean loss on (x, y) and its gradient for every layer.
+
+        Holds every layer's activations of all of x (the backward pass needs
+        them). Raises ``NonFiniteActivations`` as ``forward`` does.
 
         Returns
         -------
@@ -195,6 +241,7 @@ class MLP:
         gradients : list of (grad_weight, grad_bias), one pair per layer, shaped
             like the layer's weight and bias.
         """
+        self.check_layers()
         x = as_features(x, n_features=self.n_features)
         loss_fn = get_loss(loss)
         targets = loss_fn.prepare_targets(y, x.shape[0], self.n_outputs)
@@ -204,18 +251,32 @@ class MLP:
     def forward_layers(self, x) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(pre_activation, output), ...]``, one pair per layer, each (n_samples, fan_out).
 
-        For the linear output layer both are the same array.
+        For the linear output layer both are the same array. Unlike ``forward``,
+        this holds every layer's activations of all of x at once (two arrays of
+        n_samples x fan_out float32 per hidden layer): pass a sample of x for
+        large data. Raises ``NonFiniteActivations`` as ``forward`` does.
         """
+        self.check_layers()
         return self._forward_validated(as_features(x, n_features=self.n_features))
 
-    # Internals below take input that has been validated already.
+    # Internals below take input (and layers) that have been validated already.
+
+    def _forward_streamed(self, x: np.ndarray, chunk_size: int = DEFAULT_CHUNK_ROWS):
+        """The outputs (n_samples, n_outputs) for validated x, a chunk of rows at a time."""
+        outputs = np.empty((x.shape[0], self.n_outputs), dtype=np.float32)
+        for _ in stream_layers(self.layers, x, chunk_size, outputs=outputs):
+            pass
+        return outputs
 
     def _forward_validated(self, x: np.ndarray):
-        """``[(pre_activation, output), ...]`` per layer for validated x."""
+        """``[(pre_activation, output), ...]`` per layer for validated x, all rows at once."""
         activations = []
         layer_input = x
         for layer in self.layers:
-            pre_activation, output = layer.forward(layer_input)
+            nonfinite = np.zeros(layer.fan_out, dtype=np.int64)
+            pre_activation, output = layer.forward(layer_input, nonfinite_counts=nonfinite)
+            if nonfinite.any():
+                raise nonfinite_error(self.layers, x)
             activations.append((pre_activation, output))
             layer_input = output
         return activations

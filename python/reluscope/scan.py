@@ -25,6 +25,7 @@ import numpy as np
 
 from . import _core
 from ._validation import as_features, finite_float, positive_int
+from .layer_stream import DEFAULT_CHUNK_ROWS, stream_layers
 from .model import MLP
 
 SCHEMA_VERSION = 1
@@ -176,7 +177,7 @@ class ScanReport:
         return "\n".join(lines)
 
 
-def scan(model, x, chunk_size: int = 8192, dormancy: bool = True) -> ScanReport:
+def scan(model, x, chunk_size: int = DEFAULT_CHUNK_ROWS, dormancy: bool = True) -> ScanReport:
     """Count, for every hidden unit, the samples of ``x`` on which it fires.
 
     The data is streamed through the fused forward kernel ``chunk_size`` rows at
@@ -195,34 +196,32 @@ def scan(model, x, chunk_size: int = 8192, dormancy: bool = True) -> ScanReport:
     Returns
     -------
     ScanReport
+
+    Raises
+    ------
+    NonFiniteActivations (a ValueError)
+        When some hidden pre-activation is NaN or Inf (x overflows float32 on
+        the way through the layers, or a weight is NaN or Inf): such a unit is
+        neither dead nor alive, and is never counted as dead. The error names
+        the layer, the samples and units affected, and the likely cause.
     """
     if not isinstance(model, MLP):
         raise TypeError(f"model must be a reluscope.MLP, got {type(model).__name__}")
+    model.check_layers()
     x = as_features(x, n_features=model.n_features)
     chunk_size = positive_int(chunk_size, "chunk_size")
     hidden = model.hidden_layers
     counts = [np.zeros(layer.fan_out, dtype=np.int64) for layer in hidden]
     maxima = [np.full(layer.fan_out, -np.inf, dtype=np.float32) for layer in hidden]
     abs_sums = [np.zeros(layer.fan_out, dtype=np.float64) for layer in hidden]
-    # Two buffers, allocated once and reused for every chunk: fresh arrays per
-    # chunk cost more in page faults than the arithmetic (0.98 s vs 0.8 s for
-    # 60,000 x 784 through 3 x 1024 units). Each layer writes its activations
-    # over its pre-activations (the kernel allows out == pre).
-    rows = min(chunk_size, x.shape[0])
-    widest = max((layer.fan_out for layer in hidden), default=0)
-    buffers = [np.empty(rows * widest, dtype=np.float32) for _ in range(2)]
-    for start in range(0, x.shape[0], chunk_size):
-        layer_input = x[start:start + chunk_size]
-        n = layer_input.shape[0]
-        for i, layer in enumerate(hidden):
-            out = buffers[i % 2][:n * layer.fan_out].reshape(n, layer.fan_out)
-            _core.dense_forward(layer_input, layer.weight, layer.bias, out, out,
-                                layer.activation.kind, layer.activation.negative_slope,
-                                counts[i], maxima[i])
-            if dormancy:
-                magnitude = out if layer.activation.kind == _core.Activation.relu else np.abs(out)
-                abs_sums[i] += magnitude.sum(axis=0, dtype=np.float64)
-            layer_input = out
+    # The stream reuses two buffers for every chunk: fresh arrays per chunk cost
+    # more in page faults than the arithmetic (0.98 s vs 0.8 s for 60,000 x 784
+    # through 3 x 1024 units). Each layer writes its activations over its
+    # pre-activations (the kernel allows out == pre).
+    for i, _, _, out in stream_layers(hidden, x, chunk_size, stats=list(zip(counts, maxima))):
+        if dormancy:
+            magnitude = out if hidden[i].activation.kind == _core.Activation.relu else np.abs(out)
+            abs_sums[i] += magnitude.sum(axis=0, dtype=np.float64)
     n = x.shape[0]
     layers = [LayerScan(i, c, m, n, a / n if dormancy else None)
               for i, (c, m, a) in enumerate(zip(counts, maxima, abs_sums))]

@@ -160,7 +160,9 @@ class UnitHistory:
         return report
 
     def check_model(self, model) -> None:
-        """A ValueError unless ``model`` takes the features of x."""
+        """A ValueError unless ``model`` takes the features of x (and its layers
+        pass ``MLP.check_layers``)."""
+        model.check_layers()
         if self.x.shape[1] != model.n_features:
             raise ValueError(f"x_scan has {self.x.shape[1]} features but the first layer "
                              f"expects {model.n_features}")

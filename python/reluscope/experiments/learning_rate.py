@@ -66,7 +66,9 @@ def aggregate(trials: list, lrs: list) -> list:
             "dead_init_mean": init.mean(axis=0).tolist(),
             "dead_total_mean": float(final.mean()),
             "dead_init_total_mean": float(init.mean()),
-            "accuracy_mean": float(np.nanmean(accuracy)),
+            # NaN for runs whose final state overflows float32 (see train_trial).
+            "accuracy_mean": (float(np.nanmean(accuracy)) if np.isfinite(accuracy).any()
+                              else float("nan")),
             "revivals_mean": float(np.mean([t["revivals"] for t in runs])),
             "revivals_by_layer_mean": np.mean([t["revivals_by_layer"] for t in runs],
                                               axis=0).tolist(),

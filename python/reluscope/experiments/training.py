@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from ..errors import TrainingDiverged
+from ..errors import NonFiniteActivations, TrainingDiverged
 from ..model import MLP
 from ..monitor import DeadUnitMonitor
 from ..optim import SGD, Adam
@@ -32,7 +32,11 @@ def train_trial(lr: float, seed: int, dataset: str = "auto", hidden=(128, 128, 1
     The model's weights come from ``seed`` (so every learning rate starts from
     the same init for one seed), the batch order from ``seed`` too. A run that
     diverges is kept: ``diverged`` says at which step, and the statistics are
-    those of the model's last finite state.
+    those of the model's last finite state. When even that state overflows
+    float32 on the data (its pre-activations are NaN or Inf, so no unit is
+    dead or alive), ``final_scan_note`` says so, the final dead fractions are
+    those of the latest scan the monitor could make, and the test loss and
+    accuracy are NaN.
     """
     from .. import get_num_threads
 
@@ -61,8 +65,18 @@ def train_trial(lr: float, seed: int, dataset: str = "auto", hidden=(128, 128, 1
     except TrainingDiverged as error:
         diverged = {"step": error.step, "epoch": error.epoch, "message": str(error)}
     sizes = [layer.fan_out for layer in model.hidden_layers]
-    final = monitor.reports[-1] if diverged is None else _final_scan(model, x)
-    evaluation = trainer.evaluate(x_test, y_test)
+    final, final_note = monitor.reports[-1], None
+    if diverged is not None:
+        try:
+            final = _final_scan(model, x)
+        except NonFiniteActivations as error:
+            final_note = (f"the last finite state overflows float32 on the training data "
+                          f"({error}); final dead fractions from the scan after epoch "
+                          f"{monitor.epochs[-1]}")
+    try:
+        evaluation = trainer.evaluate(x_test, y_test)
+    except NonFiniteActivations:
+        evaluation = {"loss": float("nan"), "accuracy": float("nan")}
     certificates = [{key: getattr(c, key) for key in ("layer", "unit", "last_fired_step",
                                                       "confirmed_by_scan_after_epoch", "cause",
                                                       "relative_update")}
@@ -76,6 +90,7 @@ def train_trial(lr: float, seed: int, dataset: str = "auto", hidden=(128, 128, 1
         "epochs_run": trainer.epochs_done,
         "dead_fraction_init": [layer.dead_fraction for layer in monitor.reports[0].layers],
         "dead_fraction_final": [layer.dead_fraction for layer in final.layers],
+        "final_scan_note": final_note,
         "dead_fraction_by_epoch": (np.asarray(monitor.dead_counts, dtype=float)
                                    / np.asarray(sizes)).tolist(),
         "revivals": len(monitor.revivals),
