@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <string>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "runtime/threads.hpp"
 
 namespace rs {
@@ -243,6 +247,12 @@ void TrainStepHandle::flush_last_firing() {
 void TrainStepHandle::release_workspaces() {
   const std::unique_lock<std::mutex> running = lock_running();
   step_->release();
+#if defined(__GLIBC__)
+  // glibc raises its mmap threshold after large frees, so later workspaces of
+  // tens of MB come from the heap and stay with the process when freed;
+  // trimming hands them back to the system, which is what release() is for.
+  malloc_trim(0);
+#endif
 }
 
 }  // namespace rs

@@ -175,13 +175,14 @@ class Trainer:
     def release(self) -> None:
         """Give back the workspaces of the C++ step (see the class docstring).
 
-        Only the batch-sized buffers go; the step itself, with what its death
-        tracking holds pending, stays, and the next step allocates the buffers
+        Pending last-firing rows are written first, as ``flush_last_firing``
+        does. Only the batch-sized buffers go; the next step allocates them
         again for its own batch, so training goes on exactly as without the
         release.
         """
         with self._step_lock:
             if self._engine is not None:
+                self._engine.flush_last_firing()
                 self._engine.release()
 
     def reset_firing_counts(self) -> None:
