@@ -15,7 +15,7 @@ def activation(pre, name, slope=0.0):
     if name == "identity":
         return pre
     if name == "relu":
-        return np.where(pre > 0, pre, 0.0)
+        return np.where(pre <= 0, 0.0, pre)  # NaN stays NaN, as in the kernels
     return np.where(pre > 0, pre, slope * pre)
 
 

@@ -168,3 +168,20 @@ def test_cohort_ids_edited_after_the_step_was_built_are_checked_at_each_run():
     optimizer.state[0].cohort[0, 0] = -1
     with pytest.raises(ValueError, match="cohort ids must be >= 0"):
         trainer.step(x, y)
+
+
+def test_a_hidden_pre_activation_that_overflows_to_nan_stops_the_step():
+    # 3e38 * 2 overflows: the products are +Inf and -Inf, their sum NaN. The
+    # ReLU once mapped that NaN to 0, and the step trained on a unit silenced
+    # by overflow; now the NaN reaches the loss and the step is refused.
+    model = rs.MLP.from_weights([(np.full((2, 3), 2.0, np.float32), np.zeros(3, np.float32)),
+                                 (np.ones((3, 2), np.float32), np.zeros(2, np.float32))])
+    before = model.get_weights()
+    trainer = rs.Trainer(model, optimizer=rs.SGD(lr=0.1))
+    x = np.array([[3e38, -3e38], [1.0, 2.0]], np.float32)
+    with pytest.raises(rs.TrainingDiverged, match="loss became nan at step 1"):
+        trainer.step(x, np.array([0, 1]))
+    for (w, b), (w0, b0) in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, w0)
+        np.testing.assert_array_equal(b, b0)
+    assert trainer.steps_done == 0

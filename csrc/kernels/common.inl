@@ -115,10 +115,11 @@ inline void for_each_index(i64 count, int n_threads, const Body& body) {
 // bit for bit whatever the thread count or timing.
 constexpr i64 kReductionRows = 256;
 
+// NaN stays NaN (see activation_vector in dense.inl).
 inline float activation_forward(float s, Activation act, float slope) {
   if (act == Activation::identity) return s;
-  if (s > 0.0f) return s;
-  return act == Activation::relu ? 0.0f : slope * s;
+  if (act == Activation::relu) return s <= 0.0f ? 0.0f : s;
+  return s > 0.0f ? s : slope * s;
 }
 
 // Derivative at s; at s == 0 a unit does not fire, so ReLU's derivative there is 0.

@@ -8,11 +8,14 @@
 // is exact, so the order cannot matter). The non-finite count is what lets the
 // callers refuse an overflowed forward: the ReLU maps NaN to 0, so a NaN
 // pre-activation would otherwise look like a unit that does not fire.
+// NaN passes through both activations (NaN <= 0 is false; slope * NaN is
+// NaN), so in the training step a NaN pre-activation reaches the loss and the
+// step reports divergence instead of training on a unit silenced by overflow.
 template <Activation Act>
 inline VFloat activation_vector(VFloat s, float slope) {
   if (Act == Activation::identity) return s;
   const VFloat zero{};
-  if (Act == Activation::relu) return s > zero ? s : zero;
+  if (Act == Activation::relu) return s <= zero ? zero : s;
   return s > zero ? s : slope * s;
 }
 
