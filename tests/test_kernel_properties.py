@@ -45,6 +45,11 @@ def draw_values(rng, shape, special_fraction, scale_exponent):
 
 value_mix = st.sampled_from([0.0, 0.05, 0.3])
 scale = st.sampled_from([-42, -20, 0, 0, 15])  # -42: results among the subnormals
+# A dense layer's shapes (no rows is a legal batch), activation and values.
+DENSE_LAYER_CASES = dict(
+    rows=st.integers(0, 40), fan_in=st.integers(1, 40), fan_out=st.integers(1, 40),
+    activation=st.sampled_from([("identity", 0.0), ("relu", 0.0), ("leaky_relu", 0.2)]),
+    special=value_mix, exponent=scale, seed=st.integers(0, 2 ** 32 - 1))
 
 
 def every_target_and_thread_count():
@@ -103,9 +108,7 @@ def test_gemm_property(m, n, k, transpose_a, transpose_b, special, exponent, see
 
 
 @PROPERTY_SETTINGS
-@given(rows=st.integers(0, 40), fan_in=st.integers(1, 40), fan_out=st.integers(1, 40),
-       activation=st.sampled_from([("identity", 0.0), ("relu", 0.0), ("leaky_relu", 0.2)]),
-       special=value_mix, exponent=scale, seed=st.integers(0, 2 ** 32 - 1))
+@given(**DENSE_LAYER_CASES)
 def test_dense_forward_property(rows, fan_in, fan_out, activation, special, exponent, seed):
     name, slope = activation
     rng = np.random.default_rng(seed)
@@ -132,9 +135,7 @@ def test_dense_forward_property(rows, fan_in, fan_out, activation, special, expo
 
 
 @PROPERTY_SETTINGS
-@given(rows=st.integers(0, 40), fan_in=st.integers(1, 40), fan_out=st.integers(1, 40),
-       activation=st.sampled_from([("identity", 0.0), ("relu", 0.0), ("leaky_relu", 0.2)]),
-       special=value_mix, exponent=scale, seed=st.integers(0, 2 ** 32 - 1))
+@given(**DENSE_LAYER_CASES)
 def test_dense_backward_property(rows, fan_in, fan_out, activation, special, exponent, seed):
     name, slope = activation
     rng = np.random.default_rng(seed)
