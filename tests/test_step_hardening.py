@@ -3,6 +3,8 @@
 Each test is the reproducer of a crash (or a lost update) that the step once had.
 """
 
+import os
+import tempfile
 import threading
 
 import numpy as np
@@ -179,9 +181,64 @@ def test_a_hidden_pre_activation_that_overflows_to_nan_stops_the_step():
     before = model.get_weights()
     trainer = rs.Trainer(model, optimizer=rs.SGD(lr=0.1))
     x = np.array([[3e38, -3e38], [1.0, 2.0]], np.float32)
-    with pytest.raises(rs.TrainingDiverged, match="loss became nan at step 1"):
+    with pytest.raises(rs.TrainingDiverged,
+                       match="loss became nan at step 1.*layer 0 has NaN or Inf pre-act.*"
+                             "inputs are too large"):
         trainer.step(x, np.array([0, 1]))
     for (w, b), (w0, b0) in zip(model.get_weights(), before):
         np.testing.assert_array_equal(w, w0)
         np.testing.assert_array_equal(b, b0)
     assert trainer.steps_done == 0
+
+
+def test_a_step_with_a_nan_weight_names_the_weight_not_the_learning_rate():
+    model = rs.MLP([3, 4, 2], seed=7)
+    model.layers[1].weight[2, 1] = np.nan
+    trainer = rs.Trainer(model)
+    with pytest.raises(rs.TrainingDiverged, match=r"layers\[1\]\.weight holds NaN or Inf") as error:
+        trainer.step(np.ones((5, 3), np.float32), np.zeros(5, np.int64))
+    assert "learning rate" not in str(error.value)
+
+
+def test_a_thread_count_beyond_a_c_int_is_capped_too():
+    previous = rs.get_num_threads()
+    try:
+        with pytest.warns(RuntimeWarning, match="asked for 2147483648 threads"):
+            assert rs.set_num_threads(2 ** 31) == rs.build_info()["available_processors"]
+    finally:
+        rs.set_num_threads(previous)
+
+
+def test_a_checkpoint_saved_while_another_thread_steps_matches_one_step():
+    # The save waits for the step in progress: the weights in the file are
+    # those after some whole number of steps, never a mix of two.
+    x, y = classification_data(n=256, n_features=20)
+    model = rs.MLP([20, 300, 300, 3], seed=8)
+    twin = rs.MLP.from_weights(model.get_weights())
+    trainer = rs.Trainer(model, optimizer=rs.SGD(lr=0.01, momentum=0.9))
+    reference = rs.Trainer(twin, optimizer=rs.SGD(lr=0.01, momentum=0.9))
+    after = [twin.get_weights()]
+    for _ in range(40):
+        reference.step(x, y)
+        after.append(twin.get_weights())
+    stop = threading.Event()
+
+    def steps():
+        for _ in range(40):
+            trainer.step(x, y)
+        stop.set()
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "run.ckpt")
+        worker = threading.Thread(target=steps)
+        worker.start()
+        saved = 0
+        while not stop.is_set() or saved == 0:
+            trainer.save_checkpoint(path)
+            loaded, _ = rs.Trainer.load_checkpoint(path)
+            for (w, b), (w_ref, b_ref) in zip(loaded.model.get_weights(),
+                                              after[loaded.steps_done]):
+                np.testing.assert_array_equal(w, w_ref)
+                np.testing.assert_array_equal(b, b_ref)
+            saved += 1
+        worker.join(timeout=120)

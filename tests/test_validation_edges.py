@@ -13,8 +13,9 @@ from reluscope.experiments import born_dead, initialization, learning_rate, reme
 X = np.ones((4, 3), np.float32)
 Y = np.array([0, 1, 0, 1])
 
-# The float32 edges: 1e-46 rounds to 0, 1e-39 is a subnormal, 1e39 and 3.5e38
-# overflow (the largest float32 is 3.4028235e38), 1 - 1e-9 rounds to 1.
+# The float32 edges: 1e-46 rounds to 0 (refused: asked for, it would be nothing),
+# 1e-39 is a subnormal, 1e39 and 3.5e38 overflow (the largest float32 is
+# 3.4028235e38), 1 - 1e-9 rounds to 1.
 ZERO = "becomes 0.0 in float32"
 ONE = "becomes 1.0 in float32"
 OVERFLOW = "overflows float32"
@@ -37,10 +38,10 @@ EDGES = [
     ("lr", 1e-46, ZERO), ("lr", 1e-39, None), ("lr", 1e39, OVERFLOW), ("lr", 3.5e38, OVERFLOW),
     ("lr", 3.4e38, None), ("lr", math.nan, NOT_FINITE), ("lr", math.inf, NOT_FINITE),
     ("lr", -0.0, "lr must be > 0"), ("lr", 1 - 1e-9, None),
-    ("momentum", 1 - 1e-9, ONE), ("momentum", 1e-46, None), ("momentum", -0.0, None),
+    ("momentum", 1 - 1e-9, ONE), ("momentum", 1e-46, ZERO), ("momentum", -0.0, None),
     ("momentum", 1e-39, None), ("momentum", math.nan, NOT_FINITE),
     ("weight_decay", 1e39, OVERFLOW), ("weight_decay", 3.5e38, OVERFLOW),
-    ("weight_decay", 1e-46, None), ("weight_decay", -0.0, None),
+    ("weight_decay", 1e-46, ZERO), ("weight_decay", -0.0, None),
     ("weight_decay", math.inf, NOT_FINITE),
     # clip_norm 0 means "no clipping" to the C++ step: 1e-46 silently switched it off.
     ("clip_norm", 1e-46, ZERO), ("clip_norm", 1e-39, None), ("clip_norm", 1e39, OVERFLOW),
@@ -49,9 +50,9 @@ EDGES = [
     ("beta1", -0.0, None),
     # eps=1e-50 trained into a TrainingDiverged that blamed the learning rate.
     ("eps", 1e-50, ZERO), ("eps", 1e-46, ZERO), ("eps", 1e-39, None), ("eps", 3.5e38, OVERFLOW),
-    ("negative_slope", 1 - 1e-9, ONE), ("negative_slope", 1e-46, None),
+    ("negative_slope", 1 - 1e-9, ONE), ("negative_slope", 1e-46, ZERO),
     ("negative_slope", math.nan, NOT_FINITE),
-    ("bias_init", 3.5e38, OVERFLOW), ("bias_init", 1e39, OVERFLOW), ("bias_init", 1e-46, None),
+    ("bias_init", 3.5e38, OVERFLOW), ("bias_init", 1e39, OVERFLOW), ("bias_init", 1e-46, ZERO),
     ("bias_init", -0.0, None), ("bias_init", math.inf, NOT_FINITE),
 ]
 

@@ -114,11 +114,16 @@ def translated_errors(name: str):
     """
     try:
         yield
-    except (FileNotFoundError, CheckpointError):
+    except (FileNotFoundError, IsADirectoryError, PermissionError, CheckpointError):
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise CheckpointError(f"{name} is truncated or corrupted: {error}") from error
-    except (OSError, KeyError, IndexError, TypeError, ValueError) as error:
+    except MemoryError as error:
+        raise CheckpointError(f"{name} declares an array too large to load: {error}") from error
+    except Exception as error:
+        # Whatever else a damaged file makes the zip, .npy or JSON readers raise
+        # (NotImplementedError for a flipped "encrypted" flag, tokenize errors
+        # in a .npy header, OverflowError, RecursionError, ...): the file is bad.
         raise CheckpointError(f"{name} cannot be read as a reluscope file: "
                               f"{type(error).__name__}: {error}") from error
 
@@ -169,7 +174,7 @@ def _parse_manifest(name: str, raw: np.ndarray) -> dict:
     try:
         manifest = json.loads(raw.tobytes().decode("utf-8"), object_hook=_exact_float,
                               parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as error:
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise CheckpointError(f"{name} has a damaged {MANIFEST_KEY}: {error}") from error
     if not isinstance(manifest, dict):
         raise CheckpointError(f"{name} has a {MANIFEST_KEY} that is not a JSON object")

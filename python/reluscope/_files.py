@@ -25,10 +25,12 @@ def atomic_write(path, mode: str = "wb", *, encoding: str | None = None):
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
-    path = os.fspath(path)
+    path = os.fsdecode(os.fspath(path))
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot write {path}: it is a folder")
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    descriptor, temporary = _create_temporary(directory, os.path.basename(path))
+    _make_folder(directory, path)
+    descriptor, temporary = _create_temporary(directory)
     try:
         if mode == "w":
             stream = open(descriptor, "w", encoding=encoding or "utf-8", newline="")
@@ -64,15 +66,29 @@ def save_figure(figure, path, *, format: str = "png", **options) -> str:
     return os.fspath(path)
 
 
-def _create_temporary(directory: str, name: str) -> tuple[int, str]:
+def _make_folder(directory: str, path: str) -> None:
+    """Create the destination's folder, or say which part of the path is in the way."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = directory
+        while blocking and not os.path.exists(blocking):
+            blocking = os.path.dirname(blocking)
+        raise NotADirectoryError(f"cannot write {path}: {blocking} is a file, not a folder") \
+            from None
+
+
+def _create_temporary(directory: str) -> tuple[int, str]:
     """A new, empty hidden file beside the destination: (descriptor, path).
 
-    Created with mode 0666 less the umask, as ``open(path, "w")`` would
-    (``tempfile.mkstemp`` makes files only their owner can read).
+    Its name is short and unrelated to the destination's, so that any legal
+    destination name works. Created with mode 0666 less the umask, as
+    ``open(path, "w")`` would (``tempfile.mkstemp`` makes files only their
+    owner can read).
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:
-        temporary = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        temporary = os.path.join(directory, f".reluscope-{secrets.token_hex(6)}.tmp")
         try:
             return os.open(temporary, flags, 0o666), temporary
         except FileExistsError:

@@ -83,7 +83,8 @@ def set_num_threads(n: int) -> int:
     start, under the same cap.
     """
     requested = positive_int(n, "number of threads")
-    applied = _core.set_num_threads(requested)
+    # Capped here too: the binding takes a C int.
+    applied = _core.set_num_threads(min(requested, _core.available_processors()))
     if applied < requested:
         _warn_capped(requested, applied, "set_num_threads")
     return applied

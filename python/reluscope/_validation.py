@@ -234,6 +234,11 @@ def float32_hyperparameter(value, name: str, *, low: float | None = None,
     if not np.isfinite(single):
         raise ValueError(f"{name}={value!r} overflows float32, in which reluscope computes "
                          f"(largest finite float32: {_FLOAT32_MAX:.8g})")
+    if value != 0.0 and single == 0.0:
+        # Asked for something and would silently get nothing (weight_decay=1e-46).
+        raise ValueError(f"{name}={value!r} becomes 0.0 in float32, in which reluscope "
+                         f"computes; give 0 for none, or a value of at least "
+                         f"{float(np.finfo(np.float32).smallest_subnormal):.3g}")
     if low is not None and (single < low or (low_open and single == low)):
         raise ValueError(f"{name}={value!r} becomes {single!r} in float32, in which reluscope "
                          f"computes; {name} must be {'>' if low_open else '>='} {low}")

@@ -183,10 +183,10 @@ def _rebuild_optimizer(entry: dict, arrays: dict, model, name: str):
                               f"knows {', '.join(OPTIMIZERS)}")
     optimizer_class, state_class = OPTIMIZERS[kind]
     optimizer = optimizer_class(**entry["hyperparameters"])
-    if entry["has_state"]:
+    if _flag(entry, "has_state", name):
         state = []
         for i, param in enumerate(model.parameters()):
-            buffers = {field: arrays.get(f"optimizer/state/{i}/{field}")
+            buffers = {field: _c_order(arrays.get(f"optimizer/state/{i}/{field}"))
                        for field in entry["state_fields"]}
             _check_state_buffers(buffers, optimizer.new_state(param), f"{name}: optimizer "
                                  f"state of parameter {i}")
@@ -194,7 +194,11 @@ def _rebuild_optimizer(entry: dict, arrays: dict, model, name: str):
         optimizer.state = state
     if isinstance(optimizer, Adam):
         optimizer.cohort_start = arrays["optimizer/cohort_start"].astype(np.int64, copy=True)
-    optimizer.steps = int(entry["steps"])
+        starts = optimizer.cohort_start
+        if starts.ndim != 1 or not len(starts) or starts[0] != 0 or (starts < 0).any():
+            raise CheckpointError(f"{name}: optimizer/cohort_start is not a list of update "
+                                  f"counts starting at 0: {starts!r}")
+    optimizer.steps = _count(entry, "steps", name, "optimizer")
     optimizer.version += 1
     return optimizer
 
@@ -216,6 +220,40 @@ def _check_state_buffers(buffers: dict, fresh, where: str) -> None:
         if array.dtype != dtype or array.shape != shape:
             raise CheckpointError(f"{where}: {field.name} is {array.dtype} {array.shape}, "
                                   f"expected {np.dtype(dtype)} {shape}")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise CheckpointError(f"{where}: {field.name} holds NaN or Inf")
+        if array.dtype.kind == "i" and (array < 0).any():
+            raise CheckpointError(f"{where}: {field.name} holds negative cohort ids")
+
+
+def _c_order(array):
+    """A C-contiguous copy when the file stored the array in Fortran order."""
+    return None if array is None else np.ascontiguousarray(array)
+
+
+def _count(entry: dict, key: str, name: str, where: str) -> int:
+    """``entry[key]`` as a count: a non-negative integer, else CheckpointError."""
+    value = entry[key]
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2 ** 62:
+        raise CheckpointError(f"{name}: {where} {key} must be a count (an integer >= 0), "
+                              f"got {value!r}")
+    return value
+
+
+def _flag(entry: dict, key: str, name: str) -> bool:
+    value = entry[key]
+    if not isinstance(value, bool):
+        raise CheckpointError(f"{name}: {key} must be true or false, got {value!r}")
+    return value
+
+
+def _numbers(values, key: str, name: str) -> list:
+    """A history list: numbers, or null where a value was not finite."""
+    if not isinstance(values, list) or not all(
+            value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+            for value in values):
+        raise CheckpointError(f"{name}: history {key} must be a list of numbers")
+    return [float("nan") if value is None else float(value) for value in values]
 
 
 def _describe_trainer(trainer: Trainer) -> tuple[dict, dict]:
@@ -244,21 +282,33 @@ def _describe_trainer(trainer: Trainer) -> tuple[dict, dict]:
 
 
 def _rebuild_trainer(entry: dict, arrays: dict, model, optimizer, name: str) -> Trainer:
+    if not isinstance(entry["loss"], str):
+        raise CheckpointError(f"{name}: the trainer's loss must be a name, got {entry['loss']!r}")
     trainer = Trainer(model, entry["loss"], optimizer=optimizer, batch_size=entry["batch_size"],
-                      track_firing=entry["track_firing"],
-                      track_gradients=entry["track_gradients"],
-                      track_deaths=entry["track_deaths"])
+                      track_firing=_flag(entry, "track_firing", name),
+                      track_gradients=_flag(entry, "track_gradients", name),
+                      track_deaths=_flag(entry, "track_deaths", name))
     trainer.rng = generator_from_state(entry["rng"])
-    trainer.epochs_done = int(entry["epochs_done"])
-    trainer.steps_done = int(entry["steps_done"])
+    trainer.epochs_done = _count(entry, "epochs_done", name, "trainer")
+    trainer.steps_done = _count(entry, "steps_done", name, "trainer")
     history = entry["history"]
-    trainer.history = History(loss=list(history["loss"]), accuracy=(
-        None if history["accuracy"] is None else list(history["accuracy"])))
+    loss = _numbers(history["loss"], "loss", name)
+    accuracy = None if history["accuracy"] is None else _numbers(history["accuracy"],
+                                                                  "accuracy", name)
+    if len(loss) != trainer.epochs_done or (accuracy is not None
+                                            and len(accuracy) != len(loss)):
+        raise CheckpointError(f"{name}: the history holds {len(loss)} epochs, the trainer "
+                              f"{trainer.epochs_done}")
+    trainer.history = History(loss=loss, accuracy=accuracy)
     trainer.last_grad_norm = float(entry["last_grad_norm"])
     if list(entry["last_firing_fields"]) != list(LAST_FIRING_FIELDS):
         raise CheckpointError(f"{name} records the last firing of each unit with the fields "
                               f"{entry['last_firing_fields']}; this reluscope uses "
                               f"{list(LAST_FIRING_FIELDS)}")
+    if _count(entry, "unit_stats_layers", name, "trainer") != len(model.hidden_layers):
+        raise CheckpointError(f"{name}: the trainer holds unit statistics of "
+                              f"{entry['unit_stats_layers']} layers, the model has "
+                              f"{len(model.hidden_layers)} hidden layers")
     unit_stats = []
     for i in range(int(entry["unit_stats_layers"])):
         prefix = f"trainer/unit_stats/{i}/"

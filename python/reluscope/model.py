@@ -129,7 +129,9 @@ class MLP:
         The write is atomic: the file is the previous one or the complete new
         one, never a part. ``MLP.load(path)`` gives back the parameters bit for
         bit, the activation (and leaky slope) and the initializer's name. See
-        ``reluscope.model_file`` for the layout.
+        ``reluscope.model_file`` for the layout. A model that another thread is
+        training is saved consistently through its trainer
+        (``Trainer.save_checkpoint``, which waits for the step in progress).
         """
         from .model_file import save_model
 

@@ -75,7 +75,12 @@ def describe_model(model: MLP, prefix: str = "") -> tuple[dict, dict[str, np.nda
 def rebuild_model(description: dict, arrays: dict, name: str, prefix: str = "") -> MLP:
     """The model of ``describe_model``'s output; CheckpointError naming ``name`` if unsound."""
     with translated_errors(name):
-        sizes = [int(size) for size in description["layer_sizes"]]
+        sizes = description["layer_sizes"]
+        if not isinstance(sizes, list) or len(sizes) < 2 or not all(
+                isinstance(size, int) and not isinstance(size, bool) and size >= 1
+                for size in sizes):
+            raise CheckpointError(f"{name}: layer_sizes must be a list of at least two "
+                                  f"positive integers, got {sizes!r}")
         pairs = []
         for i in range(len(sizes) - 1):
             weight = _float32_array(arrays, f"{prefix}layers/{i}/weight", name)

@@ -12,7 +12,8 @@ import numpy as np
 from . import _core
 from ._validation import as_features, positive_int
 from .callbacks import Callback
-from .errors import TrainingDiverged
+from .errors import NonFiniteActivations, TrainingDiverged
+from .layer_stream import stream_layers
 from .losses import get_loss
 from .model import MLP
 from .optim import SGD, Optimizer
@@ -118,7 +119,7 @@ class Trainer:
         self._engine_key = None
         # Steps from several threads run one at a time: each reads and then
         # advances the step count and the optimizer's update count.
-        self._step_lock = threading.Lock()
+        self._step_lock = threading.RLock()
         # The gradients' global norm before clipping at the latest step (NaN
         # unless the optimizer clips).
         self.last_grad_norm = float("nan")
@@ -200,7 +201,7 @@ class Trainer:
                                             check_values=False)
         batch = self._batch(x_batch, targets)
         batch.check_values = True
-        return self._run_step(batch, None, None)[0]
+        return self._run_step(batch, x_batch, None, None)[0]
 
     def fit(self, x, y, epochs: int = 1, callbacks=(), shuffle: bool = True,
             verbose: bool | None = None, *, checkpoint=None,
@@ -252,7 +253,7 @@ class Trainer:
                 loss_sum, correct = 0.0, 0
                 for start in range(0, n, self.batch_size):
                     rows = order[start:start + self.batch_size]
-                    loss, batch_correct = self._run_step(batch, rows, epoch)
+                    loss, batch_correct = self._run_step(batch, x, rows, epoch)
                     loss_sum += loss * rows.shape[0]
                     correct += batch_correct
                     for callback in step_callbacks:
@@ -296,10 +297,20 @@ class Trainer:
         atomically. Pending last-firing rows are flushed first. Each callback
         must be one a checkpoint can hold (``DeadUnitMonitor``, ``ReDo``, or a
         registered class); any other raises a TypeError naming it. Returns the path.
+
+        ``fit`` resumes from the start of an epoch: a checkpoint saved in the
+        middle of one (from a callback's ``on_step_end``, or after a divergence)
+        resumes with the next epoch. A fit that ends runs its callbacks'
+        ``on_train_end`` (ReDo scores its recycled units then), so two fits of 2
+        epochs are not one fit of 4 with ReDo; ``fit(..., checkpoint=path)``
+        saves without ending the fit, and resuming from it is the uninterrupted run.
         """
         from .checkpoint import save_checkpoint
 
-        return save_checkpoint(self, path, callbacks)
+        # Between two steps: another thread's step would otherwise write the
+        # arrays while they are being saved, and the file would match no step.
+        with self._step_lock:
+            return save_checkpoint(self, path, callbacks)
 
     @classmethod
     def load_checkpoint(cls, path) -> tuple[Trainer, list]:
@@ -325,7 +336,7 @@ class Trainer:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._step_lock = threading.Lock()
+        self._step_lock = threading.RLock()
 
     def _silent_units(self) -> int:
         """Hidden units that have not fired yet in this epoch (with track_firing)."""
@@ -346,6 +357,20 @@ class Trainer:
         if self.loss.is_classification:
             result["accuracy"] = float(np.mean(outputs.argmax(axis=1) == targets))
         return result
+
+    def _divergence_cause(self, x: np.ndarray) -> str | None:
+        """Why a step on x went non-finite when a smaller learning rate would not help:
+        a NaN or Inf parameter, or a forward that overflows float32; else None."""
+        for i, layer in enumerate(self.model.layers):
+            for role in ("weight", "bias"):
+                if not np.isfinite(getattr(layer, role)).all():
+                    return f"layers[{i}].{role} holds NaN or Inf"
+        try:
+            for _ in stream_layers(self.model.layers, x):
+                pass
+        except NonFiniteActivations as error:
+            return str(error)
+        return None
 
     def _training_step(self):
         """The C++ step for the current model, optimizer and tracking, rebuilt when one changed."""
@@ -382,38 +407,48 @@ class Trainer:
             return _core.Batch.labelled(x, targets)
         return _core.Batch.with_targets(x, targets)
 
-    def _run_step(self, batch, rows, epoch: int | None):
-        """One step on the rows ``rows`` of the batch (all when None); returns (loss, n_correct)."""
-        with self._step_lock:
-            return self._run_step_locked(batch, rows, epoch)
+    def _run_step(self, batch, features: np.ndarray, rows, epoch: int | None):
+        """One step on the rows ``rows`` of the batch (all when None); returns (loss, n_correct).
 
-    def _run_step_locked(self, batch, rows, epoch: int | None):
+        ``features`` is the batch's x, read only to explain a failed step.
+        """
+        with self._step_lock:
+            return self._run_step_locked(batch, features, rows, epoch)
+
+    def _run_step_locked(self, batch, features: np.ndarray, rows, epoch: int | None):
         engine = self._training_step()
         step = self.steps_done + 1
         batch.rows = rows
         result = engine.run(batch, _core.StepSettings(self.optimizer.settings(), step))
         if not result.applied:
-            _raise_for(result, step, epoch)
+            _raise_for(result, step, epoch, lambda: self._divergence_cause(
+                features if rows is None else features[rows]))
         self.optimizer.update_applied()
         self.steps_done = step
         self.last_grad_norm = result.grad_norm
         return result.loss, result.correct
 
 
-def _raise_for(result, step: int, epoch: int | None) -> None:
-    """The error a step's status stands for (nothing was written)."""
+def _raise_for(result, step: int, epoch: int | None, find_cause) -> None:
+    """The error a step's status stands for (nothing was written).
+
+    ``find_cause()`` explains a non-finite loss or update that the learning
+    rate did not cause (None when it may have), on this error path only.
+    """
     status = result.status
     if status == _core.StepStatus.x_not_finite:
         raise ValueError("x_batch contains NaN or Inf (after conversion to float32)")
     if status == _core.StepStatus.targets_not_finite:
         raise ValueError("y_batch contains NaN or Inf (after conversion to float32)")
+    cause = find_cause()
+    advice = "try a smaller learning rate" if cause is None else cause
     if status == _core.StepStatus.loss_not_finite:
         raise TrainingDiverged(
             f"loss became {result.loss} at step {step}; the model keeps its parameters from "
-            f"before this step (try a smaller learning rate)", step=step, epoch=epoch)
+            f"before this step ({advice})", step=step, epoch=epoch)
     raise TrainingDiverged(
         f"the update at step {step} would make a parameter NaN or Inf; it was not "
-        f"applied (try a smaller learning rate)", step=step, epoch=epoch)
+        f"applied ({advice})", step=step, epoch=epoch)
 
 
 def _progress_bar(verbose: bool | None, total: int):
