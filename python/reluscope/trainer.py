@@ -92,8 +92,9 @@ class Trainer:
     model), with bit-for-bit the same results.
 
     The model's layers are checked (``MLP.check_layers``: shapes, dtypes,
-    layouts, writeable) at every ``step`` call, at the start of ``fit`` and of
-    each of its epochs, and whenever the step is rebuilt for new arrays.
+    layouts, writeable) at the start of ``fit`` and of each of its epochs, and
+    whenever a layer holds a new array; the C++ step checks the arrays it holds
+    (data pointer, shape, flags) at every step, so a resize in place is caught too.
     """
 
     def __init__(self, model: MLP, loss: str = "cross_entropy", *,
@@ -195,7 +196,9 @@ class Trainer:
         """One update on one batch. Returns the batch loss before the update."""
         # Shapes and types are checked here; NaN/Inf and the label range are
         # checked by the C++ step on the batch, in one pass, before any work.
-        self.model.check_layers(writeable=True)
+        if not self._arrays_unchanged():
+            # New arrays (the C++ step checks the ones it holds at every run).
+            self.model.check_layers(writeable=True)
         x_batch = as_features(x_batch, "x_batch", self.model.n_features, check_finite=False)
         targets = self.loss.prepare_targets(y_batch, x_batch.shape[0], self.model.n_outputs,
                                             check_values=False)
@@ -372,6 +375,14 @@ class Trainer:
             return str(error)
         return None
 
+    def _arrays_unchanged(self, params=None) -> bool:
+        """Whether the model holds the very arrays the C++ step was built on."""
+        if self._engine_key is None:
+            return False
+        params = self.model.parameters() if params is None else params
+        built_on = self._engine_key[3]
+        return len(params) == len(built_on) and all(map(operator.is_, params, built_on))
+
     def _training_step(self):
         """The C++ step for the current model, optimizer and tracking, rebuilt when one changed."""
         params = self.model.parameters()
@@ -379,7 +390,7 @@ class Trainer:
         cached = self._engine_key
         if (cached is not None and cached[0] is self.optimizer
                 and cached[1] == self.optimizer.version and cached[2] == tracking
-                and len(params) == len(cached[3]) and all(map(operator.is_, params, cached[3]))):
+                and self._arrays_unchanged(params)):
             return self._engine
         if self._engine is not None:
             # The old step's pending rows and medians, before it goes.
