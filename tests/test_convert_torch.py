@@ -142,6 +142,19 @@ def test_nested_sequentials_with_flatten_dropout_and_identity():
     assert_same_function(model, module, data(4))
 
 
+def test_a_module_used_at_several_places_counts_at_each():
+    # One ReLU after every layer is a common way to write a network; named_children
+    # would list it once, and the network would look like it had no activation there.
+    torch.manual_seed(0)
+    relu, shared = nn.ReLU(), nn.Linear(3, 3)
+    module = nn.Sequential(nn.Linear(4, 3), relu, shared, relu, shared, relu, nn.Linear(3, 2))
+    model = rs.MLP.from_torch(module)
+    assert model.layer_sizes == [4, 3, 3, 3, 2]
+    assert model.activation.name == "relu"
+    np.testing.assert_array_equal(model.layers[1].weight, model.layers[2].weight)
+    assert_same_function(model, module, data(4))
+
+
 def test_a_linear_without_bias_gets_a_zero_bias():
     module = sequential([5, 3, 2], bias=False)
     model = rs.MLP.from_torch(module)

@@ -29,6 +29,13 @@ def test_anything_else_is_refused_with_the_converters_named(entry_point, not_a_m
         entry_point(not_a_model, x)
 
 
+def test_the_trainer_refuses_to_train_a_silent_copy():
+    with pytest.raises(TypeError, match=r"model must be a reluscope.MLP, got dict; the trainer "
+                                        r"updates its model in place, so build one first with "
+                                        + CONVERTERS):
+        rs.Trainer({"weights": []})
+
+
 def test_the_library_is_read_off_the_class_and_its_bases():
     def made_in(module_name):
         base = type("Base", (), {"__module__": module_name})

@@ -92,13 +92,16 @@ def mlp_to_torch(model: MLP):
     return nn.Sequential(*modules)
 
 
-def _leaves(module, nn, prefix: str = ""):
-    """(path, module) for every module inside nested nn.Sequential containers, in order."""
-    for name, child in module.named_children():
-        path = f"{prefix}{name}"
-        if _runs_as(child, nn.Sequential):
-            yield from _leaves(child, nn, prefix=f"{path}.")
-        else:
+def _leaves(module, nn):
+    """(path, module) for every module inside nested nn.Sequential containers, in order.
+
+    Each place a module is used counts: a network commonly reuses one
+    ``nn.ReLU()`` after every layer, which ``named_children`` would list once.
+    The walk is in pre-order, so an unsupported module is met (and refused)
+    before anything inside it.
+    """
+    for path, child in module.named_modules(remove_duplicate=False):
+        if path and not _runs_as(child, nn.Sequential):
             yield path, child
 
 

@@ -15,6 +15,7 @@ from .callbacks import Callback
 from .errors import TrainingDiverged
 from .losses import get_loss
 from .model import MLP
+from .model_input import CONVERTERS
 from .optim import SGD, Optimizer
 from .tracking import UnitStats, stats_for
 
@@ -100,7 +101,11 @@ class Trainer:
                  track_firing: bool = True,
                  track_gradients: bool = False, track_deaths: bool = True):
         if not isinstance(model, MLP):
-            raise TypeError(f"model must be a reluscope.MLP, got {type(model).__name__}")
+            # Not converted here, unlike in scan: training updates the model in
+            # place, and a silent copy would leave the caller's network untouched.
+            raise TypeError(f"model must be a reluscope.MLP, got {type(model).__name__}; the "
+                            f"trainer updates its model in place, so build one first with "
+                            f"{CONVERTERS} and train that")
         model.check_layers()
         self.model = model
         self.loss = get_loss(loss)
