@@ -17,7 +17,7 @@ TORCH_EXTRA_HINT = "MLP.from_torch and MLP.to_torch need PyTorch: pip install 'r
 
 SUPPORTED = ("an nn.Sequential (nesting allowed) of nn.Linear layers with nn.ReLU, "
              "nn.LeakyReLU (one slope for the whole network) or nn.Identity between them; "
-             "nn.Dropout and nn.Flatten are accepted anywhere")
+             "nn.Dropout and nn.Flatten() (its default dims) are accepted anywhere")
 
 
 def import_torch():
