@@ -342,7 +342,8 @@ def test_at_risk_checks_its_rule(options, message):
 
 
 def test_scan_refuses_what_is_not_a_model():
-    with pytest.raises(TypeError, match="model must be a reluscope.MLP, got str"):
+    with pytest.raises(TypeError, match="model must be a reluscope.MLP, a PyTorch nn.Sequential "
+                                        ".*, got str; build a reluscope.MLP with MLP.from_torch"):
         rs.scan("model", X)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from . import _core
 from ._validation import as_features, positive_int
 from .layer_stream import DEFAULT_CHUNK_ROWS, stream_layers
+from .model_input import as_mlp
 from .scan import SCHEMA_VERSION, LayerScan, ScanReport
 
 
@@ -112,7 +113,8 @@ def born_dead(model, x, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> BornDeadRepo
 
     Parameters
     ----------
-    model : MLP
+    model : MLP, torch.nn.Sequential, or fitted sklearn MLPClassifier/MLPRegressor
+        Converted first when it is not a reluscope MLP, as by ``scan``.
     x : array-like (n_samples, n_features)
         At least two distinct samples: on one sample (or copies of one) every
         output spread is 0, so "collapse" would mean nothing.
@@ -132,6 +134,7 @@ def born_dead(model, x, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> BornDeadRepo
         layer, the samples and units affected and the likely cause, instead of
         taking the NaN the ReLU turns into 0 for a dead unit or a collapse.
     """
+    model = as_mlp(model)
     model.check_layers()
     x = as_features(x, n_features=model.n_features)
     chunk_size = positive_int(chunk_size, "chunk_size")

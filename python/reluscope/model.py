@@ -87,12 +87,134 @@ class MLP:
                        for i, (weight, bias) in enumerate(pairs)]
 
     @classmethod
-    def from_weights(cls, weights, activation: str = "relu", *, negative_slope: float = 0.01):
-        """Build a model from ``[(W1, b1), (W2, b2), ...]``; each W is (fan_in, fan_out).
+    def from_weights(cls, weights, activation: str = "relu", *, negative_slope: float = 0.01,
+                     layout: str = "reluscope"):
+        """Build a model from ``[(W1, b1), (W2, b2), ...]``.
 
         The arrays are copied as float32; ``layer_sizes`` follows from their shapes.
+
+        Parameters
+        ----------
+        weights : sequence of (weight, bias) pairs, one per layer
+        activation : {"relu", "leaky_relu", "identity"}
+        negative_slope : float
+            Slope of leaky_relu for negative pre-activations.
+        layout : {"reluscope", "torch"}
+            How each weight is stored. "reluscope": (fan_in, fan_out), so that a
+            layer computes ``x @ W + b``; scikit-learn's ``coefs_`` and Keras's
+            Dense kernels are stored this way too. "torch": (out_features,
+            in_features), as in PyTorch's ``nn.Linear.weight`` (``x @ W.T + b``);
+            such weights are transposed on the way in.
+
+        Notes
+        -----
+        The layout cannot always be told from the shapes. A shape error names
+        the layout that was expected and, when every weight transposed would
+        fit, suggests the other one. But when every layer is square (fan_in ==
+        fan_out everywhere), weights in the wrong layout fit too: the model
+        then computes ``x @ W.T + b`` where ``x @ W + b`` was meant, and reports
+        other dead units than the network has. Say ``layout="torch"`` for
+        PyTorch's weights, or convert the module itself with ``MLP.from_torch``.
         """
+        if layout != "reluscope":
+            # Checked as given, so that the errors show the shapes the caller passed;
+            # the transposed copies are then taken as they are.
+            weights = _weight_pairs(weights, layout)
         return cls(None, activation, negative_slope=negative_slope, weights=weights)
+
+    @classmethod
+    def from_torch(cls, module) -> MLP:
+        """The model a PyTorch ``nn.Sequential`` of Linear layers computes.
+
+        Parameters
+        ----------
+        module : torch.nn.Sequential
+            ``nn.Linear`` layers with ``nn.ReLU``, ``nn.LeakyReLU`` (one slope
+            for the whole network) or ``nn.Identity`` (or nothing) between
+            them, the last ``nn.Linear`` being the output layer; nested
+            ``nn.Sequential`` containers are read in order. ``nn.Dropout`` is
+            accepted and taken as the identity, which is what it is in eval
+            mode: a scan sees every unit of the network, none dropped.
+            ``nn.Flatten`` (its default dims) is accepted where the input is
+            already (n_samples, n_features), which is what reluscope takes:
+            flatten images first, e.g. ``x.reshape(len(x), -1)``.
+
+        Each ``nn.Linear`` weight (out_features, in_features) is transposed to
+        (fan_in, fan_out) and copied as float32 on the CPU, from any device and
+        any floating dtype (float64, float16, bfloat16); a Linear without bias
+        gets a zero bias. The module is left as it was. PyTorch is imported
+        here, never by ``import reluscope``.
+
+        Raises
+        ------
+        TypeError
+            For a module of a kind reluscope does not model (a convolution, a
+            ``ReLU6``, a custom module): the error names the module, its path
+            within the nested ``nn.Sequential`` containers (as in
+            ``module.named_modules()``) and what is supported.
+        ValueError
+            For supported modules in an order no MLP has: two activations in
+            a row, an activation before the first or after the last Linear,
+            different activations or slopes in one network, a Linear whose
+            ``in_features`` differ from the previous one's ``out_features``,
+            weights that are NaN, Inf or not yet initialized.
+        """
+        from .convert_torch import mlp_from_torch
+
+        return mlp_from_torch(module)
+
+    def to_torch(self):
+        """A float32 ``torch.nn.Sequential`` on the CPU that computes what this model computes.
+
+        ``nn.Linear`` layers with this model's weights (transposed to
+        (out_features, in_features), bit for bit) and ``nn.ReLU``,
+        ``nn.LeakyReLU`` or ``nn.Identity`` between them.
+        ``MLP.from_torch(model.to_torch())`` gives back the same weights bit for
+        bit. Building it draws no random numbers: PyTorch's global generator is
+        left as it was.
+        """
+        from .convert_torch import mlp_to_torch
+
+        return mlp_to_torch(self)
+
+    @classmethod
+    def from_sklearn(cls, estimator) -> MLP:
+        """The model a fitted scikit-learn ``MLPClassifier`` or ``MLPRegressor`` computes.
+
+        The estimator's ``activation`` must be "relu" or "identity".
+
+        - Multi-class classifier: ``predict_proba`` equals the estimator's (up
+          to float32 rounding: scikit-learn computes in float64), and
+          ``estimator.classes_[model.predict(x)]`` is its ``predict``.
+        - Binary classifier: scikit-learn has one output unit z and applies
+          the logistic function. The model gets two output units, (0, z):
+          their softmax is (1 - logistic(z), logistic(z)), so
+          ``predict_proba`` and ``predict`` agree as for the multi-class case.
+          The hidden layers, the ones a scan looks at, are the estimator's.
+        - Regressor: ``forward`` is the estimator's ``predict``, shaped
+          (n_samples, n_outputs) (scikit-learn drops the last axis for one
+          output).
+
+        A multi-label classifier (independent logistic outputs) and a Poisson
+        regressor (exponential output) are refused: no model with a linear
+        output layer predicts what they do. Their hidden layers can still be
+        scanned through ``MLP.from_weights(list(zip(estimator.coefs_,
+        estimator.intercepts_)))``. scikit-learn is imported here, never by
+        ``import reluscope``.
+
+        Raises
+        ------
+        TypeError
+            When ``estimator`` is not a scikit-learn MLPClassifier or MLPRegressor.
+        sklearn.exceptions.NotFittedError (a ValueError)
+            When it has not been fitted.
+        ValueError
+            For an activation other than relu or identity, or an output layer
+            that is not softmax, binary logistic or linear.
+        """
+        from .convert_sklearn import mlp_from_sklearn
+
+        return mlp_from_sklearn(estimator)
 
     @classmethod
     def from_layers(cls, layers):
@@ -319,36 +441,76 @@ def _layer_sizes(layer_sizes) -> list[int]:
     return sizes
 
 
-def _weight_pairs(weights) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``weights`` as checked (weight, bias) pairs, copied as C-contiguous float32."""
+# How each weight layout stores a layer's weight, and who stores it that way.
+WEIGHT_LAYOUTS = {
+    "reluscope": "(fan_in, fan_out), as reluscope, scikit-learn and Keras store it",
+    "torch": "(out_features, in_features), as PyTorch's nn.Linear stores it",
+}
+
+
+def _weight_pairs(weights, layout: str = "reluscope") -> list[tuple[np.ndarray, np.ndarray]]:
+    """``weights`` as checked (weight, bias) pairs, copied as C-contiguous float32
+    (fan_in, fan_out) weights; given in ``layout`` (see ``WEIGHT_LAYOUTS``)."""
+    if not isinstance(layout, str) or layout not in WEIGHT_LAYOUTS:
+        raise ValueError(f"layout must be one of {sorted(WEIGHT_LAYOUTS)}, got {layout!r}")
     pairs = list(weights)
     if not pairs:
         raise ValueError("weights must hold at least one (weight, bias) pair")
-    checked = []
+    given = []
     for i, pair in enumerate(pairs):
         if len(pair) != 2:
             raise ValueError(f"weights[{i}] must be a (weight, bias) pair")
         weight = as_float32_parameter(pair[0], f"weights[{i}] weight")
         bias = as_float32_parameter(pair[1], f"weights[{i}] bias")
         if weight.ndim != 2:
-            raise ValueError(
-                f"weights[{i}] weight must be 2-D (fan_in, fan_out), got shape {weight.shape}"
-            )
-        if bias.shape != (weight.shape[1],):
-            raise ValueError(
-                f"weights[{i}] bias has shape {bias.shape}, expected ({weight.shape[1]},)"
-            )
+            raise ValueError(f"weights[{i}] weight must be 2-D {WEIGHT_LAYOUTS[layout]}, "
+                             f"got shape {weight.shape}")
         if weight.size == 0:
             raise ValueError(f"weights[{i}] weight is empty, shape {weight.shape}")
-        if i > 0 and weight.shape[0] != checked[-1][0].shape[1]:
-            raise ValueError(
-                f"weights[{i}] weight has {weight.shape[0]} inputs but layer {i - 1} has "
-                f"{checked[-1][0].shape[1]} outputs"
-            )
+        given.append((weight, bias))
+    shapes = [(weight.shape, bias.shape) for weight, bias in given]
+    problem = _layout_problem(shapes, layout)
+    if problem:
+        raise ValueError(problem + _layout_hint(shapes, layout))
+    checked = []
+    for i, (weight, bias) in enumerate(given):
         if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
             raise ValueError(f"weights[{i}] contains NaN or Inf")
+        if layout == "torch":
+            weight = np.ascontiguousarray(weight.T)
         checked.append((weight, bias))
     return checked
+
+
+def _fans(weight_shape, layout: str) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight of this shape in ``layout``."""
+    return tuple(weight_shape) if layout == "reluscope" else tuple(weight_shape[::-1])
+
+
+def _layout_problem(shapes, layout: str) -> str | None:
+    """What is wrong with the (weight shape, bias shape) pairs read in ``layout``, or None."""
+    previous_fan_out = None
+    for i, (weight_shape, bias_shape) in enumerate(shapes):
+        fan_in, fan_out = _fans(weight_shape, layout)
+        if bias_shape != (fan_out,):
+            return (f"weights[{i}] bias has shape {bias_shape}, expected ({fan_out},): its "
+                    f"weight {weight_shape}, read as layout={layout!r} "
+                    f"{WEIGHT_LAYOUTS[layout]}, has {fan_out} outputs")
+        if previous_fan_out is not None and fan_in != previous_fan_out:
+            return (f"weights[{i}] weight has {fan_in} inputs but layer {i - 1} has "
+                    f"{previous_fan_out} outputs: its shape {weight_shape} is read as "
+                    f"layout={layout!r} {WEIGHT_LAYOUTS[layout]}")
+        previous_fan_out = fan_out
+    return None
+
+
+def _layout_hint(shapes, layout: str) -> str:
+    """A suggestion of the other layout when every pair fits it, else nothing."""
+    other = "torch" if layout == "reluscope" else "reluscope"
+    if _layout_problem(shapes, other) is not None:
+        return ""
+    return (f". Every weight would fit transposed: if they are {WEIGHT_LAYOUTS[other]}, "
+            f"use MLP.from_weights(weights, layout={other!r})")
 
 
 def _check_sizes(pairs, sizes: list[int]) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from .callbacks import Callback, CallbackState
 from .causes import CauseRules, DeathCertificate
+from .model_input import as_mlp
 from .scan import SCHEMA_VERSION, ScanReport
 from .unit_history import UnitHistory
 
@@ -87,8 +88,11 @@ class DeadUnitMonitor(Callback):
 
         ``unit_stats`` (the trainer's, one ``UnitStats`` per hidden layer) gives
         each death its last-firing record; without it the certificates carry no
-        update.
+        update. ``model`` may also be a PyTorch ``nn.Sequential`` or a fitted
+        scikit-learn MLP estimator, converted as by ``scan``: a loop outside
+        reluscope can be watched by observing its model after each epoch.
         """
+        model = as_mlp(model)
         report = self.history.observe(epoch, model, step)
         for death_epoch, layer, unit in self.history.deaths:
             if death_epoch == epoch:

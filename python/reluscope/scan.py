@@ -26,7 +26,7 @@ import numpy as np
 from . import _core
 from ._validation import as_features, finite_float, positive_int
 from .layer_stream import DEFAULT_CHUNK_ROWS, stream_layers
-from .model import MLP
+from .model_input import as_mlp
 
 SCHEMA_VERSION = 1
 DEFAULT_DORMANT_TAU = 0.025
@@ -186,7 +186,10 @@ def scan(model, x, chunk_size: int = DEFAULT_CHUNK_ROWS, dormancy: bool = True) 
 
     Parameters
     ----------
-    model : MLP
+    model : MLP, torch.nn.Sequential, or fitted sklearn MLPClassifier/MLPRegressor
+        A PyTorch or scikit-learn model is converted first (``MLP.from_torch``,
+        ``MLP.from_sklearn``); layer indices are those of the converted model's
+        hidden layers. Anything else is a TypeError naming the converters.
     x : array-like (n_samples, n_features)
     chunk_size : int
     dormancy : bool
@@ -205,8 +208,7 @@ def scan(model, x, chunk_size: int = DEFAULT_CHUNK_ROWS, dormancy: bool = True) 
         neither dead nor alive, and is never counted as dead. The error names
         the layer, the samples and units affected, and the likely cause.
     """
-    if not isinstance(model, MLP):
-        raise TypeError(f"model must be a reluscope.MLP, got {type(model).__name__}")
+    model = as_mlp(model)
     model.check_layers()
     x = as_features(x, n_features=model.n_features)
     chunk_size = positive_int(chunk_size, "chunk_size")

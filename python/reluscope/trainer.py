@@ -16,6 +16,7 @@ from .errors import NonFiniteActivations, TrainingDiverged
 from .layer_stream import stream_layers
 from .losses import get_loss
 from .model import MLP
+from .model_input import CONVERTERS
 from .optim import SGD, Optimizer
 from .tracking import UnitStats, stats_for
 
@@ -102,7 +103,11 @@ class Trainer:
                  track_firing: bool = True,
                  track_gradients: bool = False, track_deaths: bool = True):
         if not isinstance(model, MLP):
-            raise TypeError(f"model must be a reluscope.MLP, got {type(model).__name__}")
+            # Not converted here, unlike in scan: training updates the model in
+            # place, and a silent copy would leave the caller's network untouched.
+            raise TypeError(f"model must be a reluscope.MLP, got {type(model).__name__}; the "
+                            f"trainer updates its model in place, so build one first with "
+                            f"{CONVERTERS} and train that")
         model.check_layers()
         self.model = model
         self.loss = get_loss(loss)
