@@ -51,12 +51,12 @@ class MLPClassifier(ClassifierMixin, MLPEstimatorBase):
         some of them.
         """
         first_call = not hasattr(self, "model_")
+        if first_call and classes is None:
+            raise ValueError("classes must be given on the first call to partial_fit: "
+                             "every label the model will see, e.g. np.unique(y_all)")
         x, y = validate_data(self, X, y, dtype=np.float32, reset=first_call)
         check_classification_targets(y)
         if first_call:
-            if classes is None:
-                raise ValueError("classes must be given on the first call to partial_fit: "
-                                 "every label the model will see, e.g. np.unique(y_all)")
             encoder = LabelEncoder().fit(np.asarray(classes))
         else:
             encoder = self._label_encoder

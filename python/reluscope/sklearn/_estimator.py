@@ -138,6 +138,11 @@ class MLPEstimatorBase(BaseEstimator):
         self.monitor_max_samples = monitor_max_samples
         self.verbose = verbose
 
+    def __sklearn_is_fitted__(self) -> bool:
+        # Not "any attribute ending in _": a fit that failed may have set
+        # n_features_in_ before training.
+        return hasattr(self, "model_")
+
     def _train(self, x: np.ndarray, targets: np.ndarray, n_outputs: int, *,
                incremental: bool) -> None:
         """Train on validated float32 ``x`` and the loss's ``targets``; set the fitted attributes.
