@@ -1,4 +1,4 @@
-"""reluscope.sklearn: the estimators under scikit-learn's own checks, in its tools, and their dead units."""
+"""reluscope.sklearn: scikit-learn's checks and tools on the estimators, and their dead units."""
 
 import pickle
 import subprocess
