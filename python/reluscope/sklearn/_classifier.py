@@ -48,7 +48,9 @@ class MLPClassifier(ClassifierMixin, MLPEstimatorBase):
 
         ``classes`` (every label the model will ever see) is required on the
         first call, as in scikit-learn, and optional later; ``y`` may hold only
-        some of them.
+        some of them. As in scikit-learn, the network and optimizer are built
+        from the parameters at the first call (or at ``fit``); later changes to
+        them apply at the next ``fit``, except ``batch_size``, read at each call.
         """
         first_call = not hasattr(self, "model_")
         if first_call and classes is None:

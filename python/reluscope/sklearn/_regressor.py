@@ -39,7 +39,12 @@ class MLPRegressor(RegressorMixin, MLPEstimatorBase):
         return self
 
     def partial_fit(self, X, y):
-        """One epoch on (X, y), continuing the current network; return self."""
+        """One epoch on (X, y), continuing the current network; return self.
+
+        As in scikit-learn, the network and optimizer are built from the
+        parameters at the first call (or at ``fit``); later changes to them apply
+        at the next ``fit``, except ``batch_size``, read at each call.
+        """
         first_call = not hasattr(self, "model_")
         x, targets = self._validated(X, y, reset=first_call)
         if not first_call and targets.shape[1] != self.n_outputs_:
