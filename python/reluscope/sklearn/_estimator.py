@@ -28,16 +28,18 @@ PARAMETERS_DOC = """
         Width of each hidden layer; ``()`` gives a linear model.
     activation : {"relu", "leaky_relu", "identity"}, default="relu"
         Activation of every hidden layer; leaky_relu has slope 0.01 below zero
-        (its non-firing units still learn, so they are *inactive*, not dead).
+        (its non-firing units still learn, so they are *inactive*, not dead; so
+        are identity units, which ``dead_units_`` lists when never positive).
         scikit-learn's "tanh" and "logistic" are refused: their units do not die.
     solver : {"adam", "sgd"}, default="adam"
     alpha : float, default=0.0001
         L2 weight decay: every step adds ``alpha * p`` to the gradient of every
         parameter ``p``, weights and biases alike (PyTorch's ``weight_decay``).
         scikit-learn's ``alpha`` is scaled by the batch: its step on the weights
-        follows ``grad + (alpha / B) * W`` for a batch of B rows (it adds
-        ``alpha * W`` to the summed gradient before dividing by B) and leaves
-        the intercepts undecayed. So scikit-learn's ``alpha=a`` with batches of
+        follows ``grad + (alpha / B) * W`` for a batch of B rows, ``grad`` being
+        that of the batch's mean loss (it adds ``alpha * W`` to the summed
+        gradient, then divides by B; by the sample weights' sum when given), and
+        it leaves the intercepts undecayed. So scikit-learn's ``alpha=a`` with batches of
         B rows is ``alpha=a / B`` here, on every full batch (its smaller last
         batch of b rows gets ``a / b``), apart from the biases. ``loss_curve_``
         holds the data loss only, without the penalty scikit-learn adds.
@@ -74,7 +76,9 @@ PARAMETERS_DOC = """
     monitor : bool, default=True
         Watch the fit with a ``reluscope.DeadUnitMonitor`` (``monitor_``): an
         exact scan of the training inputs before training and after each epoch,
-        with deaths, revivals and death certificates.
+        with deaths, revivals and death certificates. On small data its per-epoch
+        bookkeeping costs more than the training (iris, the defaults: 0.15 s
+        against 0.02 s without); ``dead_units_`` is computed either way.
     monitor_max_samples : int, default=10000
         The monitor scans at most this many training rows: a larger training
         set is subsampled (without replacement, from ``random_state``).
