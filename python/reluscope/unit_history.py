@@ -175,7 +175,8 @@ class UnitHistory:
         if self._dead_weights:
             for unit, before in self._dead_weights[index].items():
                 if unit in columns and not np.array_equal(before, columns[unit]):
-                    change = float(np.linalg.norm(columns[unit] - before))
+                    # In float64: weights that blew up overflow a float32 norm.
+                    change = float(np.linalg.norm(columns[unit].astype(np.float64) - before))
                     self.moved_while_dead.append((epoch, index, unit, change))
         return columns
 
