@@ -136,7 +136,7 @@ def _section(title: str, monitor, figure_cls) -> str:
         for caption, data in _figures(monitor, figure_cls))
     return f"""<section>
 <h2>{html.escape(title)}</h2>
-<p>Dead: the unit's pre-activation is &le; 0 on every one of the {monitor.x.shape[0]} scanned
+<p>Dead: the unit's pre-activation is &le; 0 on every one of the {monitor.history.n_samples} scanned
 samples (exact scan between epochs). Dormant: ReDo score &le; 0.025. Silent: no firing on the
 epoch's training batches.</p>
 <pre>{html.escape(monitor.layer_table())}</pre>
