@@ -1,0 +1,143 @@
+"""The update each unit's incoming weights took right after the last step in which it fired.
+
+Through the optimizer's step hooks (``Optimizer.register_step_pre_hook`` and
+``register_step_post_hook``, which run around every ``optimizer.step()``):
+before the step, each tracked producer's weight and bias are copied into
+buffers allocated once; after it, per unit j,
+
+    ||dw_j||,   db_j,   ||dw_j|| / ||w_j(before)||
+
+and the layer's medians of ||dw||, |db| and the ratio (the upper median, as
+the native trainer's), in torch ops on the module's device. Units that fired
+since the previous step get these values, with the step number and the lr, in
+their row of ``last_firing``: the fields of ``reluscope.tracking.LAST_FIRING_FIELDS``,
+filled as the C++ training step fills them. If the unit never fires again,
+that row describes the update that killed it.
+
+Only producers whose weight the optimizer updates are tracked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..tracking import LAST_FIRING_DTYPE, LAST_FIRING_FIELDS, UnitStats
+from .firing import SiteRegistry, TrainingFiring
+
+
+class _ProducerUpdate:
+    """Before-step copies of one producer's parameters, and the update statistics after."""
+
+    def __init__(self, producer):
+        self.producer = producer
+        self.weight_before = torch.empty_like(self._weight_rows())
+        bias = producer.bias
+        self.bias_before = None if bias is None else torch.empty_like(bias.detach())
+
+    def _weight_rows(self) -> torch.Tensor:
+        # Row j: the weights into unit j (a conv kernel of output channel j, flattened).
+        return self.producer.weight.detach().flatten(1)
+
+    def before_step(self) -> None:
+        self.weight_before.copy_(self._weight_rows())
+        if self.bias_before is not None:
+            self.bias_before.copy_(self.producer.bias.detach())
+
+    def after_step(self) -> dict[str, torch.Tensor]:
+        """Per-unit update statistics (float32, on the device), keyed by record field."""
+        old_norm = torch.linalg.vector_norm(self.weight_before, dim=1)
+        delta = self.weight_before.sub_(self._weight_rows())  # -dw, in the buffer
+        norm = torch.linalg.vector_norm(delta, dim=1)
+        relative = torch.where(old_norm > 0, norm / old_norm,
+                               torch.where(norm > 0, torch.inf, 0.0))
+        bias_update = (torch.zeros_like(norm) if self.bias_before is None
+                       else self.producer.bias.detach() - self.bias_before)
+        return {"update_norm": norm, "bias_update": bias_update, "relative_update": relative,
+                "layer_median_update_norm": _upper_median(norm),
+                "layer_median_bias_update": _upper_median(bias_update.abs()),
+                "layer_median_relative_update": _upper_median(relative)}
+
+
+def _upper_median(values: torch.Tensor) -> torch.Tensor:
+    """values[n // 2] of the sorted values, the native trainer's median."""
+    return torch.kthvalue(values, values.numel() // 2 + 1).values
+
+
+class UpdateTracker:
+    """Last-firing records of every site whose producer ``optimizer`` updates."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, registry: SiteRegistry,
+                 firing: TrainingFiring):
+        self.optimizer = optimizer
+        self.registry = registry
+        self.firing = firing
+        self.steps = 0
+        self._producers: dict = {}  # producer module -> _ProducerUpdate (None: not optimized)
+        self._records: dict[int, torch.Tensor] = {}  # site index -> (n_units, n_fields) float64
+        self._handles = [optimizer.register_step_pre_hook(self._before_step),
+                         optimizer.register_step_post_hook(self._after_step)]
+
+    def _optimized(self, producer) -> bool:
+        weight = producer.weight
+        return any(p is weight for group in self.optimizer.param_groups for p in group["params"])
+
+    def _before_step(self, optimizer, args, kwargs) -> None:
+        for site in self.registry.sites:
+            producer = site.producer
+            if producer not in self._producers:
+                self._producers[producer] = (_ProducerUpdate(producer) if self._optimized(producer)
+                                             else None)
+        for update in self._producers.values():
+            if update is not None:
+                update.before_step()
+
+    def _after_step(self, optimizer, args, kwargs) -> None:
+        self.steps += 1
+        statistics = {producer: update.after_step()
+                      for producer, update in self._producers.items() if update is not None}
+        for index, site in enumerate(self.registry.sites):
+            stats = statistics.get(site.producer)
+            fired = self.firing.fired_since_step(index)
+            if stats is None or fired is None:
+                continue
+            self._record(index, fired, stats, self._lr_of(site.producer.weight))
+        self.firing.mark_step()
+
+    def _lr_of(self, weight) -> float:
+        for group in self.optimizer.param_groups:
+            if any(p is weight for p in group["params"]):
+                return float(group["lr"])
+        return float("nan")
+
+    def _record(self, index: int, fired: torch.Tensor, stats: dict, lr: float) -> None:
+        n_units = fired.shape[0]
+        records = self._records.get(index)
+        if records is None:
+            records = torch.full((n_units, len(LAST_FIRING_FIELDS)), torch.nan,
+                                 dtype=torch.float64, device=fired.device)
+            records[:, 0] = -1
+            self._records[index] = records
+        columns = {"step": torch.full((n_units,), float(self.steps), dtype=torch.float64,
+                                      device=fired.device),
+                   "lr": torch.full((n_units,), lr, dtype=torch.float64, device=fired.device)}
+        columns.update({name: value.double().expand(n_units) for name, value in stats.items()})
+        row = torch.stack([columns[name] for name in LAST_FIRING_FIELDS], dim=1)
+        torch.where(fired.unsqueeze(1), row, records, out=records)
+
+    def unit_stats(self) -> list[UnitStats]:
+        """Per registered site, a ``UnitStats`` whose ``last_firing`` holds the records."""
+        stats = []
+        for index, site in enumerate(self.registry.sites):
+            unit_stats = UnitStats(site.n_units)
+            records = self._records.get(index)
+            if records is not None:
+                unit_stats.last_firing[:] = np.ascontiguousarray(
+                    records.cpu().numpy()).view(LAST_FIRING_DTYPE).reshape(site.n_units)
+            stats.append(unit_stats)
+        return stats
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
