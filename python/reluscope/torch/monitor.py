@@ -94,6 +94,11 @@ class DeadUnitMonitor(MonitorReadout):
         """Optimizer steps so far (training forward passes without an optimizer)."""
         return self._firing.forwards if self._updates is None else self._updates.steps
 
+    def last_firing_stats(self) -> list | None:
+        """Per layer, a ``reluscope.UnitStats`` whose ``last_firing`` holds each unit's last
+        firing step and the update after it (None without an optimizer)."""
+        return None if self._updates is None else self._updates.unit_stats()
+
     def end_epoch(self) -> None:
         """Close an epoch: note its silent units, then scan ``x_scan`` and certify deaths."""
         self.epoch += 1
@@ -105,7 +110,7 @@ class DeadUnitMonitor(MonitorReadout):
     def _observe(self) -> None:
         report, weights, samples, activation = self._scan_for_epoch()
         self.history.record(self.epoch, self.step, report, weights, samples, activation)
-        unit_stats = None if self._updates is None else self._updates.unit_stats()
+        unit_stats = self.last_firing_stats()
         for death_epoch, layer, unit in self.history.deaths:
             if death_epoch == self.epoch:
                 record = unit_stats[layer].last_fired(unit) if unit_stats else None
