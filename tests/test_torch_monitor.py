@@ -138,16 +138,23 @@ def test_silent_units_are_those_a_plain_hook_count_finds():
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     monitor = rt.DeadUnitMonitor(net, optimizer=optimizer)
     train(net, optimizer, monitor, x, y, epochs=1)
-    net.eval()
-    net(x)  # an eval forward is not training: not counted
-    monitor.close()
-    for handle in handles:
-        handle.remove()
     epoch, silent = monitor.silent[0]
     assert epoch == 1
     for units, plain in zip(silent, counts):
         np.testing.assert_array_equal(units, np.flatnonzero(plain.numpy() == 0))
     assert {1, 7} <= set(silent[1].tolist())
+    # The counts themselves, in the next epoch; an eval forward is not counted.
+    for plain in counts:
+        plain.zero_()
+    net(x[:50])
+    net(x[50:130])
+    net.eval()
+    net(x)
+    for counted, plain in zip(monitor.epoch_firing_counts(), counts):
+        np.testing.assert_array_equal(counted, plain.numpy())
+    monitor.close()
+    for handle in handles:
+        handle.remove()
 
 
 def test_close_removes_every_hook():

@@ -65,16 +65,18 @@ class TrainingFiring:
         for index, counts in self._epoch_counts.items():
             self._at_step[index].copy_(counts)
 
+    def epoch_counts(self) -> list[np.ndarray]:
+        """Per registered site, this epoch's counts so far (zeros where it never ran)."""
+        return [np.zeros(site.n_units, np.int64) if index not in self._epoch_counts
+                else self._epoch_counts[index].cpu().numpy().copy()
+                for index, site in enumerate(self.registry.sites)]
+
     def take_epoch(self) -> list[np.ndarray]:
-        """Per registered site, this epoch's counts (zeros where it never ran); then zero them."""
-        taken = []
-        for index, site in enumerate(self.registry.sites):
-            counts = self._epoch_counts.get(index)
-            taken.append(np.zeros(site.n_units, np.int64) if counts is None
-                         else counts.cpu().numpy().copy())
-            if counts is not None:
-                counts.zero_()
-                self._at_step[index].zero_()
+        """``epoch_counts``, then zero them for the next epoch."""
+        taken = self.epoch_counts()
+        for index, counts in self._epoch_counts.items():
+            counts.zero_()
+            self._at_step[index].zero_()
         return taken
 
     def remove(self) -> None:

@@ -94,6 +94,11 @@ class DeadUnitMonitor(MonitorReadout):
         """Optimizer steps so far (training forward passes without an optimizer)."""
         return self._firing.forwards if self._updates is None else self._updates.steps
 
+    def epoch_firing_counts(self) -> list[np.ndarray]:
+        """Per layer, the samples on which each unit fired in this epoch's training forwards
+        so far (one copy from the device)."""
+        return self._firing.epoch_counts()
+
     def last_firing_stats(self) -> list | None:
         """Per layer, a ``reluscope.UnitStats`` whose ``last_firing`` holds each unit's last
         firing step and the update after it (None without an optimizer)."""

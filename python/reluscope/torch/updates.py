@@ -44,31 +44,37 @@ class _ProducerUpdate:
         if self.bias_before is not None:
             self.bias_before.copy_(self.producer.bias.detach())
 
-    def after_step(self) -> dict[str, torch.Tensor]:
-        """Per-unit update statistics (float32, on the device), keyed by record field."""
+    def after_step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(3, n_units): ||dw_j||, db_j, ||dw_j|| / ||w_j||; and (3,): their layer medians
+        (of |db| for the bias), the upper median as the native trainer's. On the device.
+
+        Few, whole-tensor ops: on a tiny network each op's call costs more than its work.
+        """
         old_norm = torch.linalg.vector_norm(self.weight_before, dim=1)
         delta = self.weight_before.sub_(self._weight_rows())  # -dw, in the buffer
         norm = torch.linalg.vector_norm(delta, dim=1)
-        relative = torch.where(old_norm > 0, norm / old_norm,
-                               torch.where(norm > 0, torch.inf, 0.0))
+        # 0/0 is 0 (no update); x/0 is inf (a zero weight vector that moved).
+        relative = torch.where(norm > 0, norm / old_norm, 0.0)
         bias_update = (torch.zeros_like(norm) if self.bias_before is None
                        else self.producer.bias.detach() - self.bias_before)
-        return {"update_norm": norm, "bias_update": bias_update, "relative_update": relative,
-                "layer_median_update_norm": _upper_median(norm),
-                "layer_median_bias_update": _upper_median(bias_update.abs()),
-                "layer_median_relative_update": _upper_median(relative)}
-
-
-def _upper_median(values: torch.Tensor) -> torch.Tensor:
-    """values[n // 2] of the sorted values, the native trainer's median."""
-    return torch.kthvalue(values, values.numel() // 2 + 1).values
+        units = torch.stack([norm, bias_update, relative])
+        magnitudes = torch.stack([norm, bias_update.abs(), relative])
+        medians = torch.kthvalue(magnitudes, norm.shape[0] // 2 + 1, dim=1).values
+        return units, medians
 
 
 class UpdateTracker:
     """Last-firing records of every site whose producer ``optimizer`` updates."""
 
+    FIELDS = ("step", "lr", "update_norm", "bias_update", "relative_update",
+              "layer_median_update_norm", "layer_median_bias_update",
+              "layer_median_relative_update")
+
     def __init__(self, optimizer: torch.optim.Optimizer, registry: SiteRegistry,
                  firing: TrainingFiring):
+        if LAST_FIRING_FIELDS != self.FIELDS:
+            raise RuntimeError(f"last-firing fields are now {LAST_FIRING_FIELDS}; update "
+                               "UpdateTracker._record")
         self.optimizer = optimizer
         self.registry = registry
         self.firing = firing
@@ -110,7 +116,8 @@ class UpdateTracker:
                 return float(group["lr"])
         return float("nan")
 
-    def _record(self, index: int, fired: torch.Tensor, stats: dict, lr: float) -> None:
+    def _record(self, index: int, fired: torch.Tensor, stats: tuple, lr: float) -> None:
+        units, medians = stats
         n_units = fired.shape[0]
         records = self._records.get(index)
         if records is None:
@@ -118,11 +125,10 @@ class UpdateTracker:
                                  dtype=torch.float64, device=fired.device)
             records[:, 0] = -1
             self._records[index] = records
-        columns = {"step": torch.full((n_units,), float(self.steps), dtype=torch.float64,
-                                      device=fired.device),
-                   "lr": torch.full((n_units,), lr, dtype=torch.float64, device=fired.device)}
-        columns.update({name: value.double().expand(n_units) for name, value in stats.items()})
-        row = torch.stack([columns[name] for name in LAST_FIRING_FIELDS], dim=1)
+        # Columns in LAST_FIRING_FIELDS order: step, lr, the unit's update, the medians.
+        step_and_lr = torch.tensor([float(self.steps), lr], dtype=torch.float64)
+        row = torch.cat([step_and_lr.to(fired.device).expand(n_units, 2), units.T,
+                         medians.expand(n_units, 3)], dim=1)
         torch.where(fired.unsqueeze(1), row, records, out=records)
 
     def unit_stats(self) -> list[UnitStats]:
