@@ -253,3 +253,9 @@ def test_the_html_report(tmp_path):
     monitor.to_html(tmp_path / "report.html")
     page = (tmp_path / "report.html").read_text()
     assert "Death certificates" in page and "data:image/png;base64" in page
+
+
+def test_x_scan_must_be_scannable_again():
+    x, _ = task()
+    with pytest.raises(TypeError, match="one-pass iterator"):
+        rt.DeadUnitMonitor(small_net(), x_scan=iter([x]))

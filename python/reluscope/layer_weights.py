@@ -1,4 +1,5 @@
-"""The incoming weights of the hidden layers at a scan, as the history and the cause rules read them.
+"""The incoming weights of the hidden layers at a scan, as the history and the cause rules
+read them.
 
 A native ``MLP`` is one chain of dense layers; a PyTorch module is any graph.
 ``HiddenLayerWeights`` says what the rules may assume about it: the incoming

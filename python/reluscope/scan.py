@@ -182,7 +182,8 @@ class ScanReport:
                 f"{float(layer.max_pre_activation.min()):>13.4g}"
             )
         lines.append(
-            f"{'all':>{width}}  {self.n_units:>5}  {self.n_dead:>5}  {100 * self.dead_fraction:>5.1f}%"
+            f"{'all':>{width}}  {self.n_units:>5}  {self.n_dead:>5}  "
+            f"{100 * self.dead_fraction:>5.1f}%"
         )
         if any(layer.mean_abs_activation is not None for layer in self.layers):
             lines.append(f"dormant: ReDo score <= {DEFAULT_DORMANT_TAU} (Sokar et al. 2023)")

@@ -66,6 +66,10 @@ class DeadUnitMonitor(MonitorReadout):
                  large_update_factor: float = 10.0, large_relative_update: float = 0.5):
         if not isinstance(module, nn.Module):
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+        if (x_scan is not None and not isinstance(x_scan, (torch.Tensor, np.ndarray))
+                and iter(x_scan) is x_scan):
+            raise TypeError("x_scan is scanned at every epoch: give a tensor, an array or a "
+                            "re-iterable such as a DataLoader, not a one-pass iterator")
         self.module = module
         self.x_scan = x_scan
         self.rules = CauseRules(large_update_factor, large_relative_update)

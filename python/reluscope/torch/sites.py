@@ -106,7 +106,8 @@ class Site:
         if isinstance(self.producer, nn.Linear):
             return pre_activation.unsqueeze(0) if pre_activation.dim() == 1 else pre_activation
         spatial = self.producer.weight.dim() - 2  # Conv1d: 1 ... Conv3d: 3
-        return pre_activation.unsqueeze(0) if pre_activation.dim() == spatial + 1 else pre_activation
+        unbatched = pre_activation.dim() == spatial + 1
+        return pre_activation.unsqueeze(0) if unbatched else pre_activation
 
 
 def site_names(sites: list[Site]) -> list[str]:

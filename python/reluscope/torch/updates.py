@@ -80,20 +80,26 @@ class UpdateTracker:
         self.firing = firing
         self.steps = 0
         self._producers: dict = {}  # producer module -> _ProducerUpdate (None: not optimized)
+        self._groups: dict = {}  # producer module -> its param group (its lr is read per step)
         self._records: dict[int, torch.Tensor] = {}  # site index -> (n_units, n_fields) float64
         self._handles = [optimizer.register_step_pre_hook(self._before_step),
                          optimizer.register_step_post_hook(self._after_step)]
 
-    def _optimized(self, producer) -> bool:
+    def _group_of(self, producer) -> dict | None:
+        """The optimizer's param group holding ``producer.weight`` (None: not optimized)."""
         weight = producer.weight
-        return any(p is weight for group in self.optimizer.param_groups for p in group["params"])
+        for group in self.optimizer.param_groups:
+            if any(p is weight for p in group["params"]):
+                return group
+        return None
 
     def _before_step(self, optimizer, args, kwargs) -> None:
         for site in self.registry.sites:
             producer = site.producer
             if producer not in self._producers:
-                self._producers[producer] = (_ProducerUpdate(producer) if self._optimized(producer)
-                                             else None)
+                group = self._group_of(producer)
+                self._groups[producer] = group
+                self._producers[producer] = None if group is None else _ProducerUpdate(producer)
         for update in self._producers.values():
             if update is not None:
                 update.before_step()
@@ -107,14 +113,8 @@ class UpdateTracker:
             fired = self.firing.fired_since_step(index)
             if stats is None or fired is None:
                 continue
-            self._record(index, fired, stats, self._lr_of(site.producer.weight))
+            self._record(index, fired, stats, float(self._groups[site.producer]["lr"]))
         self.firing.mark_step()
-
-    def _lr_of(self, weight) -> float:
-        for group in self.optimizer.param_groups:
-            if any(p is weight for p in group["params"]):
-                return float(group["lr"])
-        return float("nan")
 
     def _record(self, index: int, fired: torch.Tensor, stats: tuple, lr: float) -> None:
         units, medians = stats
