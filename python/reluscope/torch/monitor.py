@@ -36,7 +36,9 @@ class DeadUnitMonitor(MonitorReadout):
     x_scan : tensor, array, or re-iterable of batches (a DataLoader), optional
         Scanned exactly at construction (epoch 0) and at each ``end_epoch()``;
         deaths, revivals and certificates come from these scans. Without it,
-        only the units silent during each epoch are recorded.
+        only the units silent during each epoch are recorded. A 2-D x_scan is
+        also kept as a float32 array on the host (``history.x``), for the
+        "inputs not centered" rule.
     optimizer : torch.optim.Optimizer, optional
         With it, each unit's last firing step and the update right after it
         are recorded through the optimizer's step hooks, and the certificates
