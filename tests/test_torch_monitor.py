@@ -64,6 +64,7 @@ def test_certificates_name_the_huge_step():
         assert c.layer_median_relative_update > 0
     assert monitor.steps == [0, 4, 8, 12, 16, 20]
     assert "large update" in monitor.summary()
+    assert "epoch  layer 0  layer 2" in monitor.summary()  # layers named by module path
     json.dumps(monitor.to_dict())
     assert monitor.to_dict()["layer_names"] == ["0", "2"]
 

@@ -55,7 +55,8 @@ def _dead_counts_lines(history) -> list[str]:
         lines.append(f"{epoch:>5}  " + "  ".join(f"{c:>{len(name)}}"
                                                  for c, name in zip(counts, names)))
     for epoch in sorted({e for e, _, _ in history.deaths}):
-        per_layer = ", ".join(f"layer {layer}: {len(units)}"
+        layers = history.reports[-1].layers
+        per_layer = ", ".join(f"layer {layers[layer].label}: {len(units)}"
                               for layer, units in sorted(history.died_in(epoch).items()))
         when = "at initialization" if epoch == 0 else f"in epoch {epoch}"
         lines.append(f"died {when}: {per_layer}")
