@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ._validation import finite_float
+from .layer_weights import HiddenLayerWeights
 
 CAUSES = ("born dead", "inputs not centered", "large update", "starved", "bias drift",
           "unclassified")
@@ -83,31 +84,41 @@ class CauseRules:
 
     def certify(self, history, model, layer: int, unit: int,
                 record: dict | None) -> DeathCertificate:
-        """The certificate of a unit that the latest scan of ``history`` found dead."""
+        """The certificate of a unit that the latest scan of ``history`` found dead.
+
+        ``model`` is the ``MLP`` at that scan, or its ``HiddenLayerWeights``
+        (what a scan of another framework's model records).
+        """
         if not history.reports:
             raise ValueError("the history has no scan yet: observe the model first")
-        model.check_layers()
+        weights = _weights_of(model)
         widths = [layer.n_units for layer in history.reports[-1].layers]
         if not 0 <= layer < len(widths) or not 0 <= unit < widths[layer]:
             raise ValueError(f"no unit {unit} in hidden layer {layer}; the hidden layers have "
                              f"{widths} units")
         certificate = DeathCertificate.from_record(layer, unit, history.epochs[-1], record)
-        certificate.cause = self.cause(certificate, history, model)
+        certificate.cause = self.cause(certificate, history, weights)
         return certificate
 
     def cause(self, certificate: DeathCertificate, history, model) -> str:
-        """The first rule that matches the death, judged at the latest scan of ``history``."""
+        """The first rule that matches the death, judged at the latest scan of ``history``.
+
+        The rules that read weights ("inputs not centered", "starved") apply only
+        where ``HiddenLayerWeights.chained`` says the layer's inputs are the data's
+        features or the units of the layer below.
+        """
+        weights = _weights_of(model)
         layer, unit = certificate.layer, certificate.unit
         if len(history.reports) == 1:
             return "born dead"
         centered = history.centered_if_nonnegative()
-        if layer == 0 and centered is not None:
-            dense = model.layers[0]
-            if np.any(centered @ dense.weight[:, unit] + dense.bias[unit] > 0):
+        if layer == 0 and centered is not None and weights.chained[0]:
+            if np.any(centered @ weights.incoming[0][unit] + weights.biases[0][unit] > 0):
                 return "inputs not centered"
         if self.is_large_update(certificate):
             return "large update"
-        if layer > 0 and starved(history.reports[-1].layers[layer - 1], model, layer, unit):
+        if layer > 0 and weights.chained[layer] and starved(
+                history.reports[-1].layers[layer - 1], weights, layer, unit):
             return "starved"
         if len(history.bias_history) >= 3:
             recent = [biases[layer][unit] for biases in history.bias_history[-3:]]
@@ -123,12 +134,22 @@ class CauseRules:
             or median > self.large_relative_update / 5)
 
 
+def _weights_of(model) -> HiddenLayerWeights:
+    """``model``'s hidden-layer weights: an MLP's (checked), or the weights themselves."""
+    if isinstance(model, HiddenLayerWeights):
+        return model
+    model.check_layers()
+    return HiddenLayerWeights.of_mlp(model)
+
+
 def starved(below, model, layer: int, unit: int) -> bool:
     """Whether the units of the layer below (its scan ``below``) that feed ``unit`` are all
-    silent, or at least half of that layer is dead."""
+    silent, or at least half of that layer is dead.
+
+    ``model``: an MLP or the ``HiddenLayerWeights`` of a chain."""
     if below.dead_fraction >= 0.5:
         return True
-    feeding = np.flatnonzero(model.layers[layer].weight[:, unit] != 0)
+    feeding = np.flatnonzero(_weights_of(model).incoming[layer][unit] != 0)
     silent = below.firing_counts[feeding] == 0
     if below.mean_abs_activation is not None:
         silent |= below.mean_abs_activation[feeding] == 0

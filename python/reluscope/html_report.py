@@ -38,13 +38,14 @@ def _png(figure) -> str:
 def _figures(monitor, figure_cls) -> list[tuple[str, str]]:
     """(caption, base64 PNG) pairs."""
     n_layers = len(monitor.reports[0].layers)
+    labels = [layer.label for layer in monitor.reports[-1].layers]  # index, or module path
     figures = []
 
     fig = figure_cls(figsize=(7, 3.5))
     ax = fig.subplots()
     for layer in range(n_layers):
         fractions = [r.layers[layer].dead_fraction for r in monitor.reports]
-        ax.plot(monitor.steps, fractions, marker="o", label=f"layer {layer}")
+        ax.plot(monitor.steps, fractions, marker="o", label=f"layer {labels[layer]}")
     ax.set_xlabel("training step")
     ax.set_ylabel("dead fraction (exact scan)")
     ax.set_ylim(-0.02, 1.02)
@@ -58,7 +59,7 @@ def _figures(monitor, figure_cls) -> list[tuple[str, str]]:
         order = np.argsort(-rates[:, 0], kind="stable")
         image = ax.imshow(rates[order], aspect="auto", vmin=0, vmax=1, cmap="viridis",
                           interpolation="nearest")
-        ax.set_title(f"layer {layer}")
+        ax.set_title(f"layer {labels[layer]}")
         ax.set_xlabel("scan")
     axes[0][0].set_ylabel("unit (sorted by initial firing rate)")
     fig.colorbar(image, ax=axes[0].tolist(), label="firing rate")
@@ -74,7 +75,7 @@ def _figures(monitor, figure_cls) -> list[tuple[str, str]]:
         ax.hist(first[layer], bins=bins, alpha=0.6, label=f"epoch {monitor.epochs[0]}")
         ax.hist(latest[layer], bins=bins, alpha=0.6, label=f"epoch {monitor.epochs[-1]}")
         ax.set_yscale("log")
-        ax.set_title(f"layer {layer}")
+        ax.set_title(f"layer {labels[layer]}")
         ax.set_xlabel("activation")
     axes[0][0].legend()
     figures.append(("Distribution of activations at the first and latest scan", _png(fig)))
@@ -136,7 +137,7 @@ def _section(title: str, monitor, figure_cls) -> str:
         for caption, data in _figures(monitor, figure_cls))
     return f"""<section>
 <h2>{html.escape(title)}</h2>
-<p>Dead: the unit's pre-activation is &le; 0 on every one of the {monitor.x.shape[0]} scanned
+<p>Dead: the unit's pre-activation is &le; 0 on every one of the {monitor.history.n_samples} scanned
 samples (exact scan between epochs). Dormant: ReDo score &le; 0.025. Silent: no firing on the
 epoch's training batches.</p>
 <pre>{html.escape(monitor.layer_table())}</pre>

@@ -16,11 +16,12 @@ import numpy as np
 from .callbacks import Callback, CallbackState
 from .causes import CauseRules, DeathCertificate
 from .model_input import as_mlp
-from .scan import SCHEMA_VERSION, ScanReport
+from .monitor_readout import MonitorReadout
+from .scan import ScanReport
 from .unit_history import UnitHistory
 
 
-class DeadUnitMonitor(Callback):
+class DeadUnitMonitor(Callback, MonitorReadout):
     """Exact dead-unit scans of ``x`` at the start of training and after each epoch.
 
     A unit is dead on ``x`` when its pre-activation is <= 0 for every sample of
@@ -133,101 +134,6 @@ class DeadUnitMonitor(Callback):
         monitor.silent_unit_gradients = [(int(entry["epoch"]), entry["layers"])
                                          for entry in settings["silent_unit_gradients"]]
         return monitor
-
-    # The history, read through.
-
-    @property
-    def x(self) -> np.ndarray:
-        return self.history.x
-
-    @property
-    def epochs(self) -> list[int]:
-        return self.history.epochs
-
-    @property
-    def steps(self) -> list[int]:
-        return self.history.steps
-
-    @property
-    def reports(self) -> list[ScanReport]:
-        return self.history.reports
-
-    @property
-    def deaths(self) -> list[tuple[int, int, int]]:
-        return self.history.deaths
-
-    @property
-    def revivals(self) -> list[tuple[int, int, int]]:
-        return self.history.revivals
-
-    @property
-    def moved_while_dead(self) -> list[tuple[int, int, int, float]]:
-        return self.history.moved_while_dead
-
-    @property
-    def activation_samples(self) -> dict:
-        return self.history.activation_samples
-
-    @property
-    def leaky(self) -> bool:
-        return self.history.leaky
-
-    @property
-    def dead_counts(self) -> np.ndarray:
-        return self.history.dead_counts
-
-    def margins(self, layer: int) -> np.ndarray:
-        return self.history.margins(layer)
-
-    def at_risk(self, layer: int, window: int = 2, fraction: float = 0.25) -> np.ndarray:
-        return self.history.at_risk(layer, window, fraction)
-
-    def dead_unit_labels(self, scan_index: int = -1) -> list[dict[int, str]]:
-        return self.history.dead_unit_labels(scan_index)
-
-    def died_in(self, epoch: int) -> dict[int, list[int]]:
-        return self.history.died_in(epoch)
-
-    # Output.
-
-    def to_dict(self) -> dict:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            **self.history.to_dict(),
-            "silent_during_epoch": [{"epoch": e, "units": [u.tolist() for u in units]}
-                                    for e, units in self.silent],
-            "silent_unit_gradients": [{"epoch": e, "layers": layers}
-                                      for e, layers in self.silent_unit_gradients],
-            "certificates": [c.to_dict() for c in self.certificates],
-        }
-
-    def layer_table(self) -> str:
-        """Per hidden layer at the latest scan: dead, dormant, at risk, silent, revived.
-
-        Each column names its definition: dead and dormant from the exact scan of
-        x; at risk from the margin history; silent from the training batches of
-        the last epoch; revived counts the dead -> alive transitions so far.
-        """
-        from .monitor_text import layer_table
-
-        return layer_table(self)
-
-    def summary(self) -> str:
-        """The per-layer table, dead units at each scan, when they died, and why."""
-        from .monitor_text import summary
-
-        return summary(self)
-
-    def to_html(self, path) -> None:
-        """Write a self-contained HTML report (plots inline; needs the ``plot`` extra).
-
-        Dead fraction per layer against the training step, each layer's per-unit
-        firing rate over the scans, activation distributions at the first and
-        latest scan, the per-layer table and the death certificates (sortable).
-        """
-        from .html_report import write_monitor_report
-
-        write_monitor_report(self, path)
 
 
 class DeadNeuronMonitor(DeadUnitMonitor):

@@ -11,10 +11,11 @@ def layer_table(monitor) -> str:
     history = monitor.history
     report = history.reports[-1]
     silent = monitor.silent[-1][1] if monitor.silent else None
+    width = max([5] + [len(layer.label) for layer in report.layers])
     lines = [
         f"Hidden layers at the scan after epoch {history.epochs[-1]} "
-        f"({history.x.shape[0]} samples)",
-        f"{'layer':>5}  {'units':>5}  {'dead':>5}  {'dormant':>7}  {'at risk':>7}  "
+        f"({history.n_samples} samples)",
+        f"{'layer':>{width}}  {'units':>5}  {'dead':>5}  {'dormant':>7}  {'at risk':>7}  "
         f"{'silent':>6}  {'revived':>7}",
     ]
     for layer in report.layers:
@@ -23,7 +24,7 @@ def layer_table(monitor) -> str:
         quiet = "-" if silent is None else str(len(silent[layer.index]))
         revived = sum(1 for _, k, _ in history.revivals if k == layer.index)
         lines.append(
-            f"{layer.index:>5}  {layer.n_units:>5}  {layer.n_dead:>5}  {dormant:>7}  "
+            f"{layer.label:>{width}}  {layer.n_units:>5}  {layer.n_dead:>5}  {dormant:>7}  "
             f"{len(history.at_risk(layer.index)):>7}  {quiet:>6}  {revived:>7}")
     lines.append(LEGEND)
     return "\n".join(lines)
@@ -47,13 +48,15 @@ def summary(monitor) -> str:
 
 
 def _dead_counts_lines(history) -> list[str]:
-    n_layers = history.dead_counts.shape[1]
-    header = "epoch  " + "  ".join(f"layer {i}" for i in range(n_layers))
-    lines = [f"Dead units on {history.x.shape[0]} samples, per hidden layer", header]
+    names = [f"layer {layer.label}" for layer in history.reports[-1].layers]
+    header = "epoch  " + "  ".join(names)
+    lines = [f"Dead units on {history.n_samples} samples, per hidden layer", header]
     for epoch, counts in zip(history.epochs, history.dead_counts):
-        lines.append(f"{epoch:>5}  " + "  ".join(f"{c:>7}" for c in counts))
+        lines.append(f"{epoch:>5}  " + "  ".join(f"{c:>{len(name)}}"
+                                                 for c, name in zip(counts, names)))
     for epoch in sorted({e for e, _, _ in history.deaths}):
-        per_layer = ", ".join(f"layer {layer}: {len(units)}"
+        layers = history.reports[-1].layers
+        per_layer = ", ".join(f"layer {layers[layer].label}: {len(units)}"
                               for layer, units in sorted(history.died_in(epoch).items()))
         when = "at initialization" if epoch == 0 else f"in epoch {epoch}"
         lines.append(f"died {when}: {per_layer}")

@@ -48,6 +48,9 @@ class LayerScan:
     mean_abs_activation : ndarray (n_units,) float64 or None
         Mean over the samples of |activation| per unit (None when the scan
         was run with ``dormancy=False``).
+    name : str or None
+        Where the layer is in a model that names its parts, such as the path of
+        a PyTorch module ("features.0"); None for a native MLP's layers.
     """
 
     index: int
@@ -55,6 +58,12 @@ class LayerScan:
     max_pre_activation: np.ndarray
     n_samples: int
     mean_abs_activation: np.ndarray | None = None
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The name, or the index for an unnamed layer."""
+        return str(self.index) if self.name is None else self.name
 
     @property
     def n_units(self) -> int:
@@ -109,8 +118,10 @@ class LayerScan:
             "units": self.dormant_units().tolist(),
             "scores": [float(v) for v in self.dormant_scores],
         }
+        named = {} if self.name is None else {"name": self.name}
         return {
             "index": self.index,
+            **named,
             "n_units": self.n_units,
             "n_dead": self.n_dead,
             "dead_fraction": self.dead_fraction,
@@ -155,22 +166,24 @@ class ScanReport:
         }
 
     def __str__(self) -> str:
+        width = max([5] + [len(layer.label) for layer in self.layers])
         lines = [
             f"Dead-unit scan over {self.n_samples} samples "
             "(dead: pre-activation <= 0 on every sample)",
-            f"{'layer':>5}  {'units':>5}  {'dead':>5}  {'dead %':>6}  "
+            f"{'layer':>{width}}  {'units':>5}  {'dead':>5}  {'dead %':>6}  "
             f"{'dormant':>7}  {'lowest margin':>13}",
         ]
         for layer in self.layers:
             dormant = ("-" if layer.mean_abs_activation is None
                        else str(len(layer.dormant_units())))
             lines.append(
-                f"{layer.index:>5}  {layer.n_units:>5}  {layer.n_dead:>5}  "
+                f"{layer.label:>{width}}  {layer.n_units:>5}  {layer.n_dead:>5}  "
                 f"{100 * layer.dead_fraction:>5.1f}%  {dormant:>7}  "
                 f"{float(layer.max_pre_activation.min()):>13.4g}"
             )
         lines.append(
-            f"{'all':>5}  {self.n_units:>5}  {self.n_dead:>5}  {100 * self.dead_fraction:>5.1f}%"
+            f"{'all':>{width}}  {self.n_units:>5}  {self.n_dead:>5}  "
+            f"{100 * self.dead_fraction:>5.1f}%"
         )
         if any(layer.mean_abs_activation is not None for layer in self.layers):
             lines.append(f"dormant: ReDo score <= {DEFAULT_DORMANT_TAU} (Sokar et al. 2023)")

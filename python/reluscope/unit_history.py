@@ -13,6 +13,7 @@ import numpy as np
 
 from ._validation import as_features, finite_float, positive_int
 from .callbacks import CallbackState
+from .layer_weights import HiddenLayerWeights
 from .scan import LayerScan, ScanReport, scan
 
 
@@ -21,7 +22,9 @@ class UnitHistory:
 
     Attributes
     ----------
-    x : ndarray (n_samples, n_features), float32
+    x : ndarray (n_samples, n_features), float32, or None
+        None when the scans are taken elsewhere (``record``), on data that is
+        not a feature matrix, such as a PyTorch model's images.
     epochs, steps : list of int
         The epoch (0: before training) and training step of each scan.
     reports : list of ScanReport
@@ -41,7 +44,7 @@ class UnitHistory:
     """
 
     def __init__(self, x, chunk_size: int = 8192):
-        self.x = as_features(x, "x_scan")
+        self.x = None if x is None else as_features(x, "x_scan")
         self.chunk_size = positive_int(chunk_size, "chunk_size")
         self.epochs: list[int] = []
         self.steps: list[int] = []
@@ -130,14 +133,33 @@ class UnitHistory:
         return history
 
     @property
+    def n_samples(self) -> int:
+        """Samples per scan: those of x, or of the latest recorded scan."""
+        if self.x is not None:
+            return self.x.shape[0]
+        return self.reports[-1].n_samples if self.reports else 0
+
+    @property
     def leaky(self) -> bool:
         return self.activation == "leaky_relu"
 
     def observe(self, epoch: int, model, step: int = 0) -> ScanReport:
         """Scan ``model`` on x as the state after ``epoch`` (training step ``step``)."""
         self.check_model(model)
-        self.activation = model.activation.name
         report = scan(model, self.x, self.chunk_size)
+        self.record(epoch, step, report, HiddenLayerWeights.of_mlp(model),
+                    self._activation_sample(model), model.activation.name)
+        return report
+
+    def record(self, epoch: int, step: int, report: ScanReport, weights: HiddenLayerWeights,
+               activation_samples: list, activation: str = "relu") -> None:
+        """Book a scan taken elsewhere as the state after ``epoch`` (training step ``step``).
+
+        ``weights`` are the hidden layers' incoming weights at the scan;
+        ``activation_samples`` a few activations per hidden layer (for the
+        report's histograms); ``activation`` is "relu" or "leaky_relu".
+        """
+        self.activation = activation
         previous = self.reports[-1] if self.reports else None
         dead_weights = []
         for layer in report.layers:
@@ -148,16 +170,14 @@ class UnitHistory:
                             for u in np.flatnonzero(dead_now & ~dead_before)]
             self.revivals += [(epoch, layer.index, int(u))
                               for u in np.flatnonzero(dead_before & ~dead_now)]
-            dead_weights.append(self._note_moved_while_dead(epoch, layer.index, model, dead_now))
+            dead_weights.append(self._note_moved_while_dead(epoch, layer.index, weights, dead_now))
         self._dead_weights = dead_weights
         self.epochs.append(epoch)
         self.steps.append(step)
         self.reports.append(report)
-        samples = self._activation_sample(model)
-        self.activation_samples.setdefault("first", samples)
-        self.activation_samples["latest"] = samples
-        self.bias_history.append([layer.bias.copy() for layer in model.hidden_layers])
-        return report
+        self.activation_samples.setdefault("first", activation_samples)
+        self.activation_samples["latest"] = activation_samples
+        self.bias_history.append([np.array(bias, dtype=np.float32) for bias in weights.biases])
 
     def check_model(self, model) -> None:
         """A ValueError unless ``model`` takes the features of x (and its layers
@@ -167,11 +187,10 @@ class UnitHistory:
             raise ValueError(f"x_scan has {self.x.shape[1]} features but the first layer "
                              f"expects {model.n_features}")
 
-    def _note_moved_while_dead(self, epoch: int, index: int, model, dead_now) -> dict:
+    def _note_moved_while_dead(self, epoch: int, index: int, weights: HiddenLayerWeights,
+                               dead_now) -> dict:
         """Incoming weights of the dead units of one layer, noting those that moved since."""
-        dense = model.layers[index]
-        columns = {int(u): np.append(dense.weight[:, u], dense.bias[u])
-                   for u in np.flatnonzero(dead_now)}
+        columns = {int(u): weights.incoming_with_bias(index, u) for u in np.flatnonzero(dead_now)}
         if self._dead_weights:
             for unit, before in self._dead_weights[index].items():
                 if unit in columns and not np.array_equal(before, columns[unit]):
@@ -193,7 +212,9 @@ class UnitHistory:
 
     def centered_if_nonnegative(self):
         """x - mean(x) when every feature of x is non-negative, else None; computed once
-        (x is fixed), not once per dead unit."""
+        (x is fixed), not once per dead unit. None without x."""
+        if self.x is None:
+            return None
         if not self._centered_known:
             self._centered = self.x - self.x.mean(axis=0) if self.x.min() >= 0 else None
             self._centered_known = True

@@ -1,0 +1,111 @@
+"""What every dead-unit monitor shows: its history read through, the JSON, the text and the HTML.
+
+A monitor (the native ``reluscope.DeadUnitMonitor``, ``reluscope.torch.DeadUnitMonitor``)
+owns a ``history`` (``UnitHistory``), ``certificates``, ``silent`` and
+``silent_unit_gradients``; this mixin reads them. It keeps no state of its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .scan import SCHEMA_VERSION, ScanReport
+
+
+class MonitorReadout:
+    """Read-only views and renderings of a monitor's history and certificates."""
+
+    # The history, read through.
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.history.x
+
+    @property
+    def epochs(self) -> list[int]:
+        return self.history.epochs
+
+    @property
+    def steps(self) -> list[int]:
+        return self.history.steps
+
+    @property
+    def reports(self) -> list[ScanReport]:
+        return self.history.reports
+
+    @property
+    def deaths(self) -> list[tuple[int, int, int]]:
+        return self.history.deaths
+
+    @property
+    def revivals(self) -> list[tuple[int, int, int]]:
+        return self.history.revivals
+
+    @property
+    def moved_while_dead(self) -> list[tuple[int, int, int, float]]:
+        return self.history.moved_while_dead
+
+    @property
+    def activation_samples(self) -> dict:
+        return self.history.activation_samples
+
+    @property
+    def leaky(self) -> bool:
+        return self.history.leaky
+
+    @property
+    def dead_counts(self) -> np.ndarray:
+        return self.history.dead_counts
+
+    def margins(self, layer: int) -> np.ndarray:
+        return self.history.margins(layer)
+
+    def at_risk(self, layer: int, window: int = 2, fraction: float = 0.25) -> np.ndarray:
+        return self.history.at_risk(layer, window, fraction)
+
+    def dead_unit_labels(self, scan_index: int = -1) -> list[dict[int, str]]:
+        return self.history.dead_unit_labels(scan_index)
+
+    def died_in(self, epoch: int) -> dict[int, list[int]]:
+        return self.history.died_in(epoch)
+
+    # Output.
+
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            **self.history.to_dict(),
+            "silent_during_epoch": [{"epoch": e, "units": [u.tolist() for u in units]}
+                                    for e, units in self.silent],
+            "silent_unit_gradients": [{"epoch": e, "layers": layers}
+                                      for e, layers in self.silent_unit_gradients],
+            "certificates": [c.to_dict() for c in self.certificates],
+        }
+
+    def layer_table(self) -> str:
+        """Per hidden layer at the latest scan: dead, dormant, at risk, silent, revived.
+
+        Each column names its definition: dead and dormant from the exact scan of
+        x; at risk from the margin history; silent from the training batches of
+        the last epoch; revived counts the dead -> alive transitions so far.
+        """
+        from .monitor_text import layer_table
+
+        return layer_table(self)
+
+    def summary(self) -> str:
+        """The per-layer table, dead units at each scan, when they died, and why."""
+        from .monitor_text import summary
+
+        return summary(self)
+
+    def to_html(self, path) -> None:
+        """Write a self-contained HTML report (plots inline; needs the ``plot`` extra).
+
+        Dead fraction per layer against the training step, each layer's per-unit
+        firing rate over the scans, activation distributions at the first and
+        latest scan, the per-layer table and the death certificates (sortable).
+        """
+        from .html_report import write_monitor_report
+
+        write_monitor_report(self, path)

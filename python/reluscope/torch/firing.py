@@ -1,0 +1,83 @@
+"""Firing counts of a module's units in its training forward passes, kept on its device."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .sites import Site, SiteKey, SiteWatcher
+
+
+class SiteRegistry:
+    """The sites of one module in a fixed order: the layer index of each, for every report."""
+
+    def __init__(self):
+        self.sites: list[Site] = []
+        self.index: dict[SiteKey, int] = {}
+
+    def add(self, site: Site) -> int:
+        if site.key not in self.index:
+            self.index[site.key] = len(self.sites)
+            self.sites.append(site)
+        return self.index[site.key]
+
+
+class TrainingFiring:
+    """Per site, the samples on which each unit fired in training forwards (``module.training``).
+
+    Per batch, one comparison and one sum over the samples, on the module's
+    device; nothing is copied to the host until ``take_epoch``. The counts
+    since the last optimizer step are also kept (``fired_since_step``), for
+    the update tracker.
+    """
+
+    def __init__(self, module: nn.Module, registry: SiteRegistry):
+        self.registry = registry
+        self.forwards = 0
+        self._epoch_counts: dict[int, torch.Tensor] = {}
+        self._at_step: dict[int, torch.Tensor] = {}
+        self._module = module
+        self._watcher = SiteWatcher(module, self._count, enabled=self._training)
+
+    def _training(self) -> bool:
+        if self._module.training:
+            self.forwards += 1
+            return True
+        return False
+
+    def _count(self, site: Site, pre_activation: torch.Tensor) -> None:
+        index = self.registry.add(site)
+        fired = site.fired_per_sample(pre_activation.detach()).sum(0)
+        counts = self._epoch_counts.get(index)
+        if counts is None:
+            self._epoch_counts[index] = fired
+            self._at_step[index] = torch.zeros_like(fired)
+        else:
+            counts += fired
+
+    def fired_since_step(self, index: int) -> torch.Tensor | None:
+        """(n_units,) bool: the units of site ``index`` that fired since the last ``mark_step``."""
+        counts = self._epoch_counts.get(index)
+        return None if counts is None else counts != self._at_step[index]
+
+    def mark_step(self) -> None:
+        for index, counts in self._epoch_counts.items():
+            self._at_step[index].copy_(counts)
+
+    def epoch_counts(self) -> list[np.ndarray]:
+        """Per registered site, this epoch's counts so far (zeros where it never ran)."""
+        return [np.zeros(site.n_units, np.int64) if index not in self._epoch_counts
+                else self._epoch_counts[index].cpu().numpy().copy()
+                for index, site in enumerate(self.registry.sites)]
+
+    def take_epoch(self) -> list[np.ndarray]:
+        """``epoch_counts``, then zero them for the next epoch."""
+        taken = self.epoch_counts()
+        for index, counts in self._epoch_counts.items():
+            counts.zero_()
+            self._at_step[index].zero_()
+        return taken
+
+    def remove(self) -> None:
+        self._watcher.remove()

@@ -1,0 +1,194 @@
+"""``reluscope.torch.DeadUnitMonitor``: deaths, revivals and death certificates in your own
+PyTorch training loop.
+
+The same book as the native monitor (``reluscope.monitor``): a ``UnitHistory``
+of exact scans, ``DeathCertificate``s judged by ``CauseRules``, and the same
+table, summary, JSON and HTML report (``MonitorReadout``). What differs is
+where the numbers come from: forward hooks count firing in training
+(``TrainingFiring``), optimizer step hooks record each unit's last firing
+(``UpdateTracker``), and the scans go through hooks (``_scan_for_epoch``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..causes import CauseRules, DeathCertificate
+from ..layer_weights import HiddenLayerWeights
+from ..monitor_readout import MonitorReadout
+from ..unit_history import UnitHistory
+from .firing import SiteRegistry, TrainingFiring
+from .scan import scan_sites
+from .sites import FROM_MODULE_INPUT, site_names
+from .updates import UpdateTracker
+
+
+class DeadUnitMonitor(MonitorReadout):
+    """Watches a PyTorch module trained in your own loop; call ``end_epoch()`` after each epoch.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Its units are those ``reluscope.torch.scan`` finds: Linear features and
+        Conv channels feeding an ``nn.ReLU``-family module.
+    x_scan : tensor, array, or re-iterable of batches (a DataLoader), optional
+        Scanned exactly at construction (epoch 0) and at each ``end_epoch()``;
+        deaths, revivals and certificates come from these scans. Without it,
+        only the units silent during each epoch are recorded. A 2-D x_scan is
+        also kept as a float32 array on the host (``history.x``), for the
+        "inputs not centered" rule.
+    optimizer : torch.optim.Optimizer, optional
+        With it, each unit's last firing step and the update right after it
+        are recorded through the optimizer's step hooks, and the certificates
+        carry them. Steps are counted from 1 at each ``optimizer.step()``.
+    large_update_factor, large_relative_update : float
+        Thresholds of the cause rules (``reluscope.CauseRules``).
+
+    Attributes
+    ----------
+    history : UnitHistory
+        The scans (``history.steps``: optimizer steps, or training forward
+        passes without an optimizer), deaths, revivals.
+    certificates : list of DeathCertificate
+    silent : list of (epoch, list of ndarray)
+        Per epoch and layer, the units that fired on no sample of the
+        epoch's training batches (training forwards only: ``module.training``).
+    layer_names : list of str
+        Module path of each layer ("net.0"; "fc#2": second call of ``fc``).
+
+    Counting costs one comparison and one sum per batch and layer on the
+    module's device; the step hooks copy each tracked weight once per step.
+    No activation is kept past its forward pass. ``close()`` (or leaving a
+    ``with`` block) removes every hook; the results stay readable.
+    """
+
+    def __init__(self, module: nn.Module, x_scan=None, optimizer=None, *,
+                 large_update_factor: float = 10.0, large_relative_update: float = 0.5):
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+        if (x_scan is not None and not isinstance(x_scan, (torch.Tensor, np.ndarray))
+                and iter(x_scan) is x_scan):
+            raise TypeError("x_scan is scanned at every epoch: give a tensor, an array or a "
+                            "re-iterable such as a DataLoader, not a one-pass iterator")
+        self.module = module
+        self.x_scan = x_scan
+        self.rules = CauseRules(large_update_factor, large_relative_update)
+        self.history = UnitHistory(_features_or_none(x_scan))
+        self.certificates: list[DeathCertificate] = []
+        self.silent: list[tuple[int, list]] = []
+        self.silent_unit_gradients: list[tuple[int, list]] = []  # native trainer only
+        self.epoch = 0
+        self._registry = SiteRegistry()
+        self._firing = TrainingFiring(module, self._registry)
+        self._updates = (None if optimizer is None
+                         else UpdateTracker(optimizer, self._registry, self._firing))
+        try:
+            if x_scan is not None:
+                self._observe()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def layer_names(self) -> list[str]:
+        return site_names(self._registry.sites)
+
+    @property
+    def step(self) -> int:
+        """Optimizer steps so far (training forward passes without an optimizer)."""
+        return self._firing.forwards if self._updates is None else self._updates.steps
+
+    def epoch_firing_counts(self) -> list[np.ndarray]:
+        """Per layer, the samples on which each unit fired in this epoch's training forwards
+        so far (one copy from the device)."""
+        return self._firing.epoch_counts()
+
+    def last_firing_stats(self) -> list | None:
+        """Per layer, a ``reluscope.UnitStats`` whose ``last_firing`` holds each unit's last
+        firing step and the update after it (None without an optimizer)."""
+        return None if self._updates is None else self._updates.unit_stats()
+
+    def end_epoch(self) -> None:
+        """Close an epoch: note its silent units, then scan ``x_scan`` and certify deaths."""
+        self.epoch += 1
+        counts = self._firing.take_epoch()
+        self.silent.append((self.epoch, [np.flatnonzero(c == 0) for c in counts]))
+        if self.x_scan is not None:
+            self._observe()
+
+    def _observe(self) -> None:
+        report, weights, samples, activation = self._scan_for_epoch()
+        self.history.record(self.epoch, self.step, report, weights, samples, activation)
+        unit_stats = self.last_firing_stats()
+        for death_epoch, layer, unit in self.history.deaths:
+            if death_epoch == self.epoch:
+                record = unit_stats[layer].last_fired(unit) if unit_stats else None
+                self.certificates.append(
+                    self.rules.certify(self.history, weights, layer, unit, record))
+
+    def _scan_for_epoch(self):
+        """The one place the monitor scans: (report, HiddenLayerWeights, activation samples,
+        activation name).
+
+        Through hooks on any module. (An MLP-shaped module could go through the
+        C++ scan here once it converts to an ``MLP``.)
+        """
+        scanned = scan_sites(self.module, self.x_scan, sample_rows=512)
+        known = [site.key for site in self._registry.sites]
+        if self.history.reports and [s.key for s in scanned.sites] != known:
+            raise RuntimeError("the module's Linear/Conv -> ReLU sites changed since the first "
+                               "scan; the monitor needs the same layers at every scan")
+        for site in scanned.sites:
+            self._registry.add(site)
+        sites = scanned.sites
+        chained = [_chained(i, sites, scanned.input_origin, self.history.x is not None)
+                   for i in range(len(sites))]
+        with torch.no_grad():
+            incoming = [site.producer.weight.detach().flatten(1).float().cpu().numpy()
+                        for site in sites]
+            biases = [np.zeros(site.n_units, np.float32) if site.producer.bias is None
+                      else site.producer.bias.detach().float().cpu().numpy() for site in sites]
+        activation = "leaky_relu" if all(site.leaky for site in sites) else "relu"
+        return (scanned.report, HiddenLayerWeights(incoming, biases, chained),
+                scanned.activation_samples, activation)
+
+    def close(self) -> None:
+        """Remove every hook from the module and the optimizer."""
+        self._firing.remove()
+        if self._updates is not None:
+            self._updates.remove()
+
+    def __enter__(self) -> DeadUnitMonitor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "layer_names": self.layer_names,
+                "steps_counted": ("optimizer steps" if self._updates is not None
+                                  else "training forward passes")}
+
+
+def _features_or_none(x_scan):
+    """x_scan as the history's feature matrix when it is one (a 2-D tensor or array), for the
+    "inputs not centered" rule; None for images or a DataLoader."""
+    if isinstance(x_scan, torch.Tensor) and x_scan.dim() == 2:
+        return x_scan.detach().float().cpu().numpy()
+    if isinstance(x_scan, np.ndarray) and x_scan.ndim == 2:
+        return x_scan
+    return None
+
+
+def _chained(index: int, sites: list, input_origin: dict, have_features: bool) -> bool:
+    """Whether site ``index``'s producer reads exactly the previous site's units (the first:
+    the scanned features), so that the cause rules may read its weights as a chain."""
+    site = sites[index]
+    if not isinstance(site.producer, nn.Linear):
+        return False
+    origin = input_origin.get(site.key)
+    if index == 0:
+        return have_features and origin == FROM_MODULE_INPUT
+    return origin == sites[index - 1].key

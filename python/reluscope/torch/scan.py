@@ -1,0 +1,138 @@
+"""``reluscope.torch.scan``: the exact dead-unit scan of any PyTorch module over batches.
+
+The definitions are reluscope's (``reluscope.scan``): a unit fires on a sample
+when its pre-activation is > 0, here at some position (a convolution channel
+fires on an image when it is > 0 at some pixel); it is dead on the data when
+it fires on no sample. Which units exist is found by watching the forward
+pass (``reluscope.torch.sites``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..scan import LayerScan, ScanReport
+from .batches import evaluating, input_batches
+from .sites import Site, SiteKey, SiteWatcher, site_names
+
+NO_SITES_HINT = ("found no nn.Linear or nn.Conv1d/2d/3d whose output goes straight into an "
+                 "nn.ReLU, nn.LeakyReLU or nn.ReLU6 module; torch.relu / F.relu calls are "
+                 "invisible to module hooks: use nn.ReLU modules")
+
+
+def scan(module: nn.Module, batches, *, dormancy: bool = True) -> ScanReport:
+    """Count, for every unit of ``module``, the samples on which it fires.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Any module. Its units are the output features of the ``nn.Linear``
+        layers and the output channels of the ``nn.Conv1d/2d/3d`` layers whose
+        output is the input of an ``nn.ReLU``, ``nn.LeakyReLU`` or ``nn.ReLU6``
+        module (see ``reluscope.torch.sites`` for reused modules).
+    batches : tensor, or iterable of tensors or (input, label) pairs
+        One tensor is one batch; a ``DataLoader`` works as it is.
+    dormancy : bool
+        Also measure mean |activation| per unit (over samples, and positions).
+
+    Returns
+    -------
+    ScanReport
+        One ``LayerScan`` per site, in the order of the forward pass, named by
+        module path ("features.0"; "fc#2" for a second call of ``fc``).
+
+    The module runs in eval mode (each submodule's mode is restored after),
+    under ``torch.no_grad()``, on its own device; the counts are kept there in
+    torch ops, and no batch's activations outlive it.
+    """
+    return scan_sites(module, batches, dormancy=dormancy).report
+
+
+@dataclass
+class SiteScan:
+    """A scan with what the monitor also needs: the sites, how they chain, a few activations."""
+
+    report: ScanReport
+    sites: list
+    input_origin: dict
+    activation_samples: list
+
+
+class _SiteTally:
+    """The running sums of one site over the batches, on the module's device."""
+
+    def __init__(self, site: Site, pre_activation: torch.Tensor, dormancy: bool):
+        n_units, device = site.n_units, pre_activation.device
+        self.site = site
+        self.firing_counts = torch.zeros(n_units, dtype=torch.int64, device=device)
+        self.maxima = torch.full((n_units,), -torch.inf, dtype=torch.float32, device=device)
+        self.abs_sums = (torch.zeros(n_units, dtype=torch.float64, device=device)
+                         if dormancy else None)
+        self.n_samples = 0
+        self.sample = None
+
+    def add(self, pre_activation: torch.Tensor, sample_rows: int, sample_values: int) -> None:
+        site = self.site
+        fired = site.fired_per_sample(pre_activation)
+        self.n_samples += fired.shape[0]
+        self.firing_counts += fired.sum(0)
+        torch.maximum(self.maxima, site.unit_maxima(pre_activation).float(), out=self.maxima)
+        if self.abs_sums is not None:
+            self.abs_sums += site.mean_abs_activation_per_sample(pre_activation).sum(
+                0, dtype=torch.float64)
+        if sample_rows and self.sample is None:
+            self.sample = _activation_sample(site, pre_activation, sample_rows, sample_values)
+
+    def layer_scan(self, index: int, name: str) -> LayerScan:
+        n = self.n_samples
+        mean_abs = None if self.abs_sums is None else (self.abs_sums / n).cpu().numpy()
+        return LayerScan(index, self.firing_counts.cpu().numpy(), self.maxima.cpu().numpy(), n,
+                         mean_abs, name=name)
+
+
+def _activation_sample(site: Site, pre_activation, rows: int, values: int) -> np.ndarray:
+    """Up to ``values`` activations from the first ``rows`` samples of the first batch."""
+    flat = site.activate(site.batched(pre_activation)[:rows]).flatten().float()
+    if flat.numel() > values:
+        generator = torch.Generator(device=flat.device).manual_seed(0)
+        flat = flat[torch.randperm(flat.numel(), generator=generator, device=flat.device)[:values]]
+    return flat.cpu().numpy()
+
+
+def scan_sites(module: nn.Module, batches, *, dormancy: bool = True, sample_rows: int = 0,
+               sample_values: int = 4000) -> SiteScan:
+    """``scan``, also returning the sites, their input origins and (with ``sample_rows``)
+    a sample of each site's activations for the report's histograms."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    tallies: dict[SiteKey, _SiteTally] = {}
+
+    def tally(site: Site, pre_activation: torch.Tensor) -> None:
+        entry = tallies.get(site.key)
+        if entry is None:
+            entry = tallies[site.key] = _SiteTally(site, pre_activation, dormancy)
+        entry.add(pre_activation, sample_rows, sample_values)
+
+    watcher = SiteWatcher(module, tally, track_inputs=True)
+    n_samples = 0
+    try:
+        with evaluating(module), torch.no_grad():
+            for x in input_batches(batches, module):
+                module(x)
+                n_samples += x.shape[0] if x.dim() > 0 else 1
+    finally:
+        watcher.remove()
+    if n_samples == 0:
+        raise ValueError("batches held no samples")
+    if not tallies:
+        raise ValueError(NO_SITES_HINT)
+    ordered = list(tallies.values())  # dicts keep the order of the forward pass
+    names = site_names([t.site for t in ordered])
+    report = ScanReport([t.layer_scan(i, name) for i, (t, name) in enumerate(zip(ordered, names))],
+                        n_samples)
+    samples = [t.sample if t.sample is not None else np.zeros(0, np.float32) for t in ordered]
+    return SiteScan(report, [t.site for t in ordered], dict(watcher.input_origin), samples)

@@ -1,0 +1,262 @@
+"""reluscope.torch.DeadUnitMonitor in a plain PyTorch training loop."""
+
+import gc
+import json
+import weakref
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+from torch.nn import functional  # noqa: E402
+
+import reluscope.torch as rt  # noqa: E402
+
+HUGE_STEP = 11  # 1-based optimizer step taken at 1000 times the learning rate
+BATCH = 97      # a size no unit count or scan size shares, to spot a held batch
+
+
+def task(n=388, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 6, generator=generator)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    return x, y
+
+
+def small_net(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 24), nn.ReLU(), nn.Linear(24, 16), nn.ReLU(),
+                         nn.Linear(16, 2))
+
+
+def train(net, optimizer, monitor, x, y, epochs, huge_step=None):
+    """The user's loop; the monitor adds only ``end_epoch``."""
+    step = 0
+    for _ in range(epochs):
+        for start in range(0, len(x), BATCH):
+            loss = functional.cross_entropy(net(x[start:start + BATCH]), y[start:start + BATCH])
+            optimizer.zero_grad()
+            loss.backward()
+            step += 1
+            scale = 1e3 if step == huge_step else 1.0
+            for group in optimizer.param_groups:
+                group["lr"] *= scale
+            optimizer.step()
+            for group in optimizer.param_groups:
+                group["lr"] /= scale
+        monitor.end_epoch()
+
+
+def test_certificates_name_the_huge_step():
+    x, y = task()
+    net = small_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    with rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer) as monitor:
+        train(net, optimizer, monitor, x, y, epochs=5, huge_step=HUGE_STEP)
+    killed = [c for c in monitor.certificates if c.last_fired_step == HUGE_STEP]
+    assert killed, monitor.summary()
+    for c in killed:
+        assert c.confirmed_by_scan_after_epoch == 3  # steps 9-12 are epoch 3 (4 per epoch)
+        assert c.lr == pytest.approx(50.0)
+        assert c.cause == "large update"
+        assert c.relative_update > 0 and c.update_norm > 0
+        assert c.layer_median_relative_update > 0
+    assert monitor.steps == [0, 4, 8, 12, 16, 20]
+    assert "large update" in monitor.summary()
+    assert "epoch  layer 0  layer 2" in monitor.summary()  # layers named by module path
+    json.dumps(monitor.to_dict())
+    assert monitor.to_dict()["layer_names"] == ["0", "2"]
+
+
+def test_the_update_record_is_the_update_the_step_made():
+    # One step, by hand: the record of a unit that fired is ||dw_j||, db_j and
+    # ||dw_j|| / ||w_j||, with the layer's upper medians, as the native trainer's.
+    x, y = task(n=BATCH)
+    net = small_net(seed=3)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    monitor = rt.DeadUnitMonitor(net, optimizer=optimizer)
+    w0, b0 = net[0].weight.detach().clone(), net[0].bias.detach().clone()
+    with torch.no_grad():
+        fired = (net[0](x) > 0).any(0)
+    functional.cross_entropy(net(x), y).backward()
+    optimizer.step()
+    monitor.close()
+    stats = monitor.last_firing_stats()[0]
+    norm = (net[0].weight.detach() - w0).norm(dim=1)
+    relative = norm / w0.norm(dim=1)
+    for unit in range(24):
+        record = stats.last_fired(unit)
+        if not fired[unit]:
+            assert record is None
+            continue
+        assert record["step"] == 1 and record["lr"] == pytest.approx(0.1)
+        assert record["update_norm"] == pytest.approx(float(norm[unit]), rel=1e-5)
+        assert record["bias_update"] == pytest.approx(float(net[0].bias.detach()[unit] - b0[unit]),
+                                                      rel=1e-5, abs=1e-8)
+        assert record["relative_update"] == pytest.approx(float(relative[unit]), rel=1e-5)
+        assert record["layer_median_update_norm"] == pytest.approx(
+            float(norm.sort().values[12]), rel=1e-5)
+
+
+def test_deaths_and_revivals_agree_with_the_scans():
+    x, y = task()
+    net = small_net(seed=1)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    with rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer) as monitor:
+        train(net, optimizer, monitor, x, y, epochs=4, huge_step=3)
+    reports = monitor.reports
+    assert len(reports) == 5
+    for index, epoch in enumerate(monitor.epochs):
+        for layer in range(2):
+            dead_now = set(reports[index].layers[layer].dead_units.tolist())
+            dead_before = (set() if index == 0
+                           else set(reports[index - 1].layers[layer].dead_units.tolist()))
+            assert {u for e, k, u in monitor.deaths if e == epoch and k == layer} == (
+                dead_now - dead_before)
+            assert {u for e, k, u in monitor.revivals if e == epoch and k == layer} == (
+                dead_before - dead_now)
+    fresh = rt.scan(net, x)
+    for kept, now in zip(reports[-1].layers, fresh.layers):
+        np.testing.assert_array_equal(kept.firing_counts, now.firing_counts)
+    assert len(monitor.certificates) == len(monitor.deaths)
+
+
+def test_silent_units_are_those_a_plain_hook_count_finds():
+    x, y = task()
+    net = small_net(seed=2)
+    with torch.no_grad():
+        net[2].bias[[1, 7]] = -100.0
+    counts = [torch.zeros(24, dtype=torch.long), torch.zeros(16, dtype=torch.long)]
+
+    def counter(index):
+        def hook(module, args, output):  # the plain forward-hook recipe
+            if module.training:
+                counts[index] += (output > 0).sum(0)
+        return hook
+
+    handles = [net[1].register_forward_hook(counter(0)), net[3].register_forward_hook(counter(1))]
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    monitor = rt.DeadUnitMonitor(net, optimizer=optimizer)
+    train(net, optimizer, monitor, x, y, epochs=1)
+    epoch, silent = monitor.silent[0]
+    assert epoch == 1
+    for units, plain in zip(silent, counts):
+        np.testing.assert_array_equal(units, np.flatnonzero(plain.numpy() == 0))
+    assert {1, 7} <= set(silent[1].tolist())
+    # The counts themselves, in the next epoch; an eval forward is not counted.
+    for plain in counts:
+        plain.zero_()
+    net(x[:50])
+    net(x[50:130])
+    net.eval()
+    net(x)
+    for counted, plain in zip(monitor.epoch_firing_counts(), counts):
+        np.testing.assert_array_equal(counted, plain.numpy())
+    monitor.close()
+    for handle in handles:
+        handle.remove()
+
+
+def test_close_removes_every_hook():
+    net = small_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    monitor = rt.DeadUnitMonitor(net, x_scan=task()[0], optimizer=optimizer)
+    assert net._forward_hooks and optimizer._optimizer_step_pre_hooks
+    monitor.close()
+    for module in net.modules():
+        assert not module._forward_hooks and not module._forward_pre_hooks
+    assert not optimizer._optimizer_step_pre_hooks
+    assert not optimizer._optimizer_step_post_hooks
+    monitor.summary()  # the results stay readable
+
+
+def _tensors_reachable(root, skip):
+    """Every tensor reachable from ``root`` through attributes and containers, not
+    entering the objects in ``skip`` (the user's module, optimizer and data)."""
+    found, seen, stack = [], {id(s) for s in skip}, [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, torch.Tensor):
+            found.append(obj)
+        elif isinstance(obj, weakref.ref):
+            continue  # a weak reference keeps nothing alive
+        elif isinstance(obj, dict):
+            stack += list(obj.keys()) + list(obj.values())
+        elif isinstance(obj, (list, tuple, set)):
+            stack += list(obj)
+        elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+            stack += list(vars(obj).values())
+    return found
+
+
+def test_no_activation_outlives_its_batch():
+    x, y = task()
+    net = small_net()
+    outputs = []
+    net[0].register_forward_hook(lambda module, args, output: outputs.append(weakref.ref(output)))
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    monitor = rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer)
+    train(net, optimizer, monitor, x, y, epochs=1)
+    gc.collect()
+    assert outputs and all(ref() is None for ref in outputs)
+    # By design: what the monitor keeps is per unit, never per sample.
+    kept = _tensors_reachable(monitor, skip=[net, optimizer, x, monitor.x_scan])
+    assert kept and all(BATCH not in t.shape and len(x) not in t.shape for t in kept)
+    monitor.close()
+
+
+def test_a_conv_net_in_training():
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 8),
+                        nn.ReLU(), nn.Linear(8, 2))
+    with torch.no_grad():
+        net[0].bias[2] = -1e3
+    x = torch.randn(64, 1, 6, 6)
+    y = (x.mean((1, 2, 3)) > 0).long()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    with rt.DeadUnitMonitor(net, x_scan=loader, optimizer=optimizer) as monitor:
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            functional.cross_entropy(net(xb), yb).backward()
+            optimizer.step()
+        monitor.end_epoch()
+    assert monitor.layer_names == ["0", "3"]
+    assert (0, 0, 2) in monitor.deaths  # dead from the start: born dead
+    assert [c.cause for c in monitor.certificates if c.layer == 0 and c.unit == 2] == [
+        "born dead"]
+    assert 2 in monitor.silent[0][1][0]
+
+
+def test_without_an_optimizer_certificates_carry_no_update():
+    x, y = task()
+    net = small_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    monitor = rt.DeadUnitMonitor(net, x_scan=x)
+    train(net, optimizer, monitor, x, y, epochs=3, huge_step=2)
+    monitor.close()
+    assert monitor.steps == [0, 4, 8, 12]  # training forward passes
+    assert all(c.last_fired_step is None for c in monitor.certificates)
+    assert monitor.to_dict()["steps_counted"] == "training forward passes"
+
+
+def test_the_html_report(tmp_path):
+    pytest.importorskip("matplotlib")
+    x, y = task()
+    net = small_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    with rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer) as monitor:
+        train(net, optimizer, monitor, x, y, epochs=2, huge_step=3)
+    monitor.to_html(tmp_path / "report.html")
+    page = (tmp_path / "report.html").read_text()
+    assert "Death certificates" in page and "data:image/png;base64" in page
+
+
+def test_x_scan_must_be_scannable_again():
+    x, _ = task()
+    with pytest.raises(TypeError, match="one-pass iterator"):
+        rt.DeadUnitMonitor(small_net(), x_scan=iter([x]))
