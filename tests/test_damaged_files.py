@@ -37,15 +37,25 @@ def rewrite_members(source, destination, edit):
     return destination
 
 
+def npy_bytes(array) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def with_array_replaced(source, destination, member, change):
+    """Copy the archive with the array ``member`` replaced by ``change(array)``."""
+    return rewrite_members(source, destination, lambda name, data: (
+        npy_bytes(change(np.load(io.BytesIO(data)))) if name == member else data))
+
+
 def edited_manifest(source, destination, change):
     def edit(name, data):
         if name != "manifest.json.npy":
             return data
         manifest = json.loads(np.load(io.BytesIO(data)).tobytes().decode())
         change(manifest)
-        buffer = io.BytesIO()
-        np.save(buffer, np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8))
-        return buffer.getvalue()
+        return npy_bytes(np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8))
     return rewrite_members(source, destination, edit)
 
 
@@ -84,13 +94,9 @@ def test_an_array_declared_too_large_to_load_is_a_checkpoint_error(model_file, t
 
 
 def test_a_deeply_nested_manifest_is_a_checkpoint_error(model_file, tmp_path):
-    def edit(name, data):
-        if name == "manifest.json.npy":
-            buffer = io.BytesIO()
-            np.save(buffer, np.frombuffer(b"[" * 100_000 + b"]" * 100_000, dtype=np.uint8))
-            return buffer.getvalue()
-        return data
-    damaged = rewrite_members(model_file, tmp_path / "damaged.rsm", edit)
+    damaged = with_array_replaced(
+        model_file, tmp_path / "damaged.rsm", "manifest.json.npy",
+        lambda _: np.frombuffer(b"[" * 100_000 + b"]" * 100_000, dtype=np.uint8))
     with pytest.raises(rs.CheckpointError, match="damaged.rsm"):
         rs.MLP.load(damaged)
 
@@ -131,27 +137,18 @@ def test_edited_checkpoints_are_refused_at_load(checkpoint_file, tmp_path, edit)
 
 
 def test_non_finite_optimizer_moments_are_refused_at_load(checkpoint_file, tmp_path):
-    def edit(name, data):
-        if name == "optimizer/state/0/first_moment.npy":
-            moments = np.load(io.BytesIO(data))
-            moments[0, 0] = np.nan
-            buffer = io.BytesIO()
-            np.save(buffer, moments)
-            return buffer.getvalue()
-        return data
-    damaged = rewrite_members(checkpoint_file, tmp_path / "damaged.ckpt", edit)
+    def poisoned(moments):
+        moments[0, 0] = np.nan
+        return moments
+    damaged = with_array_replaced(checkpoint_file, tmp_path / "damaged.ckpt",
+                                  "optimizer/state/0/first_moment.npy", poisoned)
     with pytest.raises(rs.CheckpointError, match="first_moment holds NaN or Inf"):
         rs.Trainer.load_checkpoint(damaged)
 
 
 def test_fortran_order_optimizer_state_loads_and_trains(checkpoint_file, tmp_path):
-    def edit(name, data):
-        if name == "optimizer/state/0/first_moment.npy":
-            buffer = io.BytesIO()
-            np.save(buffer, np.asfortranarray(np.load(io.BytesIO(data))))
-            return buffer.getvalue()
-        return data
-    edited = rewrite_members(checkpoint_file, tmp_path / "fortran.ckpt", edit)
+    edited = with_array_replaced(checkpoint_file, tmp_path / "fortran.ckpt",
+                                 "optimizer/state/0/first_moment.npy", np.asfortranarray)
     trainer, _ = rs.Trainer.load_checkpoint(edited)
     original, _ = rs.Trainer.load_checkpoint(checkpoint_file)
     x = np.ones((4, 5), np.float32)
