@@ -260,3 +260,155 @@ def test_x_scan_must_be_scannable_again():
     x, _ = task()
     with pytest.raises(TypeError, match="one-pass iterator"):
         rt.DeadUnitMonitor(small_net(), x_scan=iter([x]))
+
+
+# The scan path. An MLP-shaped module is scanned by the C++ core on its converted weights;
+# hooks scan anything else, and whatever the C++ scan cannot answer as the hooks would.
+
+def _pre_activations(net, x):
+    """Per hidden layer of the Sequential ``net``, its pre-activations on x in float64."""
+    pre, layer_input = [], x.double()
+    with torch.no_grad():
+        for module in net:  # Dropout: the identity at scan time
+            if isinstance(module, nn.Linear):
+                layer_input = functional.linear(layer_input, module.weight.double(),
+                                                module.bias.double())
+            elif isinstance(module, (nn.ReLU, nn.LeakyReLU)):
+                pre.append(layer_input)
+                layer_input = module(layer_input)
+    return pre
+
+
+def _assert_equal_up_to_rounding(a, b, path="to_dict()"):
+    """JSON trees equal, floats within float32 rounding of a few hundred terms."""
+    assert type(a) is type(b), path
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for key in a:
+            _assert_equal_up_to_rounding(a[key], b[key], f"{path}[{key!r}]")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (u, v) in enumerate(zip(a, b)):
+            _assert_equal_up_to_rounding(u, v, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-5, abs=1e-6), path
+    else:
+        assert a == b, path
+
+
+class _BothPaths:
+    """Two monitors on one module, one per scan path, and each unit's distance to 0 (the
+    smallest |pre-activation| over x) at each scan."""
+
+    def __init__(self, net, x, optimizer, **kwargs):
+        self.net, self.x = net, x
+        self.cpp = rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer, **kwargs)
+        self.hooks = rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer, scan_path="hooks",
+                                        **kwargs)
+        self.distance_to_zero = [self._distances()]
+
+    def _distances(self):
+        return [pre.abs().amin(0).numpy() for pre in _pre_activations(self.net, self.x)]
+
+    def end_epoch(self):
+        self.cpp.end_epoch()
+        self.hooks.end_epoch()
+        self.distance_to_zero.append(self._distances())
+
+    def close(self):
+        self.cpp.close()
+        self.hooks.close()
+
+    def assert_same_scans(self):
+        """Both paths compute float32 pre-activations, summed in other orders: a firing
+        count may differ only for a unit within rounding of 0 on some sample."""
+        for scan, (a, b) in enumerate(zip(self.cpp.reports, self.hooks.reports, strict=True)):
+            for layer, (mine, theirs) in enumerate(zip(a.layers, b.layers, strict=True)):
+                assert mine.name == theirs.name
+                differ = mine.firing_counts != theirs.firing_counts
+                assert (self.distance_to_zero[scan][layer][differ] < 1e-5).all()
+        _assert_equal_up_to_rounding(self.cpp.to_dict(), self.hooks.to_dict())
+
+
+def test_an_mlp_is_scanned_by_the_cpp_core_as_by_the_hooks():
+    x, y = task()
+    net = small_net(seed=5)
+    with torch.no_grad():
+        net[2].bias[[1, 7]] = -100.0  # planted: dead from the start
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    both = _BothPaths(net, x, optimizer)
+    train(net, optimizer, both, x, y, epochs=6, huge_step=3)
+    both.close()
+    cpp, hooks = both.cpp, both.hooks
+    assert cpp.scan_paths == ["c++"] * 7 and hooks.scan_paths == ["hooks"] * 7
+    # A run with deaths of several causes, and a revival.
+    assert {(0, 1, 1), (0, 1, 7)} <= set(cpp.deaths) and len(cpp.deaths) > 3
+    assert cpp.revivals
+    assert {c.cause for c in cpp.certificates} >= {"born dead", "large update"}
+    assert cpp.deaths == hooks.deaths and cpp.revivals == hooks.revivals
+    assert cpp.moved_while_dead == hooks.moved_while_dead
+    assert [c.to_dict() for c in cpp.certificates] == [c.to_dict() for c in hooks.certificates]
+    both.assert_same_scans()  # here every firing count is equal: no unit is that close to 0
+    for key in ("first", "latest"):
+        for mine, theirs in zip(cpp.activation_samples[key], hooks.activation_samples[key]):
+            np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+    assert cpp.summary() == hooks.summary()
+
+
+def test_a_leaky_mlp_takes_the_cpp_path():
+    x, y = task()
+    torch.manual_seed(5)
+    net = nn.Sequential(nn.Linear(6, 24), nn.LeakyReLU(0.1), nn.Dropout(0.2),
+                        nn.Linear(24, 16), nn.LeakyReLU(0.1), nn.Linear(16, 2))
+    with torch.no_grad():
+        net[0].bias[3] = -100.0
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    both = _BothPaths(net, x, optimizer)
+    train(net, optimizer, both, x, y, epochs=2, huge_step=3)
+    both.close()
+    assert both.cpp.scan_paths == ["c++"] * 3
+    assert both.cpp.layer_names == both.hooks.layer_names == ["0", "3"]
+    assert both.cpp.leaky and (0, 0, 3) in both.cpp.deaths
+    both.assert_same_scans()
+
+
+@pytest.mark.parametrize("case", ["data loader", "list of batches", "float64", "conv"])
+def test_what_does_not_convert_is_scanned_through_hooks(case):
+    x, _ = task()
+    net, x_scan = small_net(), x
+    if case == "data loader":
+        x_scan = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=64)
+    elif case == "list of batches":
+        x_scan = [x[:200], x[200:]]
+    elif case == "float64":
+        net = net.double()
+    else:
+        net = nn.Sequential(nn.Unflatten(1, (1, 6)), nn.Conv1d(1, 4, 3), nn.ReLU(),
+                            nn.Flatten(), nn.Linear(16, 2))
+    with rt.DeadUnitMonitor(net, x_scan=x_scan) as monitor:
+        monitor.end_epoch()
+    assert monitor.scan_paths == ["hooks", "hooks"]
+
+
+def test_the_hooks_take_over_a_scan_the_cpp_core_cannot_answer():
+    x, _ = task()
+    net = small_net()
+    monitor = rt.DeadUnitMonitor(net, x_scan=x)
+    with torch.no_grad():
+        net[2].weight[4, 0] = float("nan")  # a diverged unit: the C++ scan refuses NaN
+    monitor.end_epoch()
+    assert monitor.scan_paths == ["c++", "hooks"]
+    assert (1, 1, 4) in monitor.deaths  # NaN > 0 is false: the hooks count it as not firing
+    with torch.no_grad():
+        net[2].weight[4, 0] = 0.0
+    monitor.end_epoch()
+    assert monitor.scan_paths[-1] == "c++"
+    net[3] = nn.Identity()  # the second layer is no longer a unit's layer
+    with pytest.raises(RuntimeError, match="sites changed"):
+        monitor.end_epoch()
+    monitor.close()
+
+
+def test_scan_path_is_checked():
+    with pytest.raises(ValueError, match="scan_path must be one of"):
+        rt.DeadUnitMonitor(small_net(), x_scan=task()[0], scan_path="c++")

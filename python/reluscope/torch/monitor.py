@@ -6,7 +6,8 @@ of exact scans, ``DeathCertificate``s judged by ``CauseRules``, and the same
 table, summary, JSON and HTML report (``MonitorReadout``). What differs is
 where the numbers come from: forward hooks count firing in training
 (``TrainingFiring``), optimizer step hooks record each unit's last firing
-(``UpdateTracker``), and the scans go through hooks (``_scan_for_epoch``).
+(``UpdateTracker``), and the scans go through the C++ core for an MLP-shaped
+module (``MLPScan``) and through hooks otherwise (``_scan_for_epoch``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from ..layer_weights import HiddenLayerWeights
 from ..monitor_readout import MonitorReadout
 from ..unit_history import UnitHistory
 from .firing import SiteRegistry, TrainingFiring
+from .mlp_scan import MLPScan
 from .scan import scan_sites
 from .sites import FROM_MODULE_INPUT, site_names
 from .updates import UpdateTracker
+
+SAMPLE_ROWS = 512  # the activations for the report's histograms come from these first rows
+SCAN_PATHS = ("auto", "hooks")
 
 
 class DeadUnitMonitor(MonitorReadout):
@@ -45,6 +50,12 @@ class DeadUnitMonitor(MonitorReadout):
         carry them. Steps are counted from 1 at each ``optimizer.step()``.
     large_update_factor, large_relative_update : float
         Thresholds of the cause rules (``reluscope.CauseRules``).
+    scan_path : {"auto", "hooks"}
+        "auto": a module that ``reluscope.MLP.from_torch`` converts, with
+        float32 parameters on the CPU and a 2-D x_scan, is scanned by the C++
+        core on its converted weights; any other through hooks on its forward
+        pass. "hooks": always through hooks. Both give the same scan, but for
+        a pre-activation within float32 rounding of 0.
 
     Attributes
     ----------
@@ -57,6 +68,10 @@ class DeadUnitMonitor(MonitorReadout):
         epoch's training batches (training forwards only: ``module.training``).
     layer_names : list of str
         Module path of each layer ("net.0"; "fc#2": second call of ``fc``).
+    scan_paths : list of str
+        How each scan went: "c++" or "hooks" (for a diverged network, whose
+        weights or activations are no longer finite, the C++ scan hands over
+        to the hooks).
 
     Counting costs one comparison and one sum per batch and layer on the
     module's device; the step hooks copy each tracked weight once per step.
@@ -65,13 +80,16 @@ class DeadUnitMonitor(MonitorReadout):
     """
 
     def __init__(self, module: nn.Module, x_scan=None, optimizer=None, *,
-                 large_update_factor: float = 10.0, large_relative_update: float = 0.5):
+                 large_update_factor: float = 10.0, large_relative_update: float = 0.5,
+                 scan_path: str = "auto"):
         if not isinstance(module, nn.Module):
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
         if (x_scan is not None and not isinstance(x_scan, (torch.Tensor, np.ndarray))
                 and iter(x_scan) is x_scan):
             raise TypeError("x_scan is scanned at every epoch: give a tensor, an array or a "
                             "re-iterable such as a DataLoader, not a one-pass iterator")
+        if scan_path not in SCAN_PATHS:
+            raise ValueError(f"scan_path must be one of {SCAN_PATHS}, got {scan_path!r}")
         self.module = module
         self.x_scan = x_scan
         self.rules = CauseRules(large_update_factor, large_relative_update)
@@ -80,11 +98,14 @@ class DeadUnitMonitor(MonitorReadout):
         self.silent: list[tuple[int, list]] = []
         self.silent_unit_gradients: list[tuple[int, list]] = []  # native trainer only
         self.epoch = 0
+        self.scan_paths: list[str] = []
         self._registry = SiteRegistry()
         self._firing = TrainingFiring(module, self._registry)
         self._updates = (None if optimizer is None
                          else UpdateTracker(optimizer, self._registry, self._firing))
         try:
+            self._mlp_scan = (MLPScan.for_module(module, self.history.x, SAMPLE_ROWS)
+                              if scan_path == "auto" else None)
             if x_scan is not None:
                 self._observe()
         except BaseException:
@@ -132,10 +153,13 @@ class DeadUnitMonitor(MonitorReadout):
         """The one place the monitor scans: (report, HiddenLayerWeights, activation samples,
         activation name).
 
-        Through hooks on any module. (An MLP-shaped module could go through the
-        C++ scan here once it converts to an ``MLP``.)
+        Through the C++ core where it gives what the hooks give (``MLPScan``),
+        through hooks on the forward pass otherwise.
         """
-        scanned = scan_sites(self.module, self.x_scan, sample_rows=512)
+        scanned = None if self._mlp_scan is None else self._mlp_scan.scan()
+        path = "hooks" if scanned is None else "c++"
+        if scanned is None:
+            scanned = scan_sites(self.module, self.x_scan, sample_rows=SAMPLE_ROWS)
         known = [site.key for site in self._registry.sites]
         if self.history.reports and [s.key for s in scanned.sites] != known:
             raise RuntimeError("the module's Linear/Conv -> ReLU sites changed since the first "
@@ -151,6 +175,7 @@ class DeadUnitMonitor(MonitorReadout):
             biases = [np.zeros(site.n_units, np.float32) if site.producer.bias is None
                       else site.producer.bias.detach().float().cpu().numpy() for site in sites]
         activation = "leaky_relu" if all(site.leaky for site in sites) else "relu"
+        self.scan_paths.append(path)
         return (scanned.report, HiddenLayerWeights(incoming, biases, chained),
                 scanned.activation_samples, activation)
 

@@ -23,6 +23,8 @@ NO_SITES_HINT = ("found no nn.Linear or nn.Conv1d/2d/3d whose output goes straig
                  "nn.ReLU, nn.LeakyReLU or nn.ReLU6 module; torch.relu / F.relu calls are "
                  "invisible to module hooks: use nn.ReLU modules")
 
+SAMPLE_VALUES = 4000  # activations per layer kept for the report's histograms
+
 
 def scan(module: nn.Module, batches, *, dormancy: bool = True) -> ScanReport:
     """Count, for every unit of ``module``, the samples on which it fires.
@@ -85,7 +87,9 @@ class _SiteTally:
             self.abs_sums += site.mean_abs_activation_per_sample(pre_activation).sum(
                 0, dtype=torch.float64)
         if sample_rows and self.sample is None:
-            self.sample = _activation_sample(site, pre_activation, sample_rows, sample_values)
+            # The first sample_rows samples of the first batch.
+            first_rows = site.activate(site.batched(pre_activation)[:sample_rows])
+            self.sample = sample_activations(first_rows, sample_values)
 
     def layer_scan(self, index: int, name: str) -> LayerScan:
         n = self.n_samples
@@ -94,9 +98,10 @@ class _SiteTally:
                          mean_abs, name=name)
 
 
-def _activation_sample(site: Site, pre_activation, rows: int, values: int) -> np.ndarray:
-    """Up to ``values`` activations from the first ``rows`` samples of the first batch."""
-    flat = site.activate(site.batched(pre_activation)[:rows]).flatten().float()
+def sample_activations(activations: torch.Tensor, values: int = SAMPLE_VALUES) -> np.ndarray:
+    """Up to ``values`` of ``activations``, as a float32 array; the same draw (a fixed seed)
+    for the same shape, whichever scan computed them."""
+    flat = activations.flatten().float()
     if flat.numel() > values:
         generator = torch.Generator(device=flat.device).manual_seed(0)
         flat = flat[torch.randperm(flat.numel(), generator=generator, device=flat.device)[:values]]
@@ -104,7 +109,7 @@ def _activation_sample(site: Site, pre_activation, rows: int, values: int) -> np
 
 
 def scan_sites(module: nn.Module, batches, *, dormancy: bool = True, sample_rows: int = 0,
-               sample_values: int = 4000) -> SiteScan:
+               sample_values: int = SAMPLE_VALUES) -> SiteScan:
     """``scan``, also returning the sites, their input origins and (with ``sample_rows``)
     a sample of each site's activations for the report's histograms."""
     if not isinstance(module, nn.Module):
