@@ -61,3 +61,20 @@ def test_import_reluscope_loads_no_optional_library():
                             timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "loaded: []" in result.stdout, result.stdout
+
+
+def test_a_fitted_reluscope_estimator_is_scanned_through_its_model():
+    pytest.importorskip("sklearn")
+    from reluscope.sklearn import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 60)
+    classifier = MLPClassifier((8,), max_iter=3, random_state=0)
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match="not fitted yet.*estimator.model_"):
+        rs.scan(classifier, x)
+    classifier.fit(x, y)
+    np.testing.assert_array_equal(rs.scan(classifier, x).layers[0].firing_counts,
+                                  rs.scan(classifier.model_, x).layers[0].firing_counts)

@@ -31,6 +31,10 @@ def mlp_from_sklearn(estimator) -> MLP:
     except ImportError:
         raise ImportError(SKLEARN_EXTRA_HINT) from None
     kind = type(estimator).__name__
+    if type(estimator).__module__.startswith("reluscope."):
+        # reluscope.sklearn's own estimators hold their trained MLP in model_.
+        raise NotFittedError(f"this {kind} is not fitted yet: fit it, then its trained "
+                             f"reluscope MLP is estimator.model_")
     if not isinstance(estimator, (MLPClassifier, MLPRegressor)):
         raise TypeError(f"MLP.from_sklearn takes a fitted scikit-learn MLPClassifier or "
                         f"MLPRegressor, got {kind}. Other models convert with "
