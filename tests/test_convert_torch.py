@@ -318,3 +318,18 @@ def test_planted_dead_units_are_found_as_pytorch_counts_them(activation):
         # Either library may round a pre-activation within an ulp of 0 to the
         # other side (they sum in different orders): allow one such sample.
         assert np.abs(layer.firing_counts - counts).max() <= 1
+
+
+def test_tensors_that_require_grad_and_missing_biases_are_taken_as_they_are():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    first, second = torch.nn.Linear(4, 5, bias=False), torch.nn.Linear(5, 2)
+    model = rs.MLP.from_weights([(first.weight, first.bias), (second.weight, second.bias)],
+                                layout="torch")
+    np.testing.assert_array_equal(model.layers[0].weight, first.weight.detach().numpy().T)
+    np.testing.assert_array_equal(model.layers[0].bias, np.zeros(5, np.float32))
+    net = torch.nn.Sequential(first, torch.nn.ReLU(), second)
+    x = torch.randn(30, 4, requires_grad=True)
+    np.testing.assert_array_equal(rs.scan(net, x).layers[0].firing_counts,
+                                  rs.scan(model, x.detach().numpy()).layers[0].firing_counts)
+    np.testing.assert_array_equal(model.forward(x), model.forward(x.detach().numpy()))

@@ -270,4 +270,6 @@ def test_monitor_and_history_dicts_pass_the_writer_as_strict_json(tmp_path):
     written = json.loads(_strict_json.dumps(document), parse_constant=_refuse)
     json.dumps(written, allow_nan=False)
     assert "history.loss[2]" in written["notes"][-1]
-    assert "relative_update" in written["notes"][-1]
+    # The monitor's own dict is strict already, with its own note.
+    json.dumps(monitor.to_dict(), allow_nan=False)
+    assert "relative_update" in written["monitor"]["notes"][-1]

@@ -32,6 +32,12 @@ def dumps(document, *, indent: int | None = 2) -> str:
     The note is added to a top-level dict, under ``"notes"`` (a list of strings,
     after any notes the document already has).
     """
+    return json.dumps(strict_document(document), indent=indent, allow_nan=False)
+
+
+def strict_document(document):
+    """``document`` with every non-finite number made null, and a note naming them (see
+    ``dumps``): what ``to_dict`` methods return, so that ``json.dumps`` of it is valid JSON."""
     plain, paths = to_strict_json(document)
     if paths:
         if not isinstance(plain, dict):
@@ -39,7 +45,7 @@ def dumps(document, *, indent: int | None = 2) -> str:
         notes = plain.get("notes")
         notes = list(notes) if isinstance(notes, list) else ([] if notes is None else [notes])
         plain["notes"] = notes + [_note(paths)]
-    return json.dumps(plain, indent=indent, allow_nan=False)
+    return plain
 
 
 def write_json(document, path) -> str:

@@ -37,7 +37,7 @@ def as_features(x, name: str = "x", n_features: int | None = None,
         If ``x`` is not 2-D, is empty, holds NaN or Inf, or has a feature count
         other than ``n_features``.
     """
-    array = np.asarray(x)
+    array = as_numpy(x)
     if array.dtype.kind not in _REAL_KINDS:
         _refuse_dtype(array, name)
     if array.ndim != 2:
@@ -65,9 +65,23 @@ def _refuse_dtype(array: np.ndarray, name: str, what: str = "a numeric array") -
     raise TypeError(f"{name} must be {what}, got dtype {array.dtype}")
 
 
+def as_numpy(value):
+    """``value`` as numpy sees it; a PyTorch tensor first detached and brought to the CPU.
+
+    Recognized by its class's module, so torch is never imported here. A tensor
+    that requires grad refuses ``np.asarray``, and bfloat16 has no numpy dtype.
+    """
+    if type(value).__module__.partition(".")[0] == "torch" and hasattr(value, "detach"):
+        value = value.detach().cpu()
+        if str(value.dtype) == "torch.bfloat16":
+            value = value.float()
+        return value.numpy()
+    return np.asarray(value)
+
+
 def as_float32_parameter(value, name: str) -> np.ndarray:
     """A C-contiguous float32 copy of a weight or bias, refused if not real or not finite."""
-    array = np.asarray(value)
+    array = as_numpy(value)
     if array.dtype.kind not in _REAL_KINDS:
         _refuse_dtype(array, name)
     with np.errstate(over="ignore"):  # an overflow becomes Inf, reported by the caller
@@ -92,7 +106,7 @@ def as_class_labels(y, n_samples: int, n_classes: int, name: str = "y",
     ``check_range=False`` leaves the range check to the caller (the C++ training
     step checks the labels of its batch).
     """
-    labels = np.asarray(y)
+    labels = as_numpy(y)
     if labels.ndim != 1:
         raise ValueError(
             f"{name} must be 1-dimensional class labels (n_samples,), got shape {labels.shape}"
@@ -158,7 +172,7 @@ def as_regression_targets(y, n_samples: int, n_outputs: int, name: str = "y",
 
     A 1-D ``y`` is accepted for a model with one output.
     """
-    targets = np.asarray(y)
+    targets = as_numpy(y)
     if targets.dtype.kind not in _REAL_KINDS:
         _refuse_dtype(targets, name, "numeric")
     if targets.ndim == 1 and n_outputs == 1:

@@ -96,6 +96,8 @@ class MLP:
         Parameters
         ----------
         weights : sequence of (weight, bias) pairs, one per layer
+            numpy arrays or PyTorch tensors (detached and copied from any device);
+            a bias of None is a zero bias (a Linear built with ``bias=False``).
         activation : {"relu", "leaky_relu", "identity"}
         negative_slope : float
             Slope of leaky_relu for negative pre-activations.
@@ -461,10 +463,12 @@ def _weight_pairs(weights, layout: str = "reluscope") -> list[tuple[np.ndarray, 
         if len(pair) != 2:
             raise ValueError(f"weights[{i}] must be a (weight, bias) pair")
         weight = as_float32_parameter(pair[0], f"weights[{i}] weight")
-        bias = as_float32_parameter(pair[1], f"weights[{i}] bias")
         if weight.ndim != 2:
             raise ValueError(f"weights[{i}] weight must be 2-D {WEIGHT_LAYOUTS[layout]}, "
                              f"got shape {weight.shape}")
+        # No bias (a Linear built with bias=False): a zero bias computes the same.
+        bias = (np.zeros(_fans(weight.shape, layout)[1], np.float32) if pair[1] is None
+                else as_float32_parameter(pair[1], f"weights[{i}] bias"))
         if weight.size == 0:
             raise ValueError(f"weights[{i}] weight is empty, shape {weight.shape}")
         given.append((weight, bias))

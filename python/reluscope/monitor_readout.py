@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._strict_json import strict_document
 from .scan import SCHEMA_VERSION, ScanReport
 
 
@@ -72,7 +73,9 @@ class MonitorReadout:
     # Output.
 
     def to_dict(self) -> dict:
-        return {
+        """The whole record as strict JSON values: a non-finite number (a run that
+        diverged) is null, and a top-level "notes" entry names where."""
+        return strict_document({
             "schema_version": SCHEMA_VERSION,
             **self.history.to_dict(),
             "silent_during_epoch": [{"epoch": e, "units": [u.tolist() for u in units]}
@@ -80,7 +83,7 @@ class MonitorReadout:
             "silent_unit_gradients": [{"epoch": e, "layers": layers}
                                       for e, layers in self.silent_unit_gradients],
             "certificates": [c.to_dict() for c in self.certificates],
-        }
+        })
 
     def layer_table(self) -> str:
         """Per hidden layer at the latest scan: dead, dormant, at risk, silent, revived.

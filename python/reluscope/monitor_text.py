@@ -38,7 +38,8 @@ def summary(monitor) -> str:
     lines = [layer_table(monitor), ""] + _dead_counts_lines(history)
     lines += _label_lines(history)
     lines += _silent_gradient_lines(monitor)
-    lines += _certificate_lines(monitor.certificates)
+    lines += _certificate_lines(monitor.certificates,
+                                [layer.label for layer in history.reports[-1].layers])
     if history.moved_while_dead:
         why = ("leaky ReLU: gradient through the negative slope, and momentum or weight "
                "decay" if history.leaky else "momentum or weight decay, not gradient")
@@ -95,7 +96,8 @@ def _silent_gradient_lines(monitor) -> list[str]:
     return lines
 
 
-def _certificate_lines(certificates) -> list[str]:
+def _certificate_lines(certificates, layer_labels) -> list[str]:
+    """The causes, then a table of the first deaths; layers named as in the tables above."""
     trained_deaths = [c for c in certificates if c.cause != "born dead"]
     if not trained_deaths:
         return []
@@ -109,7 +111,7 @@ def _certificate_lines(certificates) -> list[str]:
     for c in trained_deaths[:10]:
         step = "-" if c.last_fired_step is None else c.last_fired_step
         lines.append(
-            f"  {c.layer:>5} {c.unit:>5} {step!s:>10} {_number(c.lr):>8.3g} "
+            f"  {layer_labels[c.layer]:>5} {c.unit:>5} {step!s:>10} {_number(c.lr):>8.3g} "
             f"{_number(c.relative_update):>9.3g} "
             f"{_number(c.layer_median_relative_update):>9.3g} "
             f"{_number(c.bias_update):>9.3g}  {c.cause}")

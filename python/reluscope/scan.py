@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
+from ._strict_json import strict_document
 from ._validation import as_features, finite_float, positive_int
 from .layer_stream import DEFAULT_CHUNK_ROWS, stream_layers
 from .model_input import as_mlp
@@ -153,8 +154,9 @@ class ScanReport:
         return self.n_dead / self.n_units if self.layers else 0.0
 
     def to_dict(self) -> dict:
-        """A JSON-serializable dict (plain Python types only)."""
-        return {
+        """A JSON-serializable dict (plain Python types only; a non-finite number is
+        null, with a "notes" entry naming where)."""
+        return strict_document({
             "schema_version": SCHEMA_VERSION,
             "definition": "dead = pre-activation <= 0 on every sample (exact scan); dormant = "
                           "ReDo score mean|h_i| / layer mean of mean|h_k| <= tau",
@@ -163,7 +165,7 @@ class ScanReport:
             "n_dead": self.n_dead,
             "dead_fraction": self.dead_fraction,
             "layers": [layer.to_dict() for layer in self.layers],
-        }
+        })
 
     def __str__(self) -> str:
         width = max([5] + [len(layer.label) for layer in self.layers])

@@ -261,8 +261,9 @@ class UnitHistory:
     @property
     def dead_counts(self) -> np.ndarray:
         """Dead units per scan and hidden layer, shape (n_scans, n_hidden_layers)."""
+        n_layers = len(self.reports[0].layers) if self.reports else 0
         return np.array([[layer.n_dead for layer in r.layers] for r in self.reports],
-                        dtype=np.int64).reshape(len(self.reports), -1)
+                        dtype=np.int64).reshape(len(self.reports), n_layers)
 
     def died_in(self, epoch: int) -> dict[int, list[int]]:
         """``{layer: [units]}`` of the units that died in ``epoch`` (0: at initialization)."""
@@ -279,7 +280,9 @@ class UnitHistory:
             "dead_counts": self.dead_counts.tolist(),
             "deaths": [list(d) for d in self.deaths],
             "revivals": [list(r) for r in self.revivals],
-            "moved_while_dead": [list(m) for m in self.moved_while_dead],
+            # A change that overflowed (weights gone to Inf or NaN) is null: strict JSON.
+            "moved_while_dead": [[epoch, layer, unit, change if np.isfinite(change) else None]
+                                 for epoch, layer, unit, change in self.moved_while_dead],
             "activation": self.activation,
             "dead_unit_labels": ([{str(k): v for k, v in labels.items()}
                                   for labels in self.dead_unit_labels()]
