@@ -67,7 +67,9 @@ def _running_the_command() -> bool:
         command_line = getattr(sys, "orig_argv", None)  # Python >= 3.10
         if command_line is None:
             return True
-        return any(option == "-m" and module.split(".")[0] == "reluscope"
+        # Only the command reports the stored error: other reluscope modules run
+        # with -m must fail at import as any import would.
+        return any(option == "-m" and module in ("reluscope", "reluscope.cli")
                    for option, module in zip(command_line, command_line[1:]))
     name = os.path.basename(first)
     return name in ("reluscope", "reluscope.exe", "reluscope-script.py")

@@ -195,10 +195,20 @@ def _rebuild_optimizer(entry: dict, arrays: dict, model, name: str):
     if isinstance(optimizer, Adam):
         optimizer.cohort_start = arrays["optimizer/cohort_start"].astype(np.int64, copy=True)
         starts = optimizer.cohort_start
-        if starts.ndim != 1 or not len(starts) or starts[0] != 0 or (starts < 0).any():
-            raise CheckpointError(f"{name}: optimizer/cohort_start is not a list of update "
-                                  f"counts starting at 0: {starts!r}")
+        if starts.ndim != 1 or not len(starts) or starts[0] != 0 or (np.diff(starts) <= 0).any():
+            raise CheckpointError(f"{name}: optimizer/cohort_start is not an increasing list "
+                                  f"of update counts starting at 0: {starts!r}")
     optimizer.steps = _count(entry, "steps", name, "optimizer")
+    if isinstance(optimizer, Adam):
+        if optimizer.cohort_start[-1] > optimizer.steps:
+            raise CheckpointError(f"{name}: a moment cohort starts after update "
+                                  f"{optimizer.cohort_start[-1]}, beyond the optimizer's "
+                                  f"{optimizer.steps} updates")
+        for i, state in enumerate(optimizer.state or []):
+            if state.cohort is not None and state.cohort.max(initial=0) >= len(
+                    optimizer.cohort_start):
+                raise CheckpointError(f"{name}: the optimizer state of parameter {i} names a "
+                                      f"moment cohort beyond cohort_start")
     optimizer.version += 1
     return optimizer
 
@@ -339,4 +349,10 @@ def _rebuild_callback(entry: dict, arrays: dict, index: int, name: str):
     state = CallbackState(entry["settings"], {key[len(prefix):]: array
                                               for key, array in arrays.items()
                                               if key.startswith(prefix)})
-    return cls.from_state_dict(state)
+    try:
+        return cls.from_state_dict(state)
+    except CheckpointError:
+        raise
+    except Exception as error:
+        raise CheckpointError(f"{name}: callbacks[{index}] ({kind}) could not be rebuilt from "
+                              f"its saved state: {type(error).__name__}: {error}") from error

@@ -33,8 +33,11 @@ def mlp_from_sklearn(estimator) -> MLP:
     kind = type(estimator).__name__
     if type(estimator).__module__.startswith("reluscope."):
         # reluscope.sklearn's own estimators hold their trained MLP in model_.
-        raise NotFittedError(f"this {kind} is not fitted yet: fit it, then its trained "
-                             f"reluscope MLP is estimator.model_")
+        trained = getattr(estimator, "model_", None)
+        if trained is None:
+            raise NotFittedError(f"this {kind} is not fitted yet: fit it, then its trained "
+                                 f"reluscope MLP is estimator.model_")
+        return MLP.from_layers(trained.layers)  # a copy, as for scikit-learn's own
     if not isinstance(estimator, (MLPClassifier, MLPRegressor)):
         raise TypeError(f"MLP.from_sklearn takes a fitted scikit-learn MLPClassifier or "
                         f"MLPRegressor, got {kind}. Other models convert with "

@@ -194,8 +194,9 @@ class Trainer:
 
     def reset_firing_counts(self) -> None:
         """Zero ``firing_counts`` and ``gradient_magnitude`` (``fit`` does this every epoch)."""
-        for stats in self.unit_stats:
-            stats.reset_counts()
+        with self._step_lock:
+            for stats in self.unit_stats:
+                stats.reset_counts()
 
     def step(self, x_batch, y_batch) -> float:
         """One update on one batch. Returns the batch loss before the update."""
@@ -272,28 +273,36 @@ class Trainer:
                         if bar.n % 10 == 0 or epoch_done:
                             bar.set_postfix(epoch=epoch, loss=f"{loss:.4g}",
                                             silent=self._silent_units(), refresh=epoch_done)
-                self.epochs_done = epoch
-                self.flush_last_firing()
                 logs = {"loss": loss_sum / n}
-                self.history.loss.append(logs["loss"])
                 if self.loss.is_classification:
                     logs["accuracy"] = correct / n
-                    self.history.accuracy.append(logs["accuracy"])
+                with self._step_lock:  # a checkpoint from another thread sees all or none
+                    self.epochs_done = epoch
+                    self.flush_last_firing()
+                    self.history.loss.append(logs["loss"])
+                    if self.loss.is_classification:
+                        self.history.accuracy.append(logs["accuracy"])
                 for callback in callbacks:
                     callback.on_epoch_end(self, epoch, logs)
                 if checkpoint is not None and epoch % checkpoint_every == 0:
                     save_checkpoint(self, checkpoint, callbacks,
                                     reason=f"every {checkpoint_every} epochs")
-        except TrainingDiverged:
+        except TrainingDiverged as diverged:
             if checkpoint is not None:
-                # The model kept its parameters from before the failed step.
-                save_checkpoint(self, checkpoint, callbacks, reason="diverged")
+                # The model kept its parameters from before the failed step. A save
+                # that fails must not hide the divergence: it is noted on it.
+                try:
+                    save_checkpoint(self, checkpoint, callbacks, reason="diverged")
+                except Exception as error:  # noqa: BLE001 (reported with the divergence)
+                    _add_note(diverged, f"the checkpoint of the last finite state could not "
+                                        f"be written: {type(error).__name__}: {error}")
             raise
         finally:
             if bar is not None:
                 bar.close()
             for callback in callbacks:
                 callback.on_train_end(self)
+            self.fit_inputs = None  # the data is the caller's; callbacks are done with it
         return self.history
 
     def save_checkpoint(self, path, callbacks=()) -> str:
@@ -443,6 +452,14 @@ class Trainer:
         self.steps_done = step
         self.last_grad_norm = result.grad_norm
         return result.loss, result.correct
+
+
+def _add_note(error: BaseException, note: str) -> None:
+    """``error.add_note`` where Python has it (3.11), else the note joins the message."""
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:
+        error.args = (f"{error.args[0] if error.args else ''}; {note}",) + error.args[1:]
 
 
 def _raise_for(result, step: int, epoch: int | None, find_cause) -> None:

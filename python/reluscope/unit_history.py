@@ -44,7 +44,7 @@ class UnitHistory:
     """
 
     def __init__(self, x, chunk_size: int = 8192):
-        self.x = None if x is None else as_features(x, "x_scan")
+        self.x = None if x is None else as_features(x, "x")
         self.chunk_size = positive_int(chunk_size, "chunk_size")
         self.epochs: list[int] = []
         self.steps: list[int] = []

@@ -153,7 +153,9 @@ class MLPEstimatorBase(BaseEstimator):
 
         ``incremental``: one epoch, continuing the current model if there is one
         (``partial_fit``); otherwise a new model trained for ``max_iter`` epochs.
-        The attributes change only when training succeeded.
+        The fitted attributes (``n_iter_``, ``loss_curve_``, ...) change only
+        when training succeeded; a ``partial_fit`` that fails part-way leaves the
+        network with the updates applied before the failure.
         """
         continuing = incremental and hasattr(self, "model_")
         if continuing:
