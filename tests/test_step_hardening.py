@@ -198,7 +198,8 @@ def test_a_step_with_a_nan_weight_names_the_weight_not_the_learning_rate():
     model = rs.MLP([3, 4, 2], seed=7)
     model.layers[1].weight[2, 1] = np.nan
     trainer = rs.Trainer(model)
-    with pytest.raises(rs.TrainingDiverged, match=r"layers\[1\]\.weight holds NaN or Inf") as error:
+    with pytest.raises(rs.TrainingDiverged,
+                       match=r"layers\[1\]\.weight holds 1 NaN or Inf value") as error:
         trainer.step(np.ones((5, 3), np.float32), np.zeros(5, np.int64))
     assert "learning rate" not in str(error.value)
 

@@ -127,16 +127,23 @@ def nonfinite_error(layers, x: np.ndarray,
         first_sample=first_sample[index], cause=cause)
 
 
-def _cause(layers, x: np.ndarray) -> tuple[str, str]:
-    """Why the last of these layers met a non-finite value: (cause, explanation)."""
+def nonfinite_parameter(layers) -> str | None:
+    """"layers[i].weight holds n NaN or Inf value(s)" for the first such parameter, or None."""
     for i, layer in enumerate(layers):
         for role in ("weight", "bias"):
             values = getattr(layer, role)
             n_bad = int(values.size - np.count_nonzero(np.isfinite(values)))
             if n_bad:
-                return "non-finite weights", (
-                    f"non-finite weights: layers[{i}].{role} holds {n_bad} NaN or Inf "
-                    f"value(s) (set after construction?)")
+                return f"layers[{i}].{role} holds {n_bad} NaN or Inf value(s)"
+    return None
+
+
+def _cause(layers, x: np.ndarray) -> tuple[str, str]:
+    """Why the last of these layers met a non-finite value: (cause, explanation)."""
+    bad_parameter = nonfinite_parameter(layers)
+    if bad_parameter is not None:
+        return "non-finite weights", (
+            f"non-finite weights: {bad_parameter} (set after construction?)")
     # All finite: the values grew past float32 on the way. Whichever of x and
     # the weights is the larger is the likelier culprit; both are given.
     largest_input = float(np.abs(x).max())

@@ -13,7 +13,7 @@ from . import _core
 from ._validation import as_features, positive_int
 from .callbacks import Callback
 from .errors import NonFiniteActivations, TrainingDiverged
-from .layer_stream import stream_layers
+from .layer_stream import nonfinite_parameter, stream_layers
 from .losses import get_loss
 from .model import MLP
 from .model_input import CONVERTERS
@@ -81,7 +81,8 @@ class Trainer:
         ``last_firing`` list their arrays layer by layer.
 
     Each step runs in one call into C++ (forward, loss, backward, update) over
-    workspaces that are allocated once. If the loss or an updated parameter becomes NaN or Inf, ``step`` and ``fit``
+    workspaces that are allocated once. If the loss or an updated parameter
+    becomes NaN or Inf, ``step`` and ``fit``
     raise ``TrainingDiverged`` and the model keeps its parameters from before
     that step.
 
@@ -378,10 +379,9 @@ class Trainer:
     def _divergence_cause(self, x: np.ndarray) -> str | None:
         """Why a step on x went non-finite when a smaller learning rate would not help:
         a NaN or Inf parameter, or a forward that overflows float32; else None."""
-        for i, layer in enumerate(self.model.layers):
-            for role in ("weight", "bias"):
-                if not np.isfinite(getattr(layer, role)).all():
-                    return f"layers[{i}].{role} holds NaN or Inf"
+        bad_parameter = nonfinite_parameter(self.model.layers)
+        if bad_parameter is not None:
+            return bad_parameter
         try:
             for _ in stream_layers(self.model.layers, x):
                 pass
