@@ -412,3 +412,84 @@ def test_the_hooks_take_over_a_scan_the_cpp_core_cannot_answer():
 def test_scan_path_is_checked():
     with pytest.raises(ValueError, match="scan_path must be one of"):
         rt.DeadUnitMonitor(small_net(), x_scan=task()[0], scan_path="c++")
+
+
+# What the training forwards do not show is unknown, not silent.
+
+def dropout_net(seed=0):
+    """Layer "0" reaches its ReLU through a Dropout in training (a new tensor), straight in
+    eval mode; layer "3" reaches its ReLU straight in both."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 8), nn.Dropout(0.5), nn.ReLU(), nn.Linear(8, 5),
+                         nn.ReLU(), nn.Linear(5, 2))
+
+
+def test_a_layer_behind_dropout_in_training_is_unobserved_not_silent():
+    x, y = task()
+    net = dropout_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    monitor = rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer)
+    with pytest.warns(RuntimeWarning, match=r"'0' feed a ReLU in the scan.*nn\.Dropout"):
+        train(net, optimizer, monitor, x, y, epochs=1)
+    train(net, optimizer, monitor, x, y, epochs=1)  # said once: no second warning
+    net(x[:BATCH])  # epoch 3 so far
+    counts = monitor.epoch_firing_counts()
+    monitor.close()
+    assert monitor.layer_names == ["0", "3"]
+    assert monitor.unobserved == [(1, [0]), (2, [0])]
+    assert counts[0] is None and counts[1].shape == (5,)
+    for _, silent in monitor.silent:
+        assert silent[0].size == 0  # not "all 8 units silent"
+    assert rt.scan(net, x).layers[0].n_dead == monitor.reports[-1].layers[0].n_dead
+    stats = monitor.last_firing_stats()
+    assert all(stats[0].last_fired(unit) is None for unit in range(8))  # no step to report
+    assert any(stats[1].last_fired(unit) is not None for unit in range(5))  # layer 3 is seen
+    assert monitor.to_dict()["unobserved_during_epoch"] == [{"epoch": 1, "layers": [0]},
+                                                            {"epoch": 2, "layers": [0]}]
+
+
+def test_training_in_eval_mode_lists_no_unit_as_silent():
+    x, y = task()
+    net = small_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    monitor = rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer)
+    net.eval()
+    with pytest.warns(RuntimeWarning, match="no forward pass ran in training mode"):
+        train(net, optimizer, monitor, x, y, epochs=1)
+    monitor.end_epoch()  # no step, no forward: a scan-only epoch, nothing to say
+    monitor.close()
+    assert monitor.unobserved == [(1, [0, 1]), (2, [0, 1])]
+    assert all(units.size == 0 for _, silent in monitor.silent for units in silent)
+    assert monitor.epoch_firing_counts() == [None, None]
+    assert all(stats.last_fired(unit) is None
+               for stats in monitor.last_firing_stats() for unit in range(stats.n_units))
+
+
+def test_a_param_group_added_mid_training_is_tracked():
+    # Progressive unfreezing: the first layer joins the optimizer after epoch 1.
+    x, y = task()
+    net = small_net(seed=1)
+    head = [p for layer in (net[2], net[4]) for p in layer.parameters()]
+    optimizer = torch.optim.SGD(head, lr=0.05)
+    with rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer) as monitor:
+        train(net, optimizer, monitor, x, y, epochs=1)
+        first, second = monitor.last_firing_stats()
+        assert all(first.last_fired(unit) is None for unit in range(24))
+        assert second.last_fired(int(np.argmax(monitor.reports[-1].layers[1].firing_counts)))
+        optimizer.add_param_group({"params": net[0].parameters(), "lr": 0.01})
+        train(net, optimizer, monitor, x, y, epochs=1)
+    first = monitor.last_firing_stats()[0]
+    records = [first.last_fired(unit) for unit in range(24)]
+    fired = [r for r in records if r is not None]
+    assert fired and all(r["step"] > 4 and r["lr"] == pytest.approx(0.01) for r in fired)
+    assert max(r["step"] for r in fired) == 8
+
+
+def test_bad_arguments_say_what_is_accepted():
+    x, _ = task()
+    with pytest.raises(TypeError, match="x_scan must be a tensor, an array.*got int"):
+        rt.DeadUnitMonitor(small_net(), x_scan=3)
+    with pytest.raises(TypeError, match="x_scan must be a tensor, an array.*got a dict"):
+        rt.DeadUnitMonitor(small_net(), x_scan={"x": x})
+    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer.*got str"):
+        rt.DeadUnitMonitor(small_net(), x_scan=x, optimizer="sgd")

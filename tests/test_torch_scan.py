@@ -159,10 +159,50 @@ def test_bad_batches():
         rt.scan(net, 3)
     with pytest.raises(TypeError, match="batch 0 is a dict"):
         rt.scan(net, [{"x": torch.randn(2, 7)}])
+    # A dict or a string iterates, but by its keys or characters.
+    with pytest.raises(TypeError, match="batches must be a tensor.*got a dict"):
+        rt.scan(net, {"x": torch.randn(2, 7)})
+    with pytest.raises(TypeError, match="batches must be a tensor.*got a str"):
+        rt.scan(net, "data.npy")
     with pytest.raises(ValueError, match="no samples"):
         rt.scan(net, [])
     with pytest.raises(TypeError, match="torch.nn.Module"):
         rt.scan("not a module", torch.randn(2, 7))
+
+
+def test_empty_batches_are_skipped():
+    net = mlp_with_planted_dead_units()
+    x, empty = torch.randn(40, 7), torch.empty(0, 7)
+    expected = rt.scan(net, x)
+    for batches in (empty, [x, empty], [empty, x], [empty, x[:15], empty, x[15:]]):
+        if batches is empty:
+            with pytest.raises(ValueError, match="batches held no samples"):
+                rt.scan(net, batches)
+            continue
+        report = rt.scan(net, batches)
+        assert report.n_samples == 40
+        for layer, want in zip(report.layers, expected.layers, strict=True):
+            assert layer.n_samples == 40
+            np.testing.assert_array_equal(layer.firing_counts, want.firing_counts)
+            np.testing.assert_array_equal(layer.max_pre_activation, want.max_pre_activation)
+    with pytest.raises(ValueError, match="batches held no samples"):
+        rt.scan(net, [empty, empty])
+
+
+def test_an_unbatched_input_is_one_sample():
+    # PyTorch reads a Linear's (n_features,) and a Conv2d's (C, H, W) as one sample; the
+    # report counts what the layers count, not the input's first dimension.
+    net = mlp_with_planted_dead_units()
+    x = torch.randn(7)
+    report = rt.scan(net, x)
+    assert report.n_samples == 1
+    assert [layer.n_samples for layer in report.layers] == [1, 1]
+    for layer, want in zip(report.layers, rt.scan(net, x[None]).layers, strict=True):
+        np.testing.assert_array_equal(layer.firing_counts, want.firing_counts)
+    conv = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    image = torch.randn(3, 6, 6)
+    report = rt.scan(conv, [image, image[None].expand(2, -1, -1, -1)])
+    assert report.n_samples == 3 and report.layers[0].n_samples == 3
 
 
 def test_import_reluscope_does_not_import_torch():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import numpy as np
@@ -26,14 +26,10 @@ def input_batches(batches, module: nn.Module) -> Iterator[torch.Tensor]:
     ids) keep theirs.
     """
     device, dtype = module_device_and_dtype(module)
+    check_batches(batches, "batches")
     if isinstance(batches, (torch.Tensor, np.ndarray)):
         batches = [batches]
-    try:
-        iterator = iter(batches)
-    except TypeError:
-        raise TypeError("batches must be a tensor or an iterable of tensors or (input, label) "
-                        f"pairs, such as a DataLoader; got {type(batches).__name__}") from None
-    for number, batch in enumerate(iterator):
+    for number, batch in enumerate(batches):
         x = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
         if isinstance(x, np.ndarray):
             x = torch.from_numpy(x)
@@ -41,6 +37,26 @@ def input_batches(batches, module: nn.Module) -> Iterator[torch.Tensor]:
             raise TypeError(f"batch {number} is a {type(batch).__name__}; expected a tensor or "
                             "an (input, label) pair whose input is a tensor")
         yield x.to(device=device, dtype=dtype if x.is_floating_point() else None)
+
+
+def check_batches(batches, argument: str) -> None:
+    """A TypeError naming ``argument`` unless ``batches`` is something ``input_batches`` reads.
+
+    A dict or a string is iterable, but by its keys or characters: never batches.
+    """
+    accepted = (f"{argument} must be a tensor, an array, or an iterable of tensors or "
+                "(input, label) pairs such as a DataLoader")
+    if isinstance(batches, (torch.Tensor, np.ndarray)):
+        return
+    if isinstance(batches, Mapping):
+        raise TypeError(f"{accepted}; got a {type(batches).__name__}, whose iteration gives "
+                        "its keys: pass its input tensor")
+    if isinstance(batches, (str, bytes)):
+        raise TypeError(f"{accepted}; got a {type(batches).__name__}: load the data first")
+    # Not iter(batches): a DataLoader with workers would start them for nothing. A Dataset
+    # may iterate by __getitem__ alone.
+    if not (hasattr(batches, "__iter__") or hasattr(batches, "__getitem__")):
+        raise TypeError(f"{accepted}; got {type(batches).__name__}")
 
 
 @contextmanager

@@ -30,11 +30,16 @@ class TrainingFiring:
     device; nothing is copied to the host until ``take_epoch``. The counts
     since the last optimizer step are also kept (``fired_since_step``), for
     the update tracker.
+
+    A site not seen in this epoch's training forwards has unknown counts, not
+    zeros: in training, something may stand between its producer and its ReLU
+    (Dropout makes a new tensor), or the module ran in eval mode.
     """
 
     def __init__(self, module: nn.Module, registry: SiteRegistry):
         self.registry = registry
         self.forwards = 0
+        self.seen: set[int] = set()  # site indices counted in this epoch's training forwards
         self._epoch_counts: dict[int, torch.Tensor] = {}
         self._at_step: dict[int, torch.Tensor] = {}
         self._module = module
@@ -48,7 +53,11 @@ class TrainingFiring:
 
     def _count(self, site: Site, pre_activation: torch.Tensor) -> None:
         index = self.registry.add(site)
-        fired = site.fired_per_sample(pre_activation.detach()).sum(0)
+        fired = site.fired_per_sample(pre_activation.detach())
+        if fired.shape[0] == 0:
+            return  # an empty batch says nothing of the site's units
+        self.seen.add(index)
+        fired = fired.sum(0)
         counts = self._epoch_counts.get(index)
         if counts is None:
             self._epoch_counts[index] = fired
@@ -58,25 +67,26 @@ class TrainingFiring:
 
     def fired_since_step(self, index: int) -> torch.Tensor | None:
         """(n_units,) bool: the units of site ``index`` that fired since the last ``mark_step``."""
-        counts = self._epoch_counts.get(index)
-        return None if counts is None else counts != self._at_step[index]
+        if index not in self.seen:
+            return None  # unknown, not "none fired": no last-firing record is written
+        return self._epoch_counts[index] != self._at_step[index]
 
     def mark_step(self) -> None:
         for index, counts in self._epoch_counts.items():
             self._at_step[index].copy_(counts)
 
-    def epoch_counts(self) -> list[np.ndarray]:
-        """Per registered site, this epoch's counts so far (zeros where it never ran)."""
-        return [np.zeros(site.n_units, np.int64) if index not in self._epoch_counts
-                else self._epoch_counts[index].cpu().numpy().copy()
-                for index, site in enumerate(self.registry.sites)]
+    def epoch_counts(self) -> list[np.ndarray | None]:
+        """Per registered site, this epoch's counts so far (None: not seen in training)."""
+        return [self._epoch_counts[index].cpu().numpy().copy() if index in self.seen else None
+                for index in range(len(self.registry.sites))]
 
-    def take_epoch(self) -> list[np.ndarray]:
+    def take_epoch(self) -> list[np.ndarray | None]:
         """``epoch_counts``, then zero them for the next epoch."""
         taken = self.epoch_counts()
         for index, counts in self._epoch_counts.items():
             counts.zero_()
             self._at_step[index].zero_()
+        self.seen.clear()
         return taken
 
     def remove(self) -> None:

@@ -12,6 +12,8 @@ module (``MLPScan``) and through hooks otherwise (``_scan_for_epoch``).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from torch import nn
@@ -20,6 +22,7 @@ from ..causes import CauseRules, DeathCertificate
 from ..layer_weights import HiddenLayerWeights
 from ..monitor_readout import MonitorReadout
 from ..unit_history import UnitHistory
+from .batches import check_batches
 from .firing import SiteRegistry, TrainingFiring
 from .mlp_scan import MLPScan
 from .scan import scan_sites
@@ -28,6 +31,7 @@ from .updates import UpdateTracker
 
 SAMPLE_ROWS = 512  # the activations for the report's histograms come from these first rows
 SCAN_PATHS = ("auto", "hooks")
+OPTIMIZER_API = ("param_groups", "register_step_pre_hook", "register_step_post_hook")
 
 
 class DeadUnitMonitor(MonitorReadout):
@@ -48,6 +52,8 @@ class DeadUnitMonitor(MonitorReadout):
         With it, each unit's last firing step and the update right after it
         are recorded through the optimizer's step hooks, and the certificates
         carry them. Steps are counted from 1 at each ``optimizer.step()``.
+        A param group added later (``optimizer.add_param_group``, as in
+        progressive unfreezing) is tracked from its first step.
     large_update_factor, large_relative_update : float
         Thresholds of the cause rules (``reluscope.CauseRules``).
     scan_path : {"auto", "hooks"}
@@ -66,6 +72,15 @@ class DeadUnitMonitor(MonitorReadout):
     silent : list of (epoch, list of ndarray)
         Per epoch and layer, the units that fired on no sample of the
         epoch's training batches (training forwards only: ``module.training``).
+        Empty for a layer in ``unobserved``: its units' firing is unknown.
+    unobserved : list of (epoch, list of int)
+        Per epoch, the layers not seen feeding their ReLU in the epoch's
+        training forwards: the scan (in eval mode) finds them, but in training
+        something stands between the layer and its ReLU (``nn.Dropout`` makes a
+        new tensor), the layer did not run, or no forward ran in training mode.
+        Their units are in no ``silent`` list and get no last-firing record.
+        A RuntimeWarning says so, once per layer (and once for an epoch whose
+        optimizer steps ran with the module in eval mode).
     layer_names : list of str
         Module path of each layer ("net.0"; "fc#2": second call of ``fc``).
     scan_paths : list of str
@@ -84,6 +99,12 @@ class DeadUnitMonitor(MonitorReadout):
                  scan_path: str = "auto"):
         if not isinstance(module, nn.Module):
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+        if x_scan is not None:
+            check_batches(x_scan, "x_scan")
+        if optimizer is not None and not all(hasattr(optimizer, name) for name in OPTIMIZER_API):
+            raise TypeError("optimizer must be a torch.optim.Optimizer (such as "
+                            "torch.optim.SGD(module.parameters(), lr=0.1)), whose step hooks "
+                            f"the monitor uses; got {type(optimizer).__name__}")
         if (x_scan is not None and not isinstance(x_scan, (torch.Tensor, np.ndarray))
                 and iter(x_scan) is x_scan):
             raise TypeError("x_scan is scanned at every epoch: give a tensor, an array or a "
@@ -96,6 +117,9 @@ class DeadUnitMonitor(MonitorReadout):
         self.history = UnitHistory(_features_or_none(x_scan))
         self.certificates: list[DeathCertificate] = []
         self.silent: list[tuple[int, list]] = []
+        self.unobserved: list[tuple[int, list[int]]] = []
+        self._warned: set[str] = set()  # names of the layers already warned about
+        self._warned_eval = False
         self.silent_unit_gradients: list[tuple[int, list]] = []  # native trainer only
         self.epoch = 0
         self.scan_paths: list[str] = []
@@ -103,6 +127,7 @@ class DeadUnitMonitor(MonitorReadout):
         self._firing = TrainingFiring(module, self._registry)
         self._updates = (None if optimizer is None
                          else UpdateTracker(optimizer, self._registry, self._firing))
+        self._epoch_start = (0, 0)  # (training forwards, optimizer steps) when the epoch began
         try:
             self._mlp_scan = (MLPScan.for_module(module, self.history.x, SAMPLE_ROWS)
                               if scan_path == "auto" else None)
@@ -121,9 +146,10 @@ class DeadUnitMonitor(MonitorReadout):
         """Optimizer steps so far (training forward passes without an optimizer)."""
         return self._firing.forwards if self._updates is None else self._updates.steps
 
-    def epoch_firing_counts(self) -> list[np.ndarray]:
+    def epoch_firing_counts(self) -> list[np.ndarray | None]:
         """Per layer, the samples on which each unit fired in this epoch's training forwards
-        so far (one copy from the device)."""
+        so far (one copy from the device); None for a layer not seen in them (see
+        ``unobserved``)."""
         return self._firing.epoch_counts()
 
     def last_firing_stats(self) -> list | None:
@@ -135,9 +161,45 @@ class DeadUnitMonitor(MonitorReadout):
         """Close an epoch: note its silent units, then scan ``x_scan`` and certify deaths."""
         self.epoch += 1
         counts = self._firing.take_epoch()
-        self.silent.append((self.epoch, [np.flatnonzero(c == 0) for c in counts]))
+        unseen = [index for index, c in enumerate(counts) if c is None]
+        self._warn_unobserved(unseen)
+        self.unobserved.append((self.epoch, unseen))
+        self.silent.append((self.epoch, [np.zeros(0, np.intp) if c is None
+                                         else np.flatnonzero(c == 0) for c in counts]))
+        self._epoch_start = (self._firing.forwards, self._optimizer_steps())
         if self.x_scan is not None:
             self._observe()
+
+    def _optimizer_steps(self) -> int:
+        return 0 if self._updates is None else self._updates.steps
+
+    def _warn_unobserved(self, unseen: list[int]) -> None:
+        """Say once per layer why its units are missing from ``silent``."""
+        forwards_at_start, steps_at_start = self._epoch_start
+        if self._firing.forwards == forwards_at_start:
+            # No training forward: the user's own choice, unless the optimizer stepped, which
+            # means training ran in eval mode.
+            if self._optimizer_steps() > steps_at_start and not self._warned_eval:
+                self._warned_eval = True
+                warnings.warn(
+                    f"epoch {self.epoch}: the optimizer stepped, but no forward pass ran in "
+                    "training mode (module.training was False): which units fired in training "
+                    "is unknown, so none is listed in `silent` (all layers are in "
+                    "`unobserved`); call module.train() before the training forwards",
+                    RuntimeWarning, stacklevel=3)
+            return
+        names = self.layer_names
+        new = [names[index] for index in unseen if names[index] not in self._warned]
+        if not new:
+            return
+        self._warned.update(new)
+        warnings.warn(
+            f"layer(s) {', '.join(map(repr, new))} feed a ReLU in the scan (eval mode) but were "
+            f"not seen feeding one in epoch {self.epoch}'s training forwards: something between "
+            "the layer and its ReLU in training (such as nn.Dropout) makes a new tensor, or the "
+            "layer did not run. Their firing in training is unknown: they are in `unobserved`, "
+            "not `silent`, and their units get no last-firing record (their death certificates "
+            "carry no step)", RuntimeWarning, stacklevel=3)
 
     def _observe(self) -> None:
         report, weights, samples, activation = self._scan_for_epoch()
@@ -193,6 +255,8 @@ class DeadUnitMonitor(MonitorReadout):
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "layer_names": self.layer_names,
+                "unobserved_during_epoch": [{"epoch": e, "layers": layers}
+                                            for e, layers in self.unobserved],
                 "steps_counted": ("optimizer steps" if self._updates is not None
                                   else "training forward passes")}
 

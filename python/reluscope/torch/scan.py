@@ -37,7 +37,9 @@ def scan(module: nn.Module, batches, *, dormancy: bool = True) -> ScanReport:
         output is the input of an ``nn.ReLU``, ``nn.LeakyReLU`` or ``nn.ReLU6``
         module (see ``reluscope.torch.sites`` for reused modules).
     batches : tensor, or iterable of tensors or (input, label) pairs
-        One tensor is one batch; a ``DataLoader`` works as it is.
+        One tensor is one batch; a ``DataLoader`` works as it is. Empty
+        batches are skipped. An unbatched input (a Linear's (n_features,), a
+        Conv2d's (C, H, W)) is one sample, as PyTorch reads it.
     dormancy : bool
         Also measure mean |activation| per unit (over samples, and positions).
 
@@ -45,7 +47,9 @@ def scan(module: nn.Module, batches, *, dormancy: bool = True) -> ScanReport:
     -------
     ScanReport
         One ``LayerScan`` per site, in the order of the forward pass, named by
-        module path ("features.0"; "fc#2" for a second call of ``fc``).
+        module path ("features.0"; "fc#2" for a second call of ``fc``). Its
+        ``n_samples`` are the samples the layers counted: per batch, those of
+        the first site the batch reached.
 
     The module runs in eval mode (each submodule's mode is restored after),
     under ``torch.no_grad()``, on its own device; the counts are kept there in
@@ -80,6 +84,8 @@ class _SiteTally:
     def add(self, pre_activation: torch.Tensor, sample_rows: int, sample_values: int) -> None:
         site = self.site
         fired = site.fired_per_sample(pre_activation)
+        if fired.shape[0] == 0:
+            return  # the module dropped every sample: no maximum to take
         self.n_samples += fired.shape[0]
         self.firing_counts += fired.sum(0)
         torch.maximum(self.maxima, site.unit_maxima(pre_activation).float(), out=self.maxima)
@@ -115,23 +121,33 @@ def scan_sites(module: nn.Module, batches, *, dormancy: bool = True, sample_rows
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     tallies: dict[SiteKey, _SiteTally] = {}
+    batch_samples = None  # the samples of the current batch, as its first site counts them
 
     def tally(site: Site, pre_activation: torch.Tensor) -> None:
+        nonlocal batch_samples
         entry = tallies.get(site.key)
         if entry is None:
             entry = tallies[site.key] = _SiteTally(site, pre_activation, dormancy)
+        before = entry.n_samples
         entry.add(pre_activation, sample_rows, sample_values)
+        if batch_samples is None:
+            batch_samples = entry.n_samples - before
 
     watcher = SiteWatcher(module, tally, track_inputs=True)
-    n_samples = 0
+    n_samples, batches_run = 0, 0
     try:
         with evaluating(module), torch.no_grad():
             for x in input_batches(batches, module):
+                if x.dim() > 0 and x.shape[0] == 0:
+                    continue  # no samples: nothing to count (and no maximum to take)
+                batch_samples = None
                 module(x)
-                n_samples += x.shape[0] if x.dim() > 0 else 1
+                batches_run += 1
+                # Not x.shape[0]: an unbatched x, (n_features,) or (C, H, W), is one sample.
+                n_samples += batch_samples or 0
     finally:
         watcher.remove()
-    if n_samples == 0:
+    if batches_run == 0:
         raise ValueError("batches held no samples")
     if not tallies:
         raise ValueError(NO_SITES_HINT)

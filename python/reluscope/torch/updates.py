@@ -14,7 +14,8 @@ their row of ``last_firing``: the fields of ``reluscope.tracking.LAST_FIRING_FIE
 filled as the C++ training step fills them. If the unit never fires again,
 that row describes the update that killed it.
 
-Only producers whose weight the optimizer updates are tracked.
+Only producers whose weight the optimizer updates are tracked; which those are is
+looked up again whenever the optimizer's parameters change (``add_param_group``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class UpdateTracker:
         self._producers: dict = {}  # producer module -> _ProducerUpdate (None: not optimized)
         self._groups: dict = {}  # producer module -> its param group (its lr is read per step)
         self._records: dict[int, torch.Tensor] = {}  # site index -> (n_units, n_fields) float64
+        self._optimized: list = []  # per param group, the ids of its params when last looked
         self._handles = [optimizer.register_step_pre_hook(self._before_step),
                          optimizer.register_step_post_hook(self._after_step)]
 
@@ -94,6 +96,13 @@ class UpdateTracker:
         return None
 
     def _before_step(self, optimizer, args, kwargs) -> None:
+        # A few hundred ids per step: cheaper than one step's tensor ops. On a change, every
+        # producer is looked up again (a new group may hold one cached as not optimized).
+        optimized = [[id(p) for p in group["params"]] for group in self.optimizer.param_groups]
+        if optimized != self._optimized:
+            self._optimized = optimized
+            self._producers.clear()
+            self._groups.clear()
         for site in self.registry.sites:
             producer = site.producer
             if producer not in self._producers:
