@@ -30,6 +30,7 @@ def test_a_weight_change_that_is_not_finite_is_written_as_null():
     with torch.no_grad():
         net[0].bias[:3] = -100.0  # three dead units, whose weights a NaN step then moves
     with rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer) as monitor:
+        net(x)  # the training forward of the step
         for parameter in net.parameters():
             parameter.grad = torch.full_like(parameter, float("nan"))
         optimizer.step()

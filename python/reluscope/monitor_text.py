@@ -11,6 +11,9 @@ def layer_table(monitor) -> str:
     history = monitor.history
     report = history.reports[-1]
     silent = monitor.silent[-1][1] if monitor.silent else None
+    # Layers whose training firing was not seen (the PyTorch monitor's `unobserved`).
+    unobserved = getattr(monitor, "unobserved", None)
+    unknown = set(unobserved[-1][1]) if unobserved else set()
     width = max([5] + [len(layer.label) for layer in report.layers])
     lines = [
         f"Hidden layers at the scan after epoch {history.epochs[-1]} "
@@ -21,7 +24,8 @@ def layer_table(monitor) -> str:
     for layer in report.layers:
         dormant = ("-" if layer.mean_abs_activation is None
                    else str(len(layer.dormant_units())))
-        quiet = "-" if silent is None else str(len(silent[layer.index]))
+        quiet = ("-" if silent is None or layer.index in unknown
+                 else str(len(silent[layer.index])))
         revived = sum(1 for _, k, _ in history.revivals if k == layer.index)
         lines.append(
             f"{layer.label:>{width}}  {layer.n_units:>5}  {layer.n_dead:>5}  {dormant:>7}  "
