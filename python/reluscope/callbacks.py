@@ -59,3 +59,13 @@ class CallbackState:
         return CallbackState(self.settings[prefix],
                              {name[len(start):]: array for name, array in self.arrays.items()
                               if name.startswith(start)})
+
+
+def __getattr__(name: str):
+    # TensorBoard lives in its own module, loaded on first use: it needs the scans
+    # (which import this module) and, when built, tensorboardX.
+    if name == "TensorBoard":
+        from .tensorboard_log import TensorBoard
+
+        return TensorBoard
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
