@@ -8,6 +8,10 @@ shows a traceback. Exit status 1: an optional dependency is missing.
 ``--out PREFIX`` writes PREFIX.json and PREFIX.png; a PREFIX that ends in a
 folder separator (``--out results/``) names a folder, and the files are
 ``results/reluscope-<command>.json`` and ``.png``.
+
+A command never overwrites a file silently: every output it would write is
+checked before any work is done, and one that exists is refused (exit status 2)
+unless ``--force`` is given.
 """
 
 from __future__ import annotations
@@ -74,9 +78,25 @@ def _info(_args) -> int:
     return 0
 
 
+def _refuse_existing(paths, force: bool) -> None:
+    """A ValueError naming the outputs that exist, unless ``force``; run before any work.
+
+    A folder in the way is left to the writer, whose error says so.
+    """
+    if force:
+        return
+    existing = [path for path in paths if os.path.lexists(path) and not os.path.isdir(path)]
+    if len(existing) == 1:
+        raise ValueError(f"{existing[0]} exists; pass --force to overwrite it")
+    if existing:
+        raise ValueError(f"{' and '.join(existing)} exist; pass --force to overwrite them")
+
+
 def _demo(args) -> int:
     from .demo import main
 
+    if args.report is not None:
+        _refuse_existing([args.report], args.force)
     main(report=args.report)
     return 0
 
@@ -88,12 +108,18 @@ def _out_prefix(out: str, command: str) -> str:
     return out
 
 
-def _experiment(module_name: str, options, command: str) -> int:
-    """Run experiments.<module_name>.run with the parsed options; print its table."""
+def _experiment(module_name: str, options, args) -> int:
+    """Run experiments.<module_name>.run with the parsed options; print its table.
+
+    ``args``: the parsed command line, for the command's name and ``--force``.
+    """
     import importlib
 
+    from .experiments._arguments import output_prefix
+
     module = importlib.import_module(f".experiments.{module_name}", __package__)
-    out = _out_prefix(options.pop("out"), command)
+    out = output_prefix(_out_prefix(options.pop("out"), args.command))
+    _refuse_existing([out + ".json", out + ".png"], args.force)
     result = module.run(out, **options)
     print(module.table(result))
     print(f"wrote {out}.json and {out}.png")
@@ -103,7 +129,7 @@ def _experiment(module_name: str, options, command: str) -> int:
 def _init_study(args) -> int:
     options = {"out": args.out, "dataset": args.dataset, "n_samples": args.samples,
                "seed": args.seed}
-    return _experiment("initialization", options, args.command)
+    return _experiment("initialization", options, args)
 
 
 def _lr_sweep(args) -> int:
@@ -111,7 +137,7 @@ def _lr_sweep(args) -> int:
                "epochs": args.epochs, "n_jobs": args.jobs, "max_train": args.max_train}
     if args.lrs:
         options["lrs"] = args.lrs
-    return _experiment("learning_rate", options, args.command)
+    return _experiment("learning_rate", options, args)
 
 
 def _born_dead(args) -> int:
@@ -120,7 +146,7 @@ def _born_dead(args) -> int:
                "abs_fit_networks": args.abs_fit_networks}
     if args.data is not None:
         options["x"] = _load_points(args.data)
-    return _experiment("born_dead", options, args.command)
+    return _experiment("born_dead", options, args)
 
 
 def _load_points(path: str):
@@ -146,7 +172,10 @@ def _load_points(path: str):
 def _compare_remedies(args) -> int:
     return _experiment("remedies", {"out": args.out, "lr": args.lr, "dataset": args.dataset,
                                     "seeds": args.seeds, "epochs": args.epochs,
-                                    "n_jobs": args.jobs, "max_train": args.max_train}, args.command)
+                                    "n_jobs": args.jobs, "max_train": args.max_train}, args)
+
+
+_FORCE_HELP = "overwrite output files that exist (default: refuse, exit status 2)"
 
 
 def _add_experiments(commands) -> None:
@@ -154,58 +183,78 @@ def _add_experiments(commands) -> None:
         parser.add_argument("--out", default=f"reluscope-{name}", metavar="PREFIX",
                             help="write PREFIX.json and PREFIX.png (default: %(default)s); "
                                  f"a folder (ending in /) gets reluscope-{name}.json and .png")
+        parser.add_argument("--force", action="store_true", help=_FORCE_HELP)
         if dataset:
             parser.add_argument("--dataset", default="auto",
                                 choices=["auto", "digits", "fashion-mnist"],
                                 help="auto: Fashion-MNIST when installed "
-                                     "(/usr/share/datasets/fashion-mnist), else digits")
+                                     "(/usr/share/datasets/fashion-mnist), else digits "
+                                     "(default: %(default)s)")
         if jobs:
-            parser.add_argument("--jobs", type=_jobs, default=-1,
-                                help="parallel worker processes (default: every core)")
-            parser.add_argument("--max-train", type=_positive_int, default=4000,
-                                help="training samples kept, a seeded subset (default 4000)")
+            parser.add_argument("--jobs", type=_jobs, default=-1, metavar="N",
+                                help="parallel worker processes; negative: every core but "
+                                     "|N| - 1 (default: %(default)s, every core)")
+            parser.add_argument("--max-train", type=_positive_int, default=4000, metavar="N",
+                                help="training samples kept, a seeded subset "
+                                     "(default: %(default)s)")
 
     init = commands.add_parser("init-study", help="signal through 5 ReLU layers under "
                                "several inits, one forward pass")
     common(init, "init-study")
-    init.add_argument("--samples", type=_positive_int, default=1000)
-    init.add_argument("--seed", type=_nonnegative_int, default=0)
+    init.add_argument("--samples", type=_positive_int, default=1000, metavar="N",
+                      help="training samples sent through each init's network "
+                           "(default: %(default)s)")
+    init.add_argument("--seed", type=_nonnegative_int, default=0,
+                      help="seed of the networks' weights and the sample (default: %(default)s)")
     init.set_defaults(run=_init_study)
 
     sweep = commands.add_parser("lr-sweep", help="dead units against the learning rate")
     common(sweep, "lr-sweep", jobs=True)
-    sweep.add_argument("--lrs", type=_learning_rate, nargs="+", default=None,
+    sweep.add_argument("--lrs", type=_learning_rate, nargs="+", default=None, metavar="LR",
                        help="learning rates (default: 13 on a log grid from 1e-3 to 10)")
-    sweep.add_argument("--seeds", type=_nonnegative_int, nargs="+", default=[0, 1, 2])
-    sweep.add_argument("--epochs", type=_positive_int, default=10)
+    sweep.add_argument("--seeds", type=_nonnegative_int, nargs="+", default=[0, 1, 2],
+                       metavar="SEED", help="one training run per seed and learning rate "
+                       "(default: 0 1 2)")
+    sweep.add_argument("--epochs", type=_positive_int, default=10,
+                       help="training epochs of each run (default: %(default)s)")
     sweep.set_defaults(run=_lr_sweep)
 
     born = commands.add_parser("born-dead", help="Monte Carlo P(born dead) of deep narrow "
                                "networks (Lu et al. 2020)")
     common(born, "born-dead", dataset=False)
-    born.add_argument("--widths", type=_positive_int, nargs="+", default=[2, 3, 4, 5, 10])
-    born.add_argument("--max-depth", type=_positive_int, default=50)
-    born.add_argument("--networks", type=_positive_int, default=2000, help="networks per width")
-    born.add_argument("--init", default="he_normal")
+    born.add_argument("--widths", type=_positive_int, nargs="+", default=[2, 3, 4, 5, 10],
+                      metavar="WIDTH", help="hidden-layer widths (default: 2 3 4 5 10)")
+    born.add_argument("--max-depth", type=_positive_int, default=50, metavar="DEPTH",
+                      help="deepest network, in hidden layers (default: %(default)s)")
+    born.add_argument("--networks", type=_positive_int, default=2000, metavar="N",
+                      help="networks drawn per width (default: %(default)s)")
+    born.add_argument("--init", default="he_normal",
+                      help="weight initializer, by name (default: %(default)s)")
     born.add_argument("--abs-fit-networks", type=_nonnegative_int, default=100, metavar="N",
                       help="also train N width-2, 10-layer networks on |x| and count those "
-                           "that end constant (default 100; 0 skips)")
+                           "that end constant; 0 skips (default: %(default)s)")
     born.add_argument("--data", default=None, metavar="FILE",
                       help="your own inputs, (n_points, n_features), as .npy or .csv "
                            "(default: 1001 points in [-1, 1])")
-    born.add_argument("--seed", type=_nonnegative_int, default=0)
+    born.add_argument("--seed", type=_nonnegative_int, default=0,
+                      help="seed of the networks and the training (default: %(default)s)")
     born.set_defaults(run=_born_dead)
 
     remedies = commands.add_parser("compare-remedies", help="a large learning rate, plain and "
                                    "with each remedy")
     common(remedies, "compare-remedies", jobs=True)
-    remedies.add_argument("--lr", type=_learning_rate, default=0.5)
-    remedies.add_argument("--seeds", type=_nonnegative_int, nargs="+", default=[0, 1, 2])
-    remedies.add_argument("--epochs", type=_positive_int, default=10)
+    remedies.add_argument("--lr", type=_learning_rate, default=0.5,
+                          help="the large learning rate every run uses (default: %(default)s)")
+    remedies.add_argument("--seeds", type=_nonnegative_int, nargs="+", default=[0, 1, 2],
+                          metavar="SEED", help="one training run per seed and remedy "
+                          "(default: 0 1 2)")
+    remedies.add_argument("--epochs", type=_positive_int, default=10,
+                          help="training epochs of each run (default: %(default)s)")
     remedies.set_defaults(run=_compare_remedies)
 
 
 def main(argv=None) -> int:
+    from . import __version__
     from ._runtime import environment_error
 
     if environment_error is not None:  # a bad RELUSCOPE_SIMD, found at import
@@ -213,11 +262,14 @@ def main(argv=None) -> int:
         return 2
     parser = _Parser(
         prog="reluscope", description="Train MLPs and see which ReLU units die, when, and why.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser("demo", help="train one MLP on digits at a sensible and at a "
                                "large learning rate and show its dead units")
     demo.add_argument("--report", metavar="PATH", default=None,
-                      help="also write an HTML report of both runs (needs reluscope[plot])")
+                      help="also write an HTML report of both runs (needs reluscope[plot]; "
+                           "default: none)")
+    demo.add_argument("--force", action="store_true", help=_FORCE_HELP)
     demo.set_defaults(run=_demo)
     commands.add_parser("info", help="print the build and SIMD information").set_defaults(run=_info)
     _add_experiments(commands)
