@@ -207,9 +207,12 @@ def test_adam_update_property(size, step, special, exponent, seed):
     first = draw_values(rng, size, 0.0, -2)
     second = np.abs(draw_values(rng, size, 0.0, -4))
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        # The kernel computes with float32 hyper-parameters: 1 - float32(0.999) is
+        # 1.3e-5 away from 0.001, which the bias correction divides by.
+        beta1, beta2, lr, eps = (float(np.float32(v)) for v in (0.9, 0.999, 1e-3, 1e-8))
         new_param, _, _ = reference.adam(param.astype(np.float64), grad.astype(np.float64),
                                          first.astype(np.float64), second.astype(np.float64),
-                                         step, 1e-3)
+                                         step, lr, beta1, beta2, eps)
     for target, threads in every_target_and_thread_count():
         context = f"adam_update on {target}, {threads} threads"
         p, m, v = param.copy(), first.copy(), second.copy()
