@@ -17,6 +17,8 @@ import math
 import os
 import sys
 
+from .cli_scan import add_command as add_scan_command
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: the usage joins the line when it is one line itself."""
@@ -221,6 +223,7 @@ def main(argv=None) -> int:
     demo.set_defaults(run=_demo)
     commands.add_parser("info", help="print the build and SIMD information").set_defaults(run=_info)
     _add_experiments(commands)
+    add_scan_command(commands)
     args = parser.parse_args(argv)
     try:
         return args.run(args)
