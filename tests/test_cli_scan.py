@@ -349,3 +349,15 @@ def test_a_state_dict_with_a_wrong_feature_count_names_both(capsys, tmp_path, da
     assert_one_line_error(run_main(capsys, path, data_path),
                           f"DATA {data_path} has 3 features (columns) but MODEL {path} "
                           "expects 7")
+
+
+def test_a_torch_file_without_torch_installed_names_the_extra(capsys, tmp_path, data_path,
+                                                              monkeypatch):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "model.pt"
+    torch.save(planted_model().to_torch().state_dict(), path)
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    status, out, lines = run_main(capsys, path, data_path)
+    assert (status, out) == (1, "")
+    assert lines == [f"reluscope: MODEL {path} is a PyTorch file; reading it needs PyTorch: "
+                     "pip install 'reluscope[torch]'"]
