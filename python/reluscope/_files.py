@@ -48,6 +48,21 @@ def atomic_write(path, mode: str = "wb", *, encoding: str | None = None):
         raise
 
 
+def refuse_existing(paths, force: bool) -> None:
+    """A ValueError naming the outputs that exist, unless ``force``: the commands run
+    this before any work, so that nothing is overwritten without ``--force``.
+
+    A folder in the way is left to the writer, whose error says so.
+    """
+    if force:
+        return
+    existing = [path for path in paths if os.path.lexists(path) and not os.path.isdir(path)]
+    if len(existing) == 1:
+        raise ValueError(f"{existing[0]} exists; pass --force to overwrite it")
+    if existing:
+        raise ValueError(f"{' and '.join(existing)} exist; pass --force to overwrite them")
+
+
 def write_text(path, text: str) -> str:
     """Write ``text`` (UTF-8) to ``path`` atomically; return the path."""
     with atomic_write(path, "w") as stream:

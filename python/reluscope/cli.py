@@ -21,6 +21,9 @@ import math
 import os
 import sys
 
+from ._files import refuse_existing
+from .cli_scan import add_command as add_scan_command
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: the usage joins the line when it is one line itself."""
@@ -78,25 +81,11 @@ def _info(_args) -> int:
     return 0
 
 
-def _refuse_existing(paths, force: bool) -> None:
-    """A ValueError naming the outputs that exist, unless ``force``; run before any work.
-
-    A folder in the way is left to the writer, whose error says so.
-    """
-    if force:
-        return
-    existing = [path for path in paths if os.path.lexists(path) and not os.path.isdir(path)]
-    if len(existing) == 1:
-        raise ValueError(f"{existing[0]} exists; pass --force to overwrite it")
-    if existing:
-        raise ValueError(f"{' and '.join(existing)} exist; pass --force to overwrite them")
-
-
 def _demo(args) -> int:
     from .demo import main
 
     if args.report is not None:
-        _refuse_existing([args.report], args.force)
+        refuse_existing([args.report], args.force)
     main(report=args.report)
     return 0
 
@@ -119,7 +108,7 @@ def _experiment(module_name: str, options, args) -> int:
 
     module = importlib.import_module(f".experiments.{module_name}", __package__)
     out = output_prefix(_out_prefix(options.pop("out"), args.command))
-    _refuse_existing([out + ".json", out + ".png"], args.force)
+    refuse_existing([out + ".json", out + ".png"], args.force)
     result = module.run(out, **options)
     print(module.table(result))
     print(f"wrote {out}.json and {out}.png")
@@ -273,6 +262,7 @@ def main(argv=None) -> int:
     demo.set_defaults(run=_demo)
     commands.add_parser("info", help="print the build and SIMD information").set_defaults(run=_info)
     _add_experiments(commands)
+    add_scan_command(commands)
     args = parser.parse_args(argv)
     try:
         return args.run(args)
