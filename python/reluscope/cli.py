@@ -201,11 +201,7 @@ def _add_experiments(commands) -> None:
     common(sweep, "lr-sweep", jobs=True)
     sweep.add_argument("--lrs", type=_learning_rate, nargs="+", default=None, metavar="LR",
                        help="learning rates (default: 13 on a log grid from 1e-3 to 10)")
-    sweep.add_argument("--seeds", type=_nonnegative_int, nargs="+", default=[0, 1, 2],
-                       metavar="SEED", help="one training run per seed and learning rate "
-                       "(default: 0 1 2)")
-    sweep.add_argument("--epochs", type=_positive_int, default=10,
-                       help="training epochs of each run (default: %(default)s)")
+    _add_runs(sweep, "learning rate")
     sweep.set_defaults(run=_lr_sweep)
 
     born = commands.add_parser("born-dead", help="Monte Carlo P(born dead) of deep narrow "
@@ -234,12 +230,17 @@ def _add_experiments(commands) -> None:
     common(remedies, "compare-remedies", jobs=True)
     remedies.add_argument("--lr", type=_learning_rate, default=0.5,
                           help="the large learning rate every run uses (default: %(default)s)")
-    remedies.add_argument("--seeds", type=_nonnegative_int, nargs="+", default=[0, 1, 2],
-                          metavar="SEED", help="one training run per seed and remedy "
-                          "(default: 0 1 2)")
-    remedies.add_argument("--epochs", type=_positive_int, default=10,
-                          help="training epochs of each run (default: %(default)s)")
+    _add_runs(remedies, "remedy")
     remedies.set_defaults(run=_compare_remedies)
+
+
+def _add_runs(parser, per: str) -> None:
+    """--seeds and --epochs of an experiment that trains one run per seed and ``per``."""
+    parser.add_argument("--seeds", type=_nonnegative_int, nargs="+", default=[0, 1, 2],
+                        metavar="SEED", help=f"one training run per seed and {per} "
+                        "(default: 0 1 2)")
+    parser.add_argument("--epochs", type=_positive_int, default=10,
+                        help="training epochs of each run (default: %(default)s)")
 
 
 def main(argv=None) -> int:
