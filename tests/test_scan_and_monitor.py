@@ -120,6 +120,66 @@ def test_monitor_records_deaths_per_epoch():
     assert "died in epoch" in monitor.summary()
 
 
+def assert_ledger_adds_up(monitor, labels=None):
+    """The summary's "dead at init + died - revived = dead now" lines against a recount
+    from the scans themselves: events between consecutive scans, not the monitor's book."""
+    reports = monitor.reports
+    lines = [line for line in monitor.summary().splitlines() if line.endswith("dead now")
+             or "dead now (" in line]
+    labels = labels or [layer.label for layer in reports[-1].layers]
+    assert len(lines) == len(labels)
+    totals = np.zeros(3, dtype=int)
+    for k, (line, label) in enumerate(zip(lines, labels)):
+        died = revived = 0
+        deaths_of: dict[int, int] = {}
+        for u in reports[0].layers[k].dead_units.tolist():
+            deaths_of[u] = 1
+        for before, after in zip(reports, reports[1:]):
+            was = set(before.layers[k].dead_units.tolist())
+            now = set(after.layers[k].dead_units.tolist())
+            died += len(now - was)
+            revived += len(was - now)
+            for u in now - was:
+                deaths_of[u] = deaths_of.get(u, 0) + 1
+        first, latest = reports[0].layers[k].n_dead, reports[-1].layers[k].n_dead
+        assert first + died - revived == latest
+        expected = (f"  layer {label}: {first} dead at init + {died} died - {revived} revived "
+                    f"= {latest} dead now")
+        again = sum(count > 1 for count in deaths_of.values())
+        if again:
+            expected += f" ({again} unit(s) died again after reviving)"
+        assert line == expected
+        totals += (died, revived, again)
+    return totals
+
+
+def test_deaths_and_revivals_add_up_to_the_latest_scan():
+    rng = np.random.default_rng(0)
+    x = rng.random((256, 10)).astype(np.float32)
+    y = rng.integers(0, 3, 256)
+    monitor = rs.DeadUnitMonitor(x)
+    trainer = rs.Trainer(rs.MLP([10, 24, 24, 3], seed=0),
+                         optimizer=rs.SGD(lr=0.5, momentum=0.9), batch_size=32, seed=0)
+    trainer.fit(x, y, epochs=4, callbacks=[monitor])  # a large lr: deaths and revivals
+    died, revived, again = assert_ledger_adds_up(monitor)
+    assert died and revived and again  # some units died, revived and died again
+    assert [(ledger.died, ledger.revived) for ledger in monitor.history.ledger()] == [
+        (sum(1 for e, k, _ in monitor.deaths if k == layer and e > 0),
+         sum(1 for _, k, _ in monitor.revivals if k == layer)) for layer in range(2)]
+
+
+def test_the_ledger_counts_the_first_scan_even_when_it_is_not_at_epoch_0():
+    # A monitor attached after training began: its first scan's deaths are not epoch 0's.
+    model = rs.MLP.from_weights(network_with_dead_units())
+    x = np.random.default_rng(0).integers(0, 5, (257, 3)).astype(np.float32)
+    monitor = rs.DeadUnitMonitor(x)
+    monitor.observe(5, model)
+    monitor.observe(5, model)  # and a second scan given the same epoch
+    assert [ledger.dead_at_first_scan for ledger in monitor.history.ledger()] == [3, 1]
+    assert "3 dead at the first scan (epoch 5) + 0 died - 0 revived = 3 dead now" in (
+        monitor.summary())
+
+
 def test_monitor_checks_feature_count():
     monitor = rs.DeadUnitMonitor(np.ones((4, 5)))
     trainer = rs.Trainer(rs.MLP([3, 4, 2], seed=0))

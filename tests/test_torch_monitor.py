@@ -12,6 +12,7 @@ from torch import nn  # noqa: E402
 from torch.nn import functional  # noqa: E402
 
 import reluscope.torch as rt  # noqa: E402
+from test_scan_and_monitor import assert_ledger_adds_up  # noqa: E402
 
 HUGE_STEP = 11  # 1-based optimizer step taken at 1000 times the learning rate
 BATCH = 97      # a size no unit count or scan size shares, to spot a held batch
@@ -328,6 +329,18 @@ class _BothPaths:
                 differ = mine.firing_counts != theirs.firing_counts
                 assert (self.distance_to_zero[scan][layer][differ] < 1e-5).all()
         _assert_equal_up_to_rounding(self.cpp.to_dict(), self.hooks.to_dict())
+
+
+def test_the_summary_reconciles_deaths_revivals_and_the_latest_scan():
+    x, y = task()
+    net = small_net(seed=5)
+    with torch.no_grad():
+        net[2].bias[[1, 7]] = -100.0  # planted: dead from the start
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    with rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer) as monitor:
+        train(net, optimizer, monitor, x, y, epochs=6, huge_step=3)
+    died, revived, _ = assert_ledger_adds_up(monitor, labels=["0", "2"])  # module paths
+    assert died and revived
 
 
 def test_an_mlp_is_scanned_by_the_cpp_core_as_by_the_hooks():

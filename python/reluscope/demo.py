@@ -6,6 +6,7 @@ from .datasets import load_digits
 from .errors import TrainingDiverged
 from .model import MLP
 from .monitor import DeadUnitMonitor
+from .monitor_text import ledger_lines
 from .optim import SGD
 from .trainer import Trainer
 
@@ -47,14 +48,13 @@ def format_run(title: str, run: dict) -> str:
     lines.append("dead units per hidden layer (exact scan of the training set):")
     lines.append("  at init:        " + "  ".join(f"{c:>3}/{n}" for c, n in zip(counts[0], sizes)))
     lines.append("  after training: " + "  ".join(f"{c:>3}/{n}" for c, n in zip(counts[-1], sizes)))
-    lines.append("  units that died, by layer (epoch:count):")
+    lines.append("  deaths during training per hidden layer, as epoch:deaths "
+                 "(2:3 = 3 units alive after epoch 1 were dead after epoch 2):")
     for layer in range(len(sizes)):
         epochs = [e for e, k, _ in monitor.deaths if k == layer and e > 0]
         text = " ".join(f"{e}:{epochs.count(e)}" for e in sorted(set(epochs))) or "none"
         lines.append(f"    layer {layer}: {text}")
-    if monitor.revivals:
-        lines.append(f"  revivals (dead -> alive, possible past the first layer): "
-                     f"{len(monitor.revivals)}")
+    lines.extend("  " + line for line in ledger_lines(monitor.history))
     lines.append("")
     lines.append(monitor.layer_table())
     causes = {}

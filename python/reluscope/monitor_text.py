@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-LEGEND = ("dead: fires on no sample of x; dormant: ReDo score <= 0.025; at risk: "
-          "margin falling toward 0; silent: no firing on the last epoch's batches")
+LEGEND = ("units: units in the layer; dead: fires on no sample of x; dormant: ReDo score "
+          "<= 0.025;\nat risk: alive, margin falling toward 0; silent: no firing on the last "
+          "epoch's batches;\nrevived: dead -> alive changes so far (a unit that revived twice "
+          "counts twice); -: not measured")
 
 
 def layer_table(monitor) -> str:
@@ -40,6 +42,7 @@ def summary(monitor) -> str:
     if not history.reports:
         return "No scans yet."
     lines = [layer_table(monitor), ""] + _dead_counts_lines(history)
+    lines += ledger_lines(history)
     lines += _label_lines(history)
     lines += _silent_gradient_lines(monitor)
     lines += _certificate_lines(monitor.certificates,
@@ -55,7 +58,8 @@ def summary(monitor) -> str:
 def _dead_counts_lines(history) -> list[str]:
     names = [f"layer {layer.label}" for layer in history.reports[-1].layers]
     header = "epoch  " + "  ".join(names)
-    lines = [f"Dead units on {history.n_samples} samples, per hidden layer", header]
+    lines = [f"Dead units on {history.n_samples} samples, per hidden layer, at the scan after "
+             "each epoch (0: before training)", header]
     for epoch, counts in zip(history.epochs, history.dead_counts):
         lines.append(f"{epoch:>5}  " + "  ".join(f"{c:>{len(name)}}"
                                                  for c, name in zip(counts, names)))
@@ -66,7 +70,32 @@ def _dead_counts_lines(history) -> list[str]:
         when = "at initialization" if epoch == 0 else f"in epoch {epoch}"
         lines.append(f"died {when}: {per_layer}")
     if history.revivals:
-        lines.append(f"revived: {len(history.revivals)} unit(s)")
+        lines.append(f"revived (dead -> alive): {len(history.revivals)} time(s)")
+    return lines
+
+
+def ledger_lines(history) -> list[str]:
+    """Per hidden layer: dead at the first scan + died - revived = dead at the latest scan.
+
+    The counts are changes between consecutive scans, so a unit that died,
+    revived and died again counts twice in "died"; the line says how many did.
+    """
+    ledgers = history.ledger()
+    if not ledgers:
+        return []
+    labels = [layer.label for layer in history.reports[-1].layers]
+    first = ("at init" if history.epochs[0] == 0
+             else f"at the first scan (epoch {history.epochs[0]})")
+    lines = [f"Deaths and revivals per hidden layer, between the scans "
+             f"(dead {first} + died - revived = dead now):"]
+    for ledger in ledgers:
+        line = (f"  layer {labels[ledger.layer]}: {ledger.dead_at_first_scan} dead {first} "
+                f"+ {ledger.died} died - {ledger.revived} revived = {ledger.dead_now} dead now")
+        if ledger.died_again:
+            line += f" ({ledger.died_again} unit(s) died again after reviving)"
+        if not ledger.adds_up:  # never, as record() books every change; said if it happens
+            line += " (does NOT add up: the book is incomplete)"
+        lines.append(line)
     return lines
 
 
@@ -108,21 +137,25 @@ def _certificate_lines(certificates, layer_labels) -> list[str]:
     causes: dict[str, int] = {}
     for c in trained_deaths:
         causes[c.cause] = causes.get(c.cause, 0) + 1
-    lines = ["death certificates (cause: units): " + ", ".join(
+    lines = ["Certificate columns: last fired = the unit's last training step with a firing; "
+             "at that step, lr = learning rate,\n  |dw|/|w| = its update / its weight norm, "
+             "median = the layer's median |dw|/|w|, db = its bias update; -: not tracked",
+             "death certificates (cause: units): " + ", ".join(
         f"{cause}: {count}" for cause, count in sorted(causes.items())),
         f"  {'layer':>5} {'unit':>5} {'last fired':>10} {'lr':>8} "
         f"{'|dw|/|w|':>9} {'median':>9} {'db':>9}  cause"]
     for c in trained_deaths[:10]:
         step = "-" if c.last_fired_step is None else c.last_fired_step
         lines.append(
-            f"  {layer_labels[c.layer]:>5} {c.unit:>5} {step!s:>10} {_number(c.lr):>8.3g} "
-            f"{_number(c.relative_update):>9.3g} "
-            f"{_number(c.layer_median_relative_update):>9.3g} "
-            f"{_number(c.bias_update):>9.3g}  {c.cause}")
+            f"  {layer_labels[c.layer]:>5} {c.unit:>5} {step!s:>10} {_number(c.lr):>8} "
+            f"{_number(c.relative_update):>9} "
+            f"{_number(c.layer_median_relative_update):>9} "
+            f"{_number(c.bias_update):>9}  {c.cause}")
     if len(trained_deaths) > 10:
         lines.append(f"  ... {len(trained_deaths) - 10} more in to_dict()['certificates']")
     return lines
 
 
-def _number(value) -> float:
-    return float("nan") if value is None else value
+def _number(value) -> str:
+    """A certificate's number in 3 significant digits; "-" when not tracked (None)."""
+    return "-" if value is None else f"{value:.3g}"

@@ -9,12 +9,34 @@ never scan.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ._validation import as_features, finite_float, positive_int
 from .callbacks import CallbackState
 from .layer_weights import HiddenLayerWeights
 from .scan import LayerScan, ScanReport, scan
+
+
+@dataclass(frozen=True)
+class LayerLedger:
+    """One hidden layer's deaths and revivals, from the first scan to the latest.
+
+    Counts are events (alive -> dead, dead -> alive between consecutive scans);
+    ``died_again`` counts the units among them that died more than once.
+    """
+
+    layer: int
+    dead_at_first_scan: int
+    died: int
+    revived: int
+    dead_now: int
+    died_again: int = 0
+
+    @property
+    def adds_up(self) -> bool:
+        return self.dead_at_first_scan + self.died - self.revived == self.dead_now
 
 
 class UnitHistory:
@@ -29,8 +51,10 @@ class UnitHistory:
         The epoch (0: before training) and training step of each scan.
     reports : list of ScanReport
     deaths, revivals : list of (epoch, layer, unit)
-        Alive -> dead and dead -> alive transitions; epoch 0 lists the units
-        dead at the first scan.
+        Alive -> dead and dead -> alive transitions, in scan order; the first
+        scan's entries (epoch 0 when it is taken before training) are the units
+        dead at that scan. They are events, not units: a unit that died, revived
+        and died again is in ``deaths`` twice. See ``ledger``.
     moved_while_dead : list of (epoch, layer, unit, weight_change_norm)
         Units dead at two consecutive scans whose incoming weights and bias still
         moved between them.
@@ -264,6 +288,29 @@ class UnitHistory:
         n_layers = len(self.reports[0].layers) if self.reports else 0
         return np.array([[layer.n_dead for layer in r.layers] for r in self.reports],
                         dtype=np.int64).reshape(len(self.reports), n_layers)
+
+    def ledger(self) -> list[LayerLedger]:
+        """Per hidden layer, the deaths and revivals that account for the latest dead count.
+
+        ``record`` books every change between two consecutive scans, so for every
+        layer ``dead_at_first_scan + died - revived == dead_now`` holds exactly.
+        The first scan's deaths are told apart by position (they are booked
+        first), not by epoch: a first scan after training began, or two scans
+        given the same epoch, would make "deaths at epoch 0" miscount them.
+        """
+        if not self.reports:
+            return []
+        first = self.reports[0]
+        booked_at_first = sum(layer.n_dead for layer in first.layers)
+        ledgers = []
+        for layer, latest in zip(first.layers, self.reports[-1].layers):
+            later = [unit for _, k, unit in self.deaths[booked_at_first:] if k == layer.index]
+            revived = [unit for _, k, unit in self.revivals if k == layer.index]
+            ledgers.append(LayerLedger(
+                layer.index, layer.n_dead, len(later), len(revived), latest.n_dead,
+                len({u for u in later if later.count(u) > 1 or u in layer.dead_units})
+                if revived else 0))
+        return ledgers
 
     def died_in(self, epoch: int) -> dict[int, list[int]]:
         """``{layer: [units]}`` of the units that died in ``epoch`` (0: at initialization)."""
