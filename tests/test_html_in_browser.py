@@ -28,7 +28,7 @@ def test_report_renders_with_its_plots(tmp_path):
     trainer = rs.Trainer(rs.MLP([10, 32, 32, 3], seed=0), optimizer=rs.SGD(lr=0.5), seed=0)
     trainer.fit(x, y, epochs=4, callbacks=[monitor])
     page = tmp_path / "report.html"
-    monitor.to_html(page)
+    assert monitor.to_html(page) == str(page)  # returns the path, as ScanReport.to_html does
     image = _screenshot(page, tmp_path / "shot.png", image_module)
     # Not a blank page: a good share of non-white pixels.
     assert np.mean(np.any(image[..., :3] < 0.9, axis=-1)) > 0.05

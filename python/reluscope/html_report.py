@@ -150,8 +150,8 @@ on its training batch.</p>
 </section>"""
 
 
-def write_report(sections, path) -> None:
-    """Write one page with a section per (title, DeadUnitMonitor) pair."""
+def write_report(sections, path) -> str:
+    """Write one page with a section per (title, DeadUnitMonitor) pair; return the path."""
     figure_cls = figure_class()
     body = "\n".join(_section(title, monitor, figure_cls) for title, monitor in sections)
     page = f"""<!DOCTYPE html>
@@ -169,8 +169,8 @@ figure {{ display: inline-block; margin: 1em; }}
 <script>{_SORT_SCRIPT}</script>
 </body></html>
 """
-    write_text(path, page)
+    return write_text(path, page)
 
 
-def write_monitor_report(monitor, path) -> None:
-    write_report([("Training run", monitor)], path)
+def write_monitor_report(monitor, path) -> str:
+    return write_report([("Training run", monitor)], path)
