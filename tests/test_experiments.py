@@ -286,3 +286,19 @@ def test_sweep_on_a_dask_local_cluster_matches_local():
         a, b = dict(a), dict(b)
         assert a.pop("threads") >= 1 and b.pop("threads") >= 1
         assert a == b
+
+
+def test_lr_sweep_trend_leaves_out_learning_rates_where_every_run_diverged(tmp_path):
+    # At lr 1e30 and 1e31 every run diverges on its first step: their last finite
+    # state is the init, fewer dead than at lr 1, which read as a "fall" before.
+    result = learning_rate.lr_sweep(lrs=[0.05, 1.0, 1e30, 1e31], seeds=[0], dataset="digits",
+                                    hidden=(16, 16), epochs=2, n_jobs=1)
+    assert [row["diverged"] for row in result["by_lr"]] == [0, 0, 1, 1]
+    assert result["by_lr"][2]["dead_total_mean"] < result["by_lr"][1]["dead_total_mean"]
+    text = "\n".join(result["findings"])
+    assert "not monotonic" not in text
+    assert "Every run diverged at lr 1e+30, 1e+31" in text
+    trend = [line for line in result["findings"] if line.startswith("lr ")]
+    assert trend and not any("1e+30" in line for line in trend)
+    pytest.importorskip("matplotlib")
+    learning_rate.figure(result).savefig(tmp_path / "sweep.png")

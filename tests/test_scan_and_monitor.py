@@ -185,3 +185,67 @@ def test_monitor_checks_feature_count():
     trainer = rs.Trainer(rs.MLP([3, 4, 2], seed=0))
     with pytest.raises(ValueError, match="x_scan has 5 features but the first layer expects 3"):
         trainer.fit(np.ones((4, 3)), [0, 1, 0, 1], callbacks=[monitor])
+
+
+# ScanReport.to_html: one scan as a page.
+
+def _scan_with_dead_units():
+    """Units 0-4 of hidden layer 0 have a bias far below any pre-activation: dead."""
+    model = rs.MLP([10, 32, 32, 3], seed=0)
+    model.layers[0].bias[:5] = -100.0
+    x = np.random.default_rng(0).random((300, 10)).astype(np.float32)
+    report = rs.scan(model, x)
+    assert set(range(5)) <= set(report.layers[0].dead_units.tolist())
+    return report
+
+
+def test_scan_page_shows_each_layer_its_dead_units_and_the_margin_plots():
+    pytest.importorskip("matplotlib")
+    report = _scan_with_dead_units()
+    page = report.to_html(title="my model")
+    assert page.startswith("<!DOCTYPE html>") and "reluscope scan: my model" in page
+    for layer in report.layers:
+        assert f"<h2>Hidden layer {layer.label}</h2>" in page
+        dead = ", ".join(str(unit) for unit in layer.dead_units)
+        assert f"{layer.n_dead} of {layer.n_units} units dead</strong></span>:\n{dead}." in page
+    assert page.count('<img src="data:image/png;base64,') == len(report.layers)
+    assert "No plots on this page" not in page
+
+
+def test_scan_page_without_matplotlib_has_no_plots_and_says_so(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def hide_matplotlib(name, *args, **kwargs):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError("no matplotlib here")
+        return real_import(name, *args, **kwargs)
+
+    report = _scan_with_dead_units()
+    monkeypatch.setattr(builtins, "__import__", hide_matplotlib)
+    page = report.to_html()
+    assert "<img" not in page
+    assert "No plots on this page: plots need matplotlib: pip install 'reluscope[plot]'" \
+        in page.replace("&#x27;", "'")
+    assert "<h2>Hidden layer 0</h2>" in page and "0, 1, 2, 3, 4" in page
+
+
+def test_scan_to_html_writes_the_page_atomically(tmp_path, monkeypatch):
+    import os
+
+    report = _scan_with_dead_units()
+    path = tmp_path / "scan.html"
+    path.write_text("previous")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            report.to_html(path)
+    assert path.read_text() == "previous" and os.listdir(tmp_path) == ["scan.html"]
+    assert report.to_html(path, title="t") == str(path)
+    assert path.read_text(encoding="utf-8") == report.to_html(title="t")
+    assert os.listdir(tmp_path) == ["scan.html"]

@@ -64,7 +64,6 @@ def run(args) -> int:
     from ._files import refuse_existing
     from ._strict_json import write_json
     from .scan import scan
-    from .scan_html import write_scan_page
 
     refuse_existing([path for path in (args.report, args.json) if path is not None], args.force)
     model = load_model(args.model, activation=args.activation,
@@ -78,7 +77,7 @@ def run(args) -> int:
         written.append(write_json(report.to_dict(), args.json))
     if args.report is not None:
         title = f"{os.path.basename(args.model)} on {os.path.basename(args.data)}"
-        written.append(write_scan_page(report, args.report, title=title))
+        written.append(report.to_html(args.report, title=title))
     print(report)
     for path in written:
         print(f"wrote {path}")

@@ -29,7 +29,8 @@ def figure_class():
     return Figure
 
 
-def _png(figure) -> str:
+def png_base64(figure) -> str:
+    """The figure as a PNG, base64-encoded for a ``data:image/png;base64,`` URI."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -50,7 +51,7 @@ def _figures(monitor, figure_cls) -> list[tuple[str, str]]:
     ax.set_ylabel("dead fraction (exact scan)")
     ax.set_ylim(-0.02, 1.02)
     ax.legend()
-    figures.append(("Dead fraction per hidden layer at each scan", _png(fig)))
+    figures.append(("Dead fraction per hidden layer at each scan", png_base64(fig)))
 
     fig = figure_cls(figsize=(3.4 * n_layers, 3.5))
     axes = fig.subplots(1, n_layers, squeeze=False)
@@ -63,7 +64,7 @@ def _figures(monitor, figure_cls) -> list[tuple[str, str]]:
         ax.set_xlabel("scan")
     axes[0][0].set_ylabel("unit (sorted by initial firing rate)")
     fig.colorbar(image, ax=axes[0].tolist(), label="firing rate")
-    figures.append(("Per-unit firing rate over the scans", _png(fig)))
+    figures.append(("Per-unit firing rate over the scans", png_base64(fig)))
 
     first, latest = monitor.activation_samples["first"], monitor.activation_samples["latest"]
     fig = figure_cls(figsize=(3.2 * n_layers, 3.2))
@@ -78,7 +79,7 @@ def _figures(monitor, figure_cls) -> list[tuple[str, str]]:
         ax.set_title(f"layer {labels[layer]}")
         ax.set_xlabel("activation")
     axes[0][0].legend()
-    figures.append(("Distribution of activations at the first and latest scan", _png(fig)))
+    figures.append(("Distribution of activations at the first and latest scan", png_base64(fig)))
     return figures
 
 
@@ -149,8 +150,8 @@ on its training batch.</p>
 </section>"""
 
 
-def write_report(sections, path) -> None:
-    """Write one page with a section per (title, DeadUnitMonitor) pair."""
+def write_report(sections, path) -> str:
+    """Write one page with a section per (title, DeadUnitMonitor) pair; return the path."""
     figure_cls = figure_class()
     body = "\n".join(_section(title, monitor, figure_cls) for title, monitor in sections)
     page = f"""<!DOCTYPE html>
@@ -168,8 +169,8 @@ figure {{ display: inline-block; margin: 1em; }}
 <script>{_SORT_SCRIPT}</script>
 </body></html>
 """
-    write_text(path, page)
+    return write_text(path, page)
 
 
-def write_monitor_report(monitor, path) -> None:
-    write_report([("Training run", monitor)], path)
+def write_monitor_report(monitor, path) -> str:
+    return write_report([("Training run", monitor)], path)

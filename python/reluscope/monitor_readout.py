@@ -102,8 +102,9 @@ class MonitorReadout:
 
         return summary(self)
 
-    def to_html(self, path) -> None:
-        """Write a self-contained HTML report (plots inline; needs the ``plot`` extra).
+    def to_html(self, path) -> str:
+        """Write a self-contained HTML report atomically (plots inline; needs the ``plot``
+        extra); return the path. ``ScanReport.to_html`` is the page of one scan.
 
         Dead fraction per layer against the training step, each layer's per-unit
         firing rate over the scans, activation distributions at the first and
@@ -111,4 +112,4 @@ class MonitorReadout:
         """
         from .html_report import write_monitor_report
 
-        write_monitor_report(self, path)
+        return write_monitor_report(self, path)

@@ -167,6 +167,34 @@ class ScanReport:
             "layers": [layer.to_dict() for layer in self.layers],
         })
 
+    def to_html(self, path=None, *, title: str | None = None):
+        """The scan as a self-contained HTML page (plots inline, nothing fetched).
+
+        The summary and table, then per hidden layer the dead units and the
+        distribution of margins (largest pre-activations) with 0 marked, dead
+        units in a colour of their own. The plots need matplotlib (the ``plot``
+        extra); without it the page has everything else and says so.
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Where to write the page (atomically: the previous file stays whole
+            if writing fails).
+        title : str, optional
+            The page's title; by default the number of samples.
+
+        Returns
+        -------
+        str
+            The HTML text when ``path`` is None, else the path written.
+        """
+        from .scan_html import scan_page, write_scan_page
+
+        title = f"{self.n_samples} samples" if title is None else title
+        if path is None:
+            return scan_page(self, title)
+        return write_scan_page(self, path, title=title)
+
     def __str__(self) -> str:
         width = max([5] + [len(layer.label) for layer in self.layers])
         lines = [

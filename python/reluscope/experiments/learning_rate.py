@@ -91,16 +91,21 @@ def findings(rows: list) -> list[str]:
     """What the sweep found, in words, read off the measured points (nothing fitted)."""
     lines = []
     init = np.mean([r["dead_init_total_mean"] for r in rows])
-    total = np.array([r["dead_total_mean"] for r in rows])
-    lrs = [r["lr"] for r in rows]
     lines.append(f"At init {100 * init:.1f}% of the hidden units are dead on the training set "
                  f"(the same init at every learning rate for a seed).")
+    # The trend is read only off learning rates where some run finished: where every
+    # run diverged, the statistics are of a last finite state, not of a trained
+    # network, and a drop there is no finding about the learning rate.
+    all_diverged = [r for r in rows if r["diverged"] == r["runs"]]
+    finished = [r for r in rows if r["diverged"] < r["runs"]]
+    total = np.array([r["dead_total_mean"] for r in finished])
+    lrs = [r["lr"] for r in finished]
     # Consecutive learning rates in the same regime, described by what was measured.
     start = 0
-    for i in range(1, len(rows) + 1):
-        if i < len(rows) and _regime(rows[i]) == _regime(rows[start]):
+    for i in range(1, len(finished) + 1):
+        if i < len(finished) and _regime(finished[i]) == _regime(finished[start]):
             continue
-        segment = rows[start:i]
+        segment = finished[start:i]
         low, high = segment[0]["lr"], segment[-1]["lr"]
         span = f"lr {low:.3g}" if low == high else f"lr {low:.3g} to {high:.3g}"
         values = [100 * r["dead_total_mean"] for r in segment]
@@ -116,6 +121,10 @@ def findings(rows: list) -> list[str]:
     if len(falls):
         lines.append("The relation is not monotonic: the dead fraction falls from lr "
                      + ", ".join(f"{lrs[i]:.3g} to {lrs[i + 1]:.3g}" for i in falls) + ".")
+    if all_diverged:
+        lines.append("Every run diverged at lr "
+                     + ", ".join(f"{r['lr']:.3g}" for r in all_diverged)
+                     + ": left out of the statements above (shaded in the figure).")
     revived = max(rows, key=lambda r: r["revivals_mean"])
     if revived["revivals_mean"] > 0:
         by_layer = ", ".join(f"layer {i}: {v:.1f}"
@@ -127,9 +136,11 @@ def findings(rows: list) -> list[str]:
         lines.append("Runs that diverged (kept, marked, statistics of their last finite "
                      "state): " + ", ".join(f"lr {r['lr']:.3g}: {r['diverged']}/{r['runs']}"
                                             for r in diverged) + ".")
-    best = max(rows, key=lambda r: r["accuracy_mean"])
-    lines.append(f"Best mean test accuracy {100 * best['accuracy_mean']:.1f}% at lr "
-                 f"{best['lr']:.3g}.")
+    scored = [r for r in finished if np.isfinite(r["accuracy_mean"])]
+    if scored:
+        best = max(scored, key=lambda r: r["accuracy_mean"])
+        lines.append(f"Best mean test accuracy {100 * best['accuracy_mean']:.1f}% at lr "
+                     f"{best['lr']:.3g}.")
     return lines
 
 
@@ -167,6 +178,17 @@ def figure(result: dict):
         if trial["diverged"] is not None:
             top.plot(trial["lr"], 100 * np.mean(trial["dead_fraction_final"]), "kx",
                      markersize=8)
+    # Where every run diverged, shade the learning rate's share of the log axis (half
+    # way, in log, to each neighbour): nothing there is a trained network.
+    half_step = np.sqrt(lrs[1] / lrs[0]) if len(lrs) > 1 else 2.0
+    edges = np.concatenate([[lrs[0] / half_step], np.sqrt(lrs[1:] * lrs[:-1]),
+                            [lrs[-1] * half_step]])
+    shaded = [i for i, r in enumerate(rows) if r["diverged"] == r["runs"]]
+    for axis in (top, bottom):
+        for i in shaded:
+            axis.axvspan(edges[i], edges[i + 1], color="0.85", zorder=0, linewidth=0)
+    if shaded:
+        top.fill_between([], [], color="0.85", label="every run diverged")
     top.plot([], [], "kx", label="diverged run (kept)")
     top.plot([], [], color="gray", linestyle=":", label="at init")
     top.set_ylabel("dead units after training (%)")
