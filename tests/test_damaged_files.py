@@ -184,3 +184,8 @@ def test_any_legal_file_name_can_be_written(tmp_path):
 def test_a_hyperparameter_asked_for_but_rounded_to_zero_is_refused(make):
     with pytest.raises(ValueError, match="becomes 0.0 in float32"):
         make()
+
+
+def test_an_empty_path_is_refused_before_anything_is_written():
+    with pytest.raises(ValueError, match="the path to write is empty"):
+        rs.MLP([2, 2]).save("")

@@ -249,3 +249,10 @@ def test_scan_to_html_writes_the_page_atomically(tmp_path, monkeypatch):
     assert report.to_html(path, title="t") == str(path)
     assert path.read_text(encoding="utf-8") == report.to_html(title="t")
     assert os.listdir(tmp_path) == ["scan.html"]
+
+
+def test_a_scan_page_title_must_be_text():
+    model = rs.MLP([3, 4, 2], seed=0)
+    report = rs.scan(model, np.ones((4, 3), np.float32))
+    with pytest.raises(TypeError, match="title must be a string"):
+        report.to_html(title=3)

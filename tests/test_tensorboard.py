@@ -176,3 +176,8 @@ def test_reluscope_never_imports_tensorboardx_and_names_the_extra():
                             timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert "pip install reluscope[tensorboard]" in result.stdout
+
+
+def test_the_log_folder_must_be_a_path():
+    with pytest.raises(TypeError, match="logdir must be a folder path"):
+        rs.callbacks.TensorBoard(None)

@@ -26,6 +26,8 @@ def atomic_write(path, mode: str = "wb", *, encoding: str | None = None):
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     path = os.fsdecode(os.fspath(path))
+    if not path:
+        raise ValueError("the path to write is empty")
     if os.path.isdir(path):
         raise IsADirectoryError(f"cannot write {path}: it is a folder")
     directory = os.path.dirname(os.path.abspath(path))

@@ -479,7 +479,8 @@ def _weight_pairs(weights, layout: str = "reluscope") -> list[tuple[np.ndarray, 
     checked = []
     for i, (weight, bias) in enumerate(given):
         if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
-            raise ValueError(f"weights[{i}] contains NaN or Inf")
+            raise ValueError(f"weights[{i}] contains NaN or Inf (after conversion to float32, "
+                             f"whose largest value is 3.4e38)")
         if layout == "torch":
             weight = np.ascontiguousarray(weight.T)
         checked.append((weight, bias))

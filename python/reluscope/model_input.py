@@ -1,7 +1,7 @@
 """The models the analysis entry points (scan, born_dead, the monitor) accept.
 
-A reluscope MLP is used as it is, and so is the ``model_`` of a fitted
-``reluscope.sklearn`` estimator. A PyTorch ``nn.Sequential`` and a fitted
+A reluscope MLP is used as it is; a fitted ``reluscope.sklearn`` estimator
+goes through ``MLP.from_sklearn`` like scikit-learn's own. A PyTorch ``nn.Sequential`` and a fitted
 scikit-learn MLP estimator are converted on the way in (``MLP.from_torch``,
 ``MLP.from_sklearn``). They are recognized by the library their class comes
 from, read off the class's ``__module__``, so that neither library is imported
@@ -22,9 +22,6 @@ def as_mlp(model, name: str = "model") -> MLP:
     """``model`` as a reluscope MLP (converted when it comes from PyTorch or scikit-learn)."""
     if isinstance(model, MLP):
         return model
-    trained = getattr(model, "model_", None)
-    if isinstance(trained, MLP):  # a fitted reluscope.sklearn estimator
-        return trained
     library = library_of(model)
     if library == "torch":
         return MLP.from_torch(model)

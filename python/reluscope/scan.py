@@ -190,6 +190,8 @@ class ScanReport:
         """
         from .scan_html import scan_page, write_scan_page
 
+        if title is not None and not isinstance(title, str):
+            raise TypeError(f"title must be a string, got {type(title).__name__}")
         title = f"{self.n_samples} samples" if title is None else title
         if path is None:
             return scan_page(self, title)

@@ -12,6 +12,8 @@ when a ``TensorBoard`` is built, never by ``import reluscope``.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ._validation import finite_float
@@ -61,6 +63,8 @@ class TensorBoard(Callback):
         except ImportError as error:
             raise ImportError("reluscope.callbacks.TensorBoard needs tensorboardX: "
                               "pip install reluscope[tensorboard]") from error
+        if not isinstance(logdir, (str, os.PathLike)):
+            raise TypeError(f"logdir must be a folder path, got {type(logdir).__name__}")
         if monitor is not None:
             _history_of(monitor)  # a wrong kind of monitor fails here, not at the first epoch
         self.monitor = monitor
