@@ -57,14 +57,42 @@ def format_run(title: str, run: dict) -> str:
     lines.extend("  " + line for line in ledger_lines(monitor.history))
     lines.append("")
     lines.append(monitor.layer_table())
-    causes = {}
-    for certificate in monitor.certificates:
-        if certificate.cause != "born dead":
-            causes[certificate.cause] = causes.get(certificate.cause, 0) + 1
-    if causes:
-        lines.append("causes of the deaths during training (death certificates): " + ", ".join(
-            f"{cause} {count}" for cause, count in sorted(causes.items(), key=lambda c: -c[1])))
+    lines.extend(cause_lines(monitor.certificates))
     return "\n".join(lines)
+
+
+def cause_lines(certificates) -> list[str]:
+    """How many deaths during training each cause explains, with one example certificate."""
+    trained = [c for c in certificates if c.cause != "born dead"]
+    if not trained:
+        return []
+    by_cause: dict[str, list] = {}
+    for certificate in trained:
+        by_cause.setdefault(certificate.cause_text, []).append(certificate)
+    lines = [f"causes of the {len(trained)} deaths during training (death certificates; "
+             "own / below = share of\n  the fall of the unit's margin caused by its own weights "
+             "and bias / by the layer below):"]
+    for cause, group in sorted(by_cause.items(), key=lambda item: -len(item[1])):
+        example = group[0]
+        share = ("" if example.attribution is None else
+                 f", own {100 * example.attribution.own_share:.0f}%"
+                 f" below {100 * example.attribution.upstream_share:.0f}%")
+        step = ("" if example.last_fired_step is None else
+                f", last fired at step {example.last_fired_step}, |dw|/|w| "
+                f"{example.relative_update:.3g} (layer median "
+                f"{example.layer_median_relative_update:.3g})")
+        lines.append(f"  {cause:<16} {len(group):>4}   e.g. layer {example.layer} unit "
+                     f"{example.unit}, dead after epoch {example.confirmed_by_scan_after_epoch}"
+                     f"{share}{step}")
+    conditions: dict[str, int] = {}
+    for certificate in trained:
+        for condition in certificate.conditions:
+            conditions[condition] = conditions.get(condition, 0) + 1
+    if conditions:
+        lines.append("  contributing conditions (deaths): " + ", ".join(
+            f"{name} {count}" for name, count in sorted(conditions.items(),
+                                                         key=lambda item: -item[1])))
+    return lines
 
 
 def main(report: str | None = None) -> None:

@@ -14,7 +14,7 @@ from dataclasses import asdict
 import numpy as np
 
 from .callbacks import Callback, CallbackState
-from .causes import CauseRules, DeathCertificate
+from .causes import CauseRules, DeathCertificate, OptimizerTraits
 from .model_input import as_mlp
 from .monitor_readout import MonitorReadout
 from .scan import ScanReport
@@ -82,25 +82,29 @@ class DeadUnitMonitor(Callback, MonitorReadout):
                 self.silent_unit_gradients.append((epoch, [
                     _gradient_evidence(counts, magnitude) for counts, magnitude in
                     zip(trainer.firing_counts, trainer.gradient_magnitude)]))
-        self.observe(epoch, trainer.model, trainer.steps_done, trainer.unit_stats)
+        self.observe(epoch, trainer.model, trainer.steps_done, trainer.unit_stats,
+                     optimizer=trainer.optimizer)
 
-    def observe(self, epoch: int, model, step: int = 0, unit_stats=None) -> ScanReport:
+    def observe(self, epoch: int, model, step: int = 0, unit_stats=None, *,
+                optimizer=None) -> ScanReport:
         """Scan ``model`` as the state after ``epoch`` and certify the deaths it shows.
 
         ``unit_stats`` (the trainer's, one ``UnitStats`` per hidden layer) gives
         each death its last-firing record; without it the certificates carry no
-        update. ``model`` may also be a PyTorch ``nn.Sequential`` or a fitted
+        update. ``optimizer`` (a reluscope or ``torch.optim`` optimizer) tells
+        the certificates whether weight decay and momentum were at work.
+        ``model`` may also be a PyTorch ``nn.Sequential`` or a fitted
         scikit-learn MLP estimator, converted as by ``scan``: a loop outside
         reluscope can be watched by observing its model after each epoch.
         """
         model = as_mlp(model)
         report = self.history.observe(epoch, model, step)
-        for death_epoch, layer, unit in self.history.deaths:
-            if death_epoch == epoch:
-                record = (unit_stats[layer].last_fired(unit)
-                          if unit_stats and layer < len(unit_stats) else None)
-                self.certificates.append(
-                    self.rules.certify(self.history, model, layer, unit, record))
+        deaths = [(layer, unit, unit_stats[layer].last_fired(unit)
+                   if unit_stats and layer < len(unit_stats) else None)
+                  for layer, units in self.history.died_in_latest_scan().items()
+                  for unit in units]
+        self.certificates += self.rules.certify_all(self.history, model, deaths,
+                                                    OptimizerTraits.of(optimizer))
         return report
 
     # Checkpoints (see reluscope.checkpoint).
@@ -127,7 +131,7 @@ class DeadUnitMonitor(Callback, MonitorReadout):
         settings = state.settings
         monitor = cls(history.x, chunk_size=history.chunk_size, **settings["rules"])
         monitor.history = history
-        monitor.certificates = [DeathCertificate(**c) for c in settings["certificates"]]
+        monitor.certificates = [DeathCertificate.from_dict(c) for c in settings["certificates"]]
         monitor.silent = [(int(entry["epoch"]), [np.array(u, dtype=np.intp)
                                                  for u in entry["units"]])
                           for entry in settings["silent"]]

@@ -136,24 +136,38 @@ def _certificate_lines(certificates, layer_labels) -> list[str]:
         return []
     causes: dict[str, int] = {}
     for c in trained_deaths:
-        causes[c.cause] = causes.get(c.cause, 0) + 1
+        causes[c.cause_text] = causes.get(c.cause_text, 0) + 1
     lines = ["Certificate columns: last fired = the unit's last training step with a firing; "
              "at that step, lr = learning rate,\n  |dw|/|w| = its update / its weight norm, "
-             "median = the layer's median |dw|/|w|, db = its bias update; -: not tracked",
+             "median = the layer's median |dw|/|w|, db = its bias update;\n  own, below = "
+             "shares of its margin's fall between the scans caused by its own weights and "
+             "bias,\n  and by the layer below; conditions: what contributed; -: not tracked",
              "death certificates (cause: units): " + ", ".join(
         f"{cause}: {count}" for cause, count in sorted(causes.items())),
         f"  {'layer':>5} {'unit':>5} {'last fired':>10} {'lr':>8} "
-        f"{'|dw|/|w|':>9} {'median':>9} {'db':>9}  cause"]
+        f"{'|dw|/|w|':>9} {'median':>9} {'db':>9} {'own':>5} {'below':>5}  cause"]
     for c in trained_deaths[:10]:
         step = "-" if c.last_fired_step is None else c.last_fired_step
+        own, below = ((None, None) if c.attribution is None
+                      else (c.attribution.own_share, c.attribution.upstream_share))
+        conditions = f"; {', '.join(c.conditions)}" if c.conditions else ""
         lines.append(
             f"  {layer_labels[c.layer]:>5} {c.unit:>5} {step!s:>10} {_number(c.lr):>8} "
             f"{_number(c.relative_update):>9} "
             f"{_number(c.layer_median_relative_update):>9} "
-            f"{_number(c.bias_update):>9}  {c.cause}")
+            f"{_number(c.bias_update):>9} {_share(own):>5} {_share(below):>5}  "
+            f"{c.cause_text}{conditions}")
+    unexplained = [c for c in trained_deaths if c.note]
+    if unexplained:
+        lines.append(f"  {len(unexplained)} death(s) unclassified: {unexplained[0].note}")
     if len(trained_deaths) > 10:
         lines.append(f"  ... {len(trained_deaths) - 10} more in to_dict()['certificates']")
     return lines
+
+
+def _share(value) -> str:
+    """A share as a whole percentage; "-" when there is none."""
+    return "-" if value is None else f"{100 * value:.0f}%"
 
 
 def _number(value) -> str:

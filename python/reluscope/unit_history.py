@@ -15,7 +15,7 @@ import numpy as np
 
 from ._validation import as_features, finite_float, positive_int
 from .callbacks import CallbackState
-from .layer_weights import HiddenLayerWeights
+from .layer_weights import HiddenLayerWeights, Rectifier
 from .scan import LayerScan, ScanReport, scan
 
 
@@ -80,8 +80,13 @@ class UnitHistory:
         self.activation_samples: dict[str, list[np.ndarray]] = {}
         self.activation = "relu"
         self._dead_weights: list[dict] = []
+        # The hidden layers' weights at the latest scan and at the one before it: the two
+        # ends of every death the latest scan found (see reluscope.attribution).
+        self.latest_weights: HiddenLayerWeights | None = None
+        self.weights_before_latest: HiddenLayerWeights | None = None
         self._centered = None
         self._centered_known = False
+        self._latest_deaths_start = 0  # where the latest scan's deaths begin in `deaths`
 
     def state_dict(self) -> CallbackState:
         """Everything ``observe`` and the queries read, for a checkpoint.
@@ -104,6 +109,7 @@ class UnitHistory:
                                   for r in self.reports],
             "dead_weight_units": [list(columns) for columns in self._dead_weights],
             "activation_samples": sorted(self.activation_samples),
+            "latest_weights": _weights_settings(self.latest_weights),
         }
         arrays = {"x": self.x}
         for i in range(n_layers):
@@ -121,6 +127,11 @@ class UnitHistory:
         for key, samples in self.activation_samples.items():
             for i, values in enumerate(samples):
                 arrays[f"activation_samples/{key}/{i}"] = values
+        if self.latest_weights is not None:
+            for i, (incoming, bias) in enumerate(zip(self.latest_weights.incoming,
+                                                     self.latest_weights.biases)):
+                arrays[f"latest_weights/{i}/incoming"] = incoming
+                arrays[f"latest_weights/{i}/bias"] = bias
         return CallbackState(settings, arrays)
 
     @classmethod
@@ -154,6 +165,16 @@ class UnitHistory:
         history.activation_samples = {
             key: [arrays[f"activation_samples/{key}/{i}"] for i in range(n_layers)]
             for key in settings["activation_samples"]}
+        history._latest_deaths_start = len(history.deaths)  # certified before the save
+        # Absent from checkpoints of earlier versions: the next deaths are then unclassified.
+        kept = settings.get("latest_weights")
+        if kept is not None:
+            history.latest_weights = HiddenLayerWeights(
+                [arrays[f"latest_weights/{i}/incoming"] for i in range(len(kept["chained"]))],
+                [arrays[f"latest_weights/{i}/bias"] for i in range(len(kept["chained"]))],
+                [bool(c) for c in kept["chained"]],
+                None if kept["rectifiers"] is None
+                else [Rectifier.from_dict(r) for r in kept["rectifiers"]])
         return history
 
     @property
@@ -185,6 +206,7 @@ class UnitHistory:
         """
         self.activation = activation
         previous = self.reports[-1] if self.reports else None
+        self._latest_deaths_start = len(self.deaths)
         dead_weights = []
         for layer in report.layers:
             dead_now = layer.firing_counts == 0
@@ -202,6 +224,7 @@ class UnitHistory:
         self.activation_samples.setdefault("first", activation_samples)
         self.activation_samples["latest"] = activation_samples
         self.bias_history.append([np.array(bias, dtype=np.float32) for bias in weights.biases])
+        self.weights_before_latest, self.latest_weights = self.latest_weights, weights.copy()
 
     def check_model(self, model) -> None:
         """A ValueError unless ``model`` takes the features of x (and its layers
@@ -312,6 +335,13 @@ class UnitHistory:
                 if revived else 0))
         return ledgers
 
+    def died_in_latest_scan(self) -> dict[int, list[int]]:
+        """``{layer: [units]}`` of the units the latest scan found newly dead."""
+        died: dict[int, list[int]] = {}
+        for _, layer, unit in self.deaths[self._latest_deaths_start:]:
+            died.setdefault(layer, []).append(unit)
+        return died
+
     def died_in(self, epoch: int) -> dict[int, list[int]]:
         """``{layer: [units]}`` of the units that died in ``epoch`` (0: at initialization)."""
         died: dict[int, list[int]] = {}
@@ -336,3 +366,12 @@ class UnitHistory:
                                  if self.reports else []),
             "scans": [r.to_dict() for r in self.reports],
         }
+
+
+def _weights_settings(weights: HiddenLayerWeights | None) -> dict | None:
+    """The JSON part of kept weights (their arrays go beside it), or None."""
+    if weights is None:
+        return None
+    return {"chained": [bool(c) for c in weights.chained],
+            "rectifiers": None if weights.rectifiers is None
+            else [r.to_dict() for r in weights.rectifiers]}

@@ -77,9 +77,10 @@ def train_trial(lr: float, seed: int, dataset: str = "auto", hidden=(128, 128, 1
         evaluation = trainer.evaluate(x_test, y_test)
     except NonFiniteActivations:
         evaluation = {"loss": float("nan"), "accuracy": float("nan")}
-    certificates = [{key: getattr(c, key) for key in ("layer", "unit", "last_fired_step",
-                                                      "confirmed_by_scan_after_epoch", "cause",
-                                                      "relative_update")}
+    certificates = [{**{key: getattr(c, key) for key in ("layer", "unit", "last_fired_step",
+                                                         "confirmed_by_scan_after_epoch",
+                                                         "relative_update", "conditions")},
+                     "cause": c.cause_text}
                     for c in monitor.certificates if c.cause != "born dead"]
     causes: dict[str, int] = {}
     for certificate in certificates:

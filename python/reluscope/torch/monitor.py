@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..causes import CauseRules, DeathCertificate
-from ..layer_weights import HiddenLayerWeights
+from ..causes import CauseRules, DeathCertificate, OptimizerTraits
+from ..layer_weights import HiddenLayerWeights, Rectifier
 from ..monitor_readout import MonitorReadout
 from ..unit_history import UnitHistory
 from .batches import check_batches
@@ -125,6 +125,7 @@ class DeadUnitMonitor(MonitorReadout):
         self.scan_paths: list[str] = []
         self._registry = SiteRegistry()
         self._firing = TrainingFiring(module, self._registry)
+        self._optimizer = optimizer
         self._updates = (None if optimizer is None
                          else UpdateTracker(optimizer, self._registry, self._firing))
         self._epoch_start = (0, 0)  # (training forwards, optimizer steps) when the epoch began
@@ -205,11 +206,11 @@ class DeadUnitMonitor(MonitorReadout):
         report, weights, samples, activation = self._scan_for_epoch()
         self.history.record(self.epoch, self.step, report, weights, samples, activation)
         unit_stats = self.last_firing_stats()
-        for death_epoch, layer, unit in self.history.deaths:
-            if death_epoch == self.epoch:
-                record = unit_stats[layer].last_fired(unit) if unit_stats else None
-                self.certificates.append(
-                    self.rules.certify(self.history, weights, layer, unit, record))
+        deaths = [(layer, unit, unit_stats[layer].last_fired(unit) if unit_stats else None)
+                  for layer, units in self.history.died_in_latest_scan().items()
+                  for unit in units]
+        self.certificates += self.rules.certify_all(self.history, weights, deaths,
+                                                    OptimizerTraits.of(self._optimizer))
 
     def _scan_for_epoch(self):
         """The one place the monitor scans: (report, HiddenLayerWeights, activation samples,
@@ -238,7 +239,8 @@ class DeadUnitMonitor(MonitorReadout):
                       else site.producer.bias.detach().float().cpu().numpy() for site in sites]
         activation = "leaky_relu" if all(site.leaky for site in sites) else "relu"
         self.scan_paths.append(path)
-        return (scanned.report, HiddenLayerWeights(incoming, biases, chained),
+        rectifiers = [_rectifier(site.activation) for site in sites]
+        return (scanned.report, HiddenLayerWeights(incoming, biases, chained, rectifiers),
                 scanned.activation_samples, activation)
 
     def close(self) -> None:
@@ -281,3 +283,12 @@ def _chained(index: int, sites: list, input_origin: dict, have_features: bool) -
     if index == 0:
         return have_features and origin == FROM_MODULE_INPUT
     return origin == sites[index - 1].key
+
+
+def _rectifier(activation: nn.Module) -> Rectifier:
+    """The ``Rectifier`` of a ReLU-family module (what the attribution recomputes with)."""
+    if isinstance(activation, nn.LeakyReLU):
+        return Rectifier(float(activation.negative_slope))
+    if isinstance(activation, nn.ReLU6):
+        return Rectifier(ceiling=6.0)
+    return Rectifier()
