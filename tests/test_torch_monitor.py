@@ -506,3 +506,34 @@ def test_bad_arguments_say_what_is_accepted():
         rt.DeadUnitMonitor(small_net(), x_scan={"x": x})
     with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer.*got str"):
         rt.DeadUnitMonitor(small_net(), x_scan=x, optimizer="sgd")
+
+
+@pytest.mark.parametrize("scan_path", ["auto", "hooks"])
+def test_deaths_in_a_torch_loop_are_attributed_like_the_native_ones(scan_path):
+    x, y = task()
+    net = small_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.5, weight_decay=1e-3)
+    with rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer, scan_path=scan_path) as monitor:
+        train(net, optimizer, monitor, x, y, epochs=5, huge_step=HUGE_STEP)
+    trained = [c for c in monitor.certificates if c.cause != "born dead"]
+    assert trained, monitor.summary()
+    for c in trained:
+        assert c.attribution is not None and c.note is None, c
+        assert c.attribution.weights + c.attribution.bias + c.attribution.upstream == (
+            pytest.approx(c.attribution.fall))
+        assert "weight decay" in c.conditions
+        if c.layer == 0:
+            assert c.attribution.upstream == 0.0
+
+
+def test_deaths_seen_through_a_data_loader_say_why_they_are_unclassified():
+    x, y = task()
+    net = small_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    loader = torch.utils.data.DataLoader(x, batch_size=100)
+    with rt.DeadUnitMonitor(net, x_scan=loader, optimizer=optimizer) as monitor:
+        train(net, optimizer, monitor, x, y, epochs=4, huge_step=HUGE_STEP)
+    trained = [c for c in monitor.certificates if c.cause != "born dead"]
+    assert trained
+    assert all(c.cause == "unclassified" and "2-D array" in c.note for c in trained)
+    assert "unclassified: the scanned data are not one 2-D array" in monitor.summary()
