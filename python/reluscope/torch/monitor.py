@@ -25,6 +25,7 @@ from ..unit_history import UnitHistory
 from .batches import check_batches
 from .firing import SiteRegistry, TrainingFiring
 from .mlp_scan import MLPScan
+from .ranks import Ranks
 from .scan import scan_sites
 from .sites import FROM_MODULE_INPUT, site_names
 from .updates import UpdateTracker
@@ -88,6 +89,13 @@ class DeadUnitMonitor(MonitorReadout):
         weights or activations are no longer finite, the C++ scan hands over
         to the hooks).
 
+    Under ``torch.distributed`` (DistributedDataParallel), create the monitor on
+    every rank with that rank's shard of x_scan and call ``end_epoch()`` on every
+    rank: the training firing counts, the last-firing records and the scans are
+    reduced over the ranks (``reluscope.torch.ranks``), so a unit is silent only
+    if it fired on no rank. Rank 0 keeps the history and the certificates and
+    writes the reports; the other ranks hold none of it.
+
     Counting costs one comparison and one sum per batch and layer on the
     module's device; the step hooks copy each tracked weight once per step.
     No activation is kept past its forward pass. ``close()`` (or leaving a
@@ -114,7 +122,11 @@ class DeadUnitMonitor(MonitorReadout):
         self.module = module
         self.x_scan = x_scan
         self.rules = CauseRules(large_update_factor, large_relative_update)
-        self.history = UnitHistory(_features_or_none(x_scan))
+        self._ranks = Ranks()
+        local_rows = _features_or_none(x_scan)
+        # Under torch.distributed rank 0 keeps every rank's rows, for the attribution.
+        self.history = UnitHistory(None if x_scan is None
+                                   else self._ranks.gather_rows(local_rows))
         self.certificates: list[DeathCertificate] = []
         self.silent: list[tuple[int, list]] = []
         self.unobserved: list[tuple[int, list[int]]] = []
@@ -130,7 +142,7 @@ class DeadUnitMonitor(MonitorReadout):
                          else UpdateTracker(optimizer, self._registry, self._firing))
         self._epoch_start = (0, 0)  # (training forwards, optimizer steps) when the epoch began
         try:
-            self._mlp_scan = (MLPScan.for_module(module, self.history.x, SAMPLE_ROWS)
+            self._mlp_scan = (MLPScan.for_module(module, local_rows, SAMPLE_ROWS)
                               if scan_path == "auto" else None)
             if x_scan is not None:
                 self._observe()
@@ -155,21 +167,29 @@ class DeadUnitMonitor(MonitorReadout):
 
     def last_firing_stats(self) -> list | None:
         """Per layer, a ``reluscope.UnitStats`` whose ``last_firing`` holds each unit's last
-        firing step and the update after it (None without an optimizer)."""
-        return None if self._updates is None else self._updates.unit_stats()
+        firing step and the update after it (None without an optimizer). Under
+        torch.distributed every rank must call it: the records are reduced over the ranks."""
+        return (None if self._updates is None
+                else self._ranks.last_firing(self._updates.unit_stats()))
 
     def end_epoch(self) -> None:
         """Close an epoch: note its silent units, then scan ``x_scan`` and certify deaths."""
         self.epoch += 1
-        counts = self._firing.take_epoch()
+        counts = self._ranks.firing_counts(self._firing.take_epoch(),
+                                           [site.n_units for site in self._registry.sites])
+        if self._ranks.writes:
+            self._book_epoch(counts)
+        self._epoch_start = (self._firing.forwards, self._optimizer_steps())
+        if self.x_scan is not None:
+            self._observe()
+
+    def _book_epoch(self, counts: list) -> None:
+        """Note the epoch's silent and unobserved layers (on rank 0 only, under DDP)."""
         unseen = [index for index, c in enumerate(counts) if c is None]
         self._warn_unobserved(unseen)
         self.unobserved.append((self.epoch, unseen))
         self.silent.append((self.epoch, [np.zeros(0, np.intp) if c is None
                                          else np.flatnonzero(c == 0) for c in counts]))
-        self._epoch_start = (self._firing.forwards, self._optimizer_steps())
-        if self.x_scan is not None:
-            self._observe()
 
     def _optimizer_steps(self) -> int:
         return 0 if self._updates is None else self._updates.steps
@@ -204,8 +224,11 @@ class DeadUnitMonitor(MonitorReadout):
 
     def _observe(self) -> None:
         report, weights, samples, activation = self._scan_for_epoch()
-        self.history.record(self.epoch, self.step, report, weights, samples, activation)
+        report = self._ranks.scan_report(report)
         unit_stats = self.last_firing_stats()
+        if not self._ranks.writes:
+            return  # rank 0 keeps the book
+        self.history.record(self.epoch, self.step, report, weights, samples, activation)
         deaths = [(layer, unit, unit_stats[layer].last_fired(unit) if unit_stats else None)
                   for layer, units in self.history.died_in_latest_scan().items()
                   for unit in units]
