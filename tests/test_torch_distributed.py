@@ -74,8 +74,8 @@ def rank_main(rank: int, port: int, out: str) -> None:
         model = nn.parallel.DistributedDataParallel(net())
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
         half = GLOBAL_BATCH // WORLD
-        batches = [(x[s + rank * half:s + (rank + 1) * half], y[s + rank * half:s + (rank + 1) * half])
-                   for s in range(0, N, GLOBAL_BATCH)]
+        mine = [slice(s + rank * half, s + (rank + 1) * half) for s in range(0, N, GLOBAL_BATCH)]
+        batches = [(x[rows], y[rows]) for rows in mine]
         shard = x[rank * N // WORLD:(rank + 1) * N // WORLD]  # rank order: rows in order
         with rt.DeadUnitMonitor(model, x_scan=shard, optimizer=optimizer) as monitor:
             train(model, optimizer, monitor, batches)

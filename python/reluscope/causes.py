@@ -224,8 +224,9 @@ class CauseRules:
             certificate.note = attribution
             return
         if not attribution.fall > 0:
-            certificate.note = (f"the margin did not fall measurably ({attribution.margin_before:.3g}"
-                                f" to {attribution.margin_after:.3g} recomputed): the scan's "
+            certificate.note = (f"the margin did not fall measurably "
+                                f"({attribution.margin_before:.3g} to "
+                                f"{attribution.margin_after:.3g} recomputed): the scan's "
                                 "verdict rests on float32 rounding")
             return
         certificate.attribution = attribution
