@@ -20,6 +20,8 @@ from .verdict import verdict_of
 __all__ = ["PLOT_EXTRA_HINT", "certificate_table", "figure_class", "png_base64", "report_page",
            "write_monitor_report", "write_report"]
 
+VERDICT_BACKGROUND = "#fff8e1"  # a pale amber no plot uses: the verdict stands out
+
 # A column per run: the figure's width and a margin, in CSS pixels.
 COLUMN_WIDTH = round(FIGURE_WIDTH * PAGE_DPI) + 24
 
@@ -139,7 +141,7 @@ body {{ font-family: sans-serif; margin: 1.5em; }}
 .runs {{ display: grid; grid-template-columns: repeat({len(sections)}, {COLUMN_WIDTH}px);
         column-gap: 16px; align-items: start; }}
 .runs > .row-caption {{ grid-column: 1 / -1; margin: 1.2em 0 0.3em; font-size: 0.95em; }}
-.verdict {{ border: 2px solid #333; background: #fafafa; padding: 0 1em 0.5em;
+.verdict {{ border: 2px solid #333; background: {VERDICT_BACKGROUND}; padding: 0 1em 0.5em;
            margin-bottom: 1.5em; width: fit-content; }}
 .verdict-run p {{ margin: 0.4em 0; }}
 .dead {{ color: {DEAD_COLOUR}; }}

@@ -38,7 +38,7 @@ class PlotRow:
 def plot_rows(monitors) -> list[PlotRow]:
     """The report's plots of ``monitors`` (each with at least one scan), a row per kind."""
     figure_cls = figure_class()
-    shared = _SharedAxes(monitors)
+    shared = SharedAxes(monitors)
     with page_fonts():
         return [
             PlotRow("Dead units per hidden layer, by epoch (red: dead; the same axes in "
@@ -61,7 +61,6 @@ def plot_rows(monitors) -> list[PlotRow]:
 def _draw(monitors, shared, figure_cls, draw, height: float) -> list:
     """``draw(monitor, figure, shared)`` for each monitor, on a figure ``height`` inches
     tall; ``shared`` holds the limits of all."""
-    shared = _SharedAxes(monitors)
     images = []
     for monitor in monitors:
         figure = figure_cls(figsize=(FIGURE_WIDTH, height), layout="constrained")
@@ -70,9 +69,21 @@ def _draw(monitors, shared, figure_cls, draw, height: float) -> list:
     return images
 
 
-class _SharedAxes:
-    """Limits that every run's figure of one kind uses: the epochs of all runs, and per
-    hidden layer position the units, the pre-activations and the margins of all runs."""
+class SharedAxes:
+    """The limits every run's figure of one kind is drawn on, from all runs together.
+
+    Attributes
+    ----------
+    epochs : (int, int)
+        The first and the latest scan's epoch over all runs.
+    widths : list of int
+        Per hidden layer position, the widest layer there.
+    pre_bins, margin_bins : list of ndarray
+        Per hidden layer position, the histogram bin edges of the pre-activation
+        samples (first and latest scan) and of the latest margins; both span 0.
+    pre_counts, margin_counts : list of int
+        Per hidden layer position, the tallest bin of any run: the top of the y-axis.
+    """
 
     def __init__(self, monitors):
         self.epochs = (min(m.epochs[0] for m in monitors), max(m.epochs[-1] for m in monitors))
