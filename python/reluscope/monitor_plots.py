@@ -206,15 +206,19 @@ def _pre_activations(monitor, figure, shared) -> None:
     samples = _pre_samples(monitor)
     for column, (ax, layer) in enumerate(_layer_axes(monitor, figure, shared)):
         bins = shared.pre_bins[column]
-        first, latest = samples[0][layer.index], samples[-1][layer.index]
+        # A history restored without samples draws empty panels, not an error.
+        none = np.zeros(0, dtype=np.float32)
+        first = samples[0][layer.index] if samples else none
+        latest = samples[-1][layer.index] if samples else none
         # The latest filled, the first as an outline drawn over it.
         ax.hist(_clipped(latest, bins), bins=bins, color=ALIVE_COLOUR, alpha=0.7,
                 label=f"epoch {monitor.epochs[-1]}", zorder=1)
         ax.hist(_clipped(first, bins), bins=bins, histtype="step", color=EARLIER_COLOUR,
                 linewidth=1.5, label=f"epoch {monitor.epochs[0]}", zorder=2)
         ax.axvline(0.0, color="k", linestyle="--", linewidth=1)
-        ax.set_yscale("log")
-        ax.set_ylim(0.8, shared.pre_counts[column] * 1.5)
+        if np.size(first) or np.size(latest):
+            ax.set_yscale("log")
+            ax.set_ylim(0.8, shared.pre_counts[column] * 1.5)
         below = 100 * float(np.mean(np.asarray(latest) <= 0)) if np.size(latest) else 0.0
         ax.set_title(f"layer {layer.label}: {below:.0f}% \u2264 0")
         ax.set_xlabel("pre-activation")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import struct
 
 import numpy as np
 
@@ -66,8 +67,9 @@ def page_png(figure) -> tuple[str, int, int]:
     size: shown at that width, its text keeps the size it was drawn at."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=PAGE_DPI)
-    width, height = (round(size * PAGE_DPI) for size in figure.get_size_inches())
-    return base64.b64encode(buffer.getvalue()).decode("ascii"), width, height
+    png = buffer.getvalue()
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk, first in every PNG
+    return base64.b64encode(png).decode("ascii"), width, height
 
 
 def margin_bins(margins, n_bins: int = 40) -> np.ndarray:
