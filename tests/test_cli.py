@@ -12,7 +12,7 @@ import reluscope as rs
 
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "reluscope", *args], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, check=False)
 
 
 def test_info_prints_build_info():
@@ -64,8 +64,10 @@ def test_demo_writes_an_html_report(tmp_path):
     result = run_cli("demo", "--report", str(path))
     assert result.returncode == 0, result.stderr
     page = path.read_text()
-    assert page.count("<section>") == 2
-    assert page.count('src="data:image/png;base64,') == 6
+    # A verdict per run, then the runs side by side: four plots and folded certificates each.
+    assert page.count('<div class="verdict-run">') == 2
+    assert page.count('src="data:image/png;base64,') == 8
+    assert page.count('<details class="certificates">') == 2
     assert "Large learning rate" in page and "Sensible learning rate" in page
 
 

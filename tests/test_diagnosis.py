@@ -1,13 +1,15 @@
 """Diagnosis: born dead or collapsed, dormancy, margins, silent units, and the
 chain-rule evidence that silent units get exactly zero gradient."""
 
+import html
 import json
 
 import numpy as np
 import pytest
+from tests import reference
 
 import reluscope as rs
-from tests import reference
+from reluscope.verdict import verdict_of
 
 
 def test_mask_death_is_found():
@@ -77,7 +79,7 @@ def test_dormancy_can_be_skipped():
     layer = rs.scan(rs.MLP([3, 4, 2], seed=0), np.ones((5, 3)), dormancy=False).layers[0]
     assert layer.mean_abs_activation is None
     with pytest.raises(ValueError, match="dormancy=True"):
-        layer.dormant_scores
+        _ = layer.dormant_scores
 
 
 def train_with_monitor(lr, epochs=4, **trainer_options):
@@ -96,7 +98,7 @@ def train_with_monitor(lr, epochs=4, **trainer_options):
 
 
 def test_silent_units_get_exactly_zero_gradient():
-    _, monitor, trainer = train_with_monitor(lr=0.5, track_gradients=True)
+    _, monitor, _ = train_with_monitor(lr=0.5, track_gradients=True)
     assert monitor.silent_unit_gradients, "no chain-rule evidence recorded"
     seen_silent = False
     for epoch, layers in monitor.silent_unit_gradients:
@@ -129,7 +131,7 @@ def test_gradient_magnitude_matches_numpy():
 def test_silent_units_are_recorded_per_epoch():
     _, monitor, trainer = train_with_monitor(lr=0.5)
     assert [e for e, _ in monitor.silent] == list(range(1, trainer.epochs_done + 1))
-    last_epoch, units = monitor.silent[-1]
+    _, units = monitor.silent[-1]
     for layer, silent in enumerate(units):
         np.testing.assert_array_equal(silent, np.flatnonzero(trainer.firing_counts[layer] == 0))
 
@@ -267,9 +269,15 @@ def test_html_report_is_self_contained(tmp_path):
     path = tmp_path / "report.html"
     monitor.to_html(path)
     page = path.read_text()
-    assert page.count('src="data:image/png;base64,') == 3
+    assert page.count('src="data:image/png;base64,') == 4
     assert "http://" not in page and "https://" not in page  # opens offline
-    body = page.split("<tbody>")[1].split("</tbody>")[0]
+    # The verdict first; the certificates folded away, their number in the summary.
+    verdict = verdict_of("Training run", monitor)
+    assert page.index(html.escape(verdict.cause_text())) < page.index("<img")
+    folded = page.split('<details class="certificates">')[1].split("</details>")[0]
+    n = len(monitor.certificates)
+    assert f"<summary>Death certificates: {n} certificates</summary>" in folded
+    body = folded.split("<tbody>")[1].split("</tbody>")[0]
     assert body.count("<tr>") == len(monitor.certificates)
     causes = [row.split("<td>")[1].split("</td>")[0] for row in body.split("<tr>")[1:]]
     assert causes == sorted(causes)  # sorted by cause

@@ -54,7 +54,7 @@ trainer = rs.Trainer(rs.MLP([5, 8, 8, 3], seed=0), optimizer=rs.SGD(lr=0.5), see
 trainer.fit(x, rng.integers(0, 3, 60), epochs=2, callbacks=[monitor], verbose=False)
 monitor.to_html({str(tmp_path / "report.html")!r})
 with open({str(tmp_path / "report.html")!r}, encoding="utf-8") as page:
-    assert page.read().count('src="data:image/png;base64,') == 3
+    assert page.read().count('src="data:image/png;base64,') == 4
 """ + CHECK)
 
 

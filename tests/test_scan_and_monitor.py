@@ -187,6 +187,18 @@ def test_monitor_checks_feature_count():
         trainer.fit(np.ones((4, 3)), [0, 1, 0, 1], callbacks=[monitor])
 
 
+def test_the_monitor_samples_pre_activations_so_values_below_0_show():
+    x = np.random.default_rng(0).random((50, 8)).astype(np.float32)
+    model = rs.MLP([8, 16, 16, 3], seed=0)
+    monitor = rs.DeadUnitMonitor(x)
+    monitor.observe(0, model)
+    pre_activations = [pre for pre, _ in model.forward_layers(x)[:-1]]
+    for sample, pre in zip(monitor.activation_samples["first"], pre_activations):
+        # 50 rows x 16 units < 4000: every pre-activation, none clipped at 0 by the ReLU.
+        np.testing.assert_array_equal(np.sort(sample), np.sort(pre.ravel()))
+        assert sample.min() < 0
+
+
 # ScanReport.to_html: one scan as a page.
 
 def _scan_with_dead_units():

@@ -1,87 +1,29 @@
-"""The self-contained HTML report of a DeadUnitMonitor: plots as inline PNG,
-tables as HTML, no file beside it and nothing fetched when it is opened."""
+"""The self-contained HTML report of one or more DeadUnitMonitors: plots as inline PNG,
+tables as HTML, no file beside it and nothing fetched when it is opened.
+
+The page opens with the verdict on each run, then puts the runs side by side, a column
+each, every row of plots on shared axes (``monitor_plots``); the death certificates
+are folded away under each column.
+"""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
-
-import numpy as np
+import re
 
 from ._files import write_text
+from .monitor_plots import FIGURE_WIDTH, plot_rows
+from .plotting import DEAD_COLOUR, PAGE_DPI, PLOT_EXTRA_HINT, figure_class, png_base64
+from .verdict import verdict_of
 
-PLOT_EXTRA_HINT = "plots need matplotlib: pip install 'reluscope[plot]'"
+# The experiments' figures import figure_class (and the hint) from here.
+__all__ = ["PLOT_EXTRA_HINT", "certificate_table", "figure_class", "png_base64", "report_page",
+           "write_monitor_report", "write_report"]
 
+VERDICT_BACKGROUND = "#fff8e1"  # a pale amber no plot uses: the verdict stands out
 
-def figure_class():
-    """``matplotlib.figure.Figure``, or an ImportError naming the extra to install.
-
-    Every plot of reluscope is a ``Figure`` built and saved through matplotlib's
-    object API: pyplot is never imported and the backend never chosen, so a
-    notebook's backend and its list of open figures stay as they were. Such a
-    figure is not registered anywhere: it is freed like any other object.
-    """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError(PLOT_EXTRA_HINT) from None
-    return Figure
-
-
-def png_base64(figure) -> str:
-    """The figure as a PNG, base64-encoded for a ``data:image/png;base64,`` URI."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _figures(monitor, figure_cls) -> list[tuple[str, str]]:
-    """(caption, base64 PNG) pairs."""
-    n_layers = len(monitor.reports[0].layers)
-    labels = [layer.label for layer in monitor.reports[-1].layers]  # index, or module path
-    figures = []
-
-    fig = figure_cls(figsize=(7, 3.5))
-    ax = fig.subplots()
-    for layer in range(n_layers):
-        fractions = [r.layers[layer].dead_fraction for r in monitor.reports]
-        ax.plot(monitor.steps, fractions, marker="o", label=f"layer {labels[layer]}")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("dead fraction (exact scan)")
-    ax.set_ylim(-0.02, 1.02)
-    ax.legend()
-    figures.append(("Dead fraction per hidden layer at each scan", png_base64(fig)))
-
-    fig = figure_cls(figsize=(3.4 * n_layers, 3.5))
-    axes = fig.subplots(1, n_layers, squeeze=False)
-    for layer, ax in enumerate(axes[0]):
-        rates = np.array([r.layers[layer].firing_rate for r in monitor.reports]).T
-        order = np.argsort(-rates[:, 0], kind="stable")
-        image = ax.imshow(rates[order], aspect="auto", vmin=0, vmax=1, cmap="viridis",
-                          interpolation="nearest")
-        ax.set_title(f"layer {labels[layer]}")
-        ax.set_xlabel("scan")
-    axes[0][0].set_ylabel("unit (sorted by initial firing rate)")
-    fig.colorbar(image, ax=axes[0].tolist(), label="firing rate")
-    figures.append(("Per-unit firing rate over the scans", png_base64(fig)))
-
-    first, latest = monitor.activation_samples["first"], monitor.activation_samples["latest"]
-    fig = figure_cls(figsize=(3.2 * n_layers, 3.2))
-    axes = fig.subplots(1, n_layers, squeeze=False)
-    for layer, ax in enumerate(axes[0]):
-        top = max(float(first[layer].max(initial=0)), float(latest[layer].max(initial=0)), 1e-6)
-        bins = np.linspace(min(0.0, float(first[layer].min(initial=0)),
-                               float(latest[layer].min(initial=0))), top, 40)
-        ax.hist(first[layer], bins=bins, alpha=0.6, label=f"epoch {monitor.epochs[0]}")
-        ax.hist(latest[layer], bins=bins, alpha=0.6, label=f"epoch {monitor.epochs[-1]}")
-        ax.set_yscale("log")
-        ax.set_title(f"layer {labels[layer]}")
-        ax.set_xlabel("activation")
-    axes[0][0].legend()
-    figures.append(("Distribution of activations at the first and latest scan", png_base64(fig)))
-    return figures
-
+# A column per run: the figure's width and a margin, in CSS pixels.
+COLUMN_WIDTH = round(FIGURE_WIDTH * PAGE_DPI) + 24
 
 _SORT_SCRIPT = """
 document.querySelectorAll('table.sortable th').forEach(function (th, column) {
@@ -129,47 +71,111 @@ def certificate_table(certificates) -> str:
             f'<tbody>{"".join(rows)}</tbody></table>')
 
 
-def _section(title: str, monitor, figure_cls) -> str:
-    if not monitor.reports:
-        raise ValueError("the monitor has no scans yet; train with it first")
-    images = "".join(
-        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        for caption, data in _figures(monitor, figure_cls))
-    return f"""<section>
-<h2>{html.escape(title)}</h2>
-<p>Dead: the unit's pre-activation is &le; 0 on every one of the {monitor.history.n_samples} scanned
-samples (exact scan between epochs). Dormant: ReDo score &le; 0.025. Silent: no firing on the
-epoch's training batches.</p>
-<pre>{html.escape(monitor.layer_table())}</pre>
-{images}
-<h3>Death certificates ({len(monitor.certificates)})</h3>
-<p>Click a column to sort. The killing update is the one made right after the unit last fired
-on its training batch.</p>
-{certificate_table(monitor.certificates)}
-</section>"""
+def _code(text: str) -> str:
+    """``text`` escaped, its `backquoted` parts as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
-def write_report(sections, path) -> str:
-    """Write one page with a section per (title, DeadUnitMonitor) pair; return the path."""
-    figure_cls = figure_class()
-    body = "\n".join(_section(title, monitor, figure_cls) for title, monitor in sections)
-    page = f"""<!DOCTYPE html>
+def _verdict_block(verdict) -> str:
+    counts = ", ".join(
+        f'<span class="{"dead" if layer.dead else "none"}">layer {html.escape(layer.label)}: '
+        f"<strong>{layer.dead}/{layer.width}</strong></span>" for layer in verdict.dead_now)
+    word = "Inactive (leaky ReLU: they still get gradient)" if verdict.leaky else "Dead"
+    return f"""<div class="verdict-run">
+<h3>{html.escape(verdict.title)}</h3>
+<p class="dead-now">{word} now, after epoch {verdict.epoch}: {counts}</p>
+<p class="cause">{_code(verdict.cause_text())}</p>
+<p class="remedy">{_remedy(verdict)}</p>
+</div>"""
+
+
+def _remedy(verdict) -> str:
+    remedy = verdict.remedy
+    if remedy is None:
+        return _code(verdict.remedy_text())
+    return (f"<strong>Remedy for {html.escape(verdict.remedy_cause)}:</strong> "
+            f"{_code(remedy.advice)}<br><em>Evidence:</em> {_code(remedy.evidence)}.")
+
+
+def _image(data: tuple[str, int, int], caption: str) -> str:
+    png, width, height = data
+    return (f'<figure><img src="data:image/png;base64,{png}" width="{width}" '
+            f'height="{height}" alt="{html.escape(caption)}"></figure>')
+
+
+def _certificates(monitor) -> str:
+    n = len(monitor.certificates)
+    return f"""<details class="certificates">
+<summary>Death certificates: {n} certificate{"" if n == 1 else "s"}</summary>
+<p>Click a column to sort. The killing update is the one made right after the unit last
+fired on its training batch.</p>
+<div class="scroll">{certificate_table(monitor.certificates)}</div>
+</details>"""
+
+
+def report_page(sections) -> str:
+    """The page of the (title, monitor) pairs ``sections``: the verdicts, then the runs
+    side by side."""
+    sections = list(sections)
+    if not sections:
+        raise ValueError("no runs to report: give at least one (title, monitor) pair")
+    for _, monitor in sections:
+        if not monitor.reports:
+            raise ValueError("the monitor has no scans yet; train with it first")
+    monitors = [monitor for _, monitor in sections]
+    verdicts = "".join(_verdict_block(verdict_of(title, monitor))
+                       for title, monitor in sections)
+    cells = [f'<h2 class="run-title">{html.escape(title)}</h2>' for title, _ in sections]
+    for row in plot_rows(monitors):
+        cells.append(f'<p class="row-caption">{html.escape(row.caption)}</p>')
+        cells += [_image(image, f"{title}: {row.caption}")
+                  for (title, _), image in zip(sections, row.images)]
+    cells.append('<p class="row-caption">Hidden layers at the latest scan</p>')
+    cells += [f"<pre>{html.escape(monitor.layer_table())}</pre>" for monitor in monitors]
+    cells += [_certificates(monitor) for monitor in monitors]
+    n_samples = max(monitor.history.n_samples for monitor in monitors)
+    return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>reluscope report</title>
 <style>
-body {{ font-family: sans-serif; margin: 2em; max-width: 1200px; }}
-pre {{ background: #f5f5f5; padding: 1em; }}
-table {{ border-collapse: collapse; font-size: 0.9em; }}
-th, td {{ border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }}
+body {{ font-family: sans-serif; margin: 1.5em; }}
+.runs {{ display: grid; grid-template-columns: repeat({len(sections)}, {COLUMN_WIDTH}px);
+        column-gap: 16px; align-items: start; }}
+.runs > .row-caption {{ grid-column: 1 / -1; margin: 1.2em 0 0.3em; font-size: 0.95em; }}
+.verdict {{ border: 2px solid #333; background: {VERDICT_BACKGROUND}; padding: 0 1em 0.5em;
+           margin-bottom: 1.5em; width: fit-content; }}
+.verdict-run p {{ margin: 0.4em 0; }}
+.dead {{ color: {DEAD_COLOUR}; }}
+.definitions {{ max-width: {COLUMN_WIDTH * 2}px; }}
+figure {{ margin: 0; }}
+img {{ max-width: none; }}
+pre {{ background: #f5f5f5; padding: 0.6em; font-size: 12px; white-space: pre-wrap;
+       margin: 0; }}
+.scroll {{ overflow-x: auto; max-width: {COLUMN_WIDTH}px; }}
+details {{ margin-top: 1em; }}
+summary {{ cursor: pointer; font-weight: bold; }}
+table {{ border-collapse: collapse; font-size: 0.85em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.2em 0.4em; text-align: right; }}
 th {{ cursor: pointer; background: #eee; }}
-figure {{ display: inline-block; margin: 1em; }}
 </style></head><body>
 <h1>reluscope: dead ReLU units</h1>
-{body}
+<section class="verdict"><h2>Verdict</h2>
+<div class="runs">{verdicts}</div>
+</section>
+<p class="definitions">Dead: the unit's pre-activation is &le; 0 on every one of the {n_samples} scanned samples
+(exact scan between epochs). Dormant: ReDo score &le; 0.025. Silent: no firing on the
+epoch's training batches. Each column is one run; every row of plots shares its axes.</p>
+<div class="runs">
+{chr(10).join(cells)}
+</div>
 <script>{_SORT_SCRIPT}</script>
 </body></html>
 """
-    return write_text(path, page)
+
+
+def write_report(sections, path) -> str:
+    """Write one page for the (title, DeadUnitMonitor) pairs ``sections``, a column per
+    run; return the path."""
+    return write_text(path, report_page(sections))
 
 
 def write_monitor_report(monitor, path) -> str:

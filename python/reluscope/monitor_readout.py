@@ -106,9 +106,12 @@ class MonitorReadout:
         """Write a self-contained HTML report atomically (plots inline; needs the ``plot``
         extra); return the path. ``ScanReport.to_html`` is the page of one scan.
 
-        Dead fraction per layer against the training step, each layer's per-unit
-        firing rate over the scans, activation distributions at the first and
-        latest scan, the per-layer table and the death certificates (sortable).
+        The verdict (dead units per layer now, the main cause of the deaths in
+        training, a remedy and its evidence), then by epoch the dead share of each
+        layer and each unit's firing rate, the pre-activations at the first and
+        latest scan and the units' margins (0 marked, dead units in red), the
+        per-layer table and the death certificates (folded; sortable).
+        ``reluscope.html_report.write_report`` puts several runs side by side.
         """
         from .html_report import write_monitor_report
 

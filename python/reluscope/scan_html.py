@@ -14,17 +14,19 @@ import html
 import numpy as np
 
 from ._files import write_text
-
-# Dead units have a colour of their own in every plot (matplotlib's C3 red); the
-# units that fire are C0 blue.
-ALIVE_COLOUR = "#1f77b4"
-DEAD_COLOUR = "#d62728"
+from .plotting import (
+    ALIVE_COLOUR,
+    DEAD_COLOUR,
+    PLOT_EXTRA_HINT,
+    figure_class,
+    margin_bins,
+    margin_histogram,
+    png_base64,
+)
 
 
 def scan_page(report, title: str) -> str:
     """The page of one scan: a title, the summary, the table, then a section per layer."""
-    from .html_report import PLOT_EXTRA_HINT, figure_class
-
     try:
         figure_cls = figure_class()
     except ImportError:
@@ -79,8 +81,6 @@ def _layer_section(layer, figure_cls) -> str:
                f"median {np.median(finite):.4g}.")
     figure = ""
     if figure_cls is not None:
-        from .html_report import png_base64
-
         caption = (f"Hidden layer {layer.label}: margin (largest pre-activation) of each unit; "
                    "dead units (margin \u2264 0) in red")
         figure = (f'<figure><img src="data:image/png;base64,'
@@ -102,15 +102,7 @@ def _margin_figure(layer, figure_cls):
     dead = layer.firing_counts == 0
     fig = figure_cls(figsize=(10, 3.4))
     histogram, per_unit = fig.subplots(1, 2)
-    values = margins[finite]
-    low = min(0.0, float(values.min())) if values.size else -1.0
-    high = max(0.0, float(values.max())) if values.size else 1.0
-    if high - low == 0.0:
-        low, high = low - 1.0, high + 1.0
-    bins = np.linspace(low, high, 41)
-    histogram.hist([margins[finite & ~dead], margins[finite & dead]], bins=bins, stacked=True,
-                   color=[ALIVE_COLOUR, DEAD_COLOUR], label=["fires", "dead"])
-    histogram.axvline(0.0, color="k", linestyle="--", linewidth=1, label="0")
+    margin_histogram(histogram, margins, dead, margin_bins(margins[finite]))
     histogram.set_xlabel("margin (largest pre-activation over the samples)")
     histogram.set_ylabel("units")
     histogram.set_title("Distribution of margins")

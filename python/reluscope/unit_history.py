@@ -61,8 +61,11 @@ class UnitHistory:
     bias_history : list of list of ndarray
         The hidden layers' biases at each scan.
     activation_samples : dict
-        ``"first"`` and ``"latest"``: per hidden layer, up to 4000 activations
-        from the first 512 samples of x, at the first and the latest scan.
+        ``"first"`` and ``"latest"``: per hidden layer, up to 4000 pre-activations
+        (before the ReLU, so the values <= 0 are told apart; the name is kept for
+        checkpoints) from the first 512 samples of x, at the first and the latest
+        scan. A checkpoint written before they were pre-activations holds the
+        ReLU's outputs.
     leaky : bool
         Whether the model's hidden units are leaky ReLU (inactive, not dead).
     """
@@ -247,11 +250,14 @@ class UnitHistory:
         return columns
 
     def _activation_sample(self, model, rows: int = 512, values: int = 4000) -> list:
-        """Up to `values` activations per hidden layer, from the first `rows` samples."""
+        """Up to `values` pre-activations per hidden layer, from the first `rows` samples.
+
+        Pre-activations, not the ReLU's outputs: those are a spike at 0 that hides how
+        far below 0 the silent units are."""
         rng = np.random.default_rng(0)
         samples = []
-        for _, out in model.forward_layers(self.x[:rows])[:-1]:
-            flat = out.ravel()
+        for pre_activation, _ in model.forward_layers(self.x[:rows])[:-1]:
+            flat = pre_activation.ravel()
             if flat.size > values:
                 flat = rng.choice(flat, values, replace=False)
             samples.append(flat.astype(np.float32))

@@ -94,7 +94,7 @@ class MLPScan:
         except NonFiniteActivations:
             return None
         layers = [replace(layer, name=name) for layer, name in zip(report.layers, self._names)]
-        samples = [sample_activations(torch.from_numpy(out)) for _, out in first_rows]
+        samples = [sample_activations(torch.from_numpy(pre)) for pre, _ in first_rows]
         return SiteScan(ScanReport(layers, report.n_samples), self._sites, self._input_origin,
                         samples)
 

@@ -23,7 +23,7 @@ NO_SITES_HINT = ("found no nn.Linear or nn.Conv1d/2d/3d whose output goes straig
                  "nn.ReLU, nn.LeakyReLU or nn.ReLU6 module; torch.relu / F.relu calls are "
                  "invisible to module hooks: use nn.ReLU modules")
 
-SAMPLE_VALUES = 4000  # activations per layer kept for the report's histograms
+SAMPLE_VALUES = 4000  # pre-activations per layer kept for the report's histograms
 
 
 def scan(module: nn.Module, batches, *, dormancy: bool = True) -> ScanReport:
@@ -60,7 +60,8 @@ def scan(module: nn.Module, batches, *, dormancy: bool = True) -> ScanReport:
 
 @dataclass
 class SiteScan:
-    """A scan with what the monitor also needs: the sites, how they chain, a few activations."""
+    """A scan with what the monitor also needs: the sites, how they chain, a few
+    pre-activations per site (``activation_samples``)."""
 
     report: ScanReport
     sites: list
@@ -93,8 +94,9 @@ class _SiteTally:
             self.abs_sums += site.mean_abs_activation_per_sample(pre_activation).sum(
                 0, dtype=torch.float64)
         if sample_rows and self.sample is None:
-            # The first sample_rows samples of the first batch.
-            first_rows = site.activate(site.batched(pre_activation)[:sample_rows])
+            # The first sample_rows samples of the first batch, before the ReLU: the
+            # report's histograms mark 0 on them.
+            first_rows = site.batched(pre_activation)[:sample_rows]
             self.sample = sample_activations(first_rows, sample_values)
 
     def layer_scan(self, index: int, name: str) -> LayerScan:
@@ -105,8 +107,8 @@ class _SiteTally:
 
 
 def sample_activations(activations: torch.Tensor, values: int = SAMPLE_VALUES) -> np.ndarray:
-    """Up to ``values`` of ``activations``, as a float32 array; the same draw (a fixed seed)
-    for the same shape, whichever scan computed them."""
+    """Up to ``values`` of ``activations`` (the monitor passes pre-activations), as a float32
+    array; the same draw (a fixed seed) for the same shape, whichever scan computed them."""
     flat = activations.flatten().float()
     if flat.numel() > values:
         generator = torch.Generator(device=flat.device).manual_seed(0)
@@ -117,7 +119,7 @@ def sample_activations(activations: torch.Tensor, values: int = SAMPLE_VALUES) -
 def scan_sites(module: nn.Module, batches, *, dormancy: bool = True, sample_rows: int = 0,
                sample_values: int = SAMPLE_VALUES) -> SiteScan:
     """``scan``, also returning the sites, their input origins and (with ``sample_rows``)
-    a sample of each site's activations for the report's histograms."""
+    a sample of each site's pre-activations for the report's histograms."""
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     tallies: dict[SiteKey, _SiteTally] = {}
