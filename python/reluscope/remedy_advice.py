@@ -56,14 +56,16 @@ REMEDIES = {
         "gradient norm, `SGD(..., clip_norm=1.0)`, so that one step cannot move a layer's "
         "inputs far.",
         _CLIPPING),
+    # A contributing condition now, not a cause; kept for certificates saved before.
     "inputs not centered": Remedy(
         "Center the inputs: subtract the training data's per-feature mean, "
         "`x - x_train.mean(axis=0)`, in training and in use.",
         "none saved (compare-remedies does not try centering); train once on centered "
         "inputs and compare the dead counts"),
     "unclassified": Remedy(
-        "No rule matched, so there is no single cause to treat: try the remedies one at "
-        "a time (clipping, ReDo, RAI init, leaky ReLU).",
+        "These deaths could not be attributed (each certificate's note says why, e.g. "
+        "scanned data that are not one 2-D array), so there is no single cause to treat: "
+        "try the remedies one at a time (clipping, ReDo, RAI init, leaky ReLU).",
         MEASURE_IT),
 }
 
