@@ -26,6 +26,24 @@ def cpu_flags() -> set:
     return set()
 
 
+def cpu_identity() -> dict:
+    """Vendor, family, model and name of the CPU, from /proc/cpuinfo (empty elsewhere)."""
+    keys = {"vendor_id": "vendor", "cpu family": "family", "model": "model",
+            "model name": "name"}
+    found = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in keys and keys[key.strip()] not in found:
+                    found[keys[key.strip()]] = value.strip()
+                if not line.strip() and found:
+                    break
+    except OSError:
+        pass
+    return found
+
+
 def measure(thread_counts=(1, 2)) -> dict:
     """GFLOP/s per vector width the CPU supports and per thread count."""
     flags = cpu_flags()
