@@ -17,8 +17,11 @@ DIVERGED_HATCH = "//"
 COLORS = {"dead": "C3", "inactive": "C1", "accuracy": "C0"}
 
 
-def _diverged_label(row: dict) -> str:
-    return f"diverged {row['diverged']}/{row['runs']}"
+def _notes(row: dict) -> str:
+    """What a reader must know before comparing ``row`` with the others, or ""."""
+    notes = ["inactive, not dead"] * (unit_state(row) == "inactive") + \
+        [f"diverged {row['diverged']}/{row['runs']}"] * bool(row["diverged"])
+    return f"({'; '.join(notes)})" if notes else ""
 
 
 def _bars(ax, rows: list, handles: list) -> None:
@@ -39,8 +42,7 @@ def _bars(ax, rows: list, handles: list) -> None:
             ax.text(1, i + 0.2, "no test accuracy: the last state overflows", va="center",
                     fontsize=FONT - 1)
     ax.set_yticks(y)
-    ax.set_yticklabels([row["remedy"] + (f"\n({_diverged_label(row)})" if row["diverged"]
-                                         else "") for row in rows])
+    ax.set_yticklabels([f"{row['remedy']}\n{_notes(row)}".strip() for row in rows])
     for label, row in zip(ax.get_yticklabels(), rows):
         if row["diverged"]:
             label.set_fontweight("bold")
@@ -66,9 +68,7 @@ def _curves(loss, dead, rows: list) -> None:
 
     for i, row in enumerate(rows):
         state = unit_state(row)
-        notes = ["inactive, not dead"] * (state == "inactive") + \
-            [_diverged_label(row)] * bool(row["diverged"])
-        label = row["remedy"] + (f" ({'; '.join(notes)})" if notes else "")
+        label = f"{row['remedy']} {_notes(row)}".strip()
         every_run_diverged = row["diverged"] == row["runs"]
         style = {"color": f"C{i}", "label": label,
                  "linestyle": ":" if every_run_diverged else
