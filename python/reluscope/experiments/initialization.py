@@ -120,7 +120,11 @@ def findings(rows: list) -> list[str]:
     for row in rows:
         stds = [layer["std"] for layer in row["layers"][1:]]
         ratio = stds[-1] / stds[0] if stds[0] > 0 else float("nan")
-        if not np.isfinite(ratio) or ratio < 0.5:
+        # A std that overflowed float32 (inf or NaN) exploded; read as a ratio it was
+        # once called "shrinks".
+        if not np.all(np.isfinite(stds)):
+            verdict = "explodes past float32"
+        elif not np.isfinite(ratio) or ratio < 0.5:
             verdict = "shrinks"
         elif ratio > 2.0:
             verdict = "explodes"
