@@ -72,6 +72,9 @@ def test_remedies_figure_marks_the_diverged_remedy(remedies_result):
     hatched = [patch for patch in bars_axes.patches if patch.get_hatch()]
     assert len(hatched) == 1  # the leaky run: its accuracy overflowed, so only one bar
     assert hatched[0].get_y() < 1 < hatched[0].get_y() + 2  # the second remedy's row
+    every_run_diverged = [line for line in data_axes(figure)[2].lines
+                          if line.get_marker() == "x" and len(line.get_xdata())]
+    assert len(every_run_diverged) == 1
     labels = [label.get_text() for label in bars_axes.get_yticklabels()]
     assert labels[0] == "plain" and "diverged 1/1" in labels[1]
     legend_text = " ".join(t.get_text() for t in visible_texts(figure))
@@ -96,7 +99,11 @@ def test_remedies_findings_do_not_rank_a_diverged_remedy(remedies_result):
     assert "clip grad norm 1.0" in ranking and "leaky" not in ranking
     assert any(line.startswith("leaky ReLU: 1/1 runs diverged; reported as diverged, not ranked")
                for line in findings)
-    assert "DIVERGED, not ranked" in remedies.table(remedies_result)
+    table = remedies.table(remedies_result)
+    assert "DIVERGED, not ranked" in table
+    # The leaky run's last state overflows: no accuracy, printed as "-", never "nan%".
+    leaky_line = next(line for line in table.splitlines() if line.startswith("leaky ReLU"))
+    assert leaky_line.split()[3] == "-" and "nan" not in table
 
 
 def test_a_relu_remedy_that_diverged_is_left_out_of_the_ranking():

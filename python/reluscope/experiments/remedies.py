@@ -61,6 +61,10 @@ def compare_remedies(lr: float = 0.5, seeds=(0, 1, 2), remedies=None, dataset: s
             trial["remedy"] = name
         # Curves: mean over the runs that finished every epoch (diverged ones are counted).
         finished = [t for t in runs if t["diverged"] is None] or runs
+        # Accuracy over the runs that have one: a run whose last state overflows
+        # float32 has none (NaN), and one such run made the whole mean NaN.
+        accuracy = np.array([t["test_accuracy"] for t in runs], dtype=float)
+        accuracy = accuracy[np.isfinite(accuracy)]
         epochs_run = min(len(t["train_loss"]) for t in finished)
         rows.append({
             "remedy": name, "changes": remedies[name],
@@ -70,8 +74,8 @@ def compare_remedies(lr: float = 0.5, seeds=(0, 1, 2), remedies=None, dataset: s
                                                   for t in runs])),
             "dead_fraction_final_by_layer": np.mean([t["dead_fraction_final"] for t in runs],
                                                     axis=0).tolist(),
-            "test_accuracy": float(np.mean([t["test_accuracy"] for t in runs])),
-            "test_accuracy_min": float(np.min([t["test_accuracy"] for t in runs])),
+            "test_accuracy": float(accuracy.mean()) if accuracy.size else float("nan"),
+            "test_accuracy_min": float(accuracy.min()) if accuracy.size else float("nan"),
             "diverged": sum(t["diverged"] is not None for t in runs),
             "revivals": float(np.mean([t["revivals"] for t in runs])),
             "silent_units_get_gradient": any(t["silent_units_get_gradient"] for t in runs),
@@ -128,8 +132,8 @@ def findings(rows: list) -> list[str]:
                          "not dead: a leaky unit still gets slope x gradient.")
     for row in diverged:
         lines.append(f"{row['remedy']}: {row['diverged']}/{row['runs']} runs diverged; "
-                     "reported as diverged, not ranked (its numbers are of the last finite "
-                     "state, not of a trained network).")
+                     "reported as diverged, not ranked (a diverged run's numbers are of its "
+                     "last finite state, not of a trained network).")
     if plain is not None and plain["diverged"]:
         lines.append("The plain run diverged: no remedy is measured against it.")
     return lines
@@ -148,16 +152,20 @@ def table(result: dict) -> str:
         if row["redo_recycled"] is not None:
             note = (f"recycled {row['redo_recycled']:.0f}, "
                     f"{row['redo_stayed_alive']:.0f} stayed alive")
-        loss = row["train_loss_mean"][-1] if row["train_loss_mean"] else float("nan")
+        # "-" where no run finished an epoch (a loss) or gives an accuracy.
+        loss = f"{row['train_loss_mean'][-1]:>10.4g}" if row["train_loss_mean"] else f"{'-':>10}"
         if row["diverged"]:
             note = "; ".join(filter(None, ["DIVERGED, not ranked", note,
                                            "loss: mean of the runs that finished"]))
+        accuracy = (f"{100 * row['test_accuracy']:>8.1f}%" if np.isfinite(row["test_accuracy"])
+                    else f"{'-':>9}")
         lines.append(f"{row['remedy']:<24} {100 * row['dead_fraction_final']:>9.1f}% "
-                     f"{100 * row['test_accuracy']:>8.1f}% {loss:>10.4g} "
+                     f"{accuracy} {loss} "
                      f"{row['diverged']:>5}/{len(p['seeds'])} {row['revivals']:>8.1f}  {note}")
     lines.append("dead: pre-activation <= 0 on every training sample (exact scan after the "
                  "last epoch). For ReLU such a unit gets exactly zero gradient; a leaky unit "
-                 "still gets slope x gradient and can recover, so it is called inactive.")
+                 "still gets slope x gradient and can recover, so it is called inactive. "
+                 "accuracy: mean of the runs whose last state gives one ('-': none).")
     return "\n".join(lines + ["", *result["findings"]])
 
 

@@ -39,7 +39,7 @@ def _bars(ax, rows: list, handles: list) -> None:
             ax.barh(i + 0.2, 100 * accuracy, height=0.4, color=COLORS["accuracy"],
                     hatch=hatch, edgecolor="black" if hatch else COLORS["accuracy"])
         else:
-            ax.text(1, i + 0.2, "no test accuracy: the last state overflows", va="center",
+            ax.text(1, i + 0.2, "no test accuracy: every run's last state overflows", va="center",
                     fontsize=FONT - 1)
     ax.set_yticks(y)
     ax.set_yticklabels([f"{row['remedy']}\n{_notes(row)}".strip() for row in rows])
@@ -77,9 +77,9 @@ def _curves(loss, dead, rows: list) -> None:
         loss.plot(range(1, len(curve) + 1), curve, **style)
         fractions = 100 * np.asarray(row["dead_by_epoch_mean"])
         dead.plot(range(len(fractions)), fractions, marker=".", **style)
-        if row["diverged"]:
-            # Where the curve stops, the run diverged (or, for a partly diverged
-            # remedy, the curve is the mean of the runs that finished).
+        if every_run_diverged:
+            # The curve stops where the runs diverged. A partly diverged remedy's
+            # curve is the mean of the runs that finished: its label says so.
             dead.plot(len(fractions) - 1, fractions[-1], "x", color="black", markersize=10,
                       markeredgewidth=2)
     loss.set_yscale("log")
@@ -90,9 +90,9 @@ def _curves(loss, dead, rows: list) -> None:
     dead.set_ylim(-2, 102)
     for ax in (loss, dead):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if any(row["diverged"] for row in rows):
+    if any(row["diverged"] == row["runs"] for row in rows):
         dead.plot([], [], "x", color="black", markersize=10, markeredgewidth=2,
-                  label="x: last epoch of a remedy with diverged runs")
+                  label="x: every run of the remedy had diverged by then")
 
 
 def figure(result: dict):
