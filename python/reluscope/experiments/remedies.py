@@ -141,14 +141,15 @@ def findings(rows: list) -> list[str]:
 
 def table(result: dict) -> str:
     p = result["parameters"]
-    lines = [(f"compare-remedies: {p['dataset_used']}, SGD lr={p['lr']}, {p['epochs']} epochs, "
-             f"{len(p['seeds'])} seeds, layers {p['layer_sizes']} (means over seeds)"),
+    lines = [(f"compare-remedies: {p['dataset_used']}, SGD lr={p['lr']}, {p['epochs']} "
+              f"epochs, {len(p['seeds'])} seeds, layers {p['layer_sizes']} (means over seeds)"),
              (f"{'remedy':<24} {'dead after':>10} {'accuracy':>9} {'final loss':>10} "
-             f"{'diverged':>8} {'revivals':>8}  note")]
+              f"{'diverged':>8} {'revivals':>8}  note")]
     for row in result["remedies"]:
         note = ""
         if unit_state(row) == "inactive":
-            note = "inactive, not dead: units still get slope x gradient"
+            note = "inactive, not dead" + (": they still got gradient (measured)"
+                                           if row["silent_units_get_gradient"] else "")
         if row["redo_recycled"] is not None:
             note = (f"recycled {row['redo_recycled']:.0f}, "
                     f"{row['redo_stayed_alive']:.0f} stayed alive")

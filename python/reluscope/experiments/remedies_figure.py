@@ -19,8 +19,11 @@ COLORS = {"dead": "C3", "inactive": "C1", "accuracy": "C0"}
 
 def _notes(row: dict) -> str:
     """What a reader must know before comparing ``row`` with the others, or ""."""
-    notes = ["inactive, not dead"] * (unit_state(row) == "inactive") + \
-        [f"diverged {row['diverged']}/{row['runs']}"] * bool(row["diverged"])
+    notes = []
+    if unit_state(row) == "inactive":
+        notes.append("inactive, not dead")
+    if row["diverged"]:
+        notes.append(f"diverged {row['diverged']}/{row['runs']}")
     return f"({'; '.join(notes)})" if notes else ""
 
 
@@ -50,11 +53,11 @@ def _bars(ax, rows: list, handles: list) -> None:
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of hidden units (dead or inactive) or of test samples (accuracy)")
     states = {unit_state(row) for row in rows}
-    handles += [Patch(color=COLORS["dead"], label="dead after training (ReLU)")] * (
-        "dead" in states)
-    handles += [Patch(color=COLORS["inactive"],
-                      label="inactive after training (leaky: not dead, still gets gradient)")
-                ] * ("inactive" in states)
+    if "dead" in states:
+        handles.append(Patch(color=COLORS["dead"], label="dead after training (ReLU)"))
+    if "inactive" in states:
+        handles.append(Patch(color=COLORS["inactive"], label="inactive after training "
+                             "(leaky: not dead, still gets gradient)"))
     handles.append(Patch(color=COLORS["accuracy"], label="test accuracy"))
     if any(row["diverged"] for row in rows):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch=DIVERGED_HATCH,
