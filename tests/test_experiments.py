@@ -163,6 +163,15 @@ def test_init_study_shows_shrinking_holding_and_exploding():
     assert "explodes" in verdicts["N(0, 0.28)"]
 
 
+def test_init_findings_call_an_overflowed_std_exploding():
+    def row(stds):
+        return {"label": "wide", "layers": [{"std": 1.0, "dead_units": None}]
+                + [{"std": std, "dead_units": 0} for std in stds]}
+
+    assert "explodes past float32" in initialization.findings([row([1.0, 1e30, np.inf])])[0]
+    assert "std shrinks" in initialization.findings([row([1.0, 0.1, 0.01])])[0]
+
+
 # ---- Fashion-MNIST reader -----------------------------------------------------------------
 
 def _write_idx(path, array, compress):
@@ -209,8 +218,8 @@ def _without_timestamp(result):
 
 
 def test_lr_sweep_marks_diverged_runs_and_is_deterministic():
-    kwargs = dict(lrs=[0.05, 1e30], seeds=[0], dataset="digits", hidden=(16, 16), epochs=2,
-                  n_jobs=1)
+    kwargs = {"lrs": [0.05, 1e30], "seeds": [0], "dataset": "digits", "hidden": (16, 16),
+              "epochs": 2, "n_jobs": 1}
     first = learning_rate.lr_sweep(**kwargs)
     second = learning_rate.lr_sweep(**kwargs)
     assert json.dumps(_without_timestamp(first), default=str) == \
@@ -225,7 +234,7 @@ def test_lr_sweep_marks_diverged_runs_and_is_deterministic():
 
 
 def test_leaky_units_still_get_gradient_and_relu_units_do_not():
-    common = dict(lr=0.5, seed=0, dataset="digits", hidden=(32, 32), epochs=2)
+    common = {"lr": 0.5, "seed": 0, "dataset": "digits", "hidden": (32, 32), "epochs": 2}
     relu = train_trial(**common)
     leaky = train_trial(activation="leaky_relu", **common)
     assert relu["silent_units_last_epoch"] > 0 and relu["silent_units_get_gradient"] is False
@@ -266,9 +275,8 @@ def test_sweep_in_processes_matches_the_sequential_run():
 def test_sweep_refuses_forking_backends():
     from joblib import parallel_config
 
-    with parallel_config(backend="multiprocessing"):
-        with pytest.raises(RuntimeError, match="fork"):
-            sweep(square_plus, {"a": [1, 2]}, n_jobs=2)
+    with parallel_config(backend="multiprocessing"), pytest.raises(RuntimeError, match="fork"):
+        sweep(square_plus, {"a": [1, 2]}, n_jobs=2)
 
 
 def test_sweep_on_a_dask_local_cluster_matches_local():

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import nonnegative_int, positive_int
 from ..activations import IDENTITY, get_activation
 from ..initializers import initialize
 from ..layers import Dense
-from .._validation import nonnegative_int, positive_int
 from ._arguments import output_prefix
 from ._common import load_data, result_header, write_outputs
 
@@ -120,7 +120,11 @@ def findings(rows: list) -> list[str]:
     for row in rows:
         stds = [layer["std"] for layer in row["layers"][1:]]
         ratio = stds[-1] / stds[0] if stds[0] > 0 else float("nan")
-        if not np.isfinite(ratio) or ratio < 0.5:
+        # A std that overflowed float32 (inf or NaN) exploded; read as a ratio it was
+        # once called "shrinks".
+        if not np.all(np.isfinite(stds)):
+            verdict = "explodes past float32"
+        elif not np.isfinite(ratio) or ratio < 0.5:
             verdict = "shrinks"
         elif ratio > 2.0:
             verdict = "explodes"
@@ -134,8 +138,8 @@ def findings(rows: list) -> list[str]:
 
 
 def table(result: dict) -> str:
-    lines = [f"Init study: {result['parameters']['n_samples']} {result['parameters']['dataset']}"
-             " samples, one forward pass, linear 100 then 5 ReLU layers of 100",
+    lines = [(f"Init study: {result['parameters']['n_samples']} {result['parameters']['dataset']}"
+             " samples, one forward pass, linear 100 then 5 ReLU layers of 100"),
              f"{'init':<12} {'layer':>5} {'mean':>10} {'std':>10} {'zeros':>7} {'dead':>5}"]
     for row in result["inits"]:
         for layer in row["layers"]:
@@ -147,39 +151,10 @@ def table(result: dict) -> str:
 
 
 def figure(result: dict, samples: dict):
-    """Top: std per layer (log scale), one line per init. Below: violins, one row per init."""
-    from ..html_report import figure_class
+    """The result as a matplotlib ``Figure`` (drawn in ``initialization_figure``)."""
+    from .initialization_figure import figure as draw
 
-    Figure = figure_class()
-    rows = result["inits"]
-    fig = Figure(figsize=(10, 3.2 + 1.6 * len(rows)))
-    grid = fig.add_gridspec(len(rows) + 2, 1, height_ratios=[3, 0.4] + [1.6] * len(rows))
-    top = fig.add_subplot(grid[0])
-    for i, row in enumerate(rows):
-        stds = [layer["std"] for layer in row["layers"]]
-        top.semilogy(range(len(stds)), stds, marker="o", color=f"C{i}", label=row["label"])
-    top.set_xlabel("layer (0 = linear)")
-    top.set_ylabel("std of the outputs")
-    top.set_title("Signal through the layers after one forward pass: shrinking, holding, "
-                  "exploding")
-    top.legend(fontsize=7, ncol=4)
-    top.grid(alpha=0.3)
-    for i, row in enumerate(rows):
-        ax = fig.add_subplot(grid[i + 2])
-        data = samples[row["label"]]
-        ax.violinplot(data, positions=range(len(data)), showextrema=False, widths=0.8)
-        for j, layer in enumerate(row["layers"]):
-            text = f"{100 * layer['zero_fraction']:.0f}% zero"
-            if layer["dead_units"]:
-                text += f", {layer['dead_units']} dead"
-            ax.text(j, 1.0, text, transform=ax.get_xaxis_transform(), ha="center",
-                    va="bottom", fontsize=6)
-        ax.set_ylabel(row["label"], fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.set_xticks(range(len(data)))
-        ax.set_xticklabels([] if i < len(rows) - 1 else
-                           ["linear"] + [f"ReLU {j}" for j in range(1, len(data))])
-    return fig
+    return draw(result, samples)
 
 
 def run(out_prefix: str, **kwargs) -> dict:

@@ -3,13 +3,16 @@
 The setup is plain SGD at a learning rate where the lr-sweep finds a large
 share of units dying (0.5 by default). Each remedy changes one thing:
 
-- leaky ReLU (slope 0.01): inactive units still get gradient, so none is dead
-  in the chain-rule sense, although their pre-activation may be <= 0 on every
-  sample (the "dead" columns count those, as for ReLU);
+- leaky ReLU (slope 0.01): a unit whose pre-activation is <= 0 on every sample
+  still gets slope x gradient, so none is dead in the chain-rule sense; such
+  units are counted, and called "inactive", never "dead";
 - RAI init (Lu et al. 2020);
 - ReDo recycling of dormant units (Sokar et al. 2023);
 - gradient-norm clipping;
 - linear learning-rate warmup.
+
+A remedy with a run that diverged is reported as diverged: its statistics are
+those of a last finite state, not of a trained network, so it is not ranked.
 """
 
 from __future__ import annotations
@@ -58,15 +61,21 @@ def compare_remedies(lr: float = 0.5, seeds=(0, 1, 2), remedies=None, dataset: s
             trial["remedy"] = name
         # Curves: mean over the runs that finished every epoch (diverged ones are counted).
         finished = [t for t in runs if t["diverged"] is None] or runs
+        # Accuracy over the runs that have one: a run whose last state overflows
+        # float32 has none (NaN), and one such run made the whole mean NaN.
+        accuracy = np.array([t["test_accuracy"] for t in runs], dtype=float)
+        accuracy = accuracy[np.isfinite(accuracy)]
         epochs_run = min(len(t["train_loss"]) for t in finished)
         rows.append({
             "remedy": name, "changes": remedies[name],
+            "activation": remedies[name].get("activation", "relu"),
+            "runs": len(runs),
             "dead_fraction_final": float(np.mean([np.mean(t["dead_fraction_final"])
                                                   for t in runs])),
             "dead_fraction_final_by_layer": np.mean([t["dead_fraction_final"] for t in runs],
                                                     axis=0).tolist(),
-            "test_accuracy": float(np.mean([t["test_accuracy"] for t in runs])),
-            "test_accuracy_min": float(np.min([t["test_accuracy"] for t in runs])),
+            "test_accuracy": float(accuracy.mean()) if accuracy.size else float("nan"),
+            "test_accuracy_min": float(accuracy.min()) if accuracy.size else float("nan"),
             "diverged": sum(t["diverged"] is not None for t in runs),
             "revivals": float(np.mean([t["revivals"] for t in runs])),
             "silent_units_get_gradient": any(t["silent_units_get_gradient"] for t in runs),
@@ -85,69 +94,87 @@ def compare_remedies(lr: float = 0.5, seeds=(0, 1, 2), remedies=None, dataset: s
                   "remedies": remedies, "dataset_used": trials[0]["dataset"],
                   "layer_sizes": trials[0]["layer_sizes"]}
     result = result_header("compare-remedies", parameters)
-    result.update({"remedies": rows, "trials": trials})
+    result.update({"remedies": rows, "trials": trials, "findings": findings(rows)})
     return result
+
+
+def unit_state(row: dict) -> str:
+    """What a unit whose pre-activation is <= 0 on every sample is called in ``row``'s runs.
+
+    "dead" only for ReLU, where such a unit gets exactly zero gradient; a leaky
+    unit still gets slope x gradient and can recover, so it is "inactive".
+    """
+    return "dead" if row["activation"] == "relu" else "inactive"
+
+
+def findings(rows: list) -> list[str]:
+    """What the comparison found, in words; remedies with a diverged run are not ranked."""
+    lines = []
+    diverged = [r for r in rows if r["diverged"]]
+    finished = [r for r in rows if not r["diverged"]]
+    plain = next((r for r in rows if r["remedy"] == "plain"), None)
+    baseline = ""
+    if plain is not None and not plain["diverged"]:
+        baseline = f" (plain: {100 * plain['dead_fraction_final']:.1f}% dead)"
+    # Dead and inactive fractions measure different things (no gradient against
+    # a reduced one), so only ReLU runs are ranked against each other.
+    ranked = sorted((r for r in finished if r is not plain and unit_state(r) == "dead"),
+                    key=lambda r: r["dead_fraction_final"])
+    if ranked:
+        lines.append("Fewest dead units after training, runs that all finished" + baseline
+                     + ": " + "; ".join(f"{r['remedy']} {100 * r['dead_fraction_final']:.1f}% "
+                                        f"(accuracy {100 * r['test_accuracy']:.1f}%)"
+                                        for r in ranked) + ".")
+    for row in finished:
+        if unit_state(row) == "inactive":
+            lines.append(f"{row['remedy']}: {100 * row['dead_fraction_final']:.1f}% of units "
+                         "inactive after training (pre-activation <= 0 on every sample); "
+                         "not dead: a leaky unit still gets slope x gradient.")
+    for row in diverged:
+        lines.append(f"{row['remedy']}: {row['diverged']}/{row['runs']} runs diverged; "
+                     "reported as diverged, not ranked (a diverged run's numbers are of its "
+                     "last finite state, not of a trained network).")
+    if plain is not None and plain["diverged"]:
+        lines.append("The plain run diverged: no remedy is measured against it.")
+    return lines
 
 
 def table(result: dict) -> str:
     p = result["parameters"]
-    lines = [f"compare-remedies: {p['dataset_used']}, SGD lr={p['lr']}, {p['epochs']} epochs, "
-             f"{len(p['seeds'])} seeds, layers {p['layer_sizes']} (means over seeds)",
-             f"{'remedy':<24} {'dead after':>10} {'accuracy':>9} {'final loss':>10} "
-             f"{'diverged':>8} {'revivals':>8}  note"]
+    lines = [(f"compare-remedies: {p['dataset_used']}, SGD lr={p['lr']}, {p['epochs']} "
+              f"epochs, {len(p['seeds'])} seeds, layers {p['layer_sizes']} (means over seeds)"),
+             (f"{'remedy':<24} {'dead after':>10} {'accuracy':>9} {'final loss':>10} "
+              f"{'diverged':>8} {'revivals':>8}  note")]
     for row in result["remedies"]:
         note = ""
-        if row["silent_units_get_gradient"]:
-            note = "inactive units still get gradient"
+        if unit_state(row) == "inactive":
+            note = "inactive, not dead" + (": they still got gradient (measured)"
+                                           if row["silent_units_get_gradient"] else "")
         if row["redo_recycled"] is not None:
             note = (f"recycled {row['redo_recycled']:.0f}, "
                     f"{row['redo_stayed_alive']:.0f} stayed alive")
-        loss = row["train_loss_mean"][-1] if row["train_loss_mean"] else float("nan")
+        # "-" where no run finished an epoch (a loss) or gives an accuracy.
+        loss = f"{row['train_loss_mean'][-1]:>10.4g}" if row["train_loss_mean"] else f"{'-':>10}"
         if row["diverged"]:
-            note = "; ".join(filter(None, [note, "loss: mean of the runs that finished"]))
+            note = "; ".join(filter(None, ["DIVERGED, not ranked", note,
+                                           "loss: mean of the runs that finished"]))
+        accuracy = (f"{100 * row['test_accuracy']:>8.1f}%" if np.isfinite(row["test_accuracy"])
+                    else f"{'-':>9}")
         lines.append(f"{row['remedy']:<24} {100 * row['dead_fraction_final']:>9.1f}% "
-                     f"{100 * row['test_accuracy']:>8.1f}% {loss:>10.4g} "
+                     f"{accuracy} {loss} "
                      f"{row['diverged']:>5}/{len(p['seeds'])} {row['revivals']:>8.1f}  {note}")
     lines.append("dead: pre-activation <= 0 on every training sample (exact scan after the "
                  "last epoch). For ReLU such a unit gets exactly zero gradient; a leaky unit "
-                 "still gets slope x gradient and can recover.")
-    return "\n".join(lines)
+                 "still gets slope x gradient and can recover, so it is called inactive. "
+                 "accuracy: mean of the runs whose last state gives one ('-': none).")
+    return "\n".join(lines + ["", *result["findings"]])
 
 
 def figure(result: dict):
-    from ..html_report import figure_class
+    """The result as a matplotlib ``Figure`` (drawn in ``remedies_figure``)."""
+    from .remedies_figure import figure as draw
 
-    Figure = figure_class()
-    rows = result["remedies"]
-    fig = Figure(figsize=(15, 4.6))
-    bars, loss, dead = fig.subplots(1, 3)
-    names = [r["remedy"] for r in rows]
-    y = np.arange(len(rows))
-    bars.barh(y - 0.2, [100 * r["dead_fraction_final"] for r in rows], height=0.4,
-              color="C3", label="dead after training (%)")
-    bars.barh(y + 0.2, [100 * r["test_accuracy"] for r in rows], height=0.4, color="C0",
-              label="test accuracy (%)")
-    bars.set_yticks(y)
-    bars.set_yticklabels(names, fontsize=8)
-    bars.invert_yaxis()
-    bars.legend(fontsize=8)
-    bars.set_title(f"SGD lr={result['parameters']['lr']}: plain and each remedy")
-    for i, row in enumerate(rows):
-        loss.plot(range(1, len(row["train_loss_mean"]) + 1), row["train_loss_mean"],
-                  color=f"C{i}", label=row["remedy"])
-        dead.plot(range(len(row["dead_by_epoch_mean"])),
-                  100 * np.asarray(row["dead_by_epoch_mean"]), color=f"C{i}", marker=".",
-                  label=row["remedy"])
-    loss.set_yscale("log")
-    loss.set_xlabel("epoch")
-    loss.set_ylabel("training loss (mean of the runs that finished)")
-    loss.legend(fontsize=7)
-    dead.set_xlabel("epoch (0 = init)")
-    dead.set_ylabel("dead hidden units (%)")
-    dead.legend(fontsize=7)
-    for ax in (bars, loss, dead):
-        ax.grid(alpha=0.3)
-    return fig
+    return draw(result)
 
 
 def run(out_prefix: str, **kwargs) -> dict:
