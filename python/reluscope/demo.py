@@ -83,7 +83,9 @@ def cause_lines(certificates) -> list[str]:
                 f"{example.layer_median_relative_update:.3g})")
         lines.append(f"  {cause:<16} {len(group):>4}   e.g. layer {example.layer} unit "
                      f"{example.unit}, dead after epoch {example.confirmed_by_scan_after_epoch}"
-                     f"{share}{step}")
+                     f"{share}")
+        if step:
+            lines.append(f"  {'':<16} {'':>4}   {step[2:]}")
     conditions: dict[str, int] = {}
     for certificate in trained:
         for condition in certificate.conditions:
