@@ -5,7 +5,10 @@ is *dead* on a dataset when it fires on none of its samples. The output layer is
 linear and is not scanned.
 """
 
-from . import _core
+from ._openmp_wait import bounded_spin
+
+with bounded_spin():
+    from . import _core
 from ._runtime import _cap_threads_from_environment, _select_target_from_environment
 
 __version__ = _core.__version__

@@ -6,7 +6,7 @@ import os
 import sys
 import warnings
 
-from . import _core
+from . import _core, _openmp_wait
 from ._validation import positive_int
 
 SIMD_ENV_VAR = "RELUSCOPE_SIMD"
@@ -118,7 +118,10 @@ def build_info() -> dict:
         ``version``, ``compiled_targets`` (SIMD targets in this build),
         ``supported_targets`` (those this CPU can run), ``selected_target``
         (in use), ``openmp`` (bool), ``num_threads`` and
-        ``available_processors`` (the cap on ``num_threads``).
+        ``available_processors`` (the cap on ``num_threads``), ``openmp_wait``
+        (how long idle workers spin: ``"GOMP_SPINCOUNT=3000"`` as reluscope set
+        it, or the user's ``OMP_WAIT_POLICY`` / ``GOMP_SPINCOUNT``; see
+        ``reluscope._openmp_wait``).
     """
     return {
         "version": _core.__version__,
@@ -128,4 +131,7 @@ def build_info() -> dict:
         "openmp": bool(_core.openmp_enabled()),
         "num_threads": _core.get_num_threads(),
         "available_processors": _core.available_processors(),
+        "openmp_wait": _openmp_wait.applied or ", ".join(
+            f"{name}={os.environ[name]}" for name in _openmp_wait.USER_SETTINGS
+            if name in os.environ) or "libgomp loaded before reluscope: its own setting",
     }
