@@ -237,7 +237,7 @@ def machine_info(peaks):
     info = {"cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
             "reluscope": rs.build_info(), "numpy": np.__version__,
             "torch": torch.__version__ if torch is not None else None, "peak_gflops": peaks,
-            "date": time.strftime("%Y-%m-%d")}
+            "date": time.strftime("%Y-%m-%d"), "cpu_identity": peak.cpu_identity()}
     try:
         with open("/proc/cpuinfo") as f:
             info["cpu"] = next(line.split(":", 1)[1].strip() for line in f
@@ -354,7 +354,9 @@ def write_report(report, out):
 def to_markdown(report):
     m = report["machine"]
     peaks = m["peak_gflops"]
-    lines = [f"Machine: {m['cpu']}; reluscope {m['reluscope']['version']} "
+    ident = m.get("cpu_identity", {})
+    lines = [f"Machine: {m['cpu']} ({ident.get('vendor', '?')}, family {ident.get('family', '?')}"
+             f", model {ident.get('model', '?')}); reluscope {m['reluscope']['version']} "
              f"(SIMD {m['reluscope']['selected_target']}, OpenMP {m['reluscope']['openmp']}); "
              f"numpy {m['numpy']} ({m['blas']}); torch {m['torch']}; Python {m['python']}; "
              f"{m['date']}; environment {m['env']}.",
