@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from clusters import local_dask_cluster
 
 import reluscope as rs
 from reluscope import datasets
@@ -209,8 +210,8 @@ def _without_timestamp(result):
 
 
 def test_lr_sweep_marks_diverged_runs_and_is_deterministic():
-    kwargs = dict(lrs=[0.05, 1e30], seeds=[0], dataset="digits", hidden=(16, 16), epochs=2,
-                  n_jobs=1)
+    kwargs = {"lrs": [0.05, 1e30], "seeds": [0], "dataset": "digits", "hidden": (16, 16),
+              "epochs": 2, "n_jobs": 1}
     first = learning_rate.lr_sweep(**kwargs)
     second = learning_rate.lr_sweep(**kwargs)
     assert json.dumps(_without_timestamp(first), default=str) == \
@@ -225,7 +226,7 @@ def test_lr_sweep_marks_diverged_runs_and_is_deterministic():
 
 
 def test_leaky_units_still_get_gradient_and_relu_units_do_not():
-    common = dict(lr=0.5, seed=0, dataset="digits", hidden=(32, 32), epochs=2)
+    common = {"lr": 0.5, "seed": 0, "dataset": "digits", "hidden": (32, 32), "epochs": 2}
     relu = train_trial(**common)
     leaky = train_trial(activation="leaky_relu", **common)
     assert relu["silent_units_last_epoch"] > 0 and relu["silent_units_get_gradient"] is False
@@ -266,9 +267,8 @@ def test_sweep_in_processes_matches_the_sequential_run():
 def test_sweep_refuses_forking_backends():
     from joblib import parallel_config
 
-    with parallel_config(backend="multiprocessing"):
-        with pytest.raises(RuntimeError, match="fork"):
-            sweep(square_plus, {"a": [1, 2]}, n_jobs=2)
+    with parallel_config(backend="multiprocessing"), pytest.raises(RuntimeError, match="fork"):
+        sweep(square_plus, {"a": [1, 2]}, n_jobs=2)
 
 
 def test_sweep_on_a_dask_local_cluster_matches_local():
@@ -278,9 +278,8 @@ def test_sweep_on_a_dask_local_cluster_matches_local():
     grid = [{"lr": lr, "seed": 0, "dataset": "digits", "hidden": (8,), "epochs": 1}
             for lr in (0.01, 0.1)]
     local = sweep(train_trial, grid, n_jobs=2)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=None, processes=True) as cluster, \
-            distributed.Client(cluster), parallel_config(backend="dask"):
+    with local_dask_cluster(distributed) as cluster, distributed.Client(cluster), \
+            parallel_config(backend="dask"):
         remote = sweep(train_trial, grid)
     for a, b in zip(local, remote):
         a, b = dict(a), dict(b)
