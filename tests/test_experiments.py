@@ -287,6 +287,28 @@ def test_sweep_on_a_dask_local_cluster_matches_local():
         assert a == b
 
 
+def test_sweep_on_a_ray_local_cluster_matches_local():
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install '.[ray]')")
+    from joblib import parallel_config
+    from ray.util.joblib import register_ray
+
+    grid = [{"lr": lr, "seed": 0, "dataset": "digits", "hidden": (8,), "epochs": 1}
+            for lr in (0.01, 0.1)]
+    local = sweep(train_trial, grid, n_jobs=2)
+    ray.init(address="local", include_dashboard=False, num_cpus=2,
+             _node_ip_address="127.0.0.1", log_to_driver=False)
+    try:
+        register_ray()
+        with parallel_config(backend="ray"):
+            remote = sweep(train_trial, grid)
+    finally:
+        ray.shutdown()
+    for a, b in zip(local, remote):
+        a, b = dict(a), dict(b)
+        assert a.pop("threads") >= 1 and b.pop("threads") >= 1
+        assert a == b
+
+
 def test_lr_sweep_trend_leaves_out_learning_rates_where_every_run_diverged(tmp_path):
     # At lr 1e30 and 1e31 every run diverges on its first step: their last finite
     # state is the init, fewer dead than at lr 1, which read as a "fall" before.
