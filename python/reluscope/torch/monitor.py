@@ -13,6 +13,7 @@ module (``MLPScan``) and through hooks otherwise (``_scan_for_epoch``).
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,12 +23,16 @@ from ..causes import CauseRules, DeathCertificate, OptimizerTraits
 from ..layer_weights import HiddenLayerWeights, Rectifier
 from ..monitor_readout import MonitorReadout
 from ..unit_history import UnitHistory
+from .across_ranks import check_initialized, combine_epoch_counts, combine_report, unwrap_ddp
 from .batches import check_batches
 from .firing import SiteRegistry, TrainingFiring
 from .mlp_scan import MLPScan
 from .scan import scan_sites
 from .sites import FROM_MODULE_INPUT, site_names
 from .updates import UpdateTracker
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 SAMPLE_ROWS = 512  # the activations for the report's histograms come from these first rows
 SCAN_PATHS = ("auto", "hooks")
@@ -41,7 +46,9 @@ class DeadUnitMonitor(MonitorReadout):
     ----------
     module : torch.nn.Module
         Its units are those ``reluscope.torch.scan`` finds: Linear features and
-        Conv channels feeding an ``nn.ReLU``-family module.
+        Conv channels feeding an ``nn.ReLU``-family module. A
+        ``DistributedDataParallel`` wrapper is watched through its ``.module``,
+        and its ranks are combined (see ``process_group``).
     x_scan : tensor, array, or re-iterable of batches (a DataLoader), optional
         Scanned exactly at construction (epoch 0) and at each ``end_epoch()``;
         deaths, revivals and certificates come from these scans. Without it,
@@ -62,6 +69,17 @@ class DeadUnitMonitor(MonitorReadout):
         core on its converted weights; any other through hooks on its forward
         pass. "hooks": always through hooks. Both give the same scan, but for
         a pre-activation within float32 rounding of 0.
+    process_group : torch.distributed process group, optional
+        Combine the ranks of a distributed run: each rank scans its own shard of
+        x_scan and counts its own training batches, and every rank books the
+        firing of all of them together (counts summed, margins maximized;
+        ``reluscope.torch.across_ranks``), so that a unit is dead or silent only
+        when it fires on no rank. Every rank must build its monitor and call
+        ``end_epoch()`` at the same points. For a ``DistributedDataParallel``
+        module it defaults to the module's group (``torch.distributed.group.WORLD``
+        to combine a plain module's ranks). The last firing steps behind the
+        certificates, the activation samples of the report and
+        ``epoch_firing_counts()`` stay this rank's own.
 
     Attributes
     ----------
@@ -96,9 +114,12 @@ class DeadUnitMonitor(MonitorReadout):
 
     def __init__(self, module: nn.Module, x_scan=None, optimizer=None, *,
                  large_update_factor: float = 10.0, large_relative_update: float = 0.5,
-                 scan_path: str = "auto"):
+                 scan_path: str = "auto", process_group=None):
         if not isinstance(module, nn.Module):
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+        module, process_group = unwrap_ddp(module, process_group)
+        if process_group is not None:
+            check_initialized()
         if x_scan is not None:
             check_batches(x_scan, "x_scan")
         if optimizer is not None and not all(hasattr(optimizer, name) for name in OPTIMIZER_API):
@@ -113,6 +134,7 @@ class DeadUnitMonitor(MonitorReadout):
             raise ValueError(f"scan_path must be one of {SCAN_PATHS}, got {scan_path!r}")
         self.module = module
         self.x_scan = x_scan
+        self.process_group = process_group
         self.rules = CauseRules(large_update_factor, large_relative_update)
         self.history = UnitHistory(_features_or_none(x_scan))
         self.certificates: list[DeathCertificate] = []
@@ -162,6 +184,9 @@ class DeadUnitMonitor(MonitorReadout):
         """Close an epoch: note its silent units, then scan ``x_scan`` and certify deaths."""
         self.epoch += 1
         counts = self._firing.take_epoch()
+        if self.process_group is not None:
+            counts = combine_epoch_counts(counts, [site.n_units for site in self._registry.sites],
+                                          self.process_group)
         unseen = [index for index, c in enumerate(counts) if c is None]
         self._warn_unobserved(unseen)
         self.unobserved.append((self.epoch, unseen))
@@ -240,7 +265,9 @@ class DeadUnitMonitor(MonitorReadout):
         activation = "leaky_relu" if all(site.leaky for site in sites) else "relu"
         self.scan_paths.append(path)
         rectifiers = [_rectifier(site.activation) for site in sites]
-        return (scanned.report, HiddenLayerWeights(incoming, biases, chained, rectifiers),
+        report = (scanned.report if self.process_group is None
+                  else combine_report(scanned.report, self.process_group))
+        return (report, HiddenLayerWeights(incoming, biases, chained, rectifiers),
                 scanned.activation_samples, activation)
 
     def close(self) -> None:
@@ -249,7 +276,7 @@ class DeadUnitMonitor(MonitorReadout):
         if self._updates is not None:
             self._updates.remove()
 
-    def __enter__(self) -> DeadUnitMonitor:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
