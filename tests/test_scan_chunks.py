@@ -60,3 +60,7 @@ def test_lists_and_tuples_stay_rows_not_chunks():
     assert rs.scan(model, [[1.0, 2.0], [3.0, 4.0]]).n_samples == 2
     with pytest.raises(ValueError, match="must be 2-dimensional"):
         rs.scan(model, [np.ones((2, 2)), np.ones((2, 2))])
+    with pytest.raises(ValueError, match="x must be 2-dimensional"):
+        rs.scan(model, range(4))
+    with pytest.raises(TypeError, match="x must be a numeric array"):
+        rs.scan(model, {"a": 1})

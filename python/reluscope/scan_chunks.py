@@ -10,7 +10,7 @@ for bit that of the scan of the concatenated rows (see ``scan_parts``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -22,10 +22,11 @@ from .scan_parts import ScanParts
 def is_chunk_iterator(x) -> bool:
     """True for an iterable that is not itself an array-like: a generator, an iterator, a reader.
 
-    Lists and tuples stay array-likes (rows), as do numpy arrays, tensors and
-    data frames (anything numpy converts through ``__array__``).
+    Sequences (lists, tuples) stay array-likes (rows), as do numpy arrays,
+    tensors and data frames (anything numpy converts through ``__array__``); a
+    mapping is refused as before, as data that is not numbers.
     """
-    return (isinstance(x, Iterable) and not isinstance(x, (list, tuple, str, bytes, np.ndarray))
+    return (isinstance(x, Iterable) and not isinstance(x, (Sequence, Mapping, np.ndarray))
             and not hasattr(x, "__array__") and not hasattr(x, "__array_interface__"))
 
 
