@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from clusters import local_dask_cluster
 
 import reluscope as rs
 from reluscope import datasets
@@ -286,10 +287,31 @@ def test_sweep_on_a_dask_local_cluster_matches_local():
     grid = [{"lr": lr, "seed": 0, "dataset": "digits", "hidden": (8,), "epochs": 1}
             for lr in (0.01, 0.1)]
     local = sweep(train_trial, grid, n_jobs=2)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=None, processes=True) as cluster, \
-            distributed.Client(cluster), parallel_config(backend="dask"):
+    with local_dask_cluster(distributed) as cluster, distributed.Client(cluster), \
+            parallel_config(backend="dask"):
         remote = sweep(train_trial, grid)
+    for a, b in zip(local, remote):
+        a, b = dict(a), dict(b)
+        assert a.pop("threads") >= 1 and b.pop("threads") >= 1
+        assert a == b
+
+
+def test_sweep_on_a_ray_local_cluster_matches_local():
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install '.[ray]')")
+    from joblib import parallel_config
+    from ray.util.joblib import register_ray
+
+    grid = [{"lr": lr, "seed": 0, "dataset": "digits", "hidden": (8,), "epochs": 1}
+            for lr in (0.01, 0.1)]
+    local = sweep(train_trial, grid, n_jobs=2)
+    ray.init(address="local", include_dashboard=False, num_cpus=2,
+             _node_ip_address="127.0.0.1", log_to_driver=False)
+    try:
+        register_ray()
+        with parallel_config(backend="ray"):
+            remote = sweep(train_trial, grid)
+    finally:
+        ray.shutdown()
     for a, b in zip(local, remote):
         a, b = dict(a), dict(b)
         assert a.pop("threads") >= 1 and b.pop("threads") >= 1

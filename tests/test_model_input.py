@@ -52,9 +52,14 @@ def test_import_reluscope_loads_no_optional_library():
     # A fresh interpreter: this test session has imported them all already.
     code = textwrap.dedent("""
         import sys
+        import numpy as np
         import reluscope
-        loaded = sorted(name for name in ("torch", "sklearn", "matplotlib")
-                        if name in sys.modules)
+        # Scanning an array and a generator of chunks needs no cluster library either.
+        x = np.ones((4, 2), np.float32)
+        reluscope.scan(reluscope.MLP([2, 3, 1], seed=0), x)
+        reluscope.scan(reluscope.MLP([2, 3, 1], seed=0), (x for _ in range(2)))
+        loaded = sorted(name for name in ("torch", "sklearn", "matplotlib", "dask",
+                                          "distributed", "ray") if name in sys.modules)
         print("loaded:", loaded)
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

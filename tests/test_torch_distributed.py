@@ -58,6 +58,7 @@ def book(monitor) -> dict:
         "dead_counts": monitor.dead_counts.tolist(),
         "n_samples": [r.n_samples for r in monitor.reports],
         "silent": [[u.tolist() for u in units] for _, units in monitor.silent],
+        "names": monitor.layer_names,
         "certificates": [(c.layer, c.unit, c.confirmed_by_scan_after_epoch, c.last_fired_step,
                           c.cause, c.relative_update, c.lr) for c in monitor.certificates],
         "firing": [r.layers[0].firing_counts.tolist() for r in monitor.reports],
@@ -111,7 +112,7 @@ def test_a_ddp_run_gives_the_deaths_and_certificates_of_one_process(tmp_path):
     alone = book(monitor)
     together = ranks[0]["book"]
     assert any(c[3] == HUGE_STEP for c in alone["certificates"]), monitor.summary()
-    for key in ("deaths", "revivals", "dead_counts", "n_samples", "silent", "firing"):
+    for key in ("deaths", "revivals", "dead_counts", "n_samples", "silent", "firing", "names"):
         assert together[key] == alone[key], key
     assert len(together["certificates"]) == len(alone["certificates"])
     for mine, theirs in zip(together["certificates"], alone["certificates"]):

@@ -23,11 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _core
 from ._strict_json import strict_document
 from ._validation import as_features, finite_float, positive_int
-from .layer_stream import DEFAULT_CHUNK_ROWS, stream_layers
+from .layer_stream import DEFAULT_CHUNK_ROWS
 from .model_input import as_mlp
+from .scan_chunks import chunk_scan_parts, is_chunk_iterator
+from .scan_dask import dask_scan_parts, is_dask_array
+from .scan_parts import ScanParts
 
 SCHEMA_VERSION = 1
 DEFAULT_DORMANT_TAU = 0.025
@@ -200,10 +202,10 @@ class ScanReport:
     def __str__(self) -> str:
         width = max([5] + [len(layer.label) for layer in self.layers])
         lines = [
-            f"Dead-unit scan over {self.n_samples} samples "
-            "(dead: pre-activation <= 0 on every sample)",
-            f"{'layer':>{width}}  {'units':>5}  {'dead':>5}  {'dead %':>6}  "
-            f"{'dormant':>7}  {'lowest margin':>13}",
+            (f"Dead-unit scan over {self.n_samples} samples "
+             "(dead: pre-activation <= 0 on every sample)"),
+            (f"{'layer':>{width}}  {'units':>5}  {'dead':>5}  {'dead %':>6}  "
+             f"{'dormant':>7}  {'lowest margin':>13}"),
         ]
         for layer in self.layers:
             dormant = ("-" if layer.mean_abs_activation is None
@@ -229,14 +231,24 @@ def scan(model, x, chunk_size: int = DEFAULT_CHUNK_ROWS, dormancy: bool = True) 
     a time: the counts and maxima accumulate in the kernel's epilogue, and only
     one chunk of activations is held at once, whatever the size of ``x``.
 
+    ``x`` may also come in pieces: a dask array is scanned where its chunks
+    live, one task per chunk, the partial statistics combined in a tree
+    (``reluscope.scan_dask``); an iterator of 2-D chunks, such as a generator
+    reading files, is scanned one chunk at a time (``reluscope.scan_chunks``).
+    Firing counts and margins are bit for bit those of one scan over all the
+    rows; ``reluscope.scan_parts`` says how the dormancy sums combine.
+
     Parameters
     ----------
     model : MLP, torch.nn.Sequential, or fitted sklearn MLPClassifier/MLPRegressor
         A PyTorch or scikit-learn model is converted first (``MLP.from_torch``,
         ``MLP.from_sklearn``); layer indices are those of the converted model's
         hidden layers. Anything else is a TypeError naming the converters.
-    x : array-like (n_samples, n_features)
+    x : array-like (n_samples, n_features), dask array, or iterator of 2-D chunks
+        A list or tuple is an array-like (rows); for a list of chunks pass
+        ``iter(chunks)``.
     chunk_size : int
+        Rows through the kernel at a time (within each chunk of a chunked ``x``).
     dormancy : bool
         Also measure mean|activation| per unit, for the ReDo dormancy score
         (one extra read of each chunk's activations, after the kernel).
@@ -255,21 +267,23 @@ def scan(model, x, chunk_size: int = DEFAULT_CHUNK_ROWS, dormancy: bool = True) 
     """
     model = as_mlp(model)
     model.check_layers()
-    x = as_features(x, n_features=model.n_features)
     chunk_size = positive_int(chunk_size, "chunk_size")
-    hidden = model.hidden_layers
-    counts = [np.zeros(layer.fan_out, dtype=np.int64) for layer in hidden]
-    maxima = [np.full(layer.fan_out, -np.inf, dtype=np.float32) for layer in hidden]
-    abs_sums = [np.zeros(layer.fan_out, dtype=np.float64) for layer in hidden]
-    # The stream reuses two buffers for every chunk: fresh arrays per chunk cost
-    # more in page faults than the arithmetic (0.98 s vs 0.8 s for 60,000 x 784
-    # through 3 x 1024 units). Each layer writes its activations over its
-    # pre-activations (the kernel allows out == pre).
-    for i, _, _, out in stream_layers(hidden, x, chunk_size, stats=list(zip(counts, maxima))):
-        if dormancy:
-            magnitude = out if hidden[i].activation.kind == _core.Activation.relu else np.abs(out)
-            abs_sums[i] += magnitude.sum(axis=0, dtype=np.float64)
-    n = x.shape[0]
-    layers = [LayerScan(i, c, m, n, a / n if dormancy else None)
-              for i, (c, m, a) in enumerate(zip(counts, maxima, abs_sums))]
-    return ScanReport(layers, x.shape[0])
+    if is_dask_array(x):
+        parts = dask_scan_parts(model, x, chunk_size, dormancy)
+    elif is_chunk_iterator(x):
+        parts = chunk_scan_parts(model, x, chunk_size, dormancy)
+    else:
+        x = as_features(x, n_features=model.n_features)
+        parts = ScanParts.empty(model.hidden_layers, dormancy)
+        parts.add_rows(model.hidden_layers, x, chunk_size)
+    return report_of(parts)
+
+
+def report_of(parts: ScanParts) -> ScanReport:
+    """The report of a scan's statistics over at least one sample."""
+    n = parts.n_samples
+    sums = parts.abs_sums or [None] * len(parts.firing_counts)
+    layers = [LayerScan(i, c, m, n, None if a is None else a / n)
+              for i, (c, m, a) in enumerate(zip(parts.firing_counts,
+                                                 parts.max_pre_activation, sums))]
+    return ScanReport(layers, n)

@@ -107,6 +107,8 @@ class DeadUnitMonitor(MonitorReadout):
                  scan_path: str = "auto"):
         if not isinstance(module, nn.Module):
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+        if isinstance(module, nn.parallel.DistributedDataParallel):
+            module = module.module  # its layers, named as in the user's model
         if x_scan is not None:
             check_batches(x_scan, "x_scan")
         if optimizer is not None and not all(hasattr(optimizer, name) for name in OPTIMIZER_API):
