@@ -141,17 +141,18 @@ class _ParamUpdate:
 
 
 class _ProducerUpdate:
-    """One producer's update statistics after a step."""
+    """One producer's update statistics after a step, as a last-firing record per unit."""
 
     def __init__(self, producer):
         self.producer = producer
         self.weight = _ParamUpdate(producer.weight, rows=True)
         self.bias = None if producer.bias is None else _ParamUpdate(producer.bias, rows=False)
+        self._row = None  # (n_fields, n_units) float64: the record this step gives each unit
 
-    def after_step(self, state: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """(3, n_units): ||dw_j||, db_j, ||dw_j|| / ||w_j(before)||; and (3,): their layer
-        medians (of |db| for the bias), the upper median as the native trainer's. On the
-        device.
+    def after_step(self, state: dict, step: int, lr: float) -> torch.Tensor:
+        """(n_fields, n_units) float64 on the device: per unit, in LAST_FIRING_FIELDS order,
+        the step, the lr, ||dw_j||, db_j, ||dw_j|| / ||w_j(before)||, and the layer's medians
+        of ||dw||, |db| and the ratio (the upper median, as the native trainer's).
 
         Few, whole-tensor ops: on a tiny network each op's call costs more than its work.
         """
@@ -161,9 +162,16 @@ class _ProducerUpdate:
         bias_update = (torch.zeros_like(norm) if self.bias is None
                        else self.bias.after_step(state))
         units = torch.stack([norm, bias_update, relative])
-        magnitudes = torch.stack([norm, bias_update.abs(), relative])
-        medians = torch.kthvalue(magnitudes, norm.shape[0] // 2 + 1, dim=1).values
-        return units, medians
+        medians = torch.kthvalue(units.abs(), norm.shape[0] // 2 + 1, dim=1).values
+        row = self._row
+        if row is None:
+            row = self._row = torch.empty((len(LAST_FIRING_FIELDS), norm.shape[0]),
+                                          dtype=torch.float64, device=norm.device)
+        row[0].fill_(step)
+        row[1].fill_(lr)
+        row[2:5].copy_(units)
+        row[5:8].copy_(medians.unsqueeze(1))
+        return row
 
 
 class UpdateTracker:
@@ -181,7 +189,7 @@ class UpdateTracker:
                  firing: TrainingFiring, path: str = "auto"):
         if LAST_FIRING_FIELDS != self.FIELDS:
             raise RuntimeError(f"last-firing fields are now {LAST_FIRING_FIELDS}; update "
-                               "UpdateTracker._record")
+                               "_ProducerUpdate.after_step")
         if path not in UPDATE_PATHS:
             raise ValueError(f"update_path must be one of {UPDATE_PATHS}, got {path!r}")
         self.optimizer = optimizer
@@ -191,7 +199,7 @@ class UpdateTracker:
         self.steps = 0
         self._producers: dict = {}  # producer module -> _ProducerUpdate (None: not optimized)
         self._groups: dict[int, dict] = {}  # id(param) -> its param group (lr read per step)
-        self._records: dict[int, torch.Tensor] = {}  # site index -> (n_units, n_fields) float64
+        self._records: dict[int, torch.Tensor] = {}  # site index -> (n_fields, n_units) float64
         self._optimized: list = []  # per param group, the ids of its params when last looked
         self._handles = [optimizer.register_step_pre_hook(self._before_step),
                          optimizer.register_step_post_hook(self._after_step)]
@@ -224,31 +232,20 @@ class UpdateTracker:
     def _after_step(self, optimizer, args, kwargs) -> None:
         self.steps += 1
         state = self.optimizer.state
-        statistics = {producer: update.after_step(state)
-                      for producer, update in self._producers.items() if update is not None}
+        rows = {producer: update.after_step(state, self.steps,
+                                            float(self._groups[id(producer.weight)]["lr"]))
+                for producer, update in self._producers.items() if update is not None}
         for index, site in enumerate(self.registry.sites):
-            stats = statistics.get(site.producer)
+            row = rows.get(site.producer)
             fired = self.firing.fired_since_step(index)
-            if stats is None or fired is None:
+            if row is None or fired is None:
                 continue
-            lr = float(self._groups[id(site.producer.weight)]["lr"])
-            self._record(index, fired, stats, lr)
+            records = self._records.get(index)
+            if records is None:
+                records = self._records[index] = torch.full_like(row, torch.nan)
+                records[0] = -1
+            torch.where(fired, row, records, out=records)
         self.firing.mark_step()
-
-    def _record(self, index: int, fired: torch.Tensor, stats: tuple, lr: float) -> None:
-        units, medians = stats
-        n_units = fired.shape[0]
-        records = self._records.get(index)
-        if records is None:
-            records = torch.full((n_units, len(LAST_FIRING_FIELDS)), torch.nan,
-                                 dtype=torch.float64, device=fired.device)
-            records[:, 0] = -1
-            self._records[index] = records
-        # Columns in LAST_FIRING_FIELDS order: step, lr, the unit's update, the medians.
-        step_and_lr = torch.tensor([float(self.steps), lr], dtype=torch.float64)
-        row = torch.cat([step_and_lr.to(fired.device).expand(n_units, 2), units.T,
-                         medians.expand(n_units, 3)], dim=1)
-        torch.where(fired.unsqueeze(1), row, records, out=records)
 
     def sources(self) -> list[str | None]:
         """Per registered site, where the last step's update of its weights was read (one of
@@ -268,7 +265,7 @@ class UpdateTracker:
             records = self._records.get(index)
             if records is not None:
                 unit_stats.last_firing[:] = np.ascontiguousarray(
-                    records.cpu().numpy()).view(LAST_FIRING_DTYPE).reshape(site.n_units)
+                    records.cpu().numpy().T).view(LAST_FIRING_DTYPE).reshape(site.n_units)
             stats.append(unit_stats)
         return stats
 
