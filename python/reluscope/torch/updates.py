@@ -98,9 +98,10 @@ class _ParamUpdate:
     def _norms(self, value: torch.Tensor) -> torch.Tensor:
         return torch.linalg.vector_norm(value.flatten(1), dim=1)
 
+    # Both step methods run inside the tracker's torch.no_grad(): no detach needed.
     def before_step(self, source: str, group: dict | None) -> None:
         self.source, self._group = source, group
-        value = self.param.detach()
+        value = self.param
         if source == COPY:
             if self._before is None:
                 self._before = torch.empty_like(value)
@@ -112,7 +113,7 @@ class _ParamUpdate:
             return
         # dp = -lr * (g + weight_decay * p), g = -grad under maximize; the same float32
         # terms as sgd.py's, up to the sign, which is exact.
-        grad, decay = self.param.grad.detach(), group["weight_decay"]
+        grad, decay = self.param.grad, group["weight_decay"]
         if self.rows:
             if decay != 0:
                 grad = (grad.neg() if group["maximize"] else grad).add(value, alpha=decay)
@@ -123,14 +124,14 @@ class _ParamUpdate:
 
     def after_step(self, state: dict) -> torch.Tensor:
         """(n_units,): ||dp_j|| (rows) or dp_j; for rows, also sets ``before_norm``."""
-        value = self.param.detach()
+        value = self.param
         if self.source == COPY:
             if not self.rows:
                 return value - self._before
             self.before_norm = self._norms(self._before)
             return self._norms(self._before.sub_(value))  # -dp, in the buffer
         if self.source == NOT_UPDATED:
-            return torch.zeros(value.shape[0], dtype=value.dtype, device=value.device)
+            return value.new_zeros(value.shape[0])
         lr = float(self._group["lr"])
         if self.source == SGD_GRADIENT:
             return self._per_lr * lr
@@ -148,6 +149,7 @@ class _ProducerUpdate:
         self.weight = _ParamUpdate(producer.weight, rows=True)
         self.bias = None if producer.bias is None else _ParamUpdate(producer.bias, rows=False)
         self._row = None  # (n_fields, n_units) float64: the record this step gives each unit
+        self._row_fields = None  # views of _row made once: indexing is a call per step
 
     def after_step(self, state: dict, step: int, lr: float) -> torch.Tensor:
         """(n_fields, n_units) float64 on the device: per unit, in LAST_FIRING_FIELDS order,
@@ -163,15 +165,16 @@ class _ProducerUpdate:
                        else self.bias.after_step(state))
         units = torch.stack([norm, bias_update, relative])
         medians = torch.kthvalue(units.abs(), norm.shape[0] // 2 + 1, dim=1).values
-        row = self._row
-        if row is None:
-            row = self._row = torch.empty((len(LAST_FIRING_FIELDS), norm.shape[0]),
-                                          dtype=torch.float64, device=norm.device)
-        row[0].fill_(step)
-        row[1].fill_(lr)
-        row[2:5].copy_(units)
-        row[5:8].copy_(medians.unsqueeze(1))
-        return row
+        if self._row is None:
+            self._row = torch.empty((len(LAST_FIRING_FIELDS), norm.shape[0]),
+                                    dtype=torch.float64, device=norm.device)
+            self._row_fields = (self._row[0], self._row[1], self._row[2:5], self._row[5:8])
+        step_field, lr_field, unit_fields, median_fields = self._row_fields
+        step_field.fill_(step)
+        lr_field.fill_(lr)
+        unit_fields.copy_(units)
+        median_fields.copy_(medians.unsqueeze(1))
+        return self._row
 
 
 class UpdateTracker:
@@ -204,6 +207,7 @@ class UpdateTracker:
         self._handles = [optimizer.register_step_pre_hook(self._before_step),
                          optimizer.register_step_post_hook(self._after_step)]
 
+    @torch.no_grad()
     def _before_step(self, optimizer, args, kwargs) -> None:
         # A few hundred ids per step: cheaper than one step's tensor ops. On a change, every
         # producer is looked up again (a new group may hold one cached as not optimized).
@@ -229,6 +233,7 @@ class UpdateTracker:
                         update_source(optimizer, group, param_update.param, closure, self.path),
                         group)
 
+    @torch.no_grad()
     def _after_step(self, optimizer, args, kwargs) -> None:
         self.steps += 1
         state = self.optimizer.state
