@@ -19,7 +19,12 @@ Each round times a block of steps per variant, in a fresh random variant order; 
 table gives the median per-step time over the rounds and the ratio to plain, both in
 wall-clock time and in the process's CPU time (``time.process_time``: on a machine shared
 with other work, the time this process ran, not the time it waited for a core). The
-per-epoch scan (``end_epoch``) is not in the step and not timed. Before timing,
+per-epoch scan (``end_epoch``) is not in the step and not timed.
+
+The step hooks alone: ``optimizer.step()`` on fixed gradients, timed the same way with
+no monitor, the copy path and the default; their differences are the hooks' price
+(CPU time), apart from the counting and far less shaken by other work than a whole
+step. ``hooks / plain step`` divides it by the plain variant's whole step. Before timing,
 the monitor's counts are checked against the recipe's on the same steps, and the two
 update paths' records against each other.
 """
@@ -116,6 +121,30 @@ def check_answers(sizes, x, y, momentum: float) -> list:
     return monitor.update_sources
 
 
+def time_step_hooks(sizes, x, y, momentum: float, rounds: int, steps: int,
+                    order: random.Random) -> dict[str, float]:
+    """Median CPU seconds the step hooks add to one ``optimizer.step()``, per update path."""
+    steppers = {}
+    for path in ("none", "copy", "auto"):
+        variant = Variant("plain", sizes, x, y, momentum)
+        if path != "none":
+            variant.monitor = rt.DeadUnitMonitor(variant.net, optimizer=variant.optimizer,
+                                                 update_path=path)
+        functional.cross_entropy(variant.net(x), y).backward()  # gradients kept fixed
+        steppers[path] = variant.optimizer.step
+    samples: dict[str, list[float]] = {path: [] for path in steppers}
+    paths = list(steppers)
+    for _ in range(rounds):
+        order.shuffle(paths)
+        for path in paths:
+            start = time.process_time()
+            for _ in range(steps):
+                steppers[path]()
+            samples[path].append((time.process_time() - start) / steps)
+    alone = float(np.median(samples["none"]))
+    return {path: float(np.median(samples[path])) - alone for path in ("copy", "auto")}
+
+
 def cpu_model() -> str:
     fields = {}
     with open("/proc/cpuinfo") as info:
@@ -156,6 +185,10 @@ def main(threads: int = 1, rounds: int = 15, momentum: float = 0.9) -> None:
                   f"{100 * (wall / wall_plain - 1):>+8.1f}% {cpu * 1e3:>12.3f} "
                   f"{100 * (cpu / cpu_plain - 1):>+8.1f}%")
         print(f"{net_name:>7} update read from, per layer: {', '.join(sources)}")
+        hooks = time_step_hooks(sizes, x, y, momentum, rounds, steps * 5, order)
+        for name, cost in hooks.items():
+            print(f"{net_name:>7} step hooks, {name:<6} {cost * 1e3:>7.3f} ms CPU per step, "
+                  f"{100 * cost / cpu_plain:>4.1f}% of the plain step")
 
 
 if __name__ == "__main__":
