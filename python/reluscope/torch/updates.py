@@ -63,23 +63,46 @@ def update_source(optimizer: torch.optim.Optimizer, group: dict | None,
     """Where the coming ``optimizer.step(closure)``'s update of ``param`` (in param group
     ``group``, None: in none) can be read exactly: one of SGD_GRADIENT, SGD_MOMENTUM_BUFFER,
     NOT_UPDATED or COPY (see the module docstring). ``path="copy"``: always COPY."""
+    return _source(_group_sources(optimizer, closure, path), group, param)
+
+
+def _group_sources(optimizer, closure, path: str) -> dict[int, str] | None:
+    """Per id(param group), ``_group_source``; None: every parameter is copied. Once per
+    step: on a tiny network the Python of a per-param look shows in the step time."""
     if path == "copy" or type(optimizer) is not torch.optim.SGD or closure is not None:
+        return None
+    return {id(group): _group_source(group) for group in optimizer.param_groups}
+
+
+def _source(group_sources: dict[int, str] | None, group: dict | None,
+            param: torch.Tensor) -> str:
+    if group_sources is None:
         return COPY
     if group is None:
         return NOT_UPDATED  # SGD touches only its own parameters
+    return _param_source(group_sources[id(group)], param)
+
+
+def _group_source(group: dict) -> str:
+    """What ``torch.optim.SGD`` does with the params of ``group``: COPY where its own terms
+    are not the update, else the term, for a param that has a dense real gradient."""
     if (group.get("fused") or group.get("differentiable")
             or isinstance(group["lr"], torch.Tensor)
             or isinstance(group["weight_decay"], torch.Tensor)):
-        return COPY
-    grad = param.grad
-    if grad is None:
-        return NOT_UPDATED  # SGD's _init_group skips it
-    if grad.is_sparse or grad.is_complex():
         return COPY
     if group["momentum"] == 0:
         return SGD_GRADIENT
     # Nesterov adds mu * b to the gradient, in place in p.grad on the foreach path: copy.
     return COPY if group["nesterov"] else SGD_MOMENTUM_BUFFER
+
+
+def _param_source(group_source: str, param: torch.Tensor) -> str:
+    if group_source == COPY:
+        return COPY
+    grad = param.grad
+    if grad is None:
+        return NOT_UPDATED  # SGD's _init_group skips it
+    return COPY if grad.is_sparse or grad.dtype.is_complex else group_source
 
 
 class _ParamUpdate:
@@ -223,15 +246,16 @@ class UpdateTracker:
                 self._producers[producer] = (None if id(producer.weight) not in self._groups
                                              else _ProducerUpdate(producer))
         closure = args[1] if len(args) > 1 else kwargs.get("closure")  # args[0]: the optimizer
+        group_sources = _group_sources(optimizer, closure, self.path)
         for update in self._producers.values():
             if update is None:
                 continue
             for param_update in (update.weight, update.bias):
-                if param_update is not None:
-                    group = self._groups.get(id(param_update.param))
-                    param_update.before_step(
-                        update_source(optimizer, group, param_update.param, closure, self.path),
-                        group)
+                if param_update is None:
+                    continue
+                group = self._groups.get(id(param_update.param))
+                param_update.before_step(_source(group_sources, group, param_update.param),
+                                         group)
 
     @torch.no_grad()
     def _after_step(self, optimizer, args, kwargs) -> None:
