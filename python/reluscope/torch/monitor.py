@@ -13,6 +13,7 @@ module (``MLPScan``) and through hooks otherwise (``_scan_for_epoch``).
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,7 +29,10 @@ from .mlp_scan import MLPScan
 from .ranks import Ranks
 from .scan import scan_sites
 from .sites import FROM_MODULE_INPUT, site_names
-from .updates import UpdateTracker
+from .updates import UPDATE_PATHS, UpdateTracker
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 SAMPLE_ROWS = 512  # the activations for the report's histograms come from these first rows
 SCAN_PATHS = ("auto", "hooks")
@@ -55,6 +59,14 @@ class DeadUnitMonitor(MonitorReadout):
         carry them. Steps are counted from 1 at each ``optimizer.step()``.
         A param group added later (``optimizer.add_param_group``, as in
         progressive unfreezing) is tracked from its first step.
+    update_path : {"auto", "copy"}
+        How each step's update is measured. "auto": for ``torch.optim.SGD``
+        (momentum 0, or momentum without nesterov; not ``fused``, no closure),
+        read from the step's own terms, the gradient or the momentum buffer,
+        with nothing copied; for any other optimizer (Adam, AdamW, your own)
+        and SGD with nesterov, by copying each tracked weight and bias before
+        the step. "copy": always copy. Both give the same records up to
+        float32 rounding (``reluscope.torch.updates``).
     large_update_factor, large_relative_update : float
         Thresholds of the cause rules (``reluscope.CauseRules``).
     scan_path : {"auto", "hooks"}
@@ -88,6 +100,11 @@ class DeadUnitMonitor(MonitorReadout):
         How each scan went: "c++" or "hooks" (for a diverged network, whose
         weights or activations are no longer finite, the C++ scan hands over
         to the hooks).
+    update_sources : list of str or None
+        Per layer, how the last step's update of its weights was measured:
+        "sgd gradient", "sgd momentum buffer", "copy", "not updated" (no
+        gradient), or None (no step yet, no optimizer, or weights the
+        optimizer does not hold).
 
     Under ``torch.distributed`` (DistributedDataParallel), create the monitor on
     every rank with that rank's shard of x_scan and call ``end_epoch()`` on every
@@ -97,14 +114,15 @@ class DeadUnitMonitor(MonitorReadout):
     writes the reports; the other ranks hold none of it.
 
     Counting costs one comparison and one sum per batch and layer on the
-    module's device; the step hooks copy each tracked weight once per step.
+    module's device; the step hooks take one norm per weight row, and copy each
+    tracked weight once per step where the update cannot be read from the optimizer.
     No activation is kept past its forward pass. ``close()`` (or leaving a
     ``with`` block) removes every hook; the results stay readable.
     """
 
     def __init__(self, module: nn.Module, x_scan=None, optimizer=None, *,
                  large_update_factor: float = 10.0, large_relative_update: float = 0.5,
-                 scan_path: str = "auto"):
+                 scan_path: str = "auto", update_path: str = "auto"):
         if not isinstance(module, nn.Module):
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
         if isinstance(module, nn.parallel.DistributedDataParallel):
@@ -121,6 +139,8 @@ class DeadUnitMonitor(MonitorReadout):
                             "re-iterable such as a DataLoader, not a one-pass iterator")
         if scan_path not in SCAN_PATHS:
             raise ValueError(f"scan_path must be one of {SCAN_PATHS}, got {scan_path!r}")
+        if update_path not in UPDATE_PATHS:
+            raise ValueError(f"update_path must be one of {UPDATE_PATHS}, got {update_path!r}")
         self.module = module
         self.x_scan = x_scan
         self.rules = CauseRules(large_update_factor, large_relative_update)
@@ -141,7 +161,8 @@ class DeadUnitMonitor(MonitorReadout):
         self._firing = TrainingFiring(module, self._registry)
         self._optimizer = optimizer
         self._updates = (None if optimizer is None
-                         else UpdateTracker(optimizer, self._registry, self._firing))
+                         else UpdateTracker(optimizer, self._registry, self._firing,
+                                            update_path))
         self._epoch_start = (0, 0)  # (training forwards, optimizer steps) when the epoch began
         try:
             self._mlp_scan = (MLPScan.for_module(module, local_rows, SAMPLE_ROWS)
@@ -160,6 +181,12 @@ class DeadUnitMonitor(MonitorReadout):
     def step(self) -> int:
         """Optimizer steps so far (training forward passes without an optimizer)."""
         return self._firing.forwards if self._updates is None else self._updates.steps
+
+    @property
+    def update_sources(self) -> list[str | None]:
+        if self._updates is None:
+            return [None] * len(self._registry.sites)
+        return self._updates.sources()
 
     def epoch_firing_counts(self) -> list[np.ndarray | None]:
         """Per layer, the samples on which each unit fired in this epoch's training forwards
@@ -274,7 +301,7 @@ class DeadUnitMonitor(MonitorReadout):
         if self._updates is not None:
             self._updates.remove()
 
-    def __enter__(self) -> DeadUnitMonitor:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
