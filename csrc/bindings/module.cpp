@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
   rs::bind_optim(m);
   rs::bind_train(m);
   rs::bind_experiments(m);
+  rs::bind_stats(m);
 }

@@ -85,5 +85,6 @@ void bind_optim(py::module_& m);
 void bind_runtime(py::module_& m);
 void bind_train(py::module_& m);
 void bind_experiments(py::module_& m);
+void bind_stats(py::module_& m);
 
 }  // namespace rs
