@@ -231,8 +231,10 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("simd_target", target);
   for (int threads : {1, 2}) {
     const double peak = peak_gflops(target, threads);
-    std::string label = "peak_gflops_" + std::to_string(threads) + "_thread";
-    benchmark::AddCustomContext(threads == 1 ? label : label + "s", std::to_string(peak));
+    char value[32];
+    std::snprintf(value, sizeof(value), "%.1f", peak);
+    benchmark::AddCustomContext(
+        "peak_gflops_" + std::to_string(threads) + (threads == 1 ? "_thread" : "_threads"), value);
     const std::string suffix = "/threads:" + std::to_string(threads);
     for (const GemmCase& g : gemms)
       benchmark::RegisterBenchmark((g.name() + suffix).c_str(), bench_gemm, g, threads, peak)
