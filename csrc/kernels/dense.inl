@@ -185,6 +185,17 @@ struct MaskedGradientB {
 template <Activation Act>
 void dense_backward_act(const DenseBackwardArgs& d, int n_threads) {
   for (i64 j = 0; j < d.fan_out; ++j) d.grad_bias[j] = 0.0f;
+  if (d.fan_in == 0) {
+    // No weight rows: the GEMM below has no output and never packs, so
+    // grad_pre and the bias gradient are formed here (no grad_x either).
+    for (i64 i = 0; i < d.n_rows; ++i)
+      for (i64 j = 0; j < d.fan_out; ++j) {
+        const i64 at = i * d.fan_out + j;
+        d.grad_pre[at] = d.grad_out[at] * activation_derivative(d.pre[at], Act, d.negative_slope);
+        d.grad_bias[j] += d.grad_pre[at];
+      }
+    return;
+  }
   // grad_weight (fan_in x fan_out) = x.T @ grad_pre: x read with swapped strides,
   // grad_pre formed while packing.
   const GemmArgs gw{d.fan_in, d.fan_out, d.n_rows, d.x, 1, d.fan_in, nullptr, d.fan_out, 1,

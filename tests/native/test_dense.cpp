@@ -1,0 +1,310 @@
+// The dense layer: the fused forward (pre = x @ weight + bias, out = act(pre),
+// firing counts, max pre-activation, non-finite counts) and the backward
+// (grad_pre, grad_weight, grad_bias, grad_x), against double loops.
+//
+// The statistics are checked against the kernel's own float32 pre-activations
+// (a value within rounding of 0 may fire in float and not in double), and the
+// pre-activations against the double reference.
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "kernel_test.hpp"
+
+namespace rs::testing {
+namespace {
+
+constexpr float kSlope = 0.01f;
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+struct Layer {
+  std::int64_t n_rows, fan_in, fan_out;
+};
+
+// Empty batch, no inputs (pre = bias), tiny, odd, past a register tile, big
+// enough for two threads, and a first layer of an MNIST net.
+const Layer kLayers[] = {{0, 3, 5},     {5, 0, 7},      {1, 1, 1},       {3, 17, 3},
+                         {17, 3, 17},   {100, 101, 33}, {130, 140, 120}, {257, 784, 65}};
+
+const Activation kActivations[] = {Activation::identity, Activation::relu,
+                                   Activation::leaky_relu};
+
+const char* name(Activation a) {
+  switch (a) {
+    case Activation::identity: return "identity";
+    case Activation::relu: return "relu";
+    case Activation::leaky_relu: return "leaky_relu";
+  }
+  return "?";
+}
+
+float activate(float s, Activation a) {
+  if (a == Activation::identity) return s;
+  if (a == Activation::relu) return s <= 0.0f ? 0.0f : s;
+  return s > 0.0f ? s : kSlope * s;
+}
+
+float derivative(float s, Activation a) {
+  if (a == Activation::identity || s > 0.0f) return 1.0f;
+  return a == Activation::relu ? 0.0f : kSlope;
+}
+
+std::size_t size(std::int64_t rows, std::int64_t cols) {
+  return static_cast<std::size_t>(rows * cols);
+}
+
+// Every element of pre against x @ weight + bias in double.
+void expect_pre_matches(const Layer& l, const std::vector<float>& x,
+                        const std::vector<float>& weight, const std::vector<float>& bias,
+                        const std::vector<float>& pre) {
+  int failures = 0;
+  for (std::int64_t i = 0; i < l.n_rows; ++i)
+    for (std::int64_t j = 0; j < l.fan_out; ++j) {
+      double sum = bias[j], magnitude = std::fabs(bias[j]);
+      for (std::int64_t p = 0; p < l.fan_in; ++p) {
+        const double term = static_cast<double>(x[i * l.fan_in + p]) * weight[p * l.fan_out + j];
+        sum += term;
+        magnitude += std::fabs(term);
+      }
+      if (!close_to(pre[i * l.fan_out + j], sum, magnitude) && failures++ < 5)
+        ADD_FAILURE() << "pre[" << i << ", " << j << "] = " << pre[i * l.fan_out + j]
+                      << ", expected " << sum;
+    }
+  EXPECT_EQ(failures, 0);
+}
+
+class DenseForwardTest : public KernelTest {};
+
+TEST_P(DenseForwardTest, PreActivationOutputAndStatistics) {
+  for (const Layer& l : kLayers) {
+    for (Activation act : kActivations) {
+      SCOPED_TRACE(::testing::Message() << "n_rows=" << l.n_rows << " fan_in=" << l.fan_in
+                                        << " fan_out=" << l.fan_out << " " << name(act));
+      std::mt19937 rng(static_cast<unsigned>(l.n_rows * 31 + l.fan_in * 7 + l.fan_out));
+      const std::vector<float> x = random_floats(size(l.n_rows, l.fan_in), rng);
+      const std::vector<float> weight = random_floats(size(l.fan_in, l.fan_out), rng);
+      const std::vector<float> bias = random_floats(size(1, l.fan_out), rng, -0.5f, 0.5f);
+      std::vector<float> pre(size(l.n_rows, l.fan_out)), out(pre.size());
+      // The statistics accumulate: start them away from their neutral values.
+      std::vector<std::int64_t> counts(size(1, l.fan_out)), nonfinite(counts.size());
+      std::vector<float> max_pre(counts.size());
+      for (std::int64_t j = 0; j < l.fan_out; ++j) {
+        counts[j] = j % 4;
+        nonfinite[j] = j % 3;
+        max_pre[j] = j % 2 ? -kInf : 0.25f;
+      }
+      const std::vector<std::int64_t> counts_before = counts, nonfinite_before = nonfinite;
+      const std::vector<float> max_before = max_pre;
+      const DenseForwardArgs d{l.n_rows,    l.fan_in,   l.fan_out,  x.data(),
+                               weight.data(), bias.data(), pre.data(), out.data(),
+                               act,         kSlope,     counts.data(), max_pre.data(),
+                               nonfinite.data()};
+      kernels().dense_forward(d, threads());
+
+      expect_pre_matches(l, x, weight, bias, pre);
+      for (std::size_t i = 0; i < pre.size(); ++i)
+        ASSERT_EQ(out[i], activate(pre[i], act)) << "out at flat index " << i;
+      for (std::int64_t j = 0; j < l.fan_out; ++j) {
+        std::int64_t fired = 0;
+        float highest = max_before[j];
+        for (std::int64_t i = 0; i < l.n_rows; ++i) {
+          fired += pre[i * l.fan_out + j] > 0.0f;
+          highest = std::max(highest, pre[i * l.fan_out + j]);
+        }
+        EXPECT_EQ(counts[j], counts_before[j] + fired) << "firing count of unit " << j;
+        EXPECT_EQ(max_pre[j], highest) << "max pre-activation of unit " << j;
+        EXPECT_EQ(nonfinite[j], nonfinite_before[j]) << "non-finite count of unit " << j;
+      }
+    }
+  }
+}
+
+TEST_P(DenseForwardTest, WithoutStatisticsAndInPlace) {
+  for (const Layer& l : kLayers) {
+    SCOPED_TRACE(::testing::Message() << "n_rows=" << l.n_rows << " fan_in=" << l.fan_in
+                                      << " fan_out=" << l.fan_out);
+    std::mt19937 rng(static_cast<unsigned>(l.n_rows + l.fan_in + l.fan_out));
+    const std::vector<float> x = random_floats(size(l.n_rows, l.fan_in), rng);
+    const std::vector<float> weight = random_floats(size(l.fan_in, l.fan_out), rng);
+    const std::vector<float> bias = random_floats(size(1, l.fan_out), rng);
+    std::vector<float> pre(size(l.n_rows, l.fan_out)), out(pre.size());
+    DenseForwardArgs d{l.n_rows,    l.fan_in,   l.fan_out,  x.data(), weight.data(),
+                       bias.data(), pre.data(), out.data(), Activation::leaky_relu,
+                       kSlope,      nullptr,    nullptr,    nullptr};
+    kernels().dense_forward(d, threads());
+    expect_pre_matches(l, x, weight, bias, pre);
+    // out may equal pre: the activation then overwrites the pre-activation.
+    std::vector<float> in_place(pre.size());
+    d.pre = d.out = in_place.data();
+    kernels().dense_forward(d, threads());
+    EXPECT_EQ(in_place, out);
+  }
+}
+
+TEST_P(DenseForwardTest, CountsNonFinitePreActivations) {
+  for (const Layer& l : {Layer{37, 19, 21}, Layer{130, 140, 120}}) {
+    SCOPED_TRACE(::testing::Message() << "n_rows=" << l.n_rows << " fan_out=" << l.fan_out);
+    std::mt19937 rng(11);
+    std::vector<float> x = random_floats(size(l.n_rows, l.fan_in), rng);
+    const std::vector<float> weight = random_floats(size(l.fan_in, l.fan_out), rng);
+    std::vector<float> bias = random_floats(size(1, l.fan_out), rng);
+    // Row 2 is NaN throughout; unit 3 (and the last unit, in the edge tile) has
+    // an infinite bias, so it is +Inf on every other row.
+    const std::int64_t nan_row = 2, inf_units[] = {3, l.fan_out - 1};
+    for (std::int64_t p = 0; p < l.fan_in; ++p)
+      x[nan_row * l.fan_in + p] = std::numeric_limits<float>::quiet_NaN();
+    for (std::int64_t j : inf_units) bias[j] = kInf;
+    std::vector<float> pre(size(l.n_rows, l.fan_out)), out(pre.size());
+    std::vector<std::int64_t> counts(size(1, l.fan_out)), nonfinite(counts.size());
+    const DenseForwardArgs d{l.n_rows,    l.fan_in,   l.fan_out,  x.data(),
+                             weight.data(), bias.data(), pre.data(), out.data(),
+                             Activation::relu, 0.0f,   counts.data(), nullptr,
+                             nonfinite.data()};
+    kernels().dense_forward(d, threads());
+    for (std::int64_t j = 0; j < l.fan_out; ++j) {
+      const bool infinite = j == inf_units[0] || j == inf_units[1];
+      EXPECT_EQ(nonfinite[j], infinite ? l.n_rows : 1) << "unit " << j;
+      // NaN does not fire; +Inf does; ReLU passes NaN through.
+      if (infinite) {
+        EXPECT_EQ(counts[j], l.n_rows - 1) << "unit " << j;
+      }
+      EXPECT_TRUE(std::isnan(out[nan_row * l.fan_out + j])) << "unit " << j;
+    }
+  }
+}
+
+class DenseBackwardTest : public KernelTest {};
+
+TEST_P(DenseBackwardTest, GradientsMatchDoubleReference) {
+  for (const Layer& l : kLayers) {
+    for (Activation act : kActivations) {
+      for (bool with_grad_x : {true, false}) {
+        SCOPED_TRACE(::testing::Message() << "n_rows=" << l.n_rows << " fan_in=" << l.fan_in
+                                          << " fan_out=" << l.fan_out << " " << name(act)
+                                          << (with_grad_x ? "" : " no grad_x"));
+        std::mt19937 rng(static_cast<unsigned>(l.n_rows * 3 + l.fan_in * 5 + l.fan_out));
+        const std::vector<float> x = random_floats(size(l.n_rows, l.fan_in), rng);
+        const std::vector<float> weight = random_floats(size(l.fan_in, l.fan_out), rng);
+        std::vector<float> pre = random_floats(size(l.n_rows, l.fan_out), rng);
+        // A unit at exactly 0 does not fire: ReLU's derivative there is 0.
+        for (std::size_t i = 0; i < pre.size(); i += 5) pre[i] = 0.0f;
+        const std::vector<float> grad_out = random_floats(pre.size(), rng);
+        const float kUnset = 777.0f;
+        std::vector<float> grad_pre(pre.size(), kUnset), grad_weight(weight.size(), kUnset),
+            grad_bias(size(1, l.fan_out), kUnset), grad_x(x.size(), kUnset);
+        const DenseBackwardArgs d{l.n_rows,         l.fan_in,          l.fan_out,
+                                  x.data(),         weight.data(),     pre.data(),
+                                  grad_out.data(),  grad_pre.data(),   grad_weight.data(),
+                                  grad_bias.data(), with_grad_x ? grad_x.data() : nullptr,
+                                  act,              kSlope};
+        kernels().dense_backward(d, threads());
+
+        for (std::size_t i = 0; i < pre.size(); ++i)
+          ASSERT_EQ(grad_pre[i], grad_out[i] * derivative(pre[i], act)) << "grad_pre at " << i;
+        int failures = 0;
+        for (std::int64_t p = 0; p < l.fan_in; ++p)
+          for (std::int64_t j = 0; j < l.fan_out; ++j) {
+            double sum = 0.0, magnitude = 0.0;
+            for (std::int64_t i = 0; i < l.n_rows; ++i) {
+              const double term =
+                  static_cast<double>(x[i * l.fan_in + p]) * grad_pre[i * l.fan_out + j];
+              sum += term;
+              magnitude += std::fabs(term);
+            }
+            if (!close_to(grad_weight[p * l.fan_out + j], sum, magnitude) && failures++ < 5)
+              ADD_FAILURE() << "grad_weight[" << p << ", " << j << "]";
+          }
+        for (std::int64_t j = 0; j < l.fan_out; ++j) {
+          double sum = 0.0, magnitude = 0.0;
+          for (std::int64_t i = 0; i < l.n_rows; ++i) {
+            sum += grad_pre[i * l.fan_out + j];
+            magnitude += std::fabs(grad_pre[i * l.fan_out + j]);
+          }
+          if (!close_to(grad_bias[j], sum, magnitude) && failures++ < 5)
+            ADD_FAILURE() << "grad_bias[" << j << "] = " << grad_bias[j] << ", expected " << sum;
+        }
+        for (std::int64_t i = 0; i < l.n_rows; ++i)
+          for (std::int64_t p = 0; p < l.fan_in; ++p) {
+            if (!with_grad_x) {
+              if (grad_x[i * l.fan_in + p] != kUnset && failures++ < 5)
+                ADD_FAILURE() << "grad_x written though not asked for";
+              continue;
+            }
+            double sum = 0.0, magnitude = 0.0;
+            for (std::int64_t j = 0; j < l.fan_out; ++j) {
+              const double term =
+                  static_cast<double>(grad_pre[i * l.fan_out + j]) * weight[p * l.fan_out + j];
+              sum += term;
+              magnitude += std::fabs(term);
+            }
+            if (!close_to(grad_x[i * l.fan_in + p], sum, magnitude) && failures++ < 5)
+              ADD_FAILURE() << "grad_x[" << i << ", " << p << "]";
+          }
+        EXPECT_EQ(failures, 0);
+      }
+    }
+  }
+}
+
+TEST_P(DenseBackwardTest, GradPreInPlaceOfGradOut) {
+  const Layer l{130, 140, 120};
+  std::mt19937 rng(3);
+  const std::vector<float> x = random_floats(size(l.n_rows, l.fan_in), rng);
+  const std::vector<float> weight = random_floats(size(l.fan_in, l.fan_out), rng);
+  const std::vector<float> pre = random_floats(size(l.n_rows, l.fan_out), rng);
+  const std::vector<float> grad_out = random_floats(pre.size(), rng);
+  std::vector<float> grad_pre(pre.size()), grad_weight(weight.size()), grad_bias(l.fan_out),
+      grad_x(x.size());
+  DenseBackwardArgs d{l.n_rows,         l.fan_in,      l.fan_out,         x.data(),
+                      weight.data(),    pre.data(),    grad_out.data(),   grad_pre.data(),
+                      grad_weight.data(), grad_bias.data(), grad_x.data(), Activation::relu,
+                      0.0f};
+  kernels().dense_backward(d, threads());
+  std::vector<float> shared = grad_out, grad_weight2(weight.size()), grad_bias2(l.fan_out),
+                     grad_x2(x.size());
+  d.grad_out = d.grad_pre = shared.data();
+  d.grad_weight = grad_weight2.data();
+  d.grad_bias = grad_bias2.data();
+  d.grad_x = grad_x2.data();
+  kernels().dense_backward(d, threads());
+  EXPECT_EQ(shared, grad_pre);
+  EXPECT_EQ(grad_weight2, grad_weight);
+  EXPECT_EQ(grad_bias2, grad_bias);
+  EXPECT_EQ(grad_x2, grad_x);
+}
+
+// Threads split output tiles and batch reductions combine in a fixed order:
+// the thread count does not change a bit of the result.
+TEST_P(DenseBackwardTest, SameBitsOnOneAndTwoThreads) {
+  const Layer l{300, 140, 120};
+  std::mt19937 rng(4);
+  const std::vector<float> x = random_floats(size(l.n_rows, l.fan_in), rng);
+  const std::vector<float> weight = random_floats(size(l.fan_in, l.fan_out), rng);
+  const std::vector<float> pre = random_floats(size(l.n_rows, l.fan_out), rng);
+  const std::vector<float> grad_out = random_floats(pre.size(), rng);
+  struct Result {
+    std::vector<float> grad_pre, grad_weight, grad_bias, grad_x;
+  };
+  auto run = [&](int n_threads) {
+    Result r{std::vector<float>(pre.size()), std::vector<float>(weight.size()),
+             std::vector<float>(l.fan_out), std::vector<float>(x.size())};
+    const DenseBackwardArgs d{l.n_rows,       l.fan_in,          l.fan_out,
+                              x.data(),       weight.data(),     pre.data(),
+                              grad_out.data(), r.grad_pre.data(), r.grad_weight.data(),
+                              r.grad_bias.data(), r.grad_x.data(), Activation::leaky_relu,
+                              kSlope};
+    kernels().dense_backward(d, n_threads);
+    return r;
+  };
+  const Result one = run(1), many = run(threads());
+  EXPECT_EQ(one.grad_weight, many.grad_weight);
+  EXPECT_EQ(one.grad_bias, many.grad_bias);
+  EXPECT_EQ(one.grad_x, many.grad_x);
+}
+
+RS_KERNEL_TEST_SUITE(DenseForwardTest);
+RS_KERNEL_TEST_SUITE(DenseBackwardTest);
+
+}  // namespace
+}  // namespace rs::testing
