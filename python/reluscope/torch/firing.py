@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .row_stats import add_firing_counts
 from .sites import Site, SiteKey, SiteWatcher
 
 
@@ -53,12 +54,18 @@ class TrainingFiring:
 
     def _count(self, site: Site, pre_activation: torch.Tensor) -> None:
         index = self.registry.add(site)
-        fired = site.fired_per_sample(pre_activation.detach())
+        pre_activation = pre_activation.detach()
+        counts = self._epoch_counts.get(index)
+        if (counts is not None and isinstance(site.producer, nn.Linear)
+                and pre_activation.dim() == 2 and pre_activation.shape[0] > 0
+                and add_firing_counts(counts, pre_activation)):
+            self.seen.add(index)  # counted in place by the C++ core (row_stats)
+            return
+        fired = site.fired_per_sample(pre_activation)
         if fired.shape[0] == 0:
             return  # an empty batch says nothing of the site's units
         self.seen.add(index)
         fired = fired.sum(0)
-        counts = self._epoch_counts.get(index)
         if counts is None:
             self._epoch_counts[index] = fired
             self._at_step[index] = torch.zeros_like(fired)

@@ -49,6 +49,7 @@ import torch
 
 from ..tracking import LAST_FIRING_DTYPE, LAST_FIRING_FIELDS, UnitStats
 from .firing import SiteRegistry, TrainingFiring
+from .row_stats import row_norms
 
 # Where a step's update of one parameter is read.
 SGD_GRADIENT = "sgd gradient"
@@ -119,7 +120,7 @@ class _ParamUpdate:
         self._per_lr = None  # SGD_GRADIENT: the update over lr, measured before the step
 
     def _norms(self, value: torch.Tensor) -> torch.Tensor:
-        return torch.linalg.vector_norm(value.flatten(1), dim=1)
+        return row_norms(value)
 
     # Both step methods run inside the tracker's torch.no_grad(): no detach needed.
     def before_step(self, source: str, group: dict | None) -> None:
