@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .row_stats import add_firing_counts
+from .column_counts import add_firing_counts
 from .sites import Site, SiteKey, SiteWatcher
 
 
@@ -59,7 +59,7 @@ class TrainingFiring:
         if (counts is not None and isinstance(site.producer, nn.Linear)
                 and pre_activation.dim() == 2 and pre_activation.shape[0] > 0
                 and add_firing_counts(counts, pre_activation)):
-            self.seen.add(index)  # counted in place by the C++ core (row_stats)
+            self.seen.add(index)  # counted in place by the C++ core (column_counts)
             return
         fired = site.fired_per_sample(pre_activation)
         if fired.shape[0] == 0:

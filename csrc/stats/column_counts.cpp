@@ -1,28 +1,6 @@
-#include "stats/row_stats.hpp"
+#include "stats/column_counts.hpp"
 
 namespace rs {
-
-void row_sum_squares(const float* a, std::int64_t rows, std::int64_t cols, double* out) {
-  // Four independent sums per row: the additions of one do not wait on the others,
-  // so the loop keeps up with memory without reassociating any one sum.
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const float* row = a + r * cols;
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-    std::int64_t c = 0;
-    for (; c + 4 <= cols; c += 4) {
-      const double v0 = row[c], v1 = row[c + 1], v2 = row[c + 2], v3 = row[c + 3];
-      s0 += v0 * v0;
-      s1 += v1 * v1;
-      s2 += v2 * v2;
-      s3 += v3 * v3;
-    }
-    for (; c < cols; ++c) {
-      const double v = row[c];
-      s0 += v * v;
-    }
-    out[r] = (s0 + s1) + (s2 + s3);
-  }
-}
 
 void count_positive_columns(const float* a, std::int64_t rows, std::int64_t cols,
                             std::int64_t* counts) {

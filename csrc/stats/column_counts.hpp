@@ -1,4 +1,4 @@
-// Per-row and per-column statistics of a float32 matrix, for watching a training
+// Per-column statistics of a float32 matrix, for watching a training
 // loop that runs outside reluscope (the PyTorch monitor reads its tensors' memory):
 // memory-bound passes, single-threaded, so they can run inside another library's
 // step without competing for its threads.
@@ -7,9 +7,6 @@
 #include <cstdint>
 
 namespace rs {
-
-// out[r] = sum_c a[r * cols + c]^2, accumulated in double (rows x cols, row-major).
-void row_sum_squares(const float* a, std::int64_t rows, std::int64_t cols, double* out);
 
 // counts[c] += the number of rows r with a[r * cols + c] > 0 (NaN is not > 0).
 void count_positive_columns(const float* a, std::int64_t rows, std::int64_t cols,
