@@ -84,6 +84,7 @@ void use_gemm_tuning(const GemmTuning* tuning) {
   g_gemm_tuning.store(tuning ? tuning : &kDefaultGemmTuning, std::memory_order_release);
 }
 const GemmTuning& gemm_tuning() { return *g_gemm_tuning.load(std::memory_order_acquire); }
+
 // Largest A (in floats) read in place rather than packed, when row-major.
 constexpr i64 kSmallA = 256 * 1024;
 

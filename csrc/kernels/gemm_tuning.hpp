@@ -22,7 +22,8 @@ struct GemmTuning {
   // A multiple of every target's NR (32 covers them all).
   std::int64_t nc;
   // How many iterations of the micro-kernel's inner loop ahead to prefetch
-  // the packed A and B panels; 0: no software prefetch.
+  // the packed A and B panels; 0: no software prefetch. The path for small
+  // row-major A read in place (micro_kernel_rows) has no prefetch: not measured.
   std::int64_t prefetch_distance;
 };
 
