@@ -34,7 +34,10 @@ const std::vector<CpuProfile>& cpu_profiles() {
        "96 x 256 A block (96 KiB) fits the 512 KiB L2: the avx2 defaults. Software prefetch "
        "measured on an EPYC 7003 (family 25 model 1), GEMM 1024^3 on one thread, medians of "
        "101 interleaved rounds paired by round: distances 4 to 32 ran at 0.95-0.98 times the "
-       "speed without on a quiet run, 0.985-1.007 on a busy one. No gain, so it is off.",
+       "speed without on a quiet run, 0.985-1.007 on a busy one. No gain, so it is off. "
+       "Measured the same way and not adopted: KC = 384 ran 1.04 times as fast but would "
+       "change results; MC = 8 panels 1.01-1.03, within the noise, and it also moves the "
+       "point (m < 4 MC) where two threads split columns instead of rows.",
        "avx2", true, {kKcOfEveryProfile, 16, 4096, kZen3PrefetchDistance}},
       {"zen4",
        "AMD Zen 4 (family 25 with AVX-512) and the mobile Zen 5 (family 26, models 0x20-0x2f): "
