@@ -131,6 +131,15 @@ def test_a_bad_simd_target_in_the_environment_is_one_line():
     assert result.stdout == ""
 
 
+def test_a_bad_cpu_profile_in_the_environment_is_one_line():
+    result = run_command("info", env={"RELUSCOPE_CPU_PROFILE": "zen9", "RELUSCOPE_SIMD": ""})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "reluscope: error: RELUSCOPE_CPU_PROFILE=zen9: unknown CPU profile 'zen9'; "
+        "known profiles: generic, zen3, zen4, zen5, intel-avx512"]
+    assert result.stdout == ""
+
+
 def test_the_installed_command_reports_a_bad_simd_target_in_one_line_too():
     script = os.path.join(os.path.dirname(sys.executable), "reluscope")
     if not os.path.exists(script):

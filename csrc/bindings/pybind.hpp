@@ -83,6 +83,7 @@ void bind_dense(py::module_& m);
 void bind_loss(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_runtime(py::module_& m);
+void bind_cpu_profiles(py::module_& m);
 void bind_train(py::module_& m);
 void bind_experiments(py::module_& m);
 void bind_stats(py::module_& m);

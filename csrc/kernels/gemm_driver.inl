@@ -67,14 +67,24 @@ inline void store_tile(float* tile, i64 rows, i64 cols, float* c, i64 ldc, bool 
     copy_tile(tile, rows, cols, c, ldc);
 }
 
-// Cache blocking. KC x NR floats of B stay in L1 across a micro-panel of A;
-// the MC x KC block of A stays in L2.
+// Cache blocking (gemm_tuning.hpp): KC x NR floats of B stay in L1 across a
+// micro-panel of A; the MC x KC block of A stays in L2. These defaults were
+// tuned on a Zen 5; a CPU profile may set others for this target at run time.
 #ifndef RS_KC
 #define RS_KC 256
 #endif
-constexpr i64 kKC = RS_KC;
-constexpr i64 kMC = RS_MR * (RS_MC_PANELS);
-constexpr i64 kNC = 4096;
+constexpr GemmTuning kDefaultGemmTuning = {RS_KC, RS_MC_PANELS, 4096, 0};
+static_assert(kDefaultGemmTuning.nc % RS_NR == 0, "a column block holds whole B panels");
+
+// The tuning in use. Each GEMM reads it once, at its start, so a switch made
+// from another thread never mixes two tunings within one product.
+std::atomic<const GemmTuning*> g_gemm_tuning{&kDefaultGemmTuning};
+
+void use_gemm_tuning(const GemmTuning* tuning) {
+  g_gemm_tuning.store(tuning ? tuning : &kDefaultGemmTuning, std::memory_order_release);
+}
+const GemmTuning& gemm_tuning() { return *g_gemm_tuning.load(std::memory_order_acquire); }
+
 // Largest A (in floats) read in place rather than packed, when row-major.
 constexpr i64 kSmallA = 256 * 1024;
 
@@ -99,7 +109,8 @@ struct StridedB {
 template <class Epilogue>
 inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilogue::Local& local,
                            const float* a, i64 a_lda, const float* b_pack, i64 panel_stride,
-                           i64 ic, i64 mc, i64 jc, i64 q_begin, i64 q_end, i64 pc, i64 kc) {
+                           i64 ic, i64 mc, i64 jc, i64 q_begin, i64 q_end, i64 pc, i64 kc,
+                           i64 prefetch_distance) {
   alignas(64) float tile[RS_MR * RS_NR];
   const bool accumulate = pc > 0;
   const bool last = pc + kc == g.k;
@@ -109,10 +120,12 @@ inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilo
     const float* bp = b_pack + q * panel_stride;
     for (i64 ir = 0; ir < mc; ir += RS_MR) {
       const i64 rows = min_i64(RS_MR, mc - ir);
-      if (a_lda == 0)
-        micro_kernel(kc, a + ir * kc, bp, tile);
-      else
+      if (a_lda != 0)
         micro_kernel_rows(kc, a + ir * a_lda, a_lda, rows, bp, tile);
+      else if (prefetch_distance > 0)
+        micro_kernel<true>(kc, a + ir * kc, bp, tile, prefetch_distance);
+      else
+        micro_kernel<false>(kc, a + ir * kc, bp, tile, 0);
       const i64 row0 = ic + ir;
       store_tile(tile, rows, cols, g.c + row0 * g.ldc + j0, g.ldc, accumulate, last, ep, local,
                  row0, j0);
@@ -126,13 +139,16 @@ template <class Epilogue, class BPacker>
 void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BPacker& b_packer) {
   const i64 m = g.m, n = g.n, k = g.k;
   if (m <= 0 || n <= 0) return;
-  const i64 nc_max = min_i64(kNC, n);
-  const i64 kc_max = min_i64(kKC, k > 0 ? k : 1);
+  const GemmTuning tuning = gemm_tuning();
+  const i64 kc_block = tuning.kc, mc_block = RS_MR * tuning.mc_panels, nc_block = tuning.nc;
+  const i64 prefetch = tuning.prefetch_distance;
+  const i64 nc_max = min_i64(nc_block, n);
+  const i64 kc_max = min_i64(kc_block, k > 0 ? k : 1);
   // Panels sit kc_max apart whatever this block's kc: threads that split the
   // columns run unsynchronised and may be on KC blocks of different depth.
   const i64 panel_stride = RS_NR * kc_max;
   float* const b_pack = scratch<float>(kPackB, ceil_div(nc_max, RS_NR) * panel_stride);
-  float* const a_pack = scratch<float>(kPackA, static_cast<i64>(n_threads) * kMC * kc_max);
+  float* const a_pack = scratch<float>(kPackA, static_cast<i64>(n_threads) * mc_block * kc_max);
   if (k <= 0) {  // empty inner dimension: C = 0, still through the epilogue
     alignas(64) float zeros[RS_MR * RS_NR] = {};
     auto local = ep.local(0);
@@ -152,27 +168,27 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
   const bool read_a_in_place = g.a_col_stride == 1 && m * k <= kSmallA &&
                                (g.a_row_stride * 4) % 4096 != 0;
   auto columns_share = [&](int tid, int team) {
-    float* my_a = a_pack + static_cast<i64>(tid) * kMC * kc_max;
+    float* my_a = a_pack + static_cast<i64>(tid) * mc_block * kc_max;
     auto local = ep.local(tid);
-    for (i64 jc = 0; jc < n; jc += kNC) {
-      const i64 n_panels = ceil_div(min_i64(kNC, n - jc), RS_NR);
+    for (i64 jc = 0; jc < n; jc += nc_block) {
+      const i64 n_panels = ceil_div(min_i64(nc_block, n - jc), RS_NR);
       const i64 q_begin = tid * n_panels / team, q_end = (tid + 1) * n_panels / team;
-      for (i64 pc = 0; pc < k; pc += kKC) {
-        const i64 kc = min_i64(kKC, k - pc);
+      for (i64 pc = 0; pc < k; pc += kc_block) {
+        const i64 kc = min_i64(kc_block, k - pc);
         for (i64 q = q_begin; q < q_end; ++q) {
           const i64 j0 = jc + q * RS_NR;
           b_packer.pack(pc, j0, kc, min_i64(RS_NR, n - j0), b_pack + q * panel_stride);
         }
-        for (i64 ic = 0; ic < m; ic += kMC) {
-          const i64 mc = min_i64(kMC, m - ic);
+        for (i64 ic = 0; ic < m; ic += mc_block) {
+          const i64 mc = min_i64(mc_block, m - ic);
           const float* a_at = g.a + ic * g.a_row_stride + pc * g.a_col_stride;
           if (read_a_in_place) {
             multiply_block(g, ep, local, a_at, g.a_row_stride, b_pack, panel_stride, ic, mc, jc,
-                           q_begin, q_end, pc, kc);
+                           q_begin, q_end, pc, kc, prefetch);
           } else {
             pack_a_block(a_at, g.a_row_stride, g.a_col_stride, mc, kc, my_a);
             multiply_block(g, ep, local, my_a, 0, b_pack, panel_stride, ic, mc, jc, q_begin,
-                           q_end, pc, kc);
+                           q_end, pc, kc, prefetch);
           }
         }
       }
@@ -187,18 +203,18 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
   // in its own L2 and no panel is shared, so no barrier. Sharing one packed B
   // between threads that split the rows cost 15-25% at m = 256 (330 vs 430
   // GFLOP/s on 2 threads).
-  const i64 total_panels = ceil_div(min_i64(kNC, n), RS_NR);
-  if (m < 4 * kMC && total_panels >= 2 * n_threads) {
+  const i64 total_panels = ceil_div(min_i64(nc_block, n), RS_NR);
+  if (m < 4 * mc_block && total_panels >= 2 * n_threads) {
 #pragma omp parallel num_threads(n_threads)
     columns_share(thread_id(), n_threads);
     return;
   }
 
   // Otherwise split the rows. Row blocks of equal size (a multiple of MR, at
-  // most kMC), their count a multiple of the thread count when there are enough
+  // most MC), their count a multiple of the thread count when there are enough
   // rows: a ragged last block would leave one thread idle for its share
-  // (m = 1024 with kMC = 144 split 576/448 rows; balanced: 80% -> 86% of peak).
-  i64 m_blocks = ceil_div(m, kMC);
+  // (m = 1024 with MC = 144 split 576/448 rows; balanced: 80% -> 86% of peak).
+  i64 m_blocks = ceil_div(m, mc_block);
   if (m_blocks >= n_threads) m_blocks = ceil_div(m_blocks, n_threads) * n_threads;
   const i64 mc_step = ceil_div(ceil_div(m, m_blocks), RS_MR) * RS_MR;
   m_blocks = ceil_div(m, mc_step);
@@ -206,14 +222,14 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
 #pragma omp parallel num_threads(n_threads)
   {
     const int tid = thread_id();
-    float* my_a = a_pack + static_cast<i64>(tid) * kMC * kc_max;
+    float* my_a = a_pack + static_cast<i64>(tid) * mc_block * kc_max;
     auto local = ep.local(tid);
 
-    for (i64 jc = 0; jc < n; jc += kNC) {
-      const i64 nc = min_i64(kNC, n - jc);
+    for (i64 jc = 0; jc < n; jc += nc_block) {
+      const i64 nc = min_i64(nc_block, n - jc);
       const i64 n_panels = ceil_div(nc, RS_NR);
-      for (i64 pc = 0; pc < k; pc += kKC) {
-        const i64 kc = min_i64(kKC, k - pc);
+      for (i64 pc = 0; pc < k; pc += kc_block) {
+        const i64 kc = min_i64(kc_block, k - pc);
 
         // Threads pack the shared B block together (the loop ends in a barrier).
 #pragma omp for schedule(static)
@@ -240,7 +256,8 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
             packed_block = ib;
           }
           multiply_block(g, ep, local, my_a, 0, b_pack, panel_stride, ic, mc, jc,
-                         grp * n_panels / groups, (grp + 1) * n_panels / groups, pc, kc);
+                         grp * n_panels / groups, (grp + 1) * n_panels / groups, pc, kc,
+                         prefetch);
         }
       }
     }

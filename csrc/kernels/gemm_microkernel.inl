@@ -4,7 +4,8 @@
 // one packed B micro-panel (kc groups of RS_NR floats, 64-byte aligned). The
 // kernel computes the full RS_MR x RS_NR product sum_p a[p] (x) b[p] and writes
 // it to `tile` (row-major, RS_NR floats per row, 64-byte aligned). It reads
-// nothing else and writes nothing else; accumulation into C, edge trimming and
+// nothing else (a software prefetch may name addresses past the panels: a hint,
+// never a load) and writes nothing else; accumulation into C, edge trimming and
 // the fused epilogue happen in store_tile (gemm_driver.inl).
 //
 // The tile is held in RS_MR x 2 vector registers (GCC vector extensions, so one
@@ -13,8 +14,15 @@
 constexpr int kVectorsPerRow = RS_NR / kVectorFloats;
 static_assert(kVectorsPerRow == 2, "the micro-kernel holds two vectors per tile row");
 
+// Software prefetch (Prefetch == true): each iteration p also asks for the A
+// and B data of iteration p + prefetch_distance. Chosen per call by the driver
+// from the CPU profile, so the loop without it carries no test. A prefetch
+// never faults, so asking past the end of a panel is harmless.
+constexpr int kCacheLineBytes = 64;
+
+template <bool Prefetch>
 inline void micro_kernel(i64 kc, const float* __restrict a, const float* __restrict b,
-                         float* __restrict tile) {
+                         float* __restrict tile, i64 prefetch_distance) {
   VFloat acc0[RS_MR];
   VFloat acc1[RS_MR];
 #pragma GCC unroll 32
@@ -26,6 +34,13 @@ inline void micro_kernel(i64 kc, const float* __restrict a, const float* __restr
     const VFloat b0 = *reinterpret_cast<const VFloat*>(b + p * RS_NR);
     const VFloat b1 = *reinterpret_cast<const VFloat*>(b + p * RS_NR + kVectorFloats);
     const float* ap = a + p * RS_MR;
+    if (Prefetch) {
+      __builtin_prefetch(ap + prefetch_distance * RS_MR);
+      const char* b_ahead = reinterpret_cast<const char*>(b + (p + prefetch_distance) * RS_NR);
+#pragma GCC unroll 4
+      for (int line = 0; line < RS_NR * 4; line += kCacheLineBytes)
+        __builtin_prefetch(b_ahead + line);
+    }
 #pragma GCC unroll 32
     for (int i = 0; i < RS_MR; ++i) {
       const float ai = ap[i];

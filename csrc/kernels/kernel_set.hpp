@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "kernels/gemm_tuning.hpp"
+
 namespace rs {
 
 enum class Activation : int { identity = 0, relu = 1, leaky_relu = 2 };
@@ -114,6 +116,12 @@ struct KernelSet {
   // the update is applied in place and the same flag is returned.
   bool (*sgd_update)(const SgdArgs&, bool commit, int n_threads);
   bool (*adam_update)(const AdamArgs&, bool commit, int n_threads);
+  // Makes every later GEMM of this target (including those inside the dense
+  // kernels) use `tuning`, which must outlive its use; nullptr restores the
+  // target's defaults. A call already running keeps what it read at its start.
+  void (*use_gemm_tuning)(const GemmTuning* tuning);
+  // The tuning in use.
+  const GemmTuning& (*gemm_tuning)();
 };
 
 const KernelSet* kernel_set_portable();

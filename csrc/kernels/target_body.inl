@@ -1,10 +1,12 @@
 // The body of one instruction-set target. A target file defines
-//   RS_TARGET_NAME, RS_VECTOR_BYTES, RS_MR, RS_NR, RS_MC_PANELS
+//   RS_TARGET_NAME, RS_VECTOR_BYTES, RS_MR, RS_NR, RS_MC_PANELS (and may define
+//   RS_KC; both give the default GEMM blocking, see gemm_driver.inl)
 // and includes this file; everything lands in an anonymous namespace, so the
 // targets (compiled with different flags) share no symbol that the linker
 // could merge, and only the returned tables are visible.
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <new>
 
@@ -30,7 +32,7 @@ namespace {
 
 const KernelSet kKernels = {
     RS_TARGET_NAME,   gemm,        dense_forward, dense_backward, softmax_cross_entropy,
-    mean_squared_error, sgd_update, adam_update,
+    mean_squared_error, sgd_update, adam_update, use_gemm_tuning, gemm_tuning,
 };
 
 const ExperimentKernelSet kExperimentKernels = {RS_TARGET_NAME, random_networks};

@@ -1,7 +1,11 @@
 #include "runtime/dispatch.hpp"
 
 #include <atomic>
+#include <deque>
+#include <mutex>
 #include <stdexcept>
+
+#include "runtime/cpu_profile.hpp"
 
 namespace rs {
 namespace {
@@ -49,10 +53,62 @@ const Target* best_supported() {
   return best;
 }
 
-// The tables in use, switched together by select_target.
+const Target* find_target(const std::string& name) {
+  for (const Target& t : targets())
+    if (name == t.name) return &t;
+  return nullptr;
+}
+
+// The target a profile runs on, or nullptr when it is not compiled in.
+const Target* target_of(const CpuProfile& profile) {
+  return profile.simd_target ? find_target(profile.simd_target) : best_supported();
+}
+
+// The tables in use, switched together by activate.
 std::atomic<const KernelSet*> g_active{best_supported()->kernel_set()};
 std::atomic<const ExperimentKernelSet*> g_active_experiments{
     best_supported()->experiment_kernel_set()};
+
+void activate(const Target& t) {
+  g_active_experiments.store(t.experiment_kernel_set(), std::memory_order_release);
+  g_active.store(t.kernel_set(), std::memory_order_release);
+}
+
+// Makes `active` the target in use, with `profile`'s GEMM tuning on the
+// profile's own target only (its blocking counts rows in that target's MR).
+// Every other target gets its defaults, so a target forced over a profile
+// (RELUSCOPE_SIMD) runs as it would alone, and a tuning set by set_gemm_tuning
+// lasts until the next selection.
+void install(const CpuProfile& profile, const Target& active) {
+  const Target* tuned = profile.has_gemm_tuning ? target_of(profile) : nullptr;
+  for (const Target& t : targets())
+    t.kernel_set()->use_gemm_tuning(&t == tuned ? &profile.gemm_tuning : nullptr);
+  activate(active);
+}
+
+bool runnable(const Target* t) { return t && t->cpu_supports(); }
+
+// profile_for reads the same CPUID flags as cpu_supports, so its profile can
+// run; "generic" stands in should the two ever disagree.
+const CpuProfile& detected() {
+  static const CpuProfile& profile = [] () -> const CpuProfile& {
+    const CpuProfile& p = profile_for(detect_cpu());
+    return runnable(target_of(p)) ? p : *find_cpu_profile("generic");
+  }();
+  return profile;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string text;
+  for (const std::string& n : names) text += (text.empty() ? "" : ", ") + n;
+  return text;
+}
+
+// The profile in use: the detected one, installed when the module loads.
+std::atomic<const CpuProfile*> g_profile{[] {
+  install(detected(), *target_of(detected()));
+  return &detected();
+}()};
 
 }  // namespace
 
@@ -78,19 +134,51 @@ std::vector<std::string> supported_targets() {
 std::string best_target() { return best_supported()->name; }
 
 void select_target(const std::string& name) {
-  for (const Target& t : targets()) {
-    if (name != t.name) continue;
-    if (!t.cpu_supports())
-      throw std::runtime_error("SIMD target '" + name + "' is compiled in but this CPU cannot run it");
-    g_active_experiments.store(t.experiment_kernel_set(), std::memory_order_release);
-    g_active.store(t.kernel_set(), std::memory_order_release);
-    return;
-  }
-  std::string known;
-  for (const Target& t : targets()) known += (known.empty() ? "" : ", ") + std::string(t.name);
-  throw std::invalid_argument("unknown SIMD target '" + name + "'; compiled targets: " + known);
+  const Target* t = find_target(name);
+  if (!t)
+    throw std::invalid_argument("unknown SIMD target '" + name +
+                                "'; compiled targets: " + joined(compiled_targets()));
+  if (!t->cpu_supports())
+    throw std::runtime_error("SIMD target '" + name +
+                             "' is compiled in but this CPU cannot run it");
+  install(*g_profile.load(std::memory_order_acquire), *t);
 }
 
 std::string selected_target() { return kernels().name; }
+
+const GemmTuning& gemm_tuning_in_use() { return kernels().gemm_tuning(); }
+
+void set_gemm_tuning(const GemmTuning& tuning) {
+  if (tuning.kc < 1 || tuning.mc_panels < 1 || tuning.nc < 32 || tuning.nc % 32 != 0 ||
+      tuning.prefetch_distance < 0)
+    throw std::invalid_argument(
+        "GEMM tuning needs kc >= 1, mc_panels >= 1, nc a positive multiple of 32 and "
+        "prefetch_distance >= 0");
+  // Every tuning set here is kept until exit: a GEMM started on another thread
+  // may still be reading the one it replaces. A deque never moves its elements.
+  static std::mutex lock;
+  static std::deque<GemmTuning> kept;
+  std::lock_guard<std::mutex> guard(lock);
+  kept.push_back(tuning);
+  kernels().use_gemm_tuning(&kept.back());
+}
+
+void select_cpu_profile(const std::string& name) {
+  const CpuProfile* profile = find_cpu_profile(name);
+  if (!profile)
+    throw std::invalid_argument("unknown CPU profile '" + name +
+                                "'; known profiles: " + joined(cpu_profile_names()));
+  const Target* target = target_of(*profile);
+  if (!runnable(target))  // only a profile that names its target can fail here
+    throw std::runtime_error("CPU profile '" + name + "' uses the " + profile->simd_target +
+                             " SIMD target, which this CPU cannot run (it can run: " +
+                             joined(supported_targets()) + ")");
+  install(*profile, *target);
+  g_profile.store(profile, std::memory_order_release);
+}
+
+std::string selected_cpu_profile() { return g_profile.load(std::memory_order_acquire)->name; }
+
+std::string detected_cpu_profile() { return detected().name; }
 
 }  // namespace rs

@@ -9,14 +9,28 @@ from ._openmp_wait import bounded_spin
 
 with bounded_spin():
     from . import _core
-from ._runtime import _cap_threads_from_environment, _select_target_from_environment
+from ._runtime import (
+    _cap_threads_from_environment,
+    _select_profile_from_environment,
+    _select_target_from_environment,
+)
 
 __version__ = _core.__version__
 
+_select_profile_from_environment()  # before the target: RELUSCOPE_SIMD may override its target
 _select_target_from_environment()
 _cap_threads_from_environment()
 
-from ._runtime import build_info, get_num_threads, set_num_threads, set_simd_target  # noqa: E402
+from ._runtime import (  # noqa: E402
+    build_info,
+    cpu_profile_for,
+    cpu_profiles,
+    get_cpu_profile,
+    get_num_threads,
+    set_cpu_profile,
+    set_num_threads,
+    set_simd_target,
+)
 from . import datasets, experiments  # noqa: E402
 from .callbacks import Callback, CallbackState  # noqa: E402
 from .diagnosis import BornDeadReport, born_dead  # noqa: E402
@@ -38,5 +52,7 @@ __all__ = [
     "DeadNeuronMonitor", "UnitHistory", "CauseRules", "DeathCertificate", "UnitStats",
     "scan", "ScanReport", "LayerScan", "TrainingDiverged", "CheckpointError", "CallbackState",
     "NonFiniteActivations", "checkpoint", "build_info", "set_num_threads",
-    "get_num_threads", "set_simd_target", "born_dead", "BornDeadReport", "ReDo", "datasets", "experiments", "__version__",
+    "get_num_threads", "set_simd_target", "set_cpu_profile", "get_cpu_profile", "cpu_profiles",
+    "cpu_profile_for", "born_dead", "BornDeadReport", "ReDo", "datasets", "experiments",
+    "__version__",
 ]

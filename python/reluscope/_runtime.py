@@ -1,4 +1,4 @@
-"""Build facts, the SIMD target, and the thread count of the C++ kernels."""
+"""Build facts, the CPU profile and SIMD target, and the thread count of the C++ kernels."""
 
 from __future__ import annotations
 
@@ -10,10 +10,74 @@ from . import _core, _openmp_wait
 from ._validation import positive_int
 
 SIMD_ENV_VAR = "RELUSCOPE_SIMD"
+CPU_PROFILE_ENV_VAR = "RELUSCOPE_CPU_PROFILE"
 
-# The error of a bad RELUSCOPE_SIMD when this process is the reluscope command,
-# which reports it in one line (see _select_target_from_environment); else None.
+# The error of a bad RELUSCOPE_SIMD or RELUSCOPE_CPU_PROFILE when this process
+# is the reluscope command, which reports it in one line (see
+# _apply_environment_choice); else None.
 environment_error: Exception | None = None
+
+
+def set_cpu_profile(name: str) -> None:
+    """Use the CPU profile ``name``: its SIMD target and, for that target, its GEMM tuning.
+
+    The profile detected for this CPU is in use from import on
+    (``build_info()["detected_cpu_profile"]``); ``cpu_profiles()`` lists them
+    all. Every profile uses the same GEMM inner-dimension blocking, so two
+    profiles on the same SIMD target give the same results bit for bit.
+
+    Raises
+    ------
+    ValueError
+        If no profile has that name (the message lists the known ones).
+    RuntimeError
+        If the profile's SIMD target is one this CPU cannot run.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"CPU profile must be a string, got {name!r}")
+    _core.select_cpu_profile(name)
+
+
+def get_cpu_profile() -> str:
+    """The name of the CPU profile in use."""
+    return _core.selected_cpu_profile()
+
+
+def cpu_profiles() -> dict:
+    """Every CPU profile, by name.
+
+    Returns
+    -------
+    dict
+        name -> ``{"description", "simd_target", "gemm_tuning"}``.
+        ``simd_target`` None means the best target the CPU can run;
+        ``gemm_tuning`` None means that target's defaults, else a dict with
+        ``kc``, ``mc_panels``, ``nc`` and ``prefetch_distance``.
+    """
+    return {
+        profile.name: {
+            "description": profile.description,
+            "simd_target": profile.simd_target,
+            "gemm_tuning": None if profile.gemm_tuning is None else _tuning_dict(
+                profile.gemm_tuning),
+        }
+        for profile in _core.cpu_profiles()
+    }
+
+
+def cpu_profile_for(vendor: str, family: int, model: int, flags) -> str:
+    """The profile chosen for a CPU with this CPUID vendor, family, model and flags.
+
+    ``family`` and ``model`` are as /proc/cpuinfo shows them ("cpu family",
+    "model"); ``flags`` are /proc/cpuinfo flag names such as "avx2", "fma",
+    "avx512f". The same function picks the profile of this CPU at import.
+    """
+    return _core.profile_for(vendor, int(family), int(model), [str(flag) for flag in flags])
+
+
+def _tuning_dict(tuning) -> dict:
+    return {"kc": tuning.kc, "mc_panels": tuning.mc_panels, "nc": tuning.nc,
+            "prefetch_distance": tuning.prefetch_distance}
 
 
 def set_simd_target(name: str) -> None:
@@ -39,25 +103,37 @@ def set_simd_target(name: str) -> None:
     _core.select_target(name)
 
 
+def _select_profile_from_environment() -> None:
+    """Honour RELUSCOPE_CPU_PROFILE once, at import; "auto" or unset keeps the detected one."""
+    _apply_environment_choice(CPU_PROFILE_ENV_VAR, set_cpu_profile)
+
+
 def _select_target_from_environment() -> None:
-    """Honour RELUSCOPE_SIMD once, at import; "auto" or unset keeps the best target.
+    """Honour RELUSCOPE_SIMD once, at import, after the profile; "auto" or unset keeps
+    the profile's target."""
+    _apply_environment_choice(SIMD_ENV_VAR, set_simd_target)
+
+
+def _apply_environment_choice(variable: str, select) -> None:
+    """Pass the value of ``variable``, unless empty or "auto", to ``select``.
 
     A bad value makes ``import reluscope`` fail, except in the reluscope command
     itself: the package is imported before the command's ``main`` can catch
-    anything, so the error is kept in ``environment_error`` for ``main`` to
-    report in one line instead of a traceback.
+    anything, so the (first) error is kept in ``environment_error`` for ``main``
+    to report in one line instead of a traceback.
     """
     global environment_error
-    requested = os.environ.get(SIMD_ENV_VAR, "").strip().lower()
+    requested = os.environ.get(variable, "").strip().lower()
     if requested in ("", "auto"):
         return
     try:
-        set_simd_target(requested)
+        select(requested)
     except (ValueError, RuntimeError) as error:
-        error = type(error)(f"{SIMD_ENV_VAR}={requested}: {error}")
+        error = type(error)(f"{variable}={requested}: {error}")
         if not _running_the_command():
             raise error from None
-        environment_error = error
+        if environment_error is None:
+            environment_error = error
 
 
 def _running_the_command() -> bool:
@@ -117,17 +193,25 @@ def build_info() -> dict:
     dict
         ``version``, ``compiled_targets`` (SIMD targets in this build),
         ``supported_targets`` (those this CPU can run), ``selected_target``
-        (in use), ``openmp`` (bool), ``num_threads`` and
+        (in use), ``cpu`` (``vendor``, ``family``, ``model`` as CPUID reports
+        them), ``detected_cpu_profile`` (chosen for this CPU at import),
+        ``cpu_profile`` (in use), ``gemm_tuning`` (the blocking and prefetch of
+        the target in use, see ``cpu_profiles()``), ``openmp`` (bool), ``num_threads`` and
         ``available_processors`` (the cap on ``num_threads``), ``openmp_wait``
         (how long idle workers spin: ``"GOMP_SPINCOUNT=3000"`` as reluscope set
         it, or the user's ``OMP_WAIT_POLICY`` / ``GOMP_SPINCOUNT``; see
         ``reluscope._openmp_wait``).
     """
+    cpu = _core.detect_cpu()
     return {
         "version": _core.__version__,
         "compiled_targets": list(_core.compiled_targets()),
         "supported_targets": list(_core.supported_targets()),
         "selected_target": _core.selected_target(),
+        "cpu": {"vendor": cpu.vendor, "family": cpu.family, "model": cpu.model},
+        "detected_cpu_profile": _core.detected_cpu_profile(),
+        "cpu_profile": _core.selected_cpu_profile(),
+        "gemm_tuning": _tuning_dict(_core.gemm_tuning_in_use()),
         "openmp": bool(_core.openmp_enabled()),
         "num_threads": _core.get_num_threads(),
         "available_processors": _core.available_processors(),

@@ -247,7 +247,7 @@ def main(argv=None) -> int:
     from . import __version__
     from ._runtime import environment_error
 
-    if environment_error is not None:  # a bad RELUSCOPE_SIMD, found at import
+    if environment_error is not None:  # a bad RELUSCOPE_SIMD or _CPU_PROFILE, found at import
         print(f"reluscope: error: {_one_line(environment_error)}", file=sys.stderr)
         return 2
     parser = _Parser(

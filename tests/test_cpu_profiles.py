@@ -1,0 +1,288 @@
+"""CPU profiles: the mapping from CPUID to a profile, forcing one by name, and the
+kernels under every profile this CPU can run, against the numpy reference."""
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import reference
+
+import reluscope as rs
+from reluscope import _core
+
+PROFILES = rs.cpu_profiles()
+AVX2 = ["avx2", "fma"]
+AVX512 = AVX2 + ["avx512f", "avx512dq", "avx512bw", "avx512vl"]
+# (n_rows, inner, columns): odd sizes, and an inner dimension of several KC blocks.
+ODD_SHAPES = list(itertools.product((1, 3, 17), repeat=3)) + [
+    (1000, 1000, 17), (17, 1000, 1000), (1000, 3, 1000), (1, 1000, 3)]
+
+
+def tolerance(inner):
+    # float32 accumulation of `inner` products of unit-scale numbers (as test_dense_kernels).
+    return dict(rtol=2e-5, atol=2e-6 * inner + 1e-6)
+
+
+def target_of(name):
+    """The SIMD target the profile runs on here (None in the table: the best one)."""
+    return PROFILES[name]["simd_target"] or _core.best_target()
+
+
+def runnable(name):
+    return target_of(name) in _core.supported_targets()
+
+
+@pytest.fixture(params=[
+    pytest.param(name, marks=pytest.mark.skipif(
+        not runnable(name), reason=f"this CPU cannot run the {target_of(name)} target"))
+    for name in PROFILES])
+def cpu_profile(request):
+    """Runs the test once per profile this CPU can run, restoring profile and target after."""
+    previous_profile, previous_target = rs.get_cpu_profile(), _core.selected_target()
+    rs.set_cpu_profile(request.param)
+    yield request.param
+    rs.set_cpu_profile(previous_profile)
+    rs.set_simd_target(previous_target)
+
+
+def run_python(code, **env):
+    environment = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=environment, timeout=120)
+
+
+# --- the kernels under each profile -------------------------------------------------
+
+def test_profile_selects_its_target_and_tuning(cpu_profile):
+    info = rs.build_info()
+    assert info["cpu_profile"] == cpu_profile
+    assert info["selected_target"] == target_of(cpu_profile)
+    if PROFILES[cpu_profile]["gemm_tuning"] is not None:
+        assert info["gemm_tuning"] == PROFILES[cpu_profile]["gemm_tuning"]
+
+
+def test_gemm_matches_reference(cpu_profile, num_threads, rng):
+    for m, k, n in ODD_SHAPES:
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        b = rng.standard_normal((k, n)).astype(np.float32)
+        c = np.full((m, n), np.nan, np.float32)
+        _core.gemm(a, b, c, False, False)
+        np.testing.assert_allclose(c, a.astype(np.float64) @ b, **tolerance(k),
+                                   err_msg=str((m, k, n)))
+
+
+def test_dense_forward_and_backward_match_reference(cpu_profile, num_threads, rng):
+    for n, fan_in, fan_out in ODD_SHAPES:
+        x = rng.standard_normal((n, fan_in)).astype(np.float32)
+        weight = rng.standard_normal((fan_in, fan_out)).astype(np.float32)
+        bias = rng.standard_normal(fan_out).astype(np.float32)
+        pre, out = np.empty((n, fan_out), np.float32), np.empty((n, fan_out), np.float32)
+        counts = np.zeros(fan_out, np.int64)
+        maxima = np.full(fan_out, -np.inf, np.float32)
+        _core.dense_forward(x, weight, bias, pre, out, _core.Activation.relu, 0.0, counts,
+                            maxima)
+        ref_pre, _ = reference.dense_forward(x, weight, bias, "relu")
+        shape = str((n, fan_in, fan_out))
+        np.testing.assert_allclose(pre, ref_pre, **tolerance(fan_in), err_msg=shape)
+        np.testing.assert_array_equal(out, np.maximum(pre, 0))
+        np.testing.assert_array_equal(counts, (pre > 0).sum(axis=0))
+
+        grad_out = rng.standard_normal((n, fan_out)).astype(np.float32)
+        grad_pre, grad_weight = np.empty_like(grad_out), np.empty_like(weight)
+        grad_bias, grad_x = np.empty_like(bias), np.empty_like(x)
+        _core.dense_backward(x, weight, pre, grad_out, grad_pre, grad_weight, grad_bias, grad_x,
+                             _core.Activation.relu, 0.0)
+        ref = reference.dense_backward(x, weight, pre, grad_out, "relu")
+        np.testing.assert_allclose(grad_pre, ref[0], rtol=1e-6, err_msg=shape)
+        np.testing.assert_allclose(grad_weight, ref[1], **tolerance(n), err_msg=shape)
+        np.testing.assert_allclose(grad_bias, ref[2], **tolerance(n), err_msg=shape)
+        np.testing.assert_allclose(grad_x, ref[3], **tolerance(fan_out), err_msg=shape)
+
+
+@pytest.mark.parametrize("target", _core.supported_targets())
+def test_profiles_on_one_target_agree_bit_for_bit(target, rng):
+    # Every profile keeps KC, the one parameter that sets the summation order,
+    # so forcing a profile changes speed, never results (for the same target).
+    on_target = [name for name in PROFILES if runnable(name) and target_of(name) == target]
+    if len(on_target) < 2:
+        pytest.skip(f"fewer than two profiles this CPU can run use {target}")
+    a = rng.standard_normal((300, 1000)).astype(np.float32)
+    b = rng.standard_normal((1000, 170)).astype(np.float32)
+    grad_out = rng.standard_normal((300, 170)).astype(np.float32)
+    previous_profile, previous_target = rs.get_cpu_profile(), _core.selected_target()
+    results = {}
+    try:
+        for name in on_target:
+            rs.set_cpu_profile(name)
+            c = np.empty((300, 170), np.float32)
+            _core.gemm(a, b, c, False, False)
+            grads = [np.empty_like(grad_out), np.empty_like(b), np.empty(170, np.float32),
+                     np.empty_like(a)]
+            _core.dense_backward(a, b, c, grad_out, *grads, _core.Activation.relu, 0.0)
+            results[name] = [c] + grads
+    finally:
+        rs.set_cpu_profile(previous_profile)
+        rs.set_simd_target(previous_target)
+    first, *others = on_target
+    for name in others:
+        for got, expected in zip(results[name], results[first]):
+            np.testing.assert_array_equal(got, expected, err_msg=f"{name} vs {first}")
+
+
+# --- detection ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("vendor,family,model,flags,expected", [
+    ("AuthenticAMD", 25, 0x01, AVX2, "zen3"),     # EPYC 7003 (Milan)
+    ("AuthenticAMD", 25, 0x21, AVX2, "zen3"),     # Ryzen 5000 (Vermeer)
+    ("AuthenticAMD", 25, 0x11, AVX512, "zen4"),   # EPYC 9004 (Genoa)
+    ("AuthenticAMD", 25, 0x61, AVX512, "zen4"),   # Ryzen 7000 (Raphael)
+    ("AuthenticAMD", 25, 0x11, AVX2, "zen3"),     # a Zen 4 whose AVX-512 is hidden: avx2
+    ("AuthenticAMD", 26, 0x02, AVX512, "zen5"),   # EPYC 9005 (Turin)
+    ("AuthenticAMD", 26, 0x44, AVX512, "zen5"),   # Ryzen 9000 (Granite Ridge)
+    ("AuthenticAMD", 26, 0x24, AVX512, "zen4"),   # Ryzen AI 300 (Strix Point): half width
+    ("AuthenticAMD", 26, 0x44, AVX2, "generic"),  # AVX-512 hidden: no zen5 without it
+    ("AuthenticAMD", 23, 0x31, AVX2, "generic"),  # Zen 2
+    ("GenuineIntel", 6, 0x55, AVX512, "intel-avx512"),  # Skylake-SP / Cascade Lake
+    ("GenuineIntel", 6, 0x8F, AVX512, "intel-avx512"),  # Sapphire Rapids
+    ("GenuineIntel", 6, 0x97, AVX2, "generic"),   # Alder Lake: no AVX-512
+    ("GenuineIntel", 6, 0x55, [], "generic"),     # AVX-512 CPU whose OS saves no wide registers
+    ("", 0, 0, [], "generic"),                    # not x86
+])
+def test_known_cpus_map_to_their_profiles(vendor, family, model, flags, expected):
+    assert rs.cpu_profile_for(vendor, family, model, flags) == expected
+
+
+def test_every_profile_named_by_detection_exists():
+    assert list(PROFILES)[0] == "generic"
+    assert {"generic", "zen3", "zen4", "zen5", "intel-avx512"} <= set(PROFILES)
+    for name, profile in PROFILES.items():
+        assert profile["description"], name
+        if profile["gemm_tuning"] is not None:
+            assert profile["gemm_tuning"]["kc"] == 256, name  # results as before profiles
+            assert profile["gemm_tuning"]["nc"] % 32 == 0, name  # whole panels of every target
+
+
+def test_build_info_reports_the_detected_and_selected_profile():
+    info = rs.build_info()
+    cpu = _core.detect_cpu()
+    assert info["cpu"] == {"vendor": cpu.vendor, "family": cpu.family, "model": cpu.model}
+    assert info["detected_cpu_profile"] == rs.cpu_profile_for(cpu.vendor, cpu.family, cpu.model,
+                                                              cpu.flags)
+    assert info["cpu_profile"] == rs.get_cpu_profile()
+    assert set(info["gemm_tuning"]) == {"kc", "mc_panels", "nc", "prefetch_distance"}
+
+
+def test_detected_profile_and_its_target_are_used_at_import():
+    result = run_python("import reluscope, json; print(json.dumps(reluscope.build_info()))",
+                        RELUSCOPE_CPU_PROFILE="", RELUSCOPE_SIMD="")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["cpu_profile"] == info["detected_cpu_profile"]
+    assert info["selected_target"] == target_of(info["detected_cpu_profile"])
+
+
+# --- forcing ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", [name for name in PROFILES if runnable(name)])
+def test_environment_variable_forces_a_profile(name):
+    result = run_python("import reluscope, json; print(json.dumps(reluscope.build_info()))",
+                        RELUSCOPE_CPU_PROFILE=name, RELUSCOPE_SIMD="")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert (info["cpu_profile"], info["selected_target"]) == (name, target_of(name))
+
+
+def test_forced_target_runs_with_its_own_defaults():
+    # RELUSCOPE_SIMD wins over the profile's target; the profile's tuning is
+    # for its own target only, so the forced target keeps its defaults.
+    code = ("import reluscope, json\n"
+            "print(json.dumps(reluscope.build_info()['gemm_tuning']))\n")
+    alone = run_python(code, RELUSCOPE_CPU_PROFILE="generic", RELUSCOPE_SIMD="portable")
+    profiled = [name for name in PROFILES if PROFILES[name]["gemm_tuning"] and runnable(name)]
+    if not profiled:
+        pytest.skip("this CPU runs no profile with a tuning of its own")
+    forced = run_python(code, RELUSCOPE_CPU_PROFILE=profiled[0], RELUSCOPE_SIMD="portable")
+    assert alone.returncode == forced.returncode == 0, alone.stderr + forced.stderr
+    assert json.loads(forced.stdout) == json.loads(alone.stdout)
+
+
+def test_unknown_profile_is_a_value_error_naming_the_known_ones():
+    with pytest.raises(ValueError, match="unknown CPU profile 'zen9'; known profiles: "
+                                         "generic, zen3, zen4, zen5, intel-avx512"):
+        rs.set_cpu_profile("zen9")
+    with pytest.raises(TypeError, match="CPU profile must be a string"):
+        rs.set_cpu_profile(4)
+
+
+def test_environment_variable_with_unknown_profile_fails_clearly():
+    result = run_python("import reluscope", RELUSCOPE_CPU_PROFILE="zen9")
+    assert result.returncode != 0
+    assert "RELUSCOPE_CPU_PROFILE=zen9: unknown CPU profile 'zen9'" in result.stderr
+
+
+def test_profile_the_cpu_cannot_run_is_a_runtime_error():
+    beyond = [name for name in PROFILES if not runnable(name)]
+    if not beyond:
+        pytest.skip("this CPU runs every profile")
+    before = (rs.get_cpu_profile(), _core.selected_target())
+    target = PROFILES[beyond[0]]["simd_target"]
+    with pytest.raises(RuntimeError, match=f"CPU profile '{beyond[0]}' uses the {target} SIMD "
+                                           "target, which this CPU cannot run"):
+        rs.set_cpu_profile(beyond[0])
+    assert (rs.get_cpu_profile(), _core.selected_target()) == before  # nothing changed
+
+
+# --- the blocking is a run-time parameter -------------------------------------------
+
+@pytest.mark.parametrize("kc,mc_panels,nc,prefetch_distance", [
+    (1, 1, 32, 0), (100, 1, 64, 4), (257, 3, 96, 0), (1000, 40, 4096, 16)])
+def test_gemm_is_right_under_unusual_tunings(simd_target, num_threads, rng, kc, mc_panels, nc,
+                                             prefetch_distance):
+    # Blocks smaller than the operands in every dimension: many KC, MC and NC
+    # blocks, ragged last ones, through the fused dense epilogue too.
+    try:
+        _core.set_gemm_tuning(kc, mc_panels, nc, prefetch_distance)
+        assert _core.gemm_tuning_in_use().kc == kc
+        for m, k, n in [(1, 1, 1), (17, 300, 130), (300, 1000, 17), (130, 257, 300)]:
+            a = rng.standard_normal((m, k)).astype(np.float32)
+            b = rng.standard_normal((k, n)).astype(np.float32)
+            c = np.full((m, n), np.nan, np.float32)
+            _core.gemm(a, b, c, False, False)
+            np.testing.assert_allclose(c, a.astype(np.float64) @ b, **tolerance(k),
+                                       err_msg=str((m, k, n)))
+            bias = rng.standard_normal(n).astype(np.float32)
+            pre, out = np.empty_like(c), np.empty_like(c)
+            _core.dense_forward(a, b, bias, pre, out, _core.Activation.relu, 0.0, None, None)
+            np.testing.assert_allclose(pre, reference.dense_forward(a, b, bias, "relu")[0],
+                                       **tolerance(k), err_msg=str((m, k, n)))
+            grad_out = rng.standard_normal((m, n)).astype(np.float32)
+            grads = [np.empty_like(grad_out), np.empty_like(b), np.empty_like(bias),
+                     np.empty_like(a)]
+            _core.dense_backward(a, b, pre, grad_out, *grads, _core.Activation.relu, 0.0)
+            ref = reference.dense_backward(a, b, pre, grad_out, "relu")
+            np.testing.assert_allclose(grads[1], ref[1], **tolerance(m), err_msg=str((m, k, n)))
+            np.testing.assert_allclose(grads[3], ref[3], **tolerance(n), err_msg=str((m, k, n)))
+    finally:
+        _core.select_target(_core.selected_target())  # back to the profile's tuning
+
+
+def test_selecting_a_target_ends_a_tuning_set_by_hand():
+    before = rs.build_info()["gemm_tuning"]
+    try:
+        _core.set_gemm_tuning(64, 2, 128, 3)
+        assert rs.build_info()["gemm_tuning"] == {"kc": 64, "mc_panels": 2, "nc": 128,
+                                                  "prefetch_distance": 3}
+    finally:
+        _core.select_target(_core.selected_target())
+    assert rs.build_info()["gemm_tuning"] == before
+
+
+@pytest.mark.parametrize("kc,mc_panels,nc,prefetch_distance", [
+    (0, 1, 32, 0), (1, 0, 32, 0), (1, 1, 48, 0), (1, 1, 0, 0), (1, 1, 32, -1)])
+def test_impossible_tunings_are_refused(kc, mc_panels, nc, prefetch_distance):
+    with pytest.raises(ValueError, match="GEMM tuning needs"):
+        _core.set_gemm_tuning(kc, mc_panels, nc, prefetch_distance)
