@@ -24,7 +24,10 @@ import sys
 import time
 
 CONFIGS = {
-    "default": {},
+    "reluscope's default": {},  # GOMP_SPINCOUNT=3000, set by reluscope at import
+    "GOMP_SPINCOUNT=300000 (libgomp's own default)": {"GOMP_SPINCOUNT": "300000"},
+    "GOMP_SPINCOUNT=30000": {"GOMP_SPINCOUNT": "30000"},
+    "GOMP_SPINCOUNT=1000": {"GOMP_SPINCOUNT": "1000"},
     "OMP_WAIT_POLICY=passive": {"OMP_WAIT_POLICY": "passive"},
     "OMP_WAIT_POLICY=active": {"OMP_WAIT_POLICY": "active"},
 }
@@ -119,7 +122,7 @@ def main() -> None:
                              capture_output=True, text=True).stdout
         results[name] = json.loads(out.strip().splitlines()[-1])
         r = results[name]
-        line = (f"{name:<26} reluscope {r['reluscope_solo_ms']:.3f} ms (again "
+        line = (f"{name:<46} reluscope {r['reluscope_solo_ms']:.3f} ms (again "
                 f"{r['reluscope_solo_again_ms']:.3f})  numpy {r['numpy_solo_ms']:.3f} ms  "
                 f"pair {r['pair_ms']:.3f} ms = {r['pair_ratio']:.2f}x the sum")
         if "torch_pair_ms" in r:
