@@ -12,9 +12,9 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.distributed as dist  # noqa: E402
 from torch import nn  # noqa: E402
-from torch.nn import functional  # noqa: E402
 
 import reluscope.torch as rt  # noqa: E402
+from test_torch_monitor import train_on  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch built without distributed")
 
@@ -34,20 +34,7 @@ def net():
 
 
 def train(model, optimizer, monitor, batches):
-    step = 0
-    for _ in range(EPOCHS):
-        for x, y in batches:
-            loss = functional.cross_entropy(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            step += 1
-            scale = 1e3 if step == HUGE_STEP else 1.0
-            for group in optimizer.param_groups:
-                group["lr"] *= scale
-            optimizer.step()
-            for group in optimizer.param_groups:
-                group["lr"] /= scale
-        monitor.end_epoch()
+    train_on(batches, model, optimizer, monitor, EPOCHS, HUGE_STEP)
 
 
 def book(monitor) -> dict:

@@ -33,10 +33,18 @@ def small_net(seed=0):
 
 def train(net, optimizer, monitor, x, y, epochs, huge_step=None):
     """The user's loop; the monitor adds only ``end_epoch``."""
+    batches = [(x[start:start + BATCH], y[start:start + BATCH])
+               for start in range(0, len(x), BATCH)]
+    train_on(batches, net, optimizer, monitor, epochs, huge_step)
+
+
+def train_on(batches, net, optimizer, monitor, epochs, huge_step=None):
+    """``epochs`` passes over ``batches`` of (x, y), the step ``huge_step`` (1-based) at
+    1000 times the learning rate, and ``monitor.end_epoch()`` after each pass."""
     step = 0
     for _ in range(epochs):
-        for start in range(0, len(x), BATCH):
-            loss = functional.cross_entropy(net(x[start:start + BATCH]), y[start:start + BATCH])
+        for x, y in batches:
+            loss = functional.cross_entropy(net(x), y)
             optimizer.zero_grad()
             loss.backward()
             step += 1
