@@ -1,6 +1,6 @@
 """Dense forward, dense backward and a whole training step: reluscope against numpy.
 
-Run (see README, Benchmarks):
+Run (see docs/performance.md, Benchmarks):
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest bench -p no:randomly \
         --benchmark-group-by=group
 """

@@ -1,4 +1,5 @@
-"""The README's Keras path: a Sequential of Dense layers through MLP.from_weights.
+"""The Keras path of docs/bridges.md: a Sequential of Dense layers through
+MLP.from_weights.
 
 Keras stores a Dense kernel as (in, out), reluscope's own layout, so the weights
 need pairing up, not transposing. Keras needs a backend; the test runs it on

@@ -141,6 +141,8 @@ class MLP:
             already (n_samples, n_features), which is what reluscope takes:
             flatten images first, e.g. ``x.reshape(len(x), -1)``.
 
+        Notes
+        -----
         Each ``nn.Linear`` weight (out_features, in_features) is transposed to
         (fan_in, fan_out) and copied as float32 on the CPU, from any device and
         any floating dtype (float64, float16, bfloat16); a Linear without bias

@@ -7,9 +7,9 @@ names of ``causes.py`` past and present: "bias drift" is now "drift" and "starve
 
 The figures quoted are the saved outputs of the default runs in ``docs/experiments/``
 (compare-remedies: Fashion-MNIST, plain SGD at lr=0.5, 10 epochs, layers
-784-128-128-128-10, means over 3 seeds; the README's digits figures for the same
-command with ``--dataset digits``). Where no saved run measured a remedy, the advice
-says how to measure it instead of quoting a number.
+784-128-128-128-10, means over 3 seeds; the digits figures in ``docs/experiments.md``
+are of the same command with ``--dataset digits``). Where no saved run measured a
+remedy, the advice says how to measure it instead of quoting a number.
 """
 
 from __future__ import annotations

@@ -40,6 +40,8 @@ class TensorBoard(Callback):
     tau : float
         The ReDo threshold of a dormant unit (``LayerScan.dormant_units``).
 
+    Notes
+    -----
     Each scan is written once, with its epoch as the step (epoch 0: the scan
     before training). Layers are numbered by their position among the hidden
     layers; a PyTorch monitor's ``layer_names[i]`` names layer ``i``. A
