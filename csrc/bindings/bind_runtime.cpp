@@ -23,6 +23,12 @@ void bind_runtime(py::module_& m) {
   }, py::arg("n"),
         "Set the threads each kernel call uses, at most available_processors(); returns the "
         "count applied.");
+  m.def("set_threads_for_this_thread", [](int n) {
+    if (n < 0) throw py::value_error("number of threads must be >= 0, got " + std::to_string(n));
+    return set_threads_for_this_thread(n);
+  }, py::arg("n"),
+        "Threads the kernel calls of the calling thread use (0: the process-wide count); "
+        "returns the count applied.");
   m.def("available_processors", &available_processors,
         "The processors this process may run on: the most threads a kernel call uses.");
   m.def("requested_threads_at_start", &requested_threads_at_start,

@@ -44,7 +44,21 @@ int requested_threads_at_start() {
   return requested;
 }
 
-int num_threads() { return g_threads.load(std::memory_order_relaxed); }
+namespace {
+// A calling thread's own count, 0: none (see set_threads_for_this_thread).
+thread_local int t_threads_for_this_thread = 0;
+}  // namespace
+
+int num_threads() {
+  const int own = t_threads_for_this_thread;
+  return own > 0 ? own : g_threads.load(std::memory_order_relaxed);
+}
+
+int set_threads_for_this_thread(int n) {
+  const int applied = n > 0 ? std::min(n, available_processors()) : 0;
+  t_threads_for_this_thread = applied;
+  return applied;
+}
 
 int set_num_threads(int n) {
   const int applied = std::min(n, available_processors());

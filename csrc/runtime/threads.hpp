@@ -16,5 +16,9 @@ int requested_threads_at_start();
 int num_threads();
 // n >= 1 (the caller validates); sets and returns min(n, available_processors()).
 int set_num_threads(int n);
+// The count kernel calls made from the calling thread use, instead of the process-wide
+// one: n >= 1, capped as above; 0 goes back to the process-wide count. For a Python
+// thread pool that runs independent pieces of work side by side, each on one thread.
+int set_threads_for_this_thread(int n);
 
 }  // namespace rs

@@ -28,9 +28,22 @@ DEFAULT_CHUNK_ROWS = 8192
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+class StreamBuffers:
+    """The two activation buffers of ``stream_layers``, kept by a caller that streams many
+    pieces of rows, so that each piece does not allocate (and page-fault) them anew."""
+
+    def __init__(self):
+        self.arrays: list[np.ndarray] = []
+
+    def get(self, size: int) -> list[np.ndarray]:
+        if not self.arrays or self.arrays[0].size < size:
+            self.arrays = [np.empty(size, dtype=np.float32) for _ in range(2)]
+        return self.arrays
+
+
 def stream_layers(layers, x: np.ndarray, chunk_size: int = DEFAULT_CHUNK_ROWS, *,
                   stats=None, keep_pre: bool = False, outputs: np.ndarray | None = None,
-                  check_finite: bool = True):
+                  check_finite: bool = True, buffers: StreamBuffers | None = None):
     """Yield ``(layer_index, start, pre_activation, output)`` per layer of each chunk.
 
     The arrays are (rows of the chunk, fan_out) views of buffers that the next
@@ -54,6 +67,8 @@ def stream_layers(layers, x: np.ndarray, chunk_size: int = DEFAULT_CHUNK_ROWS, *
         ``start:start + rows`` per chunk.
     check_finite : bool
         Raise ``NonFiniteActivations`` at the first NaN or Inf pre-activation.
+    buffers : StreamBuffers, optional
+        Where to keep the activation buffers across calls (default: new ones).
 
     Raises
     ------
@@ -64,7 +79,7 @@ def stream_layers(layers, x: np.ndarray, chunk_size: int = DEFAULT_CHUNK_ROWS, *
     rows = min(chunk_size, n)
     buffered = layers if outputs is None else layers[:-1]
     widest = max((layer.fan_out for layer in buffered), default=0)
-    buffers = [np.empty(rows * widest, dtype=np.float32) for _ in range(2)]
+    buffers = (buffers or StreamBuffers()).get(rows * widest)
     pre_buffer = np.empty(rows * widest, dtype=np.float32) if keep_pre else None
     nonfinite = [np.zeros(layer.fan_out, dtype=np.int64) for layer in layers]
     for start in range(0, n, chunk_size):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _core
 from ._strict_json import strict_document
 from ._validation import as_features, finite_float, positive_int
 from .layer_stream import DEFAULT_CHUNK_ROWS
@@ -30,6 +31,7 @@ from .model_input import as_mlp
 from .scan_chunks import chunk_scan_parts, is_chunk_iterator
 from .scan_dask import dask_scan_parts, is_dask_array
 from .scan_parts import ScanParts
+from .scan_threads import threaded_scan_parts, worth_threading
 
 SCHEMA_VERSION = 1
 DEFAULT_DORMANT_TAU = 0.025
@@ -274,8 +276,13 @@ def scan(model, x, chunk_size: int = DEFAULT_CHUNK_ROWS, dormancy: bool = True) 
         parts = chunk_scan_parts(model, x, chunk_size, dormancy)
     else:
         x = as_features(x, n_features=model.n_features)
-        parts = ScanParts.empty(model.hidden_layers, dormancy)
-        parts.add_rows(model.hidden_layers, x, chunk_size)
+        n_threads = _core.get_num_threads()
+        if worth_threading(x.shape[0], chunk_size, n_threads):
+            parts = threaded_scan_parts(model.hidden_layers, x, chunk_size, dormancy,
+                                        n_threads)
+        else:
+            parts = ScanParts.empty(model.hidden_layers, dormancy)
+            parts.add_rows(model.hidden_layers, x, chunk_size)
     return report_of(parts)
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
-from .layer_stream import stream_layers
+from .layer_stream import StreamBuffers, stream_layers
 
 
 @dataclass
@@ -59,7 +59,8 @@ class ScanParts:
                    [np.zeros(layer.fan_out, dtype=np.float64) for layer in hidden]
                    if dormancy else None)
 
-    def add_rows(self, hidden, x: np.ndarray, chunk_size: int) -> ScanParts:
+    def add_rows(self, hidden, x: np.ndarray, chunk_size: int,
+                 buffers: StreamBuffers | None = None) -> ScanParts:
         """Accumulate the rows of ``x`` (checked C-contiguous float32) in place; returns self.
 
         The kernel adds the counts and maxima in its epilogue; the stream reuses
@@ -71,7 +72,7 @@ class ScanParts:
         if x.shape[0] == 0:
             return self
         stats = list(zip(self.firing_counts, self.max_pre_activation))
-        for i, _, _, out in stream_layers(hidden, x, chunk_size, stats=stats):
+        for i, _, _, out in stream_layers(hidden, x, chunk_size, stats=stats, buffers=buffers):
             if self.abs_sums is not None:
                 relu = hidden[i].activation.kind == _core.Activation.relu
                 magnitude = out if relu else np.abs(out)
