@@ -67,7 +67,8 @@ class OptimizerTraits:
     @classmethod
     def of(cls, optimizer) -> OptimizerTraits:
         """The traits of a reluscope optimizer or a ``torch.optim`` one (its param groups);
-        the defaults (nothing known) for None."""
+        the defaults (nothing known) for None.
+        """
         if optimizer is None:
             return cls()
         groups = getattr(optimizer, "param_groups", None)
@@ -173,7 +174,8 @@ class CauseRules:
     def certify_all(self, history, model, deaths, optimizer: OptimizerTraits | None = None
                     ) -> list[DeathCertificate]:
         """Certificates of the deaths ``(layer, unit, last-firing record or None)`` that the
-        latest scan of ``history`` found."""
+        latest scan of ``history`` found.
+        """
         if not history.reports:
             raise ValueError("the history has no scan yet: observe the model first")
         weights = _weights_of(model)
@@ -270,7 +272,8 @@ class CauseRules:
 
 def _step_share(certificate: DeathCertificate, history, weights: HiddenLayerWeights):
     """The killing step's update over the unit's whole movement between the two scans
-    (both as the norm of (dw_j, db_j)); None without a record or a kept earlier scan."""
+    (both as the norm of (dw_j, db_j)); None without a record or a kept earlier scan.
+    """
     before = history.weights_before_latest
     if certificate.update_norm is None or before is None:
         return None
@@ -293,7 +296,8 @@ def starved(below, model, layer: int, unit: int) -> bool:
     """Whether the units of the layer below (its scan ``below``) that feed ``unit`` are all
     silent, or at least half of that layer is dead.
 
-    ``model``: an MLP or the ``HiddenLayerWeights`` of a chain."""
+    ``model``: an MLP or the ``HiddenLayerWeights`` of a chain.
+    """
     if below.dead_fraction >= 0.5:
         return True
     feeding = np.flatnonzero(_weights_of(model).incoming[layer][unit] != 0)

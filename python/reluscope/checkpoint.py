@@ -148,7 +148,8 @@ def load_checkpoint(path) -> tuple[Trainer, list]:
 
 def read_manifest(path) -> dict:
     """The manifest of the checkpoint at ``path`` (what it holds, when and why it was saved),
-    without rebuilding anything."""
+    without rebuilding anything.
+    """
     return read_archive(path, CHECKPOINT_FORMAT, CHECKPOINT_SCHEMA_VERSION)[0]
 
 

@@ -51,7 +51,7 @@ _nonnegative_int = _int_at_least(0)
 
 
 def _jobs(text: str) -> int:
-    """joblib's n_jobs: >= 1, or negative (-1: every core)."""
+    """Joblib's n_jobs: >= 1, or negative (-1: every core)."""
     value = _int_at_least(-(2**31))(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be >= 1, or negative (-1: every core), got 0")

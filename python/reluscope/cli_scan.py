@@ -343,5 +343,6 @@ def check_features(array, n_features: int, data_path: str, model_path: str):
     if bad.any():
         row, column = np.argwhere(bad)[0]
         raise ValueError(f"DATA {data_path} has {int(bad.sum())} NaN or Inf values (after "
-                         f"conversion to float32), the first at sample {row}, feature {column} (from 0)")
+                         f"conversion to float32), the first at sample {row}, "
+                         f"feature {column} (from 0)")
     return x

@@ -20,7 +20,8 @@ class TrainingDiverged(FloatingPointError):
 class CheckpointError(ValueError):
     """A model or checkpoint file cannot be read: truncated, corrupted, of another
     kind, or written by a newer reluscope. The message names the file and what is
-    wrong with it."""
+    wrong with it.
+    """
 
 
 class NonFiniteActivations(ValueError):

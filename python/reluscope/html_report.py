@@ -115,7 +115,8 @@ fired on its training batch.</p>
 
 def report_page(sections) -> str:
     """The page of the (title, monitor) pairs ``sections``: the verdicts, then the runs
-    side by side."""
+    side by side.
+    """
     sections = list(sections)
     if not sections:
         raise ValueError("no runs to report: give at least one (title, monitor) pair")
@@ -134,6 +135,12 @@ def report_page(sections) -> str:
     cells += [f"<pre>{html.escape(monitor.layer_table())}</pre>" for monitor in monitors]
     cells += [_certificates(monitor) for monitor in monitors]
     n_samples = max(monitor.history.n_samples for monitor in monitors)
+    definitions = (
+        '<p class="definitions">Dead: the unit\'s pre-activation is &le; 0 on every one of the '
+        f"{n_samples} scanned samples\n"
+        "(exact scan between epochs). Dormant: ReDo score &le; 0.025. Silent: no firing on the\n"
+        "epoch's training batches. Each column is one run; every row of plots shares its axes.</p>"
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>reluscope report</title>
 <style>
@@ -161,9 +168,7 @@ th {{ cursor: pointer; background: #eee; }}
 <section class="verdict"><h2>Verdict</h2>
 <div class="runs">{verdicts}</div>
 </section>
-<p class="definitions">Dead: the unit's pre-activation is &le; 0 on every one of the {n_samples} scanned samples
-(exact scan between epochs). Dormant: ReDo score &le; 0.025. Silent: no firing on the
-epoch's training batches. Each column is one run; every row of plots shares its axes.</p>
+{definitions}
 <div class="runs">
 {chr(10).join(cells)}
 </div>
@@ -174,7 +179,8 @@ epoch's training batches. Each column is one run; every row of plots shares its 
 
 def write_report(sections, path) -> str:
     """Write one page for the (title, DeadUnitMonitor) pairs ``sections``, a column per
-    run; return the path."""
+    run; return the path.
+    """
     return write_text(path, report_page(sections))
 
 

@@ -21,7 +21,8 @@ import numpy as np
 @dataclass(frozen=True)
 class Rectifier:
     """A ReLU-family function: s for s > 0, ``negative_slope`` * s otherwise, capped at
-    ``ceiling`` (6 for ReLU6)."""
+    ``ceiling`` (6 for ReLU6).
+    """
 
     negative_slope: float = 0.0
     ceiling: float = math.inf
@@ -69,7 +70,8 @@ class HiddenLayerWeights:
     @classmethod
     def of_mlp(cls, model) -> HiddenLayerWeights:
         """The hidden layers of a native ``MLP``: a chain from the features up (views of
-        the model's arrays: ``copy`` keeps them)."""
+        the model's arrays: ``copy`` keeps them).
+        """
         hidden = model.hidden_layers
         activation = model.activation
         # The identity is a rectifier of slope 1.

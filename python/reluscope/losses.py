@@ -18,6 +18,8 @@ from ._validation import as_class_labels, as_regression_targets, lookup
 
 
 class CrossEntropy:
+    """Softmax cross-entropy of the logits against integer class labels."""
+
     name = "cross_entropy"
     kind = _core.Loss.cross_entropy
     is_classification = True
@@ -32,6 +34,8 @@ class CrossEntropy:
 
 
 class MeanSquaredError:
+    """Mean over all elements of (output - target)**2."""
+
     name = "mse"
     kind = _core.Loss.mse
     is_classification = False

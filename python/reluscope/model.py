@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._validation import (as_features, as_float32_parameter, float32_hyperparameter,
-                          positive_int)
+from ._validation import as_features, as_float32_parameter, float32_hyperparameter, positive_int
 from .activations import IDENTITY, get_activation
 from .initializers import initialize
 from .layer_checks import check_layers
@@ -452,7 +451,8 @@ WEIGHT_LAYOUTS = {
 
 def _weight_pairs(weights, layout: str = "reluscope") -> list[tuple[np.ndarray, np.ndarray]]:
     """``weights`` as checked (weight, bias) pairs, copied as C-contiguous float32
-    (fan_in, fan_out) weights; given in ``layout`` (see ``WEIGHT_LAYOUTS``)."""
+    (fan_in, fan_out) weights; given in ``layout`` (see ``WEIGHT_LAYOUTS``).
+    """
     if not isinstance(layout, str) or layout not in WEIGHT_LAYOUTS:
         raise ValueError(f"layout must be one of {sorted(WEIGHT_LAYOUTS)}, got {layout!r}")
     pairs = list(weights)

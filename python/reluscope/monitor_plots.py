@@ -60,7 +60,8 @@ def plot_rows(monitors) -> list[PlotRow]:
 
 def _draw(monitors, shared, figure_cls, draw, height: float) -> list:
     """``draw(monitor, figure, shared)`` for each monitor, on a figure ``height`` inches
-    tall; ``shared`` holds the limits of all."""
+    tall; ``shared`` holds the limits of all.
+    """
     images = []
     for monitor in monitors:
         figure = figure_cls(figsize=(FIGURE_WIDTH, height), layout="constrained")
@@ -121,7 +122,8 @@ def _pre_samples(monitor) -> list:
 def _value_bins(samples, n_bins: int = 40, tail: float = 0.001) -> np.ndarray:
     """Bin edges from the ``tail`` to the 1 - ``tail`` quantile of the pooled values, and
     0: a few outliers (a run that blew up) would squeeze every other value into a bin or
-    two. The values outside are counted in the end bins (``_clipped``)."""
+    two. The values outside are counted in the end bins (``_clipped``).
+    """
     values = np.concatenate([np.ravel(s) for s in samples]) if samples else np.zeros(0)
     values = values[np.isfinite(values)].astype(np.float64)
     if values.size == 0:

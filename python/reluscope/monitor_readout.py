@@ -74,7 +74,8 @@ class MonitorReadout:
 
     def to_dict(self) -> dict:
         """The whole record as strict JSON values: a non-finite number (a run that
-        diverged) is null, and a top-level "notes" entry names where."""
+        diverged) is null, and a top-level "notes" entry names where.
+        """
         return strict_document({
             "schema_version": SCHEMA_VERSION,
             **self.history.to_dict(),

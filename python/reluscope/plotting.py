@@ -54,8 +54,9 @@ def png_base64(figure) -> str:
 
 @contextlib.contextmanager
 def page_fonts():
-    """matplotlib's settings for a figure drawn for a page (``FONT_SIZES``); the
-    user's settings are restored after."""
+    """Matplotlib's settings for a figure drawn for a page (``FONT_SIZES``); the
+    user's settings are restored after.
+    """
     import matplotlib
 
     with matplotlib.rc_context(FONT_SIZES):
@@ -64,7 +65,8 @@ def page_fonts():
 
 def page_png(figure) -> tuple[str, int, int]:
     """(base64 PNG, width, height in pixels) of a figure drawn at ``PAGE_DPI`` at its own
-    size: shown at that width, its text keeps the size it was drawn at."""
+    size: shown at that width, its text keeps the size it was drawn at.
+    """
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=PAGE_DPI)
     png = buffer.getvalue()
@@ -85,7 +87,8 @@ def margin_bins(margins, n_bins: int = 40) -> np.ndarray:
 
 def margin_histogram(ax, margins, dead, bins) -> None:
     """Units by margin (largest pre-activation over the samples), those that fire in
-    blue and dead ones in red, stacked; a dashed line at 0, where a unit dies."""
+    blue and dead ones in red, stacked; a dashed line at 0, where a unit dies.
+    """
     margins = np.asarray(margins, dtype=np.float64)
     finite = np.isfinite(margins)
     ax.hist([margins[finite & ~dead], margins[finite & dead]], bins=bins, stacked=True,

@@ -26,7 +26,8 @@ MEASURE_IT = ("none saved for this cause; run `reluscope compare-remedies` to me
 @dataclass(frozen=True)
 class Remedy:
     """``advice``: what to change, with the call that changes it; ``evidence``: what the
-    compare-remedies experiment measured, or how to measure it."""
+    compare-remedies experiment measured, or how to measure it.
+    """
 
     advice: str
     evidence: str
@@ -77,5 +78,6 @@ def current_cause(cause: str) -> str:
 
 def remedy_for(cause: str) -> Remedy | None:
     """The remedy for deaths of ``cause`` (a current or former name), or None for a cause
-    this table does not know."""
+    this table does not know.
+    """
     return REMEDIES.get(current_cause(cause))

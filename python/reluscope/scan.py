@@ -157,7 +157,8 @@ class ScanReport:
 
     def to_dict(self) -> dict:
         """A JSON-serializable dict (plain Python types only; a non-finite number is
-        null, with a "notes" entry naming where)."""
+        null, with a "notes" entry naming where).
+        """
         return strict_document({
             "schema_version": SCHEMA_VERSION,
             "definition": "dead = pre-activation <= 0 on every sample (exact scan); dormant = "

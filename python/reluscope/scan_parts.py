@@ -81,7 +81,10 @@ class ScanParts:
 
     @staticmethod
     def combine(*parts: ScanParts) -> ScanParts:
-        """The statistics of all the parts' rows together (a new object; sums in the given order)."""
+        """The statistics of all the parts' rows together.
+
+        A new object; the sums are taken in the given order.
+        """
         first, rest = parts[0], parts[1:]
         counts = [c.copy() for c in first.firing_counts]
         maxima = [m.copy() for m in first.max_pre_activation]

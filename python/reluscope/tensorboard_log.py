@@ -85,7 +85,8 @@ class TensorBoard(Callback):
 
     def log(self, monitor=None) -> int:
         """Write the scans of ``monitor`` (default: the one given at construction) not yet
-        written, and flush. Returns how many were written."""
+        written, and flush. Returns how many were written.
+        """
         monitor = self.monitor if monitor is None else monitor
         if monitor is None:
             raise TypeError("TensorBoard.log needs a monitor: pass one here or to TensorBoard()")

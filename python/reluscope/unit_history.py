@@ -231,7 +231,8 @@ class UnitHistory:
 
     def check_model(self, model) -> None:
         """A ValueError unless ``model`` takes the features of x (and its layers
-        pass ``MLP.check_layers``)."""
+        pass ``MLP.check_layers``).
+        """
         model.check_layers()
         if self.x.shape[1] != model.n_features:
             raise ValueError(f"x_scan has {self.x.shape[1]} features but the first layer "
@@ -253,7 +254,8 @@ class UnitHistory:
         """Up to `values` pre-activations per hidden layer, from the first `rows` samples.
 
         Pre-activations, not the ReLU's outputs: those are a spike at 0 that hides how
-        far below 0 the silent units are."""
+        far below 0 the silent units are.
+        """
         rng = np.random.default_rng(0)
         samples = []
         for pre_activation, _ in model.forward_layers(self.x[:rows])[:-1]:
@@ -264,8 +266,9 @@ class UnitHistory:
         return samples
 
     def centered_if_nonnegative(self):
-        """x - mean(x) when every feature of x is non-negative, else None; computed once
-        (x is fixed), not once per dead unit. None without x."""
+        """X - mean(x) when every feature of x is non-negative, else None; computed once
+        (x is fixed), not once per dead unit. None without x.
+        """
         if self.x is None:
             return None
         if not self._centered_known:

@@ -50,7 +50,8 @@ class Verdict:
     @property
     def remedy_cause(self) -> str | None:
         """The cause the advice is for: the main one, else "born dead" when only
-        born-dead units are dead."""
+        born-dead units are dead.
+        """
         if self.main_cause is not None:
             return self.main_cause
         return "born dead" if self.born_dead else None

@@ -34,8 +34,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ..initializers import initialize
 from .._validation import as_features, float32_hyperparameter, nonnegative_int, positive_int
+from ..initializers import initialize
 from . import _arguments as check
 from ._arguments import output_prefix
 from ._common import result_header, write_outputs

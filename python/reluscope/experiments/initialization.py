@@ -115,7 +115,7 @@ def init_study(inits=DEFAULT_INITS, dataset: str = "auto", n_samples: int = 1000
 
 
 def findings(rows: list) -> list[str]:
-    """In words: does the std of the ReLU layers shrink, hold or explode with depth?"""
+    """Say in words whether the std of the ReLU layers shrinks, holds or explodes with depth."""
     lines = []
     for row in rows:
         stds = [layer["std"] for layer in row["layers"][1:]]

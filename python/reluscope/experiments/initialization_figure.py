@@ -65,7 +65,8 @@ def _violin_row(ax, row: dict, picked: list, color: str) -> None:
 
 def figure(result: dict, samples: dict):
     """Top: std per layer (log scale), one line per init. Below: violins, one row per init,
-    every row on the same value axis and the same layer axis."""
+    every row on the same value axis and the same layer axis.
+    """
     from matplotlib.ticker import FixedFormatter, FixedLocator
 
     from ..html_report import figure_class

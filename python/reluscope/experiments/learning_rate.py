@@ -51,7 +51,8 @@ def lr_sweep(lrs=DEFAULT_LRS, seeds=DEFAULT_SEEDS, dataset: str = "auto",
 
 def aggregate(trials: list, lrs: list) -> list:
     """Per learning rate: mean, min and max over seeds of the whole-network and per-layer
-    dead fractions, plus accuracy, revivals and diverged runs."""
+    dead fractions, plus accuracy, revivals and diverged runs.
+    """
     rows = []
     for lr in lrs:
         runs = [t for t in trials if t["lr"] == lr]

@@ -79,7 +79,8 @@ class MLPScan:
         """The scan of the module's current weights, or None where the hook scan must
         answer: the module changed since ``for_module`` (its modules, dtype or device),
         or its weights or activations are not finite (the hook scan counts a NaN
-        pre-activation as not firing; ``reluscope.scan`` refuses it)."""
+        pre-activation as not firing; ``reluscope.scan`` refuses it).
+        """
         if _leaves(self.module) != self._leaves or not _float32_on_cpu(self.module):
             return None
         try:
@@ -106,5 +107,6 @@ def _leaves(module: nn.Module) -> list[nn.Module]:
 
 def _float32_on_cpu(module: nn.Module) -> bool:
     """The C++ scan computes in float32 on the host; a module in another dtype, or on an
-    accelerator, is scanned by hooks in its own dtype on its own device."""
+    accelerator, is scanned by hooks in its own dtype on its own device.
+    """
     return all(p.dtype == torch.float32 and p.device.type == "cpu" for p in module.parameters())

@@ -191,13 +191,15 @@ class DeadUnitMonitor(MonitorReadout):
     def epoch_firing_counts(self) -> list[np.ndarray | None]:
         """Per layer, the samples on which each unit fired in this epoch's training forwards
         so far (one copy from the device); None for a layer not seen in them (see
-        ``unobserved``)."""
+        ``unobserved``).
+        """
         return self._firing.epoch_counts()
 
     def last_firing_stats(self) -> list | None:
         """Per layer, a ``reluscope.UnitStats`` whose ``last_firing`` holds each unit's last
         firing step and the update after it (None without an optimizer). Under
-        torch.distributed every rank must call it: the records are reduced over the ranks."""
+        torch.distributed every rank must call it: the records are reduced over the ranks.
+        """
         return (None if self._updates is None
                 else self._ranks.last_firing(self._updates.unit_stats()))
 
@@ -317,7 +319,8 @@ class DeadUnitMonitor(MonitorReadout):
 
 def _features_or_none(x_scan):
     """x_scan as the history's feature matrix when it is one (a 2-D tensor or array), for the
-    "inputs not centered" rule; None for images or a DataLoader."""
+    "inputs not centered" rule; None for images or a DataLoader.
+    """
     if isinstance(x_scan, torch.Tensor) and x_scan.dim() == 2:
         return x_scan.detach().float().cpu().numpy()
     if isinstance(x_scan, np.ndarray) and x_scan.ndim == 2:
@@ -327,7 +330,8 @@ def _features_or_none(x_scan):
 
 def _chained(index: int, sites: list, input_origin: dict, have_features: bool) -> bool:
     """Whether site ``index``'s producer reads exactly the previous site's units (the first:
-    the scanned features), so that the cause rules may read its weights as a chain."""
+    the scanned features), so that the cause rules may read its weights as a chain.
+    """
     site = sites[index]
     if not isinstance(site.producer, nn.Linear):
         return False

@@ -84,7 +84,7 @@ class Ranks:
         return reduced
 
     def scan_report(self, report: ScanReport) -> ScanReport:
-        """This rank's scan of its shard of x_scan, combined with every other rank's."""
+        """Combine this rank's scan of its shard of x_scan with every other rank's."""
         if not self.active:
             return report
         n_total = int(self._reduce(np.array([report.n_samples], np.int64), dist.ReduceOp.SUM)[0])

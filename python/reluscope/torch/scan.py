@@ -61,7 +61,8 @@ def scan(module: nn.Module, batches, *, dormancy: bool = True) -> ScanReport:
 @dataclass
 class SiteScan:
     """A scan with what the monitor also needs: the sites, how they chain, a few
-    pre-activations per site (``activation_samples``)."""
+    pre-activations per site (``activation_samples``).
+    """
 
     report: ScanReport
     sites: list
@@ -108,7 +109,8 @@ class _SiteTally:
 
 def sample_activations(activations: torch.Tensor, values: int = SAMPLE_VALUES) -> np.ndarray:
     """Up to ``values`` of ``activations`` (the monitor passes pre-activations), as a float32
-    array; the same draw (a fixed seed) for the same shape, whichever scan computed them."""
+    array; the same draw (a fixed seed) for the same shape, whichever scan computed them.
+    """
     flat = activations.flatten().float()
     if flat.numel() > values:
         generator = torch.Generator(device=flat.device).manual_seed(0)
@@ -119,7 +121,8 @@ def sample_activations(activations: torch.Tensor, values: int = SAMPLE_VALUES) -
 def scan_sites(module: nn.Module, batches, *, dormancy: bool = True, sample_rows: int = 0,
                sample_values: int = SAMPLE_VALUES) -> SiteScan:
     """``scan``, also returning the sites, their input origins and (with ``sample_rows``)
-    a sample of each site's pre-activations for the report's histograms."""
+    a sample of each site's pre-activations for the report's histograms.
+    """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     tallies: dict[SiteKey, _SiteTally] = {}

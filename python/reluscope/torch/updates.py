@@ -62,13 +62,15 @@ def update_source(optimizer: torch.optim.Optimizer, group: dict | None,
                   param: torch.Tensor, closure=None, path: str = "auto") -> str:
     """Where the coming ``optimizer.step(closure)``'s update of ``param`` (in param group
     ``group``, None: in none) can be read exactly: one of SGD_GRADIENT, SGD_MOMENTUM_BUFFER,
-    NOT_UPDATED or COPY (see the module docstring). ``path="copy"``: always COPY."""
+    NOT_UPDATED or COPY (see the module docstring). ``path="copy"``: always COPY.
+    """
     return _source(_group_sources(optimizer, closure, path), group, param)
 
 
 def _group_sources(optimizer, closure, path: str) -> dict[int, str] | None:
     """Per id(param group), ``_group_source``; None: every parameter is copied. Once per
-    step: on a tiny network the Python of a per-param look shows in the step time."""
+    step: on a tiny network the Python of a per-param look shows in the step time.
+    """
     if path == "copy" or type(optimizer) is not torch.optim.SGD or closure is not None:
         return None
     return {id(group): _group_source(group) for group in optimizer.param_groups}
@@ -85,7 +87,8 @@ def _source(group_sources: dict[int, str] | None, group: dict | None,
 
 def _group_source(group: dict) -> str:
     """What ``torch.optim.SGD`` does with the params of ``group``: COPY where its own terms
-    are not the update, else the term, for a param that has a dense real gradient."""
+    are not the update, else the term, for a param that has a dense real gradient.
+    """
     if (group.get("fused") or group.get("differentiable")
             or isinstance(group["lr"], torch.Tensor)
             or isinstance(group["weight_decay"], torch.Tensor)):
@@ -107,7 +110,8 @@ def _param_source(group_source: str, param: torch.Tensor) -> str:
 
 class _ParamUpdate:
     """One parameter's update in a step, per unit: the norm of each row (the weights into
-    one unit; ``rows=True``) or each value (a bias; ``rows=False``)."""
+    one unit; ``rows=True``) or each value (a bias; ``rows=False``).
+    """
 
     def __init__(self, param: torch.Tensor, rows: bool):
         self.param = param
@@ -281,7 +285,8 @@ class UpdateTracker:
     def sources(self) -> list[str | None]:
         """Per registered site, where the last step's update of its weights was read (one of
         SGD_GRADIENT, SGD_MOMENTUM_BUFFER, NOT_UPDATED, COPY); None for a site whose weights
-        the optimizer does not hold."""
+        the optimizer does not hold.
+        """
         sources = []
         for site in self.registry.sites:
             update = self._producers.get(site.producer)
