@@ -129,6 +129,8 @@ class LayerInputs:
 
 def _inputs_of(weights: HiddenLayerWeights, x: np.ndarray, layer: int) -> np.ndarray:
     """What hidden layer ``layer`` reads for the rows x, through the layers below it."""
+    # why_not_attributable turned away the weights without rectifiers before we got here.
+    assert weights.rectifiers is not None, "the layer inputs cannot be recomputed"
     h = np.asarray(x, dtype=np.float32)
     for below in range(layer):
         pre = h @ weights.incoming[below].T + weights.biases[below]

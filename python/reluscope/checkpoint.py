@@ -33,6 +33,7 @@ epoch, and a ``fit`` resumed from it starts a new epoch.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ from .callbacks import CallbackState
 from .errors import CheckpointError
 from .model_file import describe_model, rebuild_model
 from .monitor import DeadUnitMonitor
-from .optim import SGD, Adam, AdamState, SGDState
+from .optim import SGD, Adam, AdamState, Optimizer, SGDState
 from .redo import ReDo
 from .tracking import LAST_FIRING_FIELDS, UnitStats
 from .trainer import History, Trainer
@@ -51,10 +52,13 @@ CHECKPOINT_FORMAT = "reluscope.checkpoint"
 CHECKPOINT_SCHEMA_VERSION = 1
 
 # The callback classes a checkpoint may hold, by the name stored in the file.
-CALLBACK_KINDS: dict[str, type] = {"DeadUnitMonitor": DeadUnitMonitor, "ReDo": ReDo}
+# type[Any]: any class with state_dict() and from_state_dict(state) (see register_callback).
+CALLBACK_KINDS: dict[str, type[Any]] = {"DeadUnitMonitor": DeadUnitMonitor, "ReDo": ReDo}
 
 # The optimizers, by the name of their kind, and the state class of each.
-OPTIMIZERS: dict[str, tuple[type, type]] = {"sgd": (SGD, SGDState), "adam": (Adam, AdamState)}
+OPTIMIZERS: dict[str, tuple[type[Optimizer], type]] = {
+    "sgd": (SGD, SGDState), "adam": (Adam, AdamState),
+}
 
 
 def register_callback(name: str, cls: type) -> None:
@@ -268,7 +272,7 @@ def _numbers(values, key: str, name: str) -> list:
 
 
 def _describe_trainer(trainer: Trainer) -> tuple[dict, dict]:
-    arrays = {}
+    arrays: dict[str, np.ndarray] = {}
     for i, stats in enumerate(trainer.unit_stats):
         prefix = f"trainer/unit_stats/{i}/"
         arrays[prefix + "firing_counts"] = stats.firing_counts

@@ -8,6 +8,8 @@ PyTorch user sees when printing the network.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .activations import get_activation
@@ -37,8 +39,9 @@ def mlp_from_torch(module) -> MLP:
         raise TypeError(f"MLP.from_torch takes {SUPPORTED}; got {_name(module)}. "
                         f"Other models convert with MLP.from_weights([(weight, bias), ...], "
                         f"layout='torch')")
-    linears = []      # (path, nn.Linear), in order
-    between = []      # per gap between two Linears: its (path, activation module) or None
+    linears: list[tuple[str, Any]] = []  # (path, nn.Linear), in order
+    # Per gap between two Linears: its (path, activation module) or None.
+    between: list[tuple[str, Any] | None] = []
     pending = None    # the activation met since the last Linear
     for path, child in _leaves(module, nn):
         if _runs_as(child, nn.Linear):

@@ -64,6 +64,7 @@ class MLP:
         hidden = get_activation(activation, negative_slope)
         bias_init = float32_hyperparameter(bias_init, "bias_init")
         if weights is None:
+            assert sizes is not None  # layer_sizes is None only when weights is given
             rng = np.random.default_rng(seed)
             self.init, self.init_params = init, dict(init_params or {})
             pairs = []
@@ -414,7 +415,7 @@ class MLP:
         value = loss_fn(outputs, targets, grad_output)
         if not np.isfinite(value):
             return value, None, outputs
-        gradients = [None] * len(self.layers)
+        gradients: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(self.layers)
         for i in range(len(self.layers) - 1, -1, -1):
             layer_input = x if i == 0 else activations[i - 1][1]
             grad_weight, grad_bias, grad_output = self.layers[i].backward(

@@ -46,7 +46,8 @@ def load_model(path) -> MLP:
 def describe_model(model: MLP, prefix: str = "") -> tuple[dict, dict[str, np.ndarray]]:
     """(description for a manifest, arrays named under ``prefix``) of ``model``."""
     notes = []
-    init, init_params = model.init, model.init_params
+    init = model.init
+    init_params: dict | None = model.init_params
     if init is not None and not isinstance(init, str):
         notes.append(f"init was the callable {_callable_name(init)}, which a file cannot hold; "
                      "stored as null")

@@ -7,19 +7,31 @@ owns a ``history`` (``UnitHistory``), ``certificates``, ``silent`` and
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ._strict_json import strict_document
 from .scan import SCHEMA_VERSION, ScanReport
 
+if TYPE_CHECKING:
+    from .causes import DeathCertificate
+    from .unit_history import UnitHistory
+
 
 class MonitorReadout:
     """Read-only views and renderings of a monitor's history and certificates."""
 
+    # What the monitor that mixes this in owns (annotations only: no class attributes).
+    history: UnitHistory
+    certificates: list[DeathCertificate]
+    silent: list[tuple[int, list]]
+    silent_unit_gradients: list[tuple[int, list]]
+
     # The history, read through.
 
     @property
-    def x(self) -> np.ndarray:
+    def x(self) -> np.ndarray | None:
         return self.history.x
 
     @property

@@ -99,6 +99,7 @@ class Optimizer:
     """Base class: hyper-parameters, per-parameter state, the count of applied updates."""
 
     kind: _core.OptimizerKind
+    _lr: float  # set through the lr property
 
     lr = _hyperparameter("lr", "Learning rate, > 0 (before warmup).", low=0.0, low_open=True)
 
@@ -106,12 +107,12 @@ class Optimizer:
         self.lr = lr
         self.clip_norm = clip_norm
         self.warmup_steps = warmup_steps
-        self._model = None  # weakref to the bound model, or None
+        self._model: weakref.ref | None = None  # the bound model
         self.state: list | None = None
         self.steps = 0
         self.version = 0
-        self._settings = None
-        self._settings_key = None
+        self._settings: _core.OptimizerSettings | None = None
+        self._settings_key: tuple | None = None
 
     @property
     def clip_norm(self) -> float | None:
@@ -232,6 +233,7 @@ class SGD(Optimizer):
     """Stochastic gradient descent with optional momentum, Nesterov and weight decay."""
 
     kind = _core.OptimizerKind.sgd
+    _weight_decay: float  # set through the weight_decay property
 
     weight_decay = _hyperparameter("weight_decay", "L2 weight decay, >= 0.", low=0.0)
 
@@ -302,6 +304,11 @@ class Adam(Optimizer):
     """
 
     kind = _core.OptimizerKind.adam
+    # Set through the properties below.
+    _beta1: float
+    _beta2: float
+    _eps: float
+    _weight_decay: float
 
     beta1 = _hyperparameter("beta1", "Decay of the first moment, in [0, 1).",
                             low=0.0, high=1.0, high_open=True)

@@ -95,6 +95,8 @@ class ScanParts:
                 counts[i] += part.firing_counts[i]
                 np.maximum(maxima[i], part.max_pre_activation[i], out=maxima[i])
                 if sums is not None:
+                    # The parts of one scan all measure dormancy, or none does.
+                    assert part.abs_sums is not None
                     sums[i] += part.abs_sums[i]
             n_samples += part.n_samples
         return ScanParts(counts, maxima, sums, n_samples)

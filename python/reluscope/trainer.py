@@ -136,7 +136,10 @@ class Trainer:
     # batch_size and optimizer are checked at every assignment, not only here:
     # a batch size of -5 set later ran no step and recorded a loss of 0.0.
 
-    batch_size = property(operator.attrgetter("_batch_size"), doc="Samples per step, >= 1.")
+    @property
+    def batch_size(self) -> int:
+        """Samples per step, >= 1."""
+        return self._batch_size
 
     @batch_size.setter
     def batch_size(self, value) -> None:
@@ -282,6 +285,8 @@ class Trainer:
                     self.flush_last_firing()
                     self.history.loss.append(logs["loss"])
                     if self.loss.is_classification:
+                        # History(accuracy=[]) for a classification loss (see __init__).
+                        assert self.history.accuracy is not None
                         self.history.accuracy.append(logs["accuracy"])
                 for callback in callbacks:
                     callback.on_epoch_end(self, epoch, logs)

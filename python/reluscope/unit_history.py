@@ -114,6 +114,8 @@ class UnitHistory:
             "activation_samples": sorted(self.activation_samples),
             "latest_weights": _weights_settings(self.latest_weights),
         }
+        # Only the native monitor checkpoints, and it always scans an x.
+        assert self.x is not None
         arrays = {"x": self.x}
         for i in range(n_layers):
             scans = [r.layers[i] for r in self.reports]
@@ -234,6 +236,8 @@ class UnitHistory:
         pass ``MLP.check_layers``).
         """
         model.check_layers()
+        # Only the native monitor scans through here, and it always has an x.
+        assert self.x is not None
         if self.x.shape[1] != model.n_features:
             raise ValueError(f"x_scan has {self.x.shape[1]} features but the first layer "
                              f"expects {model.n_features}")
@@ -241,7 +245,9 @@ class UnitHistory:
     def _note_moved_while_dead(self, epoch: int, index: int, weights: HiddenLayerWeights,
                                dead_now) -> dict:
         """Incoming weights of the dead units of one layer, noting those that moved since."""
-        columns = {int(u): weights.incoming_with_bias(index, u) for u in np.flatnonzero(dead_now)}
+        columns = {
+            int(u): weights.incoming_with_bias(index, int(u)) for u in np.flatnonzero(dead_now)
+        }
         if self._dead_weights:
             for unit, before in self._dead_weights[index].items():
                 if unit in columns and not np.array_equal(before, columns[unit]):
@@ -256,6 +262,7 @@ class UnitHistory:
         Pre-activations, not the ReLU's outputs: those are a spike at 0 that hides how
         far below 0 the silent units are.
         """
+        assert self.x is not None  # called from observe, after check_model
         rng = np.random.default_rng(0)
         samples = []
         for pre_activation, _ in model.forward_layers(self.x[:rows])[:-1]:

@@ -25,7 +25,7 @@ from ._arguments import output_prefix
 from ._common import load_data, result_header, write_outputs
 
 # (label, initializer, its parameters)
-DEFAULT_INITS = (
+DEFAULT_INITS: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("N(0, 0.10)", "normal", {"std": 0.10}),
     ("N(0, 0.14)", "normal", {"std": 0.14}),
     ("N(0, 0.28)", "normal", {"std": 0.28}),
@@ -68,8 +68,11 @@ def layer_statistics(outputs: np.ndarray, relu: bool) -> dict:
 
 def init_study(inits=DEFAULT_INITS, dataset: str = "auto", n_samples: int = 1000,
                width: int = 100, relu_layers: int = 5, biases: str = "zero", seed: int = 0,
-               violin_values: int = 20000) -> dict:
+               violin_values: int = 20000) -> tuple[dict, dict]:
     """One forward pass of the stack under each init; statistics per layer.
+
+    Returns the result (its ``inits`` rows hold the statistics) and, by label,
+    the output values sampled from each layer for the violins.
 
     ``inits``: (label, initializer name, parameters) triples. The same
     ``n_samples`` inputs (a seeded sample of the training set, pixels in [0, 1])

@@ -84,6 +84,7 @@ def figure(result: dict, samples: dict):
         if i < len(rows) - 1:
             ax.tick_params(labelbottom=False)
     n_layers = len(rows[0]["layers"])
+    assert first is not None  # rows is not empty (rows[0] above)
     first.set_xticks(range(n_layers))
     first.set_xticklabels(["linear"] + [f"ReLU {j}" for j in range(1, n_layers)])
     first.set_xlim(-0.5, n_layers - 0.5)

@@ -59,9 +59,11 @@ class DeadUnitCallback(Callback):
                                        **self.monitor_options)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        assert self.monitor is not None  # Lightning calls on_fit_start first
         self.monitor.end_epoch()
 
     def on_fit_end(self, trainer, pl_module) -> None:
+        assert self.monitor is not None  # Lightning calls on_fit_start first
         self.monitor.close()
 
     def on_exception(self, trainer, pl_module, exception) -> None:

@@ -104,10 +104,12 @@ class Ranks:
         """Every rank's rows of x_scan, in rank order, on rank 0 (None on the others)."""
         if not self.active:
             return x
-        shards = [None] * self.world_size if self.writes else None
+        shards: list[np.ndarray | None] | None = (
+            [None] * self.world_size if self.writes else None)
         dist.gather_object(x, shards, dst=0)
-        if not self.writes:
+        if shards is None:  # not rank 0 (self.writes is False)
             return None
-        if any(shard is None for shard in shards):
+        rows = [shard for shard in shards if shard is not None]
+        if len(rows) < len(shards):
             return None  # some rank's x_scan is not one 2-D array: no attribution
-        return np.concatenate(shards)
+        return np.concatenate(rows)

@@ -81,7 +81,7 @@ class _SiteTally:
         self.abs_sums = (torch.zeros(n_units, dtype=torch.float64, device=device)
                          if dormancy else None)
         self.n_samples = 0
-        self.sample = None
+        self.sample: np.ndarray | None = None
 
     def add(self, pre_activation: torch.Tensor, sample_rows: int, sample_values: int) -> None:
         site = self.site

@@ -48,7 +48,7 @@ class Site:
 
     path: str
     call: int
-    producer: nn.Module
+    producer: nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d  # one of PRODUCERS
     activation: nn.Module
 
     @property
@@ -144,8 +144,9 @@ class SiteWatcher:
         self._calls: dict[nn.Module, int] = {}
         self._outputs: dict[int, tuple] = {}  # id(tensor) -> (weakref, producer, call)
         self._activations: dict[int, tuple] = {}  # id(tensor) -> (weakref, site key)
-        self._root_input = None
-        self._pending_activation = None  # (ReLU module, site key) between its two hooks
+        self._root_input: weakref.ref[torch.Tensor] | None = None
+        # (ReLU module, site key) between its two hooks
+        self._pending_activation: tuple[nn.Module, SiteKey] | None = None
         self._handles = [root.register_forward_pre_hook(self._begin_forward),
                          root.register_forward_hook(self._end_forward, always_call=True)]
         for module in self._paths:

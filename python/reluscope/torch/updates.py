@@ -116,11 +116,13 @@ class _ParamUpdate:
     def __init__(self, param: torch.Tensor, rows: bool):
         self.param = param
         self.rows = rows
-        self.source = None  # where the last step's update was read
-        self.before_norm = None  # rows: ||p_j|| as the step found it
-        self._group = None
-        self._before = None  # COPY: the parameter before the step (allocated on first need)
-        self._per_lr = None  # SGD_GRADIENT: the update over lr, measured before the step
+        self.source: str | None = None  # where the last step's update was read
+        self.before_norm: torch.Tensor | None = None  # rows: ||p_j|| as the step found it
+        self._group: dict | None = None
+        # COPY: the parameter before the step (allocated on first need).
+        self._before: torch.Tensor | None = None
+        # SGD_GRADIENT: the update over lr, measured before the step.
+        self._per_lr: torch.Tensor | None = None
 
     def _norms(self, value: torch.Tensor) -> torch.Tensor:
         # torch's own reduction: at memory speed already (0.22 ms per 4 MB on 1 thread,
@@ -142,6 +144,8 @@ class _ParamUpdate:
             return
         # dp = -lr * (g + weight_decay * p), g = -grad under maximize; the same float32
         # terms as sgd.py's, up to the sign, which is exact.
+        # SGD_GRADIENT comes from an SGD group, for a parameter with a gradient.
+        assert group is not None and self.param.grad is not None
         grad, decay = self.param.grad, group["weight_decay"]
         if self.rows:
             if decay != 0:
@@ -155,14 +159,18 @@ class _ParamUpdate:
         """(n_units,): ||dp_j|| (rows) or dp_j; for rows, also sets ``before_norm``."""
         value = self.param
         if self.source == COPY:
+            before = self._before
+            assert before is not None  # before_step copied the parameter
             if not self.rows:
-                return value - self._before
-            self.before_norm = self._norms(self._before)
-            return self._norms(self._before.sub_(value))  # -dp, in the buffer
+                return value - before
+            self.before_norm = self._norms(before)
+            return self._norms(before.sub_(value))  # -dp, in the buffer
         if self.source == NOT_UPDATED:
             return value.new_zeros(value.shape[0])
+        assert self._group is not None  # before_step was given the group
         lr = float(self._group["lr"])
         if self.source == SGD_GRADIENT:
+            assert self._per_lr is not None  # before_step measured it
             return self._per_lr * lr
         momentum_buffer = state[self.param]["momentum_buffer"]  # what the step applied, / -lr
         if self.rows:
