@@ -13,7 +13,7 @@ from .sites import Site, SiteKey, SiteWatcher
 class SiteRegistry:
     """The sites of one module in a fixed order: the layer index of each, for every report."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.sites: list[Site] = []
         self.index: dict[SiteKey, int] = {}
 
