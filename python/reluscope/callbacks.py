@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
 
 
 class Callback:
@@ -17,10 +21,10 @@ class Callback:
     ``ReDo`` are). Any other callback given to a checkpoint is an error.
     """
 
-    def on_train_begin(self, trainer) -> None:
+    def on_train_begin(self, trainer: Trainer) -> None:
         """Called once before the first epoch of ``fit``."""
 
-    def on_step_end(self, trainer, step: int) -> None:
+    def on_step_end(self, trainer: Trainer, step: int) -> None:
         """Called after each applied update; ``step`` counts updates from 1.
 
         Only callbacks that override it are called, so the others cost
@@ -28,10 +32,10 @@ class Callback:
         running ``fit``.
         """
 
-    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         """Called after each epoch; ``logs`` holds that epoch's "loss" (and "accuracy")."""
 
-    def on_train_end(self, trainer) -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         """Called once after the last epoch (also when training diverged)."""
 
 
@@ -61,7 +65,7 @@ class CallbackState:
                               if name.startswith(start)})
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # TensorBoard lives in its own module, loaded on first use: it needs the scans
     # (which import this module) and, when built, tensorboardX.
     if name == "TensorBoard":

@@ -19,8 +19,10 @@ Deep networks with a poor initialization reach signal collapse before mask death
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
 from ._validation import as_features, positive_int
@@ -104,7 +106,8 @@ class BornDeadReport:
         return "\n".join(lines)
 
 
-def born_dead(model, x, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> BornDeadReport:
+def born_dead(model: Any, x: npt.ArrayLike, *,
+              chunk_size: int = DEFAULT_CHUNK_ROWS) -> BornDeadReport:
     """Check a model on x before training: mask death, signal collapse, or alive.
 
     One pass over x, ``chunk_size`` rows at a time (as ``scan``): the report's

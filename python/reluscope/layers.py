@@ -33,7 +33,7 @@ class Dense:
 
     def forward(self, x: np.ndarray, firing_counts: np.ndarray | None = None,
                 max_pre_activation: np.ndarray | None = None,
-                nonfinite_counts: np.ndarray | None = None):
+                nonfinite_counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(pre_activation, output)``, each (n_samples, fan_out) float32.
 
         ``x`` must already be C-contiguous float32 (see ``_validation``). When
@@ -55,7 +55,8 @@ class Dense:
         return pre_activation, output
 
     def backward(self, x: np.ndarray, pre_activation: np.ndarray, grad_output: np.ndarray,
-                 need_grad_input: bool = True):
+                 need_grad_input: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Return ``(grad_weight, grad_bias, grad_input)`` for d loss / d output = grad_output.
 
         ``grad_pre = grad_output * act'(pre_activation)`` (the ReLU mask),

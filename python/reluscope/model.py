@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
+from ._typing import Init, PathLike, Seed
 from ._validation import as_features, as_float32_parameter, float32_hyperparameter, positive_int
 from .activations import IDENTITY, get_activation
 from .initializers import initialize
@@ -55,14 +60,17 @@ class MLP:
         from weights.
     """
 
-    def __init__(self, layer_sizes, activation: str = "relu", *, init="he_normal", seed=None,
-                 negative_slope: float = 0.01, bias_init: float = 0.0,
-                 init_params: dict | None = None, weights=None):
+    def __init__(self, layer_sizes: Sequence[int] | None, activation: str = "relu", *,
+                 init: Init = "he_normal", seed: Seed = None, negative_slope: float = 0.01,
+                 bias_init: float = 0.0, init_params: dict | None = None,
+                 weights: Sequence[tuple[Any, Any]] | None = None) -> None:
         if layer_sizes is None and weights is None:
             raise ValueError("layer_sizes is needed unless weights= gives the parameters")
         sizes = None if layer_sizes is None else _layer_sizes(layer_sizes)
         hidden = get_activation(activation, negative_slope)
         bias_init = float32_hyperparameter(bias_init, "bias_init")
+        self.init: Init | None  # None: built from given weights
+        self.init_params: dict
         if weights is None:
             assert sizes is not None  # layer_sizes is None only when weights is given
             rng = np.random.default_rng(seed)
@@ -87,8 +95,8 @@ class MLP:
                        for i, (weight, bias) in enumerate(pairs)]
 
     @classmethod
-    def from_weights(cls, weights, activation: str = "relu", *, negative_slope: float = 0.01,
-                     layout: str = "reluscope"):
+    def from_weights(cls, weights: Sequence[tuple[Any, Any]], activation: str = "relu", *,
+                     negative_slope: float = 0.01, layout: str = "reluscope") -> MLP:
         """Build a model from ``[(W1, b1), (W2, b2), ...]``.
 
         The arrays are copied as float32; ``layer_sizes`` follows from their shapes.
@@ -125,7 +133,7 @@ class MLP:
         return cls(None, activation, negative_slope=negative_slope, weights=weights)
 
     @classmethod
-    def from_torch(cls, module) -> MLP:
+    def from_torch(cls, module: Any) -> MLP:
         """The model a PyTorch ``nn.Sequential`` of Linear layers computes.
 
         Parameters
@@ -165,7 +173,7 @@ class MLP:
 
         return mlp_from_torch(module)
 
-    def to_torch(self):
+    def to_torch(self) -> Any:
         """A float32 ``torch.nn.Sequential`` on the CPU that computes what this model computes.
 
         ``nn.Linear`` layers with this model's weights (transposed to
@@ -180,7 +188,7 @@ class MLP:
         return mlp_to_torch(self)
 
     @classmethod
-    def from_sklearn(cls, estimator) -> MLP:
+    def from_sklearn(cls, estimator: Any) -> MLP:
         """The model a fitted scikit-learn ``MLPClassifier`` or ``MLPRegressor`` computes.
 
         The estimator's ``activation`` must be "relu" or "identity".
@@ -219,7 +227,7 @@ class MLP:
         return mlp_from_sklearn(estimator)
 
     @classmethod
-    def from_layers(cls, layers):
+    def from_layers(cls, layers: Sequence[Dense]) -> MLP:
         """Build a model from ``Dense`` layers, e.g. another model's ``layers``.
 
         The weights and biases are copied as float32; the hidden activation (and
@@ -247,7 +255,7 @@ class MLP:
         return cls.from_weights([(layer.weight, layer.bias) for layer in layers],
                                 activation=hidden.name, negative_slope=slope)
 
-    def save(self, path) -> str:
+    def save(self, path: PathLike) -> str:
         """Write the model to ``path`` (an .npz archive with a JSON manifest); return the path.
 
         The write is atomic: the file is the previous one or the complete new
@@ -262,7 +270,7 @@ class MLP:
         return save_model(self, path)
 
     @classmethod
-    def load(cls, path) -> MLP:
+    def load(cls, path: PathLike) -> MLP:
         """The model that ``save`` wrote to ``path``.
 
         Nothing in the file is unpickled or run. A truncated, corrupted or
@@ -311,7 +319,7 @@ class MLP:
         """
         check_layers(self.layers, writeable=writeable)
 
-    def forward(self, x, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
+    def forward(self, x: npt.ArrayLike, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
         """Raw outputs (n_samples, n_outputs) float32; the last layer is linear.
 
         The samples go through the layers ``chunk_size`` rows at a time, so the
@@ -332,14 +340,15 @@ class MLP:
         chunk_size = positive_int(chunk_size, "chunk_size")
         return self._forward_streamed(x, chunk_size)
 
-    def predict(self, x, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
+    def predict(self, x: npt.ArrayLike, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
         """Index of the largest output for each sample (n_samples,) int64.
 
         Streams like ``forward``, and raises ``NonFiniteActivations`` as it does.
         """
         return np.argmax(self.forward(x, chunk_size=chunk_size), axis=1)
 
-    def predict_proba(self, x, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
+    def predict_proba(self, x: npt.ArrayLike, *,
+                      chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
         """Softmax of the outputs (n_samples, n_outputs), each row summing to 1.
 
         Streams like ``forward`` (the softmax too, in float64 a chunk at a time),
@@ -355,7 +364,9 @@ class MLP:
             probabilities[start:start + chunk_size] = exp
         return probabilities
 
-    def loss_and_gradients(self, x, y, loss: str = "cross_entropy"):
+    def loss_and_gradients(
+        self, x: npt.ArrayLike, y: npt.ArrayLike, loss: str = "cross_entropy"
+    ) -> tuple[float, list[tuple[np.ndarray, np.ndarray]] | None]:
         """The mean loss on (x, y) and its gradient for every layer.
 
         Holds every layer's activations of all of x (the backward pass needs
@@ -374,7 +385,7 @@ class MLP:
         value, gradients, _ = self._loss_and_gradients_validated(x, targets, loss_fn)
         return value, gradients
 
-    def forward_layers(self, x) -> list[tuple[np.ndarray, np.ndarray]]:
+    def forward_layers(self, x: npt.ArrayLike) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(pre_activation, output), ...]``, one pair per layer, each (n_samples, fan_out).
 
         For the linear output layer both are the same array. Unlike ``forward``,

@@ -41,11 +41,15 @@ from __future__ import annotations
 import operator
 import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _core
 from ._validation import float32_hyperparameter, nonnegative_int
+
+if TYPE_CHECKING:
+    from .model import MLP
 
 
 @dataclass
@@ -120,7 +124,7 @@ class Optimizer:
         return self._clip_norm
 
     @clip_norm.setter
-    def clip_norm(self, value) -> None:
+    def clip_norm(self, value: float | None) -> None:
         # 0.0 means "off" to the C++ step: a value that rounds to 0 in float32 is refused.
         self._clip_norm = (None if value is None else
                            float32_hyperparameter(value, "clip_norm", low=0.0, low_open=True))
@@ -131,10 +135,10 @@ class Optimizer:
         return self._warmup_steps
 
     @warmup_steps.setter
-    def warmup_steps(self, value) -> None:
+    def warmup_steps(self, value: int) -> None:
         self._warmup_steps = nonnegative_int(value, "warmup_steps")
 
-    def bind(self, model) -> None:
+    def bind(self, model: MLP) -> None:
         """Tie this optimizer to ``model``; a different model is refused until ``reset()``."""
         bound = None if self._model is None else self._model()
         if bound is model:
@@ -170,7 +174,7 @@ class Optimizer:
             return self._lr * update / self._warmup_steps
         return self._lr
 
-    def reset_elements(self, param_index: int, index) -> None:
+    def reset_elements(self, param_index: int, index: Any) -> None:
         """Zero the state of ``params[param_index][index]``, as if those elements were new.
 
         Used when units are recycled (``reluscope.ReDo``): their momentum (SGD)
@@ -217,7 +221,7 @@ class Optimizer:
         """Count one more applied update (the training step calls this after it succeeds)."""
         self.steps += 1
 
-    def new_state(self, param: np.ndarray):
+    def new_state(self, param: np.ndarray) -> SGDState | AdamState:
         """Zeroed state for one parameter."""
         raise NotImplementedError
 
@@ -252,7 +256,7 @@ class SGD(Optimizer):
         return self._momentum
 
     @momentum.setter
-    def momentum(self, value) -> None:
+    def momentum(self, value: float) -> None:
         value = float32_hyperparameter(value, "momentum", low=0.0, high=1.0, high_open=True)
         if self._nesterov and value == 0.0:
             raise ValueError("momentum=0.0 with nesterov=True: Nesterov needs momentum > 0 "
@@ -265,7 +269,7 @@ class SGD(Optimizer):
         return self._nesterov
 
     @nesterov.setter
-    def nesterov(self, value) -> None:
+    def nesterov(self, value: bool) -> None:
         if not isinstance(value, (bool, np.bool_)):
             raise TypeError(f"nesterov must be True or False, got {value!r}")
         if value and self._momentum == 0.0:
@@ -276,7 +280,7 @@ class SGD(Optimizer):
         return {**super().hyperparameters(), "momentum": self.momentum,
                 "nesterov": self.nesterov, "weight_decay": self.weight_decay}
 
-    def new_state(self, param):
+    def new_state(self, param: np.ndarray) -> SGDState:
         # Allocated even without momentum, so that momentum can be switched on later.
         return SGDState(np.zeros(np.shape(param), dtype=np.float32))
 
@@ -320,9 +324,9 @@ class Adam(Optimizer):
                           low=0.0, low_open=True)
     weight_decay = _hyperparameter("weight_decay", "L2 weight decay, >= 0.", low=0.0)
 
-    def __init__(self, lr: float = 1e-3, *, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, clip_norm: float | None = None,
-                 warmup_steps: int = 0):
+    def __init__(self, lr: float = 1e-3, *, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, clip_norm: float | None = None,
+                 warmup_steps: int = 0) -> None:
         super().__init__(lr, clip_norm=clip_norm, warmup_steps=warmup_steps)
         self.cohort_start = np.zeros(1, dtype=np.int64)
         if len(betas) != 2:
@@ -335,7 +339,7 @@ class Adam(Optimizer):
         return {**super().hyperparameters(), "betas": (self.beta1, self.beta2), "eps": self.eps,
                 "weight_decay": self.weight_decay}
 
-    def new_state(self, param):
+    def new_state(self, param: np.ndarray) -> AdamState:
         return AdamState(np.zeros(np.shape(param), dtype=np.float32),
                          np.zeros(np.shape(param), dtype=np.float32))
 
@@ -343,7 +347,7 @@ class Adam(Optimizer):
         super().reset()
         self.cohort_start = np.zeros(1, dtype=np.int64)
 
-    def reset_elements(self, param_index: int, index) -> None:
+    def reset_elements(self, param_index: int, index: Any) -> None:
         """Zero the moments of ``params[param_index][index]`` and restart their step count.
 
         Each call opens a moment *cohort* that started after update number

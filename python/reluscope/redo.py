@@ -19,6 +19,8 @@ training): ``events`` says how many of them stayed alive (not dormant).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ._rng_state import generator_from_state, generator_state
@@ -26,6 +28,10 @@ from ._validation import finite_float, positive_int
 from .callbacks import Callback, CallbackState
 from .initializers import initialize
 from .scan import DEFAULT_DORMANT_TAU, scan
+
+if TYPE_CHECKING:
+    from ._typing import Init, Seed
+    from .trainer import Trainer
 
 
 class ReDo(Callback):
@@ -56,8 +62,8 @@ class ReDo(Callback):
     """
 
     def __init__(self, tau: float = DEFAULT_DORMANT_TAU, every: int = 1000, *,
-                 sample_size: int = 256, init=None, init_params: dict | None = None,
-                 seed=None):
+                 sample_size: int = 256, init: Init | None = None,
+                 init_params: dict | None = None, seed: Seed = None) -> None:
         self.tau = finite_float(tau, "tau", low=0.0)
         self.every = positive_int(every, "every")
         self.sample_size = positive_int(sample_size, "sample_size")
@@ -76,15 +82,15 @@ class ReDo(Callback):
         """Recycled units found not dormant at the check after their recycling."""
         return sum(event["stayed_alive"] or 0 for event in self.events)
 
-    def on_step_end(self, trainer, step: int) -> None:
+    def on_step_end(self, trainer: Trainer, step: int) -> None:
         if step % self.every == 0:
             self.check(trainer, step)
 
-    def on_train_end(self, trainer) -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         if self._open and trainer.fit_inputs is not None:
             self._score_open(self._dormant(trainer))
 
-    def check(self, trainer, step: int) -> int:
+    def check(self, trainer: Trainer, step: int) -> int:
         """Score the units now and recycle the dormant ones; returns how many."""
         dormant = self._dormant(trainer)
         self._score_open(dormant)

@@ -19,9 +19,12 @@ score 0, so it is always dormant; a dormant unit need not be dead.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ._strict_json import strict_document
 from ._validation import as_features, finite_float, positive_int
@@ -30,6 +33,9 @@ from .model_input import as_mlp
 from .scan_chunks import chunk_scan_parts, is_chunk_iterator
 from .scan_dask import dask_scan_parts, is_dask_array
 from .scan_parts import ScanParts
+
+if TYPE_CHECKING:
+    from ._typing import PathLike
 
 SCHEMA_VERSION = 1
 DEFAULT_DORMANT_TAU = 0.025
@@ -170,7 +176,7 @@ class ScanReport:
             "layers": [layer.to_dict() for layer in self.layers],
         })
 
-    def to_html(self, path=None, *, title: str | None = None):
+    def to_html(self, path: PathLike | None = None, *, title: str | None = None) -> str:
         """The scan as a self-contained HTML page (plots inline, nothing fetched).
 
         The summary and table, then per hidden layer the dead units and the
@@ -225,7 +231,8 @@ class ScanReport:
         return "\n".join(lines)
 
 
-def scan(model, x, chunk_size: int = DEFAULT_CHUNK_ROWS, dormancy: bool = True) -> ScanReport:
+def scan(model: Any, x: npt.ArrayLike | Iterable[npt.ArrayLike],
+         chunk_size: int = DEFAULT_CHUNK_ROWS, dormancy: bool = True) -> ScanReport:
     """Count, for every hidden unit, the samples of ``x`` on which it fires.
 
     The data is streamed through the fused forward kernel ``chunk_size`` rows at

@@ -5,9 +5,12 @@ from __future__ import annotations
 import operator
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
 from ._validation import as_features, positive_int
@@ -19,6 +22,9 @@ from .model import MLP
 from .model_input import CONVERTERS
 from .optim import SGD, Optimizer
 from .tracking import UnitStats, stats_for
+
+if TYPE_CHECKING:
+    from ._typing import PathLike, Seed
 
 
 @dataclass
@@ -100,7 +106,7 @@ class Trainer:
     """
 
     def __init__(self, model: MLP, loss: str = "cross_entropy", *,
-                 optimizer: Optimizer | None = None, batch_size: int = 32, seed=None,
+                 optimizer: Optimizer | None = None, batch_size: int = 32, seed: Seed = None,
                  track_firing: bool = True,
                  track_gradients: bool = False, track_deaths: bool = True):
         if not isinstance(model, MLP):
@@ -131,7 +137,7 @@ class Trainer:
         # unless the optimizer clips).
         self.last_grad_norm = float("nan")
         # The (validated) inputs of the running fit, for callbacks such as ReDo.
-        self.fit_inputs = None
+        self.fit_inputs: np.ndarray | None = None
 
     # batch_size and optimizer are checked at every assignment, not only here:
     # a batch size of -5 set later ran no step and recorded a loss of 0.0.
@@ -142,7 +148,7 @@ class Trainer:
         return self._batch_size
 
     @batch_size.setter
-    def batch_size(self, value) -> None:
+    def batch_size(self, value: int) -> None:
         self._batch_size = positive_int(value, "batch_size")
 
     @property
@@ -151,7 +157,7 @@ class Trainer:
         return self._optimizer
 
     @optimizer.setter
-    def optimizer(self, optimizer) -> None:
+    def optimizer(self, optimizer: Optimizer) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be reluscope.SGD or reluscope.Adam, got {optimizer!r}")
         optimizer.bind(self.model)
@@ -202,7 +208,7 @@ class Trainer:
             for stats in self.unit_stats:
                 stats.reset_counts()
 
-    def step(self, x_batch, y_batch) -> float:
+    def step(self, x_batch: npt.ArrayLike, y_batch: npt.ArrayLike) -> float:
         """One update on one batch. Returns the batch loss before the update."""
         # Shapes and types are checked here; NaN/Inf and the label range are
         # checked by the C++ step on the batch, in one pass, before any work.
@@ -216,8 +222,9 @@ class Trainer:
         batch.check_values = True
         return self._run_step(batch, x_batch, None, None)[0]
 
-    def fit(self, x, y, epochs: int = 1, callbacks=(), shuffle: bool = True,
-            verbose: bool | None = None, *, checkpoint=None,
+    def fit(self, x: npt.ArrayLike, y: npt.ArrayLike, epochs: int = 1,
+            callbacks: Iterable[Callback] = (), shuffle: bool = True,
+            verbose: bool | None = None, *, checkpoint: PathLike | None = None,
             checkpoint_every: int = 1) -> History:
         """Train for ``epochs`` passes over (x, y), reshuffled each epoch from the seed.
 
@@ -311,7 +318,7 @@ class Trainer:
             self.fit_inputs = None  # the data is the caller's; callbacks are done with it
         return self.history
 
-    def save_checkpoint(self, path, callbacks=()) -> str:
+    def save_checkpoint(self, path: PathLike, callbacks: Iterable[Callback] = ()) -> str:
         """Save this trainer, its model and optimizer, and ``callbacks`` to ``path``.
 
         ``Trainer.load_checkpoint(path)`` gives them back; ``fit`` then goes on
@@ -336,7 +343,7 @@ class Trainer:
             return save_checkpoint(self, path, callbacks)
 
     @classmethod
-    def load_checkpoint(cls, path) -> tuple[Trainer, list]:
+    def load_checkpoint(cls, path: PathLike) -> tuple[Trainer, list[Callback]]:
         """``(trainer, callbacks)`` from a checkpoint written by ``save_checkpoint``.
 
         Nothing in the file is unpickled, imported or run. A truncated,
@@ -365,7 +372,7 @@ class Trainer:
         """Hidden units that have not fired yet in this epoch (with track_firing)."""
         return int(sum(np.count_nonzero(c == 0) for c in self.firing_counts))
 
-    def evaluate(self, x, y) -> dict:
+    def evaluate(self, x: npt.ArrayLike, y: npt.ArrayLike) -> dict:
         """Mean loss (and accuracy, for cross-entropy) on (x, y) without updating.
 
         The forward pass streams x in chunks (``MLP.forward``) and raises

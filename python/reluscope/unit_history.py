@@ -196,6 +196,7 @@ class UnitHistory:
     def observe(self, epoch: int, model, step: int = 0) -> ScanReport:
         """Scan ``model`` on x as the state after ``epoch`` (training step ``step``)."""
         self.check_model(model)
+        assert self.x is not None  # as check_model found
         report = scan(model, self.x, self.chunk_size)
         self.record(epoch, step, report, HiddenLayerWeights.of_mlp(model),
                     self._activation_sample(model), model.activation.name)
