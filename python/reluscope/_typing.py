@@ -17,4 +17,4 @@ Seed = Union[None, int, Sequence[int], np.random.SeedSequence, np.random.BitGene
 Init = Union[str, Callable[..., Any]]
 
 # A file to read or write.
-PathLike = Union[str, bytes, os.PathLike]
+PathLike = Union[str, "os.PathLike[str]"]

@@ -42,13 +42,20 @@ Conditions that contribute, listed apart from the cause (``conditions``):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._validation import finite_float
 from .attribution import LayerInputs, MarginAttribution, why_not_attributable
 from .layer_weights import HiddenLayerWeights
+
+if TYPE_CHECKING:
+    from .model import MLP
+    from .scan import LayerScan
+    from .unit_history import UnitHistory
 
 CAUSES = ("born dead", "large update", "drift", "upstream shift", "unclassified")
 CONDITIONS = ("inputs not centered", "weight decay", "momentum after last firing",
@@ -65,7 +72,7 @@ class OptimizerTraits:
     keeps_moving: bool = False  # momentum or moments move weights after the gradient stops
 
     @classmethod
-    def of(cls, optimizer) -> OptimizerTraits:
+    def of(cls, optimizer: Any) -> OptimizerTraits:
         """The traits of a reluscope optimizer or a ``torch.optim`` one (its param groups);
         the defaults (nothing known) for None.
         """
@@ -118,7 +125,8 @@ class DeathCertificate:
     note: str | None = None
 
     @classmethod
-    def from_record(cls, layer: int, unit: int, epoch: int, record: dict | None):
+    def from_record(cls, layer: int, unit: int, epoch: int,
+                    record: dict | None) -> DeathCertificate:
         """A certificate (cause not yet judged) from a last-firing record or None."""
         if record is None:
             return cls(layer, unit, epoch)
@@ -155,13 +163,14 @@ class CauseRules:
     large_update_factor: float = 10.0
     large_relative_update: float = 0.5
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # A NaN threshold compares false everywhere: no death would be a large update.
         for name in ("large_update_factor", "large_relative_update"):
             value = finite_float(getattr(self, name), name, low=0.0, low_open=True)
             object.__setattr__(self, name, value)
 
-    def certify(self, history, model, layer: int, unit: int, record: dict | None,
+    def certify(self, history: UnitHistory, model: MLP | HiddenLayerWeights, layer: int,
+                unit: int, record: dict | None,
                 optimizer: OptimizerTraits | None = None) -> DeathCertificate:
         """The certificate of a unit that the latest scan of ``history`` found dead.
 
@@ -171,8 +180,9 @@ class CauseRules:
         """
         return self.certify_all(history, model, [(layer, unit, record)], optimizer)[0]
 
-    def certify_all(self, history, model, deaths, optimizer: OptimizerTraits | None = None
-                    ) -> list[DeathCertificate]:
+    def certify_all(self, history: UnitHistory, model: MLP | HiddenLayerWeights,
+                    deaths: Iterable[tuple[int, int, dict | None]],
+                    optimizer: OptimizerTraits | None = None) -> list[DeathCertificate]:
         """Certificates of the deaths ``(layer, unit, last-firing record or None)`` that the
         latest scan of ``history`` found.
         """
@@ -292,7 +302,7 @@ def _weights_of(model) -> HiddenLayerWeights:
     return HiddenLayerWeights.of_mlp(model)
 
 
-def starved(below, model, layer: int, unit: int) -> bool:
+def starved(below: LayerScan, model: MLP | HiddenLayerWeights, layer: int, unit: int) -> bool:
     """Whether the units of the layer below (its scan ``below``) that feed ``unit`` are all
     silent, or at least half of that layer is dead.
 

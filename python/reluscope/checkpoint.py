@@ -33,13 +33,14 @@ epoch, and a ``fit`` resumed from it starts a new epoch.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._archive import read_archive, translated_errors, write_archive
 from ._rng_state import generator_from_state, generator_state
-from .callbacks import CallbackState
+from .callbacks import Callback, CallbackState
 from .errors import CheckpointError
 from .model_file import describe_model, rebuild_model
 from .monitor import DeadUnitMonitor
@@ -47,6 +48,9 @@ from .optim import SGD, Adam, AdamState, Optimizer, SGDState
 from .redo import ReDo
 from .tracking import LAST_FIRING_FIELDS, UnitStats
 from .trainer import History, Trainer
+
+if TYPE_CHECKING:
+    from ._typing import PathLike
 
 CHECKPOINT_FORMAT = "reluscope.checkpoint"
 CHECKPOINT_SCHEMA_VERSION = 1
@@ -79,7 +83,7 @@ def register_callback(name: str, cls: type) -> None:
     CALLBACK_KINDS[name] = cls
 
 
-def check_savable(trainer: Trainer, callbacks) -> list[str]:
+def check_savable(trainer: Trainer, callbacks: Iterable[Callback]) -> list[str]:
     """The registered name of each callback; TypeError naming the first that cannot be saved."""
     names = []
     kinds = {cls: name for name, cls in CALLBACK_KINDS.items()}
@@ -99,7 +103,8 @@ def check_savable(trainer: Trainer, callbacks) -> list[str]:
     return names
 
 
-def save_checkpoint(trainer: Trainer, path, callbacks=(), *, reason: str = "requested") -> str:
+def save_checkpoint(trainer: Trainer, path: PathLike, callbacks: Iterable[Callback] = (), *,
+                    reason: str = "requested") -> str:
     """Write ``trainer`` and ``callbacks`` to ``path`` (atomically); return the path."""
     callbacks = list(callbacks)
     names = check_savable(trainer, callbacks)
@@ -109,7 +114,8 @@ def save_checkpoint(trainer: Trainer, path, callbacks=(), *, reason: str = "requ
     trainer_entry, trainer_arrays = _describe_trainer(trainer)
     callback_entries = []
     for i, (name, callback) in enumerate(zip(names, callbacks)):
-        state = callback.state_dict()
+        # check_savable found each one registered, so with a state_dict method.
+        state = callback.state_dict()  # type: ignore[attr-defined]
         if not isinstance(state, CallbackState):
             raise TypeError(f"callbacks[{i}] ({name}).state_dict() must return a "
                             f"reluscope.callbacks.CallbackState, got {type(state).__name__}")
@@ -133,7 +139,7 @@ def save_checkpoint(trainer: Trainer, path, callbacks=(), *, reason: str = "requ
     return write_archive(path, manifest, arrays)
 
 
-def load_checkpoint(path) -> tuple[Trainer, list]:
+def load_checkpoint(path: PathLike) -> tuple[Trainer, list[Callback]]:
     """(trainer, callbacks) as ``save_checkpoint`` wrote them to ``path``.
 
     A truncated, corrupted or foreign file, or one from a newer reluscope,
@@ -150,7 +156,7 @@ def load_checkpoint(path) -> tuple[Trainer, list]:
     return trainer, callbacks
 
 
-def read_manifest(path) -> dict:
+def read_manifest(path: PathLike) -> dict:
     """The manifest of the checkpoint at ``path`` (what it holds, when and why it was saved),
     without rebuilding anything.
     """

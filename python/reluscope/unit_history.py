@@ -10,13 +10,18 @@ never scan.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from ._validation import as_features, finite_float, positive_int
 from .callbacks import CallbackState
 from .layer_weights import HiddenLayerWeights, Rectifier
 from .scan import LayerScan, ScanReport, scan
+
+if TYPE_CHECKING:
+    from .model import MLP
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ class UnitHistory:
         Whether the model's hidden units are leaky ReLU (inactive, not dead).
     """
 
-    def __init__(self, x, chunk_size: int = 8192):
+    def __init__(self, x: npt.ArrayLike | None, chunk_size: int = 8192) -> None:
         self.x = None if x is None else as_features(x, "x")
         self.chunk_size = positive_int(chunk_size, "chunk_size")
         self.epochs: list[int] = []
@@ -193,7 +198,7 @@ class UnitHistory:
     def leaky(self) -> bool:
         return self.activation == "leaky_relu"
 
-    def observe(self, epoch: int, model, step: int = 0) -> ScanReport:
+    def observe(self, epoch: int, model: MLP, step: int = 0) -> ScanReport:
         """Scan ``model`` on x as the state after ``epoch`` (training step ``step``)."""
         self.check_model(model)
         assert self.x is not None  # as check_model found
@@ -232,7 +237,7 @@ class UnitHistory:
         self.bias_history.append([np.array(bias, dtype=np.float32) for bias in weights.biases])
         self.weights_before_latest, self.latest_weights = self.latest_weights, weights.copy()
 
-    def check_model(self, model) -> None:
+    def check_model(self, model: MLP) -> None:
         """A ValueError unless ``model`` takes the features of x (and its layers
         pass ``MLP.check_layers``).
         """
@@ -273,7 +278,7 @@ class UnitHistory:
             samples.append(flat.astype(np.float32))
         return samples
 
-    def centered_if_nonnegative(self):
+    def centered_if_nonnegative(self) -> np.ndarray | None:
         """X - mean(x) when every feature of x is non-negative, else None; computed once
         (x is fixed), not once per dead unit. None without x.
         """
