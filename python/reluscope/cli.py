@@ -243,7 +243,8 @@ def _add_runs(parser, per: str) -> None:
                         help="training epochs of each run (default: %(default)s)")
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``reluscope`` command line on ``argv`` (default: sys.argv); return its exit code."""
     from . import __version__
     from ._runtime import environment_error
 

@@ -17,6 +17,7 @@ prints it as one line and exits with status 2.
 
 from __future__ import annotations
 
+import argparse
 import os
 import pickle
 import re
@@ -60,7 +61,8 @@ def add_command(commands) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Run ``reluscope scan`` on its parsed arguments; return the exit code."""
     from ._files import refuse_existing
     from ._strict_json import write_json
     from .scan import scan

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import html
 import re
+from typing import TYPE_CHECKING, Any
 
 from ._files import write_text
 from .monitor_plots import FIGURE_WIDTH, plot_rows
 from .plotting import DEAD_COLOUR, PAGE_DPI, PLOT_EXTRA_HINT, figure_class, png_base64
 from .verdict import verdict_of
+
+if TYPE_CHECKING:
+    from ._typing import PathLike
 
 # The experiments' figures import figure_class (and the hint) from here.
 __all__ = ["PLOT_EXTRA_HINT", "certificate_table", "figure_class", "png_base64", "report_page",
@@ -184,5 +188,6 @@ def write_report(sections, path) -> str:
     return write_text(path, report_page(sections))
 
 
-def write_monitor_report(monitor, path) -> str:
+def write_monitor_report(monitor: Any, path: PathLike) -> str:
+    """Write the HTML report of one monitor's run to ``path``; return the path."""
     return write_report([("Training run", monitor)], path)

@@ -141,6 +141,7 @@ def findings(rows: list) -> list[str]:
 
 
 def table(result: dict) -> str:
+    """Format the init study's result as a text table, one row per init and layer."""
     lines = [(f"Init study: {result['parameters']['n_samples']} {result['parameters']['dataset']}"
              " samples, one forward pass, linear 100 then 5 ReLU layers of 100"),
              f"{'init':<12} {'layer':>5} {'mean':>10} {'std':>10} {'zeros':>7} {'dead':>5}"]

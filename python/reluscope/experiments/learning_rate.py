@@ -10,6 +10,8 @@ fitted to it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._validation import float32_hyperparameter, positive_int
@@ -146,6 +148,7 @@ def findings(rows: list) -> list[str]:
 
 
 def table(result: dict) -> str:
+    """Format the lr sweep's result as a text table, one row per learning rate."""
     lines = [f"lr-sweep: {result['parameters']['dataset_used']}, SGD, "
              f"{len(result['parameters']['seeds'])} seeds, {result['parameters']['epochs']} epochs,"
              f" layers {result['parameters']['layer_sizes']}",
@@ -159,7 +162,8 @@ def table(result: dict) -> str:
     return "\n".join(lines + ["", *result["findings"]])
 
 
-def figure(result: dict):
+def figure(result: dict) -> Any:
+    """Draw the lr sweep's result: dead units at init and after training, per lr."""
     from ..html_report import figure_class
 
     Figure = figure_class()

@@ -140,6 +140,7 @@ def findings(rows: list) -> list[str]:
 
 
 def table(result: dict) -> str:
+    """Format the remedies comparison as a text table, one row per remedy."""
     p = result["parameters"]
     lines = [(f"compare-remedies: {p['dataset_used']}, SGD lr={p['lr']}, {p['epochs']} "
               f"epochs, {len(p['seeds'])} seeds, layers {p['layer_sizes']} (means over seeds)"),
