@@ -73,8 +73,10 @@ class OptimizerTraits:
 
     @classmethod
     def of(cls, optimizer: Any) -> OptimizerTraits:
-        """The traits of a reluscope optimizer or a ``torch.optim`` one (its param groups);
-        the defaults (nothing known) for None.
+        """The traits of a reluscope optimizer or a ``torch.optim`` one.
+
+        A torch optimizer is read through its param groups; None gives the
+        defaults (nothing known).
         """
         if optimizer is None:
             return cls()
@@ -183,8 +185,9 @@ class CauseRules:
     def certify_all(self, history: UnitHistory, model: MLP | HiddenLayerWeights,
                     deaths: Iterable[tuple[int, int, dict | None]],
                     optimizer: OptimizerTraits | None = None) -> list[DeathCertificate]:
-        """Certificates of the deaths ``(layer, unit, last-firing record or None)`` that the
-        latest scan of ``history`` found.
+        """Certify the deaths that the latest scan of ``history`` found.
+
+        ``deaths`` holds ``(layer, unit, last-firing record or None)`` triples.
         """
         if not history.reports:
             raise ValueError("the history has no scan yet: observe the model first")
@@ -281,8 +284,9 @@ class CauseRules:
 
 
 def _step_share(certificate: DeathCertificate, history, weights: HiddenLayerWeights):
-    """The killing step's update over the unit's whole movement between the two scans
-    (both as the norm of (dw_j, db_j)); None without a record or a kept earlier scan.
+    """The killing step's share of the unit's movement between the two scans.
+
+    Both are the norm of (dw_j, db_j); None without a record or a kept earlier scan.
     """
     before = history.weights_before_latest
     if certificate.update_norm is None or before is None:
@@ -303,8 +307,10 @@ def _weights_of(model) -> HiddenLayerWeights:
 
 
 def starved(below: LayerScan, model: MLP | HiddenLayerWeights, layer: int, unit: int) -> bool:
-    """Whether the units of the layer below (its scan ``below``) that feed ``unit`` are all
-    silent, or at least half of that layer is dead.
+    """Whether ``unit`` is starved by the layer below (its scan ``below``).
+
+    Starved: the units of the layer below that feed ``unit`` are all silent, or
+    at least half of that layer is dead.
 
     ``model``: an MLP or the ``HiddenLayerWeights`` of a chain.
     """

@@ -157,8 +157,9 @@ def load_checkpoint(path: PathLike) -> tuple[Trainer, list[Callback]]:
 
 
 def read_manifest(path: PathLike) -> dict:
-    """The manifest of the checkpoint at ``path`` (what it holds, when and why it was saved),
-    without rebuilding anything.
+    """The manifest of the checkpoint at ``path``, without rebuilding anything.
+
+    The manifest says what the checkpoint holds, when and why it was saved.
     """
     return read_archive(path, CHECKPOINT_FORMAT, CHECKPOINT_SCHEMA_VERSION)[0]
 

@@ -1,5 +1,7 @@
-"""Datasets that need no download: digits (ships with scikit-learn) and Fashion-MNIST
-(when its IDX files are on disk, e.g. from Debian's dataset-fashion-mnist).
+"""Datasets that need no download.
+
+Digits ships with scikit-learn; Fashion-MNIST is read when its IDX files are on
+disk, e.g. from Debian's dataset-fashion-mnist.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""The self-contained HTML report of one or more DeadUnitMonitors: plots as inline PNG,
-tables as HTML, no file beside it and nothing fetched when it is opened.
+"""The self-contained HTML report of one or more DeadUnitMonitors.
+
+Plots as inline PNG, tables as HTML, no file beside it and nothing fetched
+when it is opened.
 
 The page opens with the verdict on each run, then puts the runs side by side, a column
 each, every row of plots on shared axes (``monitor_plots``); the death certificates
@@ -118,8 +120,9 @@ fired on its training batch.</p>
 
 
 def report_page(sections) -> str:
-    """The page of the (title, monitor) pairs ``sections``: the verdicts, then the runs
-    side by side.
+    """The page of the (title, monitor) pairs ``sections``.
+
+    The verdicts first, then the runs side by side.
     """
     sections = list(sections)
     if not sections:
@@ -182,8 +185,9 @@ th {{ cursor: pointer; background: #eee; }}
 
 
 def write_report(sections, path) -> str:
-    """Write one page for the (title, DeadUnitMonitor) pairs ``sections``, a column per
-    run; return the path.
+    """Write one page for the (title, DeadUnitMonitor) pairs ``sections``.
+
+    A column per run; returns the path.
     """
     return write_text(path, report_page(sections))
 

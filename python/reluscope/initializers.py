@@ -151,8 +151,10 @@ def get_initializer(name):
 
 def initialize(init, fan_in: int, fan_out: int, rng: np.random.Generator,
                params: dict | None = None):
-    """Draw (weight, bias): weight (fan_in, fan_out) float32, bias (fan_out,) float32 or
-    None when the initializer sets only weights. Checks what a custom init returned.
+    """Draw (weight, bias) with the initializer ``init``.
+
+    weight is (fan_in, fan_out) float32; bias is (fan_out,) float32, or None
+    when the initializer sets only weights. Checks what a custom init returned.
     """
     drawn = get_initializer(init)(fan_in, fan_out, rng, **(params or {}))
     bias = None

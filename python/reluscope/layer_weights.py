@@ -1,5 +1,6 @@
-"""The incoming weights of the hidden layers at a scan, as the history and the cause rules
-read them.
+"""The incoming weights of the hidden layers at a scan.
+
+As the history and the cause rules read them.
 
 A native ``MLP`` is one chain of dense layers; a PyTorch module is any graph.
 ``HiddenLayerWeights`` says what the rules may assume about it: the incoming
@@ -20,8 +21,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Rectifier:
-    """A ReLU-family function: s for s > 0, ``negative_slope`` * s otherwise, capped at
-    ``ceiling`` (6 for ReLU6).
+    """A ReLU-family function.
+
+    s for s > 0, ``negative_slope`` * s otherwise, capped at ``ceiling`` (6 for
+    ReLU6).
     """
 
     negative_slope: float = 0.0
@@ -69,8 +72,9 @@ class HiddenLayerWeights:
 
     @classmethod
     def of_mlp(cls, model) -> HiddenLayerWeights:
-        """The hidden layers of a native ``MLP``: a chain from the features up (views of
-        the model's arrays: ``copy`` keeps them).
+        """The hidden layers of a native ``MLP``: a chain from the features up.
+
+        Views of the model's arrays: ``copy`` keeps them.
         """
         hidden = model.hidden_layers
         activation = model.activation

@@ -462,8 +462,10 @@ WEIGHT_LAYOUTS = {
 
 
 def _weight_pairs(weights, layout: str = "reluscope") -> list[tuple[np.ndarray, np.ndarray]]:
-    """``weights`` as checked (weight, bias) pairs, copied as C-contiguous float32
-    (fan_in, fan_out) weights; given in ``layout`` (see ``WEIGHT_LAYOUTS``).
+    """Check ``weights`` and copy them as (weight, bias) pairs.
+
+    The weights come as C-contiguous float32 (fan_in, fan_out), from the
+    ``layout`` they were given in (see ``WEIGHT_LAYOUTS``).
     """
     if not isinstance(layout, str) or layout not in WEIGHT_LAYOUTS:
         raise ValueError(f"layout must be one of {sorted(WEIGHT_LAYOUTS)}, got {layout!r}")

@@ -1,6 +1,8 @@
-"""The plots of the monitor report: one row per kind of plot, one figure per run in the
-row, every figure of a row drawn on the same axes (epochs, units, value ranges and
-counts) so that runs side by side compare at a glance.
+"""The plots of the monitor report.
+
+One row per kind of plot, one figure per run in the row, every figure of a row
+drawn on the same axes (epochs, units, value ranges and counts) so that runs
+side by side compare at a glance.
 
 Dead units are red in every plot that shows units (``plotting.DEAD_COLOUR``); units
 that fire rarely keep the low end of viridis, which has no red.
@@ -59,8 +61,9 @@ def plot_rows(monitors) -> list[PlotRow]:
 
 
 def _draw(monitors, shared, figure_cls, draw, height: float) -> list:
-    """``draw(monitor, figure, shared)`` for each monitor, on a figure ``height`` inches
-    tall; ``shared`` holds the limits of all.
+    """Call ``draw(monitor, figure, shared)`` for each monitor.
+
+    Each figure is ``height`` inches tall; ``shared`` holds the limits of all.
     """
     images = []
     for monitor in monitors:
@@ -120,9 +123,11 @@ def _pre_samples(monitor) -> list:
 
 
 def _value_bins(samples, n_bins: int = 40, tail: float = 0.001) -> np.ndarray:
-    """Bin edges from the ``tail`` to the 1 - ``tail`` quantile of the pooled values, and
-    0: a few outliers (a run that blew up) would squeeze every other value into a bin or
-    two. The values outside are counted in the end bins (``_clipped``).
+    """Bin edges from the ``tail`` to the 1 - ``tail`` quantile of the pooled values, and 0.
+
+    Not the full range: a few outliers (a run that blew up) would squeeze every
+    other value into a bin or two. The values outside are counted in the end
+    bins (``_clipped``).
     """
     values = np.concatenate([np.ravel(s) for s in samples]) if samples else np.zeros(0)
     values = values[np.isfinite(values)].astype(np.float64)

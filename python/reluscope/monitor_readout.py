@@ -85,8 +85,10 @@ class MonitorReadout:
     # Output.
 
     def to_dict(self) -> dict:
-        """The whole record as strict JSON values: a non-finite number (a run that
-        diverged) is null, and a top-level "notes" entry names where.
+        """The whole record as strict JSON values.
+
+        A non-finite number (a run that diverged) is null, and a top-level
+        "notes" entry names where.
         """
         return strict_document({
             "schema_version": SCHEMA_VERSION,
@@ -116,8 +118,10 @@ class MonitorReadout:
         return summary(self)
 
     def to_html(self, path) -> str:
-        """Write a self-contained HTML report atomically (plots inline; needs the ``plot``
-        extra); return the path. ``ScanReport.to_html`` is the page of one scan.
+        """Write a self-contained HTML report atomically; return the path.
+
+        Plots are inline; they need the ``plot`` extra. ``ScanReport.to_html`` is
+        the page of one scan.
 
         The verdict (dead units per layer now, the main cause of the deaths in
         training, a remedy and its evidence), then by epoch the dead share of each

@@ -162,8 +162,9 @@ class ScanReport:
         return self.n_dead / self.n_units if self.layers else 0.0
 
     def to_dict(self) -> dict:
-        """A JSON-serializable dict (plain Python types only; a non-finite number is
-        null, with a "notes" entry naming where).
+        """A JSON-serializable dict of plain Python types.
+
+        A non-finite number is null, with a "notes" entry naming where.
         """
         return strict_document({
             "schema_version": SCHEMA_VERSION,

@@ -84,8 +84,10 @@ class TensorBoard(Callback):
     # Writing.
 
     def log(self, monitor=None) -> int:
-        """Write the scans of ``monitor`` (default: the one given at construction) not yet
-        written, and flush. Returns how many were written.
+        """Write the scans of ``monitor`` not yet written, and flush.
+
+        ``monitor`` defaults to the one given at construction. Returns how many
+        scans were written.
         """
         monitor = self.monitor if monitor is None else monitor
         if monitor is None:

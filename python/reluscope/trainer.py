@@ -389,8 +389,9 @@ class Trainer:
         return result
 
     def _divergence_cause(self, x: np.ndarray) -> str | None:
-        """Why a step on x went non-finite when a smaller learning rate would not help:
-        a NaN or Inf parameter, or a forward that overflows float32; else None.
+        """Why a step on x went non-finite when a smaller learning rate would not help.
+
+        A NaN or Inf parameter, or a forward that overflows float32; else None.
         """
         bad_parameter = nonfinite_parameter(self.model.layers)
         if bad_parameter is not None:

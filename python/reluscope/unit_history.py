@@ -238,8 +238,9 @@ class UnitHistory:
         self.weights_before_latest, self.latest_weights = self.latest_weights, weights.copy()
 
     def check_model(self, model: MLP) -> None:
-        """A ValueError unless ``model`` takes the features of x (and its layers
-        pass ``MLP.check_layers``).
+        """Raise a ValueError unless ``model`` takes the features of x.
+
+        Its layers must also pass ``MLP.check_layers``.
         """
         model.check_layers()
         # Only the native monitor scans through here, and it always has an x.
@@ -279,8 +280,9 @@ class UnitHistory:
         return samples
 
     def centered_if_nonnegative(self) -> np.ndarray | None:
-        """X - mean(x) when every feature of x is non-negative, else None; computed once
-        (x is fixed), not once per dead unit. None without x.
+        """X - mean(x) when every feature of x is non-negative, else None.
+
+        Computed once (x is fixed), not once per dead unit. None without x.
         """
         if self.x is None:
             return None

@@ -1,5 +1,7 @@
-"""The verdict on one monitored run, in a few sentences: how many units are dead now in
-each hidden layer, what killed most of those that died in training, and what to do.
+"""The verdict on one monitored run, in a few sentences.
+
+How many units are dead now in each hidden layer, what killed most of those
+that died in training, and what to do.
 
 Data and plain text only; ``html_report`` renders it.
 """
@@ -49,8 +51,9 @@ class Verdict:
 
     @property
     def remedy_cause(self) -> str | None:
-        """The cause the advice is for: the main one, else "born dead" when only
-        born-dead units are dead.
+        """The cause the advice is for.
+
+        The main one, else "born dead" when only born-dead units are dead.
         """
         if self.main_cause is not None:
             return self.main_cause

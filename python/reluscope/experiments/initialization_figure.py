@@ -64,8 +64,10 @@ def _violin_row(ax, row: dict, picked: list, color: str) -> None:
 
 
 def figure(result: dict, samples: dict):
-    """Top: std per layer (log scale), one line per init. Below: violins, one row per init,
-    every row on the same value axis and the same layer axis.
+    """Draw the init study: the std per layer, then the violins of the outputs.
+
+    Top: std per layer (log scale), one line per init. Below: violins, one row
+    per init, every row on the same value axis and the same layer axis.
     """
     from matplotlib.ticker import FixedFormatter, FixedLocator
 

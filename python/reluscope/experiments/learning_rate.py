@@ -52,8 +52,10 @@ def lr_sweep(lrs=DEFAULT_LRS, seeds=DEFAULT_SEEDS, dataset: str = "auto",
 
 
 def aggregate(trials: list, lrs: list) -> list:
-    """Per learning rate: mean, min and max over seeds of the whole-network and per-layer
-    dead fractions, plus accuracy, revivals and diverged runs.
+    """Summarize the trials per learning rate.
+
+    Mean, min and max over seeds of the whole-network and per-layer dead
+    fractions, plus accuracy, revivals and diverged runs.
     """
     rows = []
     for lr in lrs:

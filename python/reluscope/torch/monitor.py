@@ -1,5 +1,6 @@
-"""``reluscope.torch.DeadUnitMonitor``: deaths, revivals and death certificates in your own
-PyTorch training loop.
+"""``reluscope.torch.DeadUnitMonitor``: dead units in your own PyTorch training loop.
+
+Deaths, revivals and death certificates, as the native monitor gives them.
 
 The same book as the native monitor (``reluscope.monitor``): a ``UnitHistory``
 of exact scans, ``DeathCertificate``s judged by ``CauseRules``, and the same
@@ -189,16 +190,19 @@ class DeadUnitMonitor(MonitorReadout):
         return self._updates.sources()
 
     def epoch_firing_counts(self) -> list[np.ndarray | None]:
-        """Per layer, the samples on which each unit fired in this epoch's training forwards
-        so far (one copy from the device); None for a layer not seen in them (see
-        ``unobserved``).
+        """Per layer, the samples on which each unit fired in this epoch's training so far.
+
+        Counted over the training forwards, one copy from the device; None for a
+        layer not seen in them (see ``unobserved``).
         """
         return self._firing.epoch_counts()
 
     def last_firing_stats(self) -> list | None:
-        """Per layer, a ``reluscope.UnitStats`` whose ``last_firing`` holds each unit's last
-        firing step and the update after it (None without an optimizer). Under
-        torch.distributed every rank must call it: the records are reduced over the ranks.
+        """Per layer, a ``reluscope.UnitStats`` of each unit's last firing.
+
+        Its ``last_firing`` holds each unit's last firing step and the update
+        after it (None without an optimizer). Under torch.distributed every rank
+        must call it: the records are reduced over the ranks.
         """
         return (None if self._updates is None
                 else self._ranks.last_firing(self._updates.unit_stats()))
@@ -267,8 +271,9 @@ class DeadUnitMonitor(MonitorReadout):
                                                     OptimizerTraits.of(self._optimizer))
 
     def _scan_for_epoch(self):
-        """The one place the monitor scans: (report, HiddenLayerWeights, activation samples,
-        activation name).
+        """Scan: the one place the monitor does.
+
+        Returns (report, HiddenLayerWeights, activation samples, activation name).
 
         Through the C++ core where it gives what the hooks give (``MLPScan``),
         through hooks on the forward pass otherwise.
@@ -318,8 +323,9 @@ class DeadUnitMonitor(MonitorReadout):
 
 
 def _features_or_none(x_scan):
-    """x_scan as the history's feature matrix when it is one (a 2-D tensor or array), for the
-    "inputs not centered" rule; None for images or a DataLoader.
+    """x_scan as the history's feature matrix, when it is one (a 2-D tensor or array).
+
+    For the "inputs not centered" rule; None for images or a DataLoader.
     """
     if isinstance(x_scan, torch.Tensor) and x_scan.dim() == 2:
         return x_scan.detach().float().cpu().numpy()
@@ -329,8 +335,10 @@ def _features_or_none(x_scan):
 
 
 def _chained(index: int, sites: list, input_origin: dict, have_features: bool) -> bool:
-    """Whether site ``index``'s producer reads exactly the previous site's units (the first:
-    the scanned features), so that the cause rules may read its weights as a chain.
+    """Whether site ``index``'s producer reads exactly the previous site's units.
+
+    For the first site, the scanned features. When it does, the cause rules may
+    read its weights as a chain.
     """
     site = sites[index]
     if not isinstance(site.producer, nn.Linear):

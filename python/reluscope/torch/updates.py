@@ -60,16 +60,20 @@ UPDATE_PATHS = ("auto", "copy")
 
 def update_source(optimizer: torch.optim.Optimizer, group: dict | None,
                   param: torch.Tensor, closure=None, path: str = "auto") -> str:
-    """Where the coming ``optimizer.step(closure)``'s update of ``param`` (in param group
-    ``group``, None: in none) can be read exactly: one of SGD_GRADIENT, SGD_MOMENTUM_BUFFER,
-    NOT_UPDATED or COPY (see the module docstring). ``path="copy"``: always COPY.
+    """Where the coming ``optimizer.step(closure)``'s update of ``param`` can be read exactly.
+
+    ``group`` is its param group (None: in none). One of SGD_GRADIENT,
+    SGD_MOMENTUM_BUFFER, NOT_UPDATED or COPY (see the module docstring).
+    ``path="copy"``: always COPY.
     """
     return _source(_group_sources(optimizer, closure, path), group, param)
 
 
 def _group_sources(optimizer, closure, path: str) -> dict[int, str] | None:
-    """Per id(param group), ``_group_source``; None: every parameter is copied. Once per
-    step: on a tiny network the Python of a per-param look shows in the step time.
+    """Per id(param group), ``_group_source``; None: every parameter is copied.
+
+    Once per step: on a tiny network the Python of a per-param look shows in
+    the step time.
     """
     if path == "copy" or type(optimizer) is not torch.optim.SGD or closure is not None:
         return None
@@ -86,8 +90,10 @@ def _source(group_sources: dict[int, str] | None, group: dict | None,
 
 
 def _group_source(group: dict) -> str:
-    """What ``torch.optim.SGD`` does with the params of ``group``: COPY where its own terms
-    are not the update, else the term, for a param that has a dense real gradient.
+    """What ``torch.optim.SGD`` does with the params of ``group``.
+
+    COPY where its own terms are not the update, else the term, for a param
+    that has a dense real gradient.
     """
     if (group.get("fused") or group.get("differentiable")
             or isinstance(group["lr"], torch.Tensor)
@@ -109,8 +115,10 @@ def _param_source(group_source: str, param: torch.Tensor) -> str:
 
 
 class _ParamUpdate:
-    """One parameter's update in a step, per unit: the norm of each row (the weights into
-    one unit; ``rows=True``) or each value (a bias; ``rows=False``).
+    """One parameter's update in a step, per unit.
+
+    The norm of each row (the weights into one unit; ``rows=True``) or each
+    value (a bias; ``rows=False``).
     """
 
     def __init__(self, param: torch.Tensor, rows: bool):
@@ -189,9 +197,11 @@ class _ProducerUpdate:
         self._row_fields = None  # views of _row made once: indexing is a call per step
 
     def after_step(self, state: dict, step: int, lr: float) -> torch.Tensor:
-        """(n_fields, n_units) float64 on the device: per unit, in LAST_FIRING_FIELDS order,
-        the step, the lr, ||dw_j||, db_j, ||dw_j|| / ||w_j(before)||, and the layer's medians
-        of ||dw||, |db| and the ratio (the upper median, as the native trainer's).
+        """(n_fields, n_units) float64 on the device, in LAST_FIRING_FIELDS order.
+
+        Per unit: the step, the lr, ||dw_j||, db_j, ||dw_j|| / ||w_j(before)||,
+        and the layer's medians of ||dw||, |db| and the ratio (the upper median,
+        as the native trainer's).
 
         Few, whole-tensor ops: on a tiny network each op's call costs more than its work.
         """
@@ -291,9 +301,10 @@ class UpdateTracker:
         self.firing.mark_step()
 
     def sources(self) -> list[str | None]:
-        """Per registered site, where the last step's update of its weights was read (one of
-        SGD_GRADIENT, SGD_MOMENTUM_BUFFER, NOT_UPDATED, COPY); None for a site whose weights
-        the optimizer does not hold.
+        """Per registered site, where the last step's update of its weights was read.
+
+        One of SGD_GRADIENT, SGD_MOMENTUM_BUFFER, NOT_UPDATED, COPY; None for a
+        site whose weights the optimizer does not hold.
         """
         sources = []
         for site in self.registry.sites:
