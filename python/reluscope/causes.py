@@ -166,6 +166,7 @@ class CauseRules:
     large_relative_update: float = 0.5
 
     def __post_init__(self) -> None:
+        """Check the thresholds: finite and > 0."""
         # A NaN threshold compares false everywhere: no death would be a large update.
         for name in ("large_update_factor", "large_relative_update"):
             value = finite_float(getattr(self, name), name, low=0.0, low_open=True)

@@ -88,6 +88,7 @@ class BornDeadReport:
         }
 
     def __str__(self) -> str:
+        """The verdict and what it rests on, as a few lines of text."""
         lines = [f"Born-dead check over {self.scan.n_samples} samples: {self.verdict}"]
         if self.mask_death:
             lines.append(f"  mask death: hidden layer(s) {self.fully_dead_layers} fire on no "

@@ -73,4 +73,5 @@ class Dense:
         return grad_weight, grad_bias, grad_input
 
     def __repr__(self) -> str:
+        """Sizes and activation, e.g. ``Dense(64 -> 32, relu)``."""
         return f"Dense({self.fan_in} -> {self.fan_out}, {self.activation.name})"

@@ -435,6 +435,7 @@ class MLP:
         return value, gradients, outputs
 
     def __repr__(self) -> str:
+        """Layer sizes and activation, e.g. ``MLP(64-32-10, activation='relu')``."""
         sizes = "-".join(str(s) for s in self.layer_sizes)
         return f"MLP({sizes}, activation={self.activation.name!r})"
 

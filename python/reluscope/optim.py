@@ -156,6 +156,7 @@ class Optimizer:
         return {"lr": self.lr, "clip_norm": self.clip_norm, "warmup_steps": self.warmup_steps}
 
     def __getstate__(self) -> dict:
+        """Pickle without the bound model and the settings cache: a copy starts unbound."""
         state = self.__dict__.copy()
         state["_model"] = None  # a weak reference does not copy; a copy starts unbound
         state["_settings"] = state["_settings_key"] = None  # a cache, rebuilt when needed
@@ -293,6 +294,7 @@ class SGD(Optimizer):
             nesterov=self.nesterov, clip_norm=self._clip_norm_setting())
 
     def __repr__(self) -> str:
+        """The constructor call that builds an optimizer like this one."""
         return (f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
                 f"weight_decay={self.weight_decay}{self._remedies_repr()})")
 
@@ -375,5 +377,6 @@ class Adam(Optimizer):
             cohort_start=cohorts)
 
     def __repr__(self) -> str:
+        """The constructor call that builds an optimizer like this one."""
         return (f"Adam(lr={self.lr}, betas=({self.beta1}, {self.beta2}), eps={self.eps}, "
                 f"weight_decay={self.weight_decay}{self._remedies_repr()})")

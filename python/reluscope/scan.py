@@ -208,6 +208,7 @@ class ScanReport:
         return write_scan_page(self, path, title=title)
 
     def __str__(self) -> str:
+        """The summary and a table of the hidden layers, as text."""
         width = max([5] + [len(layer.label) for layer in self.layers])
         lines = [
             (f"Dead-unit scan over {self.n_samples} samples "

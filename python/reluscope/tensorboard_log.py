@@ -120,9 +120,11 @@ class TensorBoard(Callback):
         self.writer.close()
 
     def __enter__(self) -> TensorBoard:
+        """Use the callback as a context manager: ``close`` on exit."""
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
+        """Close the writer."""
         self.close()
 
     # The callback.

@@ -355,6 +355,7 @@ class Trainer:
         return load_checkpoint(path)
 
     def __getstate__(self) -> dict:
+        """Pickle without the C++ step, the lock and a running fit's data."""
         # The C++ step does not pickle: flush what it holds pending into
         # last_firing, and let the copy build its own at its first step.
         self.flush_last_firing()
@@ -365,6 +366,7 @@ class Trainer:
         return state
 
     def __setstate__(self, state: dict) -> None:
+        """Restore a pickled trainer, with a new lock."""
         self.__dict__.update(state)
         self._step_lock = threading.RLock()
 

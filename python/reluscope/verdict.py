@@ -90,6 +90,7 @@ class Verdict:
         return [self.dead_now_text(), self.cause_text(), self.remedy_text()]
 
     def __str__(self) -> str:
+        """The title and the verdict's lines."""
         return "\n".join([self.title, *self.lines()])
 
 

@@ -309,9 +309,11 @@ class DeadUnitMonitor(MonitorReadout):
             self._updates.remove()
 
     def __enter__(self) -> Self:
+        """Use the monitor as a context manager: ``close`` on exit."""
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
+        """Remove the hooks (``close``)."""
         self.close()
 
     def to_dict(self) -> dict:
