@@ -24,6 +24,7 @@ class Activation:
 
     @property
     def name(self) -> str:
+        """The activation's name, as the C++ kernels know it."""
         return self.kind.name
 
 

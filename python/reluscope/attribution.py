@@ -52,6 +52,7 @@ class MarginAttribution:
 
     @property
     def fall(self) -> float:
+        """How far the margin fell between the two scans."""
         return self.margin_before - self.margin_after
 
     @property
@@ -70,11 +71,13 @@ class MarginAttribution:
         return self.bias > self.weights
 
     def to_dict(self) -> dict:
+        """The fields and the two shares, as a JSON-ready dict."""
         return {**asdict(self), "own_share": self.own_share,
                 "upstream_share": self.upstream_share}
 
     @classmethod
     def from_dict(cls, fields: dict) -> MarginAttribution:
+        """Rebuild an attribution from ``to_dict``'s fields."""
         return cls(**{name: fields[name] for name in
                       ("margin_before", "margin_after", "weights", "bias", "upstream")})
 

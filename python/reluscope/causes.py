@@ -143,6 +143,7 @@ class DeathCertificate:
         return self.cause
 
     def to_dict(self) -> dict:
+        """The certificate as a JSON-ready dict."""
         fields = asdict(self)
         fields["attribution"] = None if self.attribution is None else self.attribution.to_dict()
         fields["conditions"] = list(self.conditions)
@@ -277,6 +278,7 @@ class CauseRules:
         return conditions
 
     def is_large_update(self, certificate: DeathCertificate) -> bool:
+        """Whether the certificate's killing update counts as a large one."""
         relative, median = certificate.relative_update, certificate.layer_median_relative_update
         return relative is not None and median is not None and (
             relative > self.large_relative_update

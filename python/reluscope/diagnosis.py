@@ -60,14 +60,17 @@ class BornDeadReport:
 
     @property
     def mask_death(self) -> bool:
+        """Whether some hidden layer fires on no sample at all."""
         return bool(self.fully_dead_layers)
 
     @property
     def signal_collapse(self) -> bool:
+        """Whether the output is the same on every sample, with no layer fully dead."""
         return not self.mask_death and self.output_spread == 0.0
 
     @property
     def verdict(self) -> str:
+        """The verdict in a few words: mask death, signal collapse, or alive."""
         if self.mask_death:
             return "mask death"
         if self.signal_collapse:
@@ -75,6 +78,7 @@ class BornDeadReport:
         return "alive"
 
     def to_dict(self) -> dict:
+        """The report as a JSON-ready dict."""
         return {
             "schema_version": SCHEMA_VERSION,
             "verdict": self.verdict,

@@ -31,17 +31,20 @@ class Rectifier:
     ceiling: float = math.inf
 
     def apply(self, pre_activation: np.ndarray) -> np.ndarray:
+        """Apply the function to ``pre_activation``, as the C++ kernels do."""
         # s <= 0 ? slope * s : s, as the C++ kernels write it: NaN passes through.
         out = np.where(pre_activation <= 0, pre_activation * np.float32(self.negative_slope),
                        pre_activation)
         return np.minimum(out, np.float32(self.ceiling)) if math.isfinite(self.ceiling) else out
 
     def to_dict(self) -> dict:
+        """The slope and the ceiling (None when uncapped), as a JSON-ready dict."""
         return {"negative_slope": self.negative_slope,
                 "ceiling": self.ceiling if math.isfinite(self.ceiling) else None}
 
     @classmethod
     def from_dict(cls, fields: dict) -> Rectifier:
+        """Rebuild a rectifier from ``to_dict``'s fields."""
         ceiling = fields["ceiling"]
         return cls(float(fields["negative_slope"]), math.inf if ceiling is None else ceiling)
 

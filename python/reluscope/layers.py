@@ -25,10 +25,12 @@ class Dense:
 
     @property
     def fan_in(self) -> int:
+        """Inputs of the layer: the rows of its weight."""
         return self.weight.shape[0]
 
     @property
     def fan_out(self) -> int:
+        """Units of the layer: the columns of its weight."""
         return self.weight.shape[1]
 
     def forward(self, x: np.ndarray, firing_counts: np.ndarray | None = None,

@@ -26,10 +26,12 @@ class CrossEntropy:
 
     @staticmethod
     def prepare_targets(y, n_samples: int, n_outputs: int, check_values: bool = True):
+        """Check the class labels ``y`` and return them as the loss takes them."""
         return as_class_labels(y, n_samples, n_outputs, check_range=check_values)
 
     @staticmethod
     def __call__(outputs: np.ndarray, targets: np.ndarray, grad: np.ndarray) -> float:
+        """Return the mean loss and write d loss / d outputs into ``grad``."""
         return _core.softmax_cross_entropy(outputs, targets, grad)
 
 
@@ -42,10 +44,12 @@ class MeanSquaredError:
 
     @staticmethod
     def prepare_targets(y, n_samples: int, n_outputs: int, check_values: bool = True):
+        """Check the regression targets ``y`` and return them as the loss takes them."""
         return as_regression_targets(y, n_samples, n_outputs, check_finite=check_values)
 
     @staticmethod
     def __call__(outputs: np.ndarray, targets: np.ndarray, grad: np.ndarray) -> float:
+        """Return the mean loss and write d loss / d outputs into ``grad``."""
         return _core.mean_squared_error(outputs, targets, grad)
 
 

@@ -283,6 +283,7 @@ class MLP:
 
     @property
     def layer_sizes(self) -> list[int]:
+        """The width of every layer, the inputs first."""
         return [self.layers[0].fan_in] + [layer.fan_out for layer in self.layers]
 
     @property
@@ -292,10 +293,12 @@ class MLP:
 
     @property
     def n_features(self) -> int:
+        """Features of the input: the first layer's fan_in."""
         return self.layers[0].fan_in
 
     @property
     def n_outputs(self) -> int:
+        """Outputs of the model: the last layer's fan_out."""
         return self.layers[-1].fan_out
 
     def parameters(self) -> list[np.ndarray]:

@@ -78,12 +78,14 @@ class DeadUnitMonitor(Callback, MonitorReadout):
     # The callback.
 
     def on_train_begin(self, trainer: Trainer) -> None:
+        """Check that the model takes x; scan it once before training starts."""
         self.history.check_model(trainer.model)  # before an epoch of training, not after
         if not self.history.reports:
             self.observe(trainer.epochs_done, trainer.model, trainer.steps_done,
                          trainer.unit_stats)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
+        """Scan the model after the epoch and certify the deaths the scan shows."""
         if trainer.track_firing:
             self.silent.append((epoch, [np.flatnonzero(c == 0) for c in trainer.firing_counts]))
             if trainer.track_gradients:

@@ -107,6 +107,7 @@ class SharedAxes:
                               for i in range(n_layers)]
 
     def epoch_limits(self) -> tuple[float, float]:
+        """The epoch axis's limits, half an epoch beyond the first and the last."""
         low, high = self.epochs
         return low - 0.5, high + 0.5
 

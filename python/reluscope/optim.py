@@ -59,9 +59,11 @@ class SGDState:
     velocity: np.ndarray
 
     def buffers(self) -> list[np.ndarray]:
+        """The state's arrays: the velocity."""
         return [self.velocity]
 
     def to_core(self) -> _core.ParamState:
+        """The state as the C++ step takes it."""
         return _core.ParamState(velocity=self.velocity)
 
 
@@ -78,9 +80,11 @@ class AdamState:
     cohort: np.ndarray | None = None
 
     def buffers(self) -> list[np.ndarray]:
+        """The state's arrays: the two moments."""
         return [self.first_moment, self.second_moment]
 
     def to_core(self) -> _core.ParamState:
+        """The state as the C++ step takes it."""
         return _core.ParamState(first_moment=self.first_moment,
                                 second_moment=self.second_moment, cohort=self.cohort)
 
@@ -278,10 +282,12 @@ class SGD(Optimizer):
         self._nesterov = bool(value)
 
     def hyperparameters(self) -> dict:
+        """The keyword arguments that build an optimizer like this one (without its state)."""
         return {**super().hyperparameters(), "momentum": self.momentum,
                 "nesterov": self.nesterov, "weight_decay": self.weight_decay}
 
     def new_state(self, param: np.ndarray) -> SGDState:
+        """Zeroed state (a velocity) for one parameter."""
         # Allocated even without momentum, so that momentum can be switched on later.
         return SGDState(np.zeros(np.shape(param), dtype=np.float32))
 
@@ -338,14 +344,17 @@ class Adam(Optimizer):
         self.weight_decay = weight_decay
 
     def hyperparameters(self) -> dict:
+        """The keyword arguments that build an optimizer like this one (without its state)."""
         return {**super().hyperparameters(), "betas": (self.beta1, self.beta2), "eps": self.eps,
                 "weight_decay": self.weight_decay}
 
     def new_state(self, param: np.ndarray) -> AdamState:
+        """Zeroed state (both moments) for one parameter."""
         return AdamState(np.zeros(np.shape(param), dtype=np.float32),
                          np.zeros(np.shape(param), dtype=np.float32))
 
     def reset(self) -> None:
+        """Forget all state, the moment cohorts included, and the model it belonged to."""
         super().reset()
         self.cohort_start = np.zeros(1, dtype=np.int64)
 

@@ -83,10 +83,12 @@ class ReDo(Callback):
         return sum(event["stayed_alive"] or 0 for event in self.events)
 
     def on_step_end(self, trainer: Trainer, step: int) -> None:
+        """Recycle the dormant units every ``every`` steps."""
         if step % self.every == 0:
             self.check(trainer, step)
 
     def on_train_end(self, trainer: Trainer) -> None:
+        """Score the recyclings still open: how many of their units stayed alive."""
         if self._open and trainer.fit_inputs is not None:
             self._score_open(self._dormant(trainer))
 

@@ -76,6 +76,7 @@ class LayerScan:
 
     @property
     def n_units(self) -> int:
+        """Units of the layer."""
         return self.firing_counts.shape[0]
 
     @property
@@ -85,10 +86,12 @@ class LayerScan:
 
     @property
     def n_dead(self) -> int:
+        """Units of the layer that fired on no sample."""
         return int(np.count_nonzero(self.firing_counts == 0))
 
     @property
     def dead_fraction(self) -> float:
+        """The share of the layer's units that are dead."""
         return self.n_dead / self.n_units
 
     @property
@@ -122,6 +125,7 @@ class LayerScan:
         return np.flatnonzero(self.dormant_scores <= tau)
 
     def to_dict(self) -> dict:
+        """The layer's scan as a JSON-ready dict."""
         dormant = None if self.mean_abs_activation is None else {
             "tau": DEFAULT_DORMANT_TAU,
             "units": self.dormant_units().tolist(),
@@ -150,10 +154,12 @@ class ScanReport:
 
     @property
     def n_units(self) -> int:
+        """Hidden units of the model."""
         return sum(layer.n_units for layer in self.layers)
 
     @property
     def n_dead(self) -> int:
+        """Hidden units that fired on no sample."""
         return sum(layer.n_dead for layer in self.layers)
 
     @property

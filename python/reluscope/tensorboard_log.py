@@ -79,6 +79,7 @@ class TensorBoard(Callback):
 
     @property
     def logdir(self) -> str:
+        """The folder the writer writes to."""
         return self.writer.logdir
 
     # Writing.
@@ -130,13 +131,16 @@ class TensorBoard(Callback):
     # The callback.
 
     def on_train_begin(self, trainer) -> None:
+        """Refuse to start without a monitor; write the scan taken before training."""
         self._need_monitor()
         self.log()  # the scan before training, when the monitor ran first
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
+        """Write the scans taken so far."""
         self.log()
 
     def on_train_end(self, trainer) -> None:
+        """Write the last scans."""
         self.log()
 
     def _need_monitor(self) -> None:

@@ -34,6 +34,7 @@ class UnitStats:
 
     @property
     def n_units(self) -> int:
+        """Units of the layer."""
         return self.firing_counts.shape[0]
 
     def reset_counts(self) -> None:

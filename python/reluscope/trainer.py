@@ -41,9 +41,11 @@ class History:
 
     @property
     def epochs(self) -> int:
+        """Epochs recorded."""
         return len(self.loss)
 
     def to_dict(self) -> dict:
+        """The losses and accuracies as a JSON-ready dict."""
         return {"loss": list(self.loss), "accuracy": None if self.accuracy is None
                 else list(self.accuracy)}
 

@@ -41,6 +41,7 @@ class LayerLedger:
 
     @property
     def adds_up(self) -> bool:
+        """Whether dead at the first scan + died - revived equals dead now."""
         return self.dead_at_first_scan + self.died - self.revived == self.dead_now
 
 
@@ -196,6 +197,7 @@ class UnitHistory:
 
     @property
     def leaky(self) -> bool:
+        """Whether the activation is leaky ReLU (inactive units, not dead ones)."""
         return self.activation == "leaky_relu"
 
     def observe(self, epoch: int, model: MLP, step: int = 0) -> ScanReport:
@@ -375,6 +377,7 @@ class UnitHistory:
         return died
 
     def to_dict(self) -> dict:
+        """The ledger as a JSON-ready dict."""
         return {
             "epochs": list(self.epochs),
             "steps": list(self.steps),

@@ -42,6 +42,7 @@ class Verdict:
 
     @property
     def deaths_in_training(self) -> int:
+        """Deaths during training, all causes."""
         return sum(count for _, count in self.causes)
 
     @property
@@ -61,15 +62,18 @@ class Verdict:
 
     @property
     def remedy(self) -> Remedy | None:
+        """The remedy for ``remedy_cause``, or None."""
         return None if self.remedy_cause is None else remedy_for(self.remedy_cause)
 
     def dead_now_text(self) -> str:
+        """Say how many units are dead now, per hidden layer."""
         counts = ", ".join(f"layer {layer.label} {layer.dead}/{layer.width}"
                            for layer in self.dead_now)
         word = "inactive (leaky ReLU: they still get gradient)" if self.leaky else "dead"
         return f"Units {word} now, after epoch {self.epoch}: {counts}."
 
     def cause_text(self) -> str:
+        """Say what killed most of the units that died in training."""
         born = f"{self.born_dead} born dead (dead before training)."
         if not self.causes:
             return f"No unit died during training; {born}"
@@ -79,6 +83,7 @@ class Verdict:
                 f"{main} ({count}){'; then ' + others if others else ''}. Also {born}")
 
     def remedy_text(self) -> str:
+        """Say what to do about it, and on what evidence."""
         remedy = self.remedy
         if self.remedy_cause is None:
             return "Nothing to remedy: no unit is dead and none died."
@@ -87,6 +92,7 @@ class Verdict:
         return f"Remedy for {self.remedy_cause}: {remedy.advice} Evidence: {remedy.evidence}."
 
     def lines(self) -> list[str]:
+        """The verdict's sentences: dead now, cause, remedy."""
         return [self.dead_now_text(), self.cause_text(), self.remedy_text()]
 
     def __str__(self) -> str:

@@ -176,6 +176,7 @@ class DeadUnitMonitor(MonitorReadout):
 
     @property
     def layer_names(self) -> list[str]:
+        """The module path of each scanned layer."""
         return site_names(self._registry.sites)
 
     @property
@@ -185,6 +186,7 @@ class DeadUnitMonitor(MonitorReadout):
 
     @property
     def update_sources(self) -> list[str | None]:
+        """Per layer, where the last step's update of its weights was read (see ``updates``)."""
         if self._updates is None:
             return [None] * len(self._registry.sites)
         return self._updates.sources()
@@ -317,6 +319,7 @@ class DeadUnitMonitor(MonitorReadout):
         self.close()
 
     def to_dict(self) -> dict:
+        """The whole record, with the layer names and the update sources, as a dict."""
         return {**super().to_dict(), "layer_names": self.layer_names,
                 "unobserved_during_epoch": [{"epoch": e, "layers": layers}
                                             for e, layers in self.unobserved],

@@ -53,15 +53,18 @@ class Site:
 
     @property
     def key(self) -> SiteKey:
+        """The site's key: (producer module, call number)."""
         return (self.producer, self.call)
 
     @property
     def n_units(self) -> int:
+        """Units of the site: the producer's output features or channels."""
         producer = self.producer
         return producer.out_features if isinstance(producer, nn.Linear) else producer.out_channels
 
     @property
     def leaky(self) -> bool:
+        """Whether the activation is a LeakyReLU with a nonzero slope."""
         return isinstance(self.activation, nn.LeakyReLU) and self.activation.negative_slope != 0
 
     def fired_per_sample(self, pre_activation: torch.Tensor) -> torch.Tensor:

@@ -325,6 +325,7 @@ class UpdateTracker:
         return stats
 
     def remove(self) -> None:
+        """Remove the hooks from the optimizer."""
         for handle in self._handles:
             handle.remove()
         self._handles = []
