@@ -22,10 +22,10 @@ class Callback:
     """
 
     def on_train_begin(self, trainer: Trainer) -> None:
-        """Called once before the first epoch of ``fit``."""
+        """Act once before the first epoch of ``fit`` (here: nothing)."""
 
     def on_step_end(self, trainer: Trainer, step: int) -> None:
-        """Called after each applied update; ``step`` counts updates from 1.
+        """Act after each applied update (here: nothing); ``step`` counts updates from 1.
 
         Only callbacks that override it are called, so the others cost
         nothing per step. ``trainer.fit_inputs`` holds the inputs of the
@@ -33,10 +33,10 @@ class Callback:
         """
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
-        """Called after each epoch; ``logs`` holds that epoch's "loss" (and "accuracy")."""
+        """Act after each epoch (here: nothing); ``logs`` has its "loss" (and "accuracy")."""
 
     def on_train_end(self, trainer: Trainer) -> None:
-        """Called once after the last epoch (also when training diverged)."""
+        """Act once after the last epoch, also when training diverged (here: nothing)."""
 
 
 @dataclass
@@ -58,7 +58,7 @@ class CallbackState:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     def nested(self, prefix: str) -> CallbackState:
-        """The arrays named ``prefix/...``, without the prefix, and ``settings[prefix]``."""
+        """Return the arrays named ``prefix/...``, without the prefix, and ``settings[prefix]``."""
         start = prefix + "/"
         return CallbackState(self.settings[prefix],
                              {name[len(start):]: array for name, array in self.arrays.items()

@@ -73,7 +73,7 @@ class OptimizerTraits:
 
     @classmethod
     def of(cls, optimizer: Any) -> OptimizerTraits:
-        """The traits of a reluscope optimizer or a ``torch.optim`` one.
+        """Return the traits of a reluscope optimizer or a ``torch.optim`` one.
 
         A torch optimizer is read through its param groups; None gives the
         defaults (nothing known).
@@ -129,7 +129,7 @@ class DeathCertificate:
     @classmethod
     def from_record(cls, layer: int, unit: int, epoch: int,
                     record: dict | None) -> DeathCertificate:
-        """A certificate (cause not yet judged) from a last-firing record or None."""
+        """Return a certificate (cause not yet judged) from a last-firing record or None."""
         if record is None:
             return cls(layer, unit, epoch)
         fields = {name: value for name, value in record.items() if name != "step"}
@@ -143,7 +143,7 @@ class DeathCertificate:
         return self.cause
 
     def to_dict(self) -> dict:
-        """The certificate as a JSON-ready dict."""
+        """Return the certificate as a JSON-ready dict."""
         fields = asdict(self)
         fields["attribution"] = None if self.attribution is None else self.attribution.to_dict()
         fields["conditions"] = list(self.conditions)
@@ -151,7 +151,7 @@ class DeathCertificate:
 
     @classmethod
     def from_dict(cls, fields: dict) -> DeathCertificate:
-        """The certificate ``to_dict`` wrote (also one saved before attribution existed)."""
+        """Return the certificate ``to_dict`` wrote (also one saved before attribution existed)."""
         fields = dict(fields)
         if fields.get("attribution") is not None:
             fields["attribution"] = MarginAttribution.from_dict(fields["attribution"])
@@ -176,7 +176,7 @@ class CauseRules:
     def certify(self, history: UnitHistory, model: MLP | HiddenLayerWeights, layer: int,
                 unit: int, record: dict | None,
                 optimizer: OptimizerTraits | None = None) -> DeathCertificate:
-        """The certificate of a unit that the latest scan of ``history`` found dead.
+        """Return the certificate of a unit that the latest scan of ``history`` found dead.
 
         ``model`` is the ``MLP`` at that scan, or its ``HiddenLayerWeights``
         (what a scan of another framework's model records). To certify many
@@ -287,7 +287,7 @@ class CauseRules:
 
 
 def _step_share(certificate: DeathCertificate, history, weights: HiddenLayerWeights):
-    """The killing step's share of the unit's movement between the two scans.
+    """Return the killing step's share of the unit's movement between the two scans.
 
     Both are the norm of (dw_j, db_j); None without a record or a kept earlier scan.
     """

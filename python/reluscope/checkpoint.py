@@ -84,7 +84,7 @@ def register_callback(name: str, cls: type) -> None:
 
 
 def check_savable(trainer: Trainer, callbacks: Iterable[Callback]) -> list[str]:
-    """The registered name of each callback; TypeError naming the first that cannot be saved."""
+    """Return each callback's registered name; raise a TypeError for one that cannot be saved."""
     names = []
     kinds = {cls: name for name, cls in CALLBACK_KINDS.items()}
     for i, callback in enumerate(callbacks):
@@ -157,7 +157,7 @@ def load_checkpoint(path: PathLike) -> tuple[Trainer, list[Callback]]:
 
 
 def read_manifest(path: PathLike) -> dict:
-    """The manifest of the checkpoint at ``path``, without rebuilding anything.
+    """Return the manifest of the checkpoint at ``path``, without rebuilding anything.
 
     The manifest says what the checkpoint holds, when and why it was saved.
     """
@@ -226,7 +226,7 @@ def _rebuild_optimizer(entry: dict, arrays: dict, model, name: str):
 
 
 def _check_state_buffers(buffers: dict, fresh, where: str) -> None:
-    """The saved buffers have the shapes and dtypes of a fresh state, its arrays all there.
+    """Check that the saved buffers have the shapes and dtypes of a fresh state, all there.
 
     A fresh state holds None where a buffer is optional (Adam's cohorts, int32).
     """
@@ -249,7 +249,7 @@ def _check_state_buffers(buffers: dict, fresh, where: str) -> None:
 
 
 def _c_order(array):
-    """A C-contiguous copy when the file stored the array in Fortran order."""
+    """Return a C-contiguous copy when the file stored the array in Fortran order."""
     return None if array is None else np.ascontiguousarray(array)
 
 
@@ -270,7 +270,7 @@ def _flag(entry: dict, key: str, name: str) -> bool:
 
 
 def _numbers(values, key: str, name: str) -> list:
-    """A history list: numbers, or null where a value was not finite."""
+    """Return a history list: numbers, or null where a value was not finite."""
     if not isinstance(values, list) or not all(
             value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
             for value in values):

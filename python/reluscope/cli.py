@@ -139,7 +139,7 @@ def _born_dead(args) -> int:
 
 
 def _load_points(path: str):
-    """The points of ``--data``: a .npy array or a .csv of numbers, as (n_points, n_features)."""
+    """Return the points of ``--data`` (a .npy array or a .csv) as (n_points, n_features)."""
     import warnings
 
     import numpy as np

@@ -27,7 +27,7 @@ def _require_sklearn():
 
 def load_digits(test_fraction: float = 0.25,
                 seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The 8x8 handwritten digits bundled with scikit-learn (1797 samples, 10 classes).
+    """Return the 8x8 handwritten digits bundled with scikit-learn (1797 samples, 10 classes).
 
     Pixels (0..16) are scaled to [0, 1]. The split is a seeded permutation.
 
@@ -56,7 +56,7 @@ _FASHION_FILES = {
 
 
 def _idx_path(folder, name: str):
-    """The file ``name`` in ``folder``, plain or gzipped, or None."""
+    """Return the file ``name`` in ``folder``, plain or gzipped, or None."""
     import os
 
     for candidate in (name, name + ".gz"):
@@ -67,7 +67,7 @@ def _idx_path(folder, name: str):
 
 
 def fashion_mnist_available(path: PathLike | None = None) -> bool:
-    """True when the four Fashion-MNIST IDX files are in ``path`` (default: Debian's place)."""
+    """Tell whether the four Fashion-MNIST IDX files are in ``path`` (default: Debian's place)."""
     folder = FASHION_MNIST_DIR if path is None else path
     return all(_idx_path(folder, name) for name in _FASHION_FILES.values())
 

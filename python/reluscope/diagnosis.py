@@ -78,7 +78,7 @@ class BornDeadReport:
         return "alive"
 
     def to_dict(self) -> dict:
-        """The report as a JSON-ready dict."""
+        """Return the report as a JSON-ready dict."""
         return {
             "schema_version": SCHEMA_VERSION,
             "verdict": self.verdict,
@@ -92,7 +92,7 @@ class BornDeadReport:
         }
 
     def __str__(self) -> str:
-        """The verdict and what it rests on, as a few lines of text."""
+        """Return the verdict and what it rests on, as a few lines of text."""
         lines = [f"Born-dead check over {self.scan.n_samples} samples: {self.verdict}"]
         if self.mask_death:
             lines.append(f"  mask death: hidden layer(s) {self.fully_dead_layers} fire on no "
@@ -181,7 +181,7 @@ def born_dead(model: Any, x: npt.ArrayLike, *,
 
 
 def _require_distinct_samples(x: np.ndarray, chunk_size: int) -> None:
-    """A ValueError unless x holds two samples that differ (checked a chunk at a time)."""
+    """Raise a ValueError unless x holds two samples that differ (checked a chunk at a time)."""
     if x.shape[0] < 2:
         raise ValueError(f"born_dead needs at least two distinct samples of x, got "
                          f"{x.shape[0]}: on one sample no output can vary, so signal collapse "

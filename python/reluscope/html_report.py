@@ -67,7 +67,7 @@ def _cell(value) -> str:
 
 
 def certificate_table(certificates) -> str:
-    """The certificates as a sortable HTML table, sorted by cause."""
+    """Return the certificates as a sortable HTML table, sorted by cause."""
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in CERTIFICATE_COLUMNS)
     rows = []
     for c in sorted(certificates, key=lambda c: (c.cause, c.layer, c.unit)):
@@ -120,7 +120,7 @@ fired on its training batch.</p>
 
 
 def report_page(sections) -> str:
-    """The page of the (title, monitor) pairs ``sections``.
+    """Return the page of the (title, monitor) pairs ``sections``.
 
     The verdicts first, then the runs side by side.
     """

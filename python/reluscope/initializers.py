@@ -143,7 +143,7 @@ INITIALIZERS = {
 
 
 def get_initializer(name):
-    """The initializer called ``name``, or ``name`` itself when it is callable."""
+    """Return the initializer called ``name``, or ``name`` itself when it is callable."""
     if callable(name):
         return name
     return lookup(INITIALIZERS, name, "init")

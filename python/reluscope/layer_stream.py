@@ -91,7 +91,7 @@ def stream_layers(layers, x: np.ndarray, chunk_size: int = DEFAULT_CHUNK_ROWS, *
 
 def nonfinite_error(layers, x: np.ndarray,
                     chunk_size: int = DEFAULT_CHUNK_ROWS) -> NonFiniteActivations:
-    """The error for x through layers, whose forward met a NaN or Inf pre-activation.
+    """Return the error for x through layers, whose forward met a NaN or Inf pre-activation.
 
     Runs the whole forward again (the error path, where time does not matter)
     to count, in the first layer affected, the samples and units with a

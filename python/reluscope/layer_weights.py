@@ -38,7 +38,7 @@ class Rectifier:
         return np.minimum(out, np.float32(self.ceiling)) if math.isfinite(self.ceiling) else out
 
     def to_dict(self) -> dict:
-        """The slope and the ceiling (None when uncapped), as a JSON-ready dict."""
+        """Return the slope and the ceiling (None when uncapped), as a JSON-ready dict."""
         return {"negative_slope": self.negative_slope,
                 "ceiling": self.ceiling if math.isfinite(self.ceiling) else None}
 
@@ -75,7 +75,7 @@ class HiddenLayerWeights:
 
     @classmethod
     def of_mlp(cls, model) -> HiddenLayerWeights:
-        """The hidden layers of a native ``MLP``: a chain from the features up.
+        """Return the hidden layers of a native ``MLP``: a chain from the features up.
 
         Views of the model's arrays: ``copy`` keeps them.
         """
@@ -87,12 +87,12 @@ class HiddenLayerWeights:
                    [True] * len(hidden), [Rectifier(float(slope))] * len(hidden))
 
     def copy(self) -> HiddenLayerWeights:
-        """The same weights in arrays of their own, unchanged by later training steps."""
+        """Return the same weights in arrays of their own, unchanged by later training steps."""
         return HiddenLayerWeights([np.array(w, dtype=np.float32) for w in self.incoming],
                                   [np.array(b, dtype=np.float32) for b in self.biases],
                                   list(self.chained),
                                   None if self.rectifiers is None else list(self.rectifiers))
 
     def incoming_with_bias(self, layer: int, unit: int) -> np.ndarray:
-        """Unit ``unit``'s incoming weights followed by its bias, as one vector."""
+        """Return unit ``unit``'s incoming weights followed by its bias, as one vector."""
         return np.append(self.incoming[layer][unit], self.biases[layer][unit])

@@ -57,5 +57,5 @@ LOSSES = {"cross_entropy": CrossEntropy(), "mse": MeanSquaredError()}
 
 
 def get_loss(name: str):
-    """The loss called ``name`` ("cross_entropy" or "mse")."""
+    """Return the loss called ``name`` ("cross_entropy" or "mse")."""
     return lookup(LOSSES, name, "loss")

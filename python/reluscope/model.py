@@ -134,7 +134,7 @@ class MLP:
 
     @classmethod
     def from_torch(cls, module: Any) -> MLP:
-        """The model a PyTorch ``nn.Sequential`` of Linear layers computes.
+        """Return the model a PyTorch ``nn.Sequential`` of Linear layers computes.
 
         Parameters
         ----------
@@ -174,7 +174,7 @@ class MLP:
         return mlp_from_torch(module)
 
     def to_torch(self) -> Any:
-        """A float32 ``torch.nn.Sequential`` on the CPU that computes what this model computes.
+        """Return a float32 ``torch.nn.Sequential`` on the CPU that computes what this model does.
 
         ``nn.Linear`` layers with this model's weights (transposed to
         (out_features, in_features), bit for bit) and ``nn.ReLU``,
@@ -189,7 +189,7 @@ class MLP:
 
     @classmethod
     def from_sklearn(cls, estimator: Any) -> MLP:
-        """The model a fitted scikit-learn ``MLPClassifier`` or ``MLPRegressor`` computes.
+        """Return the model a fitted scikit-learn ``MLPClassifier`` or ``MLPRegressor`` computes.
 
         The estimator's ``activation`` must be "relu" or "identity".
 
@@ -271,7 +271,7 @@ class MLP:
 
     @classmethod
     def load(cls, path: PathLike) -> MLP:
-        """The model that ``save`` wrote to ``path``.
+        """Return the model that ``save`` wrote to ``path``.
 
         Nothing in the file is unpickled or run. A truncated, corrupted or
         foreign file (a checkpoint included) raises ``reluscope.CheckpointError``
@@ -306,7 +306,7 @@ class MLP:
         return [p for layer in self.layers for p in (layer.weight, layer.bias)]
 
     def get_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Copies of ``[(W1, b1), ...]``, suitable for ``from_weights``."""
+        """Return copies of ``[(W1, b1), ...]``, suitable for ``from_weights``."""
         return [(layer.weight.copy(), layer.bias.copy()) for layer in self.layers]
 
     def check_layers(self, *, writeable: bool = False) -> None:
@@ -370,7 +370,7 @@ class MLP:
     def loss_and_gradients(
         self, x: npt.ArrayLike, y: npt.ArrayLike, loss: str = "cross_entropy"
     ) -> tuple[float, list[tuple[np.ndarray, np.ndarray]] | None]:
-        """The mean loss on (x, y) and its gradient for every layer.
+        """Return the mean loss on (x, y) and its gradient for every layer.
 
         Holds every layer's activations of all of x (the backward pass needs
         them). Raises ``NonFiniteActivations`` as ``forward`` does.
@@ -402,7 +402,7 @@ class MLP:
     # Internals below take input (and layers) that have been validated already.
 
     def _forward_streamed(self, x: np.ndarray, chunk_size: int = DEFAULT_CHUNK_ROWS):
-        """The outputs (n_samples, n_outputs) for validated x, a chunk of rows at a time."""
+        """Return the outputs (n_samples, n_outputs) for validated x, a chunk of rows at a time."""
         outputs = np.empty((x.shape[0], self.n_outputs), dtype=np.float32)
         for _ in stream_layers(self.layers, x, chunk_size, outputs=outputs):
             pass
@@ -511,7 +511,7 @@ def _fans(weight_shape, layout: str) -> tuple[int, int]:
 
 
 def _layout_problem(shapes, layout: str) -> str | None:
-    """What is wrong with the (weight shape, bias shape) pairs read in ``layout``, or None."""
+    """Say what is wrong with the (weight shape, bias shape) pairs read in ``layout``, or None."""
     previous_fan_out = None
     for i, (weight_shape, bias_shape) in enumerate(shapes):
         fan_in, fan_out = _fans(weight_shape, layout)
@@ -528,7 +528,7 @@ def _layout_problem(shapes, layout: str) -> str | None:
 
 
 def _layout_hint(shapes, layout: str) -> str:
-    """A suggestion of the other layout when every pair fits it, else nothing."""
+    """Return a suggestion of the other layout when every pair fits it, else nothing."""
     other = "torch" if layout == "reluscope" else "reluscope"
     if _layout_problem(shapes, other) is not None:
         return ""
@@ -537,7 +537,7 @@ def _layout_hint(shapes, layout: str) -> str:
 
 
 def _check_sizes(pairs, sizes: list[int]) -> None:
-    """The (already checked) pairs have the shapes ``layer_sizes`` asks for."""
+    """Check that the (already checked) pairs have the shapes ``layer_sizes`` asks for."""
     if len(pairs) != len(sizes) - 1:
         raise ValueError(f"layer_sizes {sizes} has {len(sizes) - 1} layers but weights holds "
                          f"{len(pairs)} (weight, bias) pairs")

@@ -121,7 +121,7 @@ class DeadUnitMonitor(Callback, MonitorReadout):
     # Checkpoints (see reluscope.checkpoint).
 
     def state_dict(self) -> CallbackState:
-        """The scans and their inputs, deaths, revivals, certificates and per-epoch evidence."""
+        """Return the scans and their inputs, the deaths, revivals, certificates and evidence."""
         history = self.history.state_dict()
         settings = {
             "history": history.settings,
@@ -137,7 +137,7 @@ class DeadUnitMonitor(Callback, MonitorReadout):
 
     @classmethod
     def from_state_dict(cls, state: CallbackState) -> DeadUnitMonitor:
-        """The monitor ``state_dict`` saved, ready to go on observing the same run."""
+        """Return the monitor ``state_dict`` saved, ready to go on observing the same run."""
         history = UnitHistory.from_state_dict(state.nested("history"))
         assert history.x is not None  # state_dict saved it
         settings = state.settings

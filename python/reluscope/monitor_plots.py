@@ -38,7 +38,7 @@ class PlotRow:
 
 
 def plot_rows(monitors) -> list[PlotRow]:
-    """The report's plots of ``monitors`` (each with at least one scan), a row per kind."""
+    """Return the report's plots of ``monitors`` (each with at least one scan), a row per kind."""
     figure_cls = figure_class()
     shared = SharedAxes(monitors)
     with page_fonts():
@@ -107,7 +107,7 @@ class SharedAxes:
                               for i in range(n_layers)]
 
     def epoch_limits(self) -> tuple[float, float]:
-        """The epoch axis's limits, half an epoch beyond the first and the last."""
+        """Return the epoch axis's limits, half an epoch beyond the first and the last."""
         low, high = self.epochs
         return low - 0.5, high + 0.5
 
@@ -118,7 +118,7 @@ def _width(monitor, layer: int) -> int:
 
 
 def _pre_samples(monitor) -> list:
-    """The first and the latest scan's pre-activation samples, those the monitor has."""
+    """Return the first and the latest scan's pre-activation samples, those the monitor has."""
     samples = monitor.activation_samples
     return [samples[key] for key in ("first", "latest") if key in samples]
 

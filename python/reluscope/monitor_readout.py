@@ -99,7 +99,7 @@ class MonitorReadout:
     # Output.
 
     def to_dict(self) -> dict:
-        """The whole record as strict JSON values.
+        """Return the whole record as strict JSON values.
 
         A non-finite number (a run that diverged) is null, and a top-level
         "notes" entry names where.
@@ -126,7 +126,7 @@ class MonitorReadout:
         return layer_table(self)
 
     def summary(self) -> str:
-        """The per-layer table, dead units at each scan, when they died, and why."""
+        """Return the per-layer table, dead units at each scan, when they died, and why."""
         from .monitor_text import summary
 
         return summary(self)

@@ -59,11 +59,11 @@ class SGDState:
     velocity: np.ndarray
 
     def buffers(self) -> list[np.ndarray]:
-        """The state's arrays: the velocity."""
+        """Return the state's arrays: the velocity."""
         return [self.velocity]
 
     def to_core(self) -> _core.ParamState:
-        """The state as the C++ step takes it."""
+        """Return the state as the C++ step takes it."""
         return _core.ParamState(velocity=self.velocity)
 
 
@@ -80,17 +80,17 @@ class AdamState:
     cohort: np.ndarray | None = None
 
     def buffers(self) -> list[np.ndarray]:
-        """The state's arrays: the two moments."""
+        """Return the state's arrays: the two moments."""
         return [self.first_moment, self.second_moment]
 
     def to_core(self) -> _core.ParamState:
-        """The state as the C++ step takes it."""
+        """Return the state as the C++ step takes it."""
         return _core.ParamState(first_moment=self.first_moment,
                                 second_moment=self.second_moment, cohort=self.cohort)
 
 
 def _hyperparameter(name: str, doc: str, **bounds) -> property:
-    """An attribute checked at every assignment, in float64 and as float32 (see above).
+    """Return an attribute checked at every assignment, in float64 and as float32 (see above).
 
     The check runs at assignment, not at each step; the value lives in
     ``_<name>``, which ``_hyperparameters`` reads for the settings cache key.
@@ -156,7 +156,7 @@ class Optimizer:
         self._model = weakref.ref(model)
 
     def hyperparameters(self) -> dict:
-        """The keyword arguments that build an optimizer like this one (without its state)."""
+        """Return the keyword arguments that build an optimizer like this one (not its state)."""
         return {"lr": self.lr, "clip_norm": self.clip_norm, "warmup_steps": self.warmup_steps}
 
     def __getstate__(self) -> dict:
@@ -174,7 +174,7 @@ class Optimizer:
         self._model = None
 
     def lr_at(self, update: int) -> float:
-        """The learning rate of update number ``update`` (from 1), warmup included."""
+        """Return the learning rate of update number ``update`` (from 1), warmup included."""
         if self._warmup_steps and update < self._warmup_steps:
             return self._lr * update / self._warmup_steps
         return self._lr
@@ -193,7 +193,7 @@ class Optimizer:
         self.version += 1
 
     def state_for(self, params: list[np.ndarray]) -> list:
-        """The per-parameter state, created (zeroed) when missing or of another model."""
+        """Return the per-parameter state, created (zeroed) when missing or of another model."""
         if self.state is None or len(self.state) != len(params) or any(
                 s.buffers()[0].shape != p.shape for s, p in zip(self.state, params)):
             self.state = [self.new_state(p) for p in params]
@@ -201,7 +201,7 @@ class Optimizer:
         return self.state
 
     def settings(self) -> _core.OptimizerSettings:
-        """The hyper-parameters of the next update (number ``steps + 1``), for the C++ step.
+        """Return the hyper-parameters of the next update (number ``steps + 1``), for the C++ step.
 
         One object, built again only when a hyper-parameter or the state changed
         (building one takes keyword arguments, which cost microseconds at every
@@ -282,7 +282,7 @@ class SGD(Optimizer):
         self._nesterov = bool(value)
 
     def hyperparameters(self) -> dict:
-        """The keyword arguments that build an optimizer like this one (without its state)."""
+        """Return the keyword arguments that build an optimizer like this one (not its state)."""
         return {**super().hyperparameters(), "momentum": self.momentum,
                 "nesterov": self.nesterov, "weight_decay": self.weight_decay}
 
@@ -300,7 +300,7 @@ class SGD(Optimizer):
             nesterov=self.nesterov, clip_norm=self._clip_norm_setting())
 
     def __repr__(self) -> str:
-        """The constructor call that builds an optimizer like this one."""
+        """Return the constructor call that builds an optimizer like this one."""
         return (f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
                 f"weight_decay={self.weight_decay}{self._remedies_repr()})")
 
@@ -344,7 +344,7 @@ class Adam(Optimizer):
         self.weight_decay = weight_decay
 
     def hyperparameters(self) -> dict:
-        """The keyword arguments that build an optimizer like this one (without its state)."""
+        """Return the keyword arguments that build an optimizer like this one (not its state)."""
         return {**super().hyperparameters(), "betas": (self.beta1, self.beta2), "eps": self.eps,
                 "weight_decay": self.weight_decay}
 
@@ -386,6 +386,6 @@ class Adam(Optimizer):
             cohort_start=cohorts)
 
     def __repr__(self) -> str:
-        """The constructor call that builds an optimizer like this one."""
+        """Return the constructor call that builds an optimizer like this one."""
         return (f"Adam(lr={self.lr}, betas=({self.beta1}, {self.beta2}), eps={self.eps}, "
                 f"weight_decay={self.weight_decay}{self._remedies_repr()})")

@@ -48,7 +48,7 @@ def figure_class():
 
 
 def png_base64(figure) -> str:
-    """The figure as a PNG, base64-encoded for a ``data:image/png;base64,`` URI."""
+    """Return the figure as a PNG, base64-encoded for a ``data:image/png;base64,`` URI."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     return base64.b64encode(buffer.getvalue()).decode("ascii")

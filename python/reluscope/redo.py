@@ -114,7 +114,7 @@ class ReDo(Callback):
         return recycled
 
     def state_dict(self) -> CallbackState:
-        """Settings, generator, events and which events await their next scoring.
+        """Save the settings, generator, events and which events await their next scoring.
 
         A callable ``init`` cannot be saved (a file never names code to run):
         give the initializer by name.
@@ -133,7 +133,7 @@ class ReDo(Callback):
 
     @classmethod
     def from_state_dict(cls, state: CallbackState) -> ReDo:
-        """The ReDo ``state_dict`` saved, ready to go on at its next check."""
+        """Return the ReDo ``state_dict`` saved, ready to go on at its next check."""
         settings = state.settings
         redo = cls(settings["tau"], settings["every"], sample_size=settings["sample_size"],
                    init=settings["init"], init_params=settings["init_params"])

@@ -75,12 +75,12 @@ REMEDIES = {
 
 
 def current_cause(cause: str) -> str:
-    """The cause's current name ("bias drift" -> "drift"); other names unchanged."""
+    """Return the cause's current name ("bias drift" -> "drift"); other names unchanged."""
     return RENAMED_CAUSES.get(cause, cause)
 
 
 def remedy_for(cause: str) -> Remedy | None:
-    """The remedy for deaths of ``cause`` (a current or former name).
+    """Return the remedy for deaths of ``cause`` (a current or former name).
 
     None for a cause this table does not know.
     """

@@ -117,7 +117,7 @@ class LayerScan:
         return self.mean_abs_activation / layer_mean
 
     def dormant_units(self, tau: float = DEFAULT_DORMANT_TAU) -> np.ndarray:
-        """Indices of the units whose ReDo score is <= tau (a finite tau >= 0).
+        """Return the indices of the units whose ReDo score is <= tau (a finite tau >= 0).
 
         A NaN tau would compare false everywhere and call no unit dormant.
         """
@@ -125,7 +125,7 @@ class LayerScan:
         return np.flatnonzero(self.dormant_scores <= tau)
 
     def to_dict(self) -> dict:
-        """The layer's scan as a JSON-ready dict."""
+        """Return the layer's scan as a JSON-ready dict."""
         dormant = None if self.mean_abs_activation is None else {
             "tau": DEFAULT_DORMANT_TAU,
             "units": self.dormant_units().tolist(),
@@ -168,7 +168,7 @@ class ScanReport:
         return self.n_dead / self.n_units if self.layers else 0.0
 
     def to_dict(self) -> dict:
-        """A JSON-serializable dict of plain Python types.
+        """Return a JSON-serializable dict of plain Python types.
 
         A non-finite number is null, with a "notes" entry naming where.
         """
@@ -184,7 +184,7 @@ class ScanReport:
         })
 
     def to_html(self, path: PathLike | None = None, *, title: str | None = None) -> str:
-        """The scan as a self-contained HTML page (plots inline, nothing fetched).
+        """Return the scan as a self-contained HTML page (plots inline, nothing fetched).
 
         The summary and table, then per hidden layer the dead units and the
         distribution of margins (largest pre-activations) with 0 marked, dead
@@ -214,7 +214,7 @@ class ScanReport:
         return write_scan_page(self, path, title=title)
 
     def __str__(self) -> str:
-        """The summary and a table of the hidden layers, as text."""
+        """Return the summary and a table of the hidden layers, as text."""
         width = max([5] + [len(layer.label) for layer in self.layers])
         lines = [
             (f"Dead-unit scan over {self.n_samples} samples "
@@ -296,7 +296,7 @@ def scan(model: Any, x: npt.ArrayLike | Iterable[npt.ArrayLike],
 
 
 def report_of(parts: ScanParts) -> ScanReport:
-    """The report of a scan's statistics over at least one sample."""
+    """Return the report of a scan's statistics over at least one sample."""
     n = parts.n_samples
     sums = parts.abs_sums or [None] * len(parts.firing_counts)
     layers = [LayerScan(i, c, m, n, None if a is None else a / n)

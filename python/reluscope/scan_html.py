@@ -28,7 +28,7 @@ from .plotting import (
 
 
 def scan_page(report, title: str) -> str:
-    """The page of one scan: a title, the summary, the table, then a section per layer."""
+    """Return the page of one scan: a title, the summary, the table, then a section per layer."""
     try:
         figure_cls = figure_class()
     except ImportError:

@@ -53,7 +53,7 @@ class ScanParts:
 
     @classmethod
     def empty(cls, hidden, dormancy: bool) -> ScanParts:
-        """The statistics of no rows: the identity of ``combine``."""
+        """Return the statistics of no rows: the identity of ``combine``."""
         return cls([np.zeros(layer.fan_out, dtype=np.int64) for layer in hidden],
                    [np.full(layer.fan_out, -np.inf, dtype=np.float32) for layer in hidden],
                    [np.zeros(layer.fan_out, dtype=np.float64) for layer in hidden]
@@ -81,7 +81,7 @@ class ScanParts:
 
     @staticmethod
     def combine(*parts: ScanParts) -> ScanParts:
-        """The statistics of all the parts' rows together.
+        """Return the statistics of all the parts' rows together.
 
         A new object; the sums are taken in the given order.
         """

@@ -45,7 +45,7 @@ class History:
         return len(self.loss)
 
     def to_dict(self) -> dict:
-        """The losses and accuracies as a JSON-ready dict."""
+        """Return the losses and accuracies as a JSON-ready dict."""
         return {"loss": list(self.loss), "accuracy": None if self.accuracy is None
                 else list(self.accuracy)}
 
@@ -416,7 +416,7 @@ class Trainer:
         return len(params) == len(built_on) and all(map(operator.is_, params, built_on))
 
     def _training_step(self):
-        """The C++ step for the current model, optimizer and tracking, rebuilt when one changed."""
+        """Return the C++ step for the model, optimizer and tracking now (rebuilt on a change)."""
         params = self.model.parameters()
         tracking = (self.track_firing, self.track_gradients, self.track_deaths)
         cached = self._engine_key
@@ -445,7 +445,7 @@ class Trainer:
         return self._engine
 
     def _batch(self, x: np.ndarray, targets: np.ndarray):
-        """The C++ step's view of (x, targets), all rows; ``rows`` picks a batch of them."""
+        """Return the C++ step's view of (x, targets), all rows; ``rows`` picks a batch of them."""
         if self.loss.is_classification:
             return _core.Batch.labelled(x, targets)
         return _core.Batch.with_targets(x, targets)
@@ -481,7 +481,7 @@ def _add_note(error: BaseException, note: str) -> None:
 
 
 def _raise_for(result, step: int, epoch: int | None, find_cause) -> None:
-    """The error a step's status stands for (nothing was written).
+    """Raise the error a step's status stands for (nothing was written).
 
     ``find_cause()`` explains a non-finite loss or update that the learning
     rate did not cause (None when it may have), on this error path only.
@@ -503,7 +503,7 @@ def _raise_for(result, step: int, epoch: int | None, find_cause) -> None:
 
 
 def _progress_bar(verbose: bool | None, total: int):
-    """A tqdm bar on stderr, or None when quiet or when tqdm is not installed."""
+    """Return a tqdm bar on stderr, or None when quiet or when tqdm is not installed."""
     if verbose is False or (verbose is None and not sys.stderr.isatty()):
         return None
     try:

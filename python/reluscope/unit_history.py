@@ -147,7 +147,7 @@ class UnitHistory:
 
     @classmethod
     def from_state_dict(cls, state: CallbackState) -> UnitHistory:
-        """The history ``state_dict`` saved."""
+        """Return the history ``state_dict`` saved."""
         settings, arrays = state.settings, state.arrays
         history = cls(arrays["x"], settings["chunk_size"])
         history.epochs = [int(e) for e in settings["epochs"]]
@@ -377,7 +377,7 @@ class UnitHistory:
         return died
 
     def to_dict(self) -> dict:
-        """The ledger as a JSON-ready dict."""
+        """Return the ledger as a JSON-ready dict."""
         return {
             "epochs": list(self.epochs),
             "steps": list(self.steps),
@@ -396,7 +396,7 @@ class UnitHistory:
 
 
 def _weights_settings(weights: HiddenLayerWeights | None) -> dict | None:
-    """The JSON part of kept weights (their arrays go beside it), or None."""
+    """Return the JSON part of kept weights (their arrays go beside it), or None."""
     if weights is None:
         return None
     return {"chained": [bool(c) for c in weights.chained],

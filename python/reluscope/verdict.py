@@ -92,16 +92,16 @@ class Verdict:
         return f"Remedy for {self.remedy_cause}: {remedy.advice} Evidence: {remedy.evidence}."
 
     def lines(self) -> list[str]:
-        """The verdict's sentences: dead now, cause, remedy."""
+        """Return the verdict's sentences: dead now, cause, remedy."""
         return [self.dead_now_text(), self.cause_text(), self.remedy_text()]
 
     def __str__(self) -> str:
-        """The title and the verdict's lines."""
+        """Return the title and the verdict's lines."""
         return "\n".join([self.title, *self.lines()])
 
 
 def verdict_of(title: str, monitor) -> Verdict:
-    """The ``Verdict`` on ``monitor``'s run (a monitor with at least one scan)."""
+    """Return the ``Verdict`` on ``monitor``'s run (a monitor with at least one scan)."""
     if not monitor.reports:
         raise ValueError("the monitor has no scans yet; train with it first")
     latest = monitor.reports[-1]

@@ -60,7 +60,7 @@ def pointwise_closed_form(width: int, depth) -> np.ndarray:
 
 
 def default_grid(n_points: int = 1001) -> np.ndarray:
-    """The 1-D input grid of the paper's setup: n_points in [-1, 1], as (n_points, 1)."""
+    """Return the 1-D input grid of the paper's setup: n_points in [-1, 1], as (n_points, 1)."""
     return np.linspace(-1.0, 1.0, n_points, dtype=np.float32)[:, None]
 
 

@@ -39,7 +39,7 @@ DEFAULT_INITS: tuple[tuple[str, str, dict[str, float]], ...] = (
 
 def stack(n_features: int, init, init_params, rng, width: int = 100, relu_layers: int = 5,
           biases: str = "zero") -> list[Dense]:
-    """A linear layer of ``width`` units then ``relu_layers`` ReLU layers of ``width``.
+    """Return a linear layer of ``width`` units then ``relu_layers`` ReLU layers of ``width``.
 
     Biases are zero (the article's setup) unless the initializer draws its own
     (RAI) and ``biases == "init"``. A list of layers, not an ``MLP``: its first
@@ -155,7 +155,7 @@ def table(result: dict) -> str:
 
 
 def figure(result: dict, samples: dict):
-    """The result as a matplotlib ``Figure`` (drawn in ``initialization_figure``)."""
+    """Return the result as a matplotlib ``Figure`` (drawn in ``initialization_figure``)."""
     from .initialization_figure import figure as draw
 
     return draw(result, samples)

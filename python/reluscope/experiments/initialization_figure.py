@@ -22,7 +22,7 @@ MINOR_TICK_VALUES = (-100, -1, 1, 100)
 
 
 def asinh_scaled(values):
-    """Outputs as placed on the violins' shared axis."""
+    """Return output ``values`` as placed on the violins' shared (asinh) axis."""
     return np.arcsinh(np.asarray(values, dtype=np.float64) / LINEAR_WIDTH)
 
 

@@ -93,7 +93,7 @@ def _regime(row: dict) -> str:
 
 
 def findings(rows: list) -> list[str]:
-    """What the sweep found, in words, read off the measured points (nothing fitted)."""
+    """Return what the sweep found, in words, read off the measured points (nothing fitted)."""
     lines = []
     init = np.mean([r["dead_init_total_mean"] for r in rows])
     lines.append(f"At init {100 * init:.1f}% of the hidden units are dead on the training set "

@@ -18,7 +18,7 @@ from ._common import load_data
 
 @functools.lru_cache(maxsize=4)
 def cached_data(dataset: str, max_train: int | None, seed: int):
-    """The data of a trial, loaded once per worker process."""
+    """Return the data of a trial, loaded once per worker process."""
     return load_data(dataset, max_train=max_train, seed=seed)
 
 

@@ -18,7 +18,7 @@ class SiteRegistry:
         self.index: dict[SiteKey, int] = {}
 
     def add(self, site: Site) -> int:
-        """The layer index of ``site``, registering it when new."""
+        """Return the layer index of ``site``, registering it when new."""
         if site.key not in self.index:
             self.index[site.key] = len(self.sites)
             self.sites.append(site)

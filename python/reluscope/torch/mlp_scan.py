@@ -47,7 +47,7 @@ class MLPScan:
     @classmethod
     def for_module(cls, module: nn.Module, x: np.ndarray | None,
                    sample_rows: int) -> MLPScan | None:
-        """The C++ scan of ``module`` on ``x``, or None where the hook scan must answer.
+        """Return the C++ scan of ``module`` on ``x``, or None where the hook scan must answer.
 
         None where it would not give what the hook scan gives: the module does
         not convert, or not every hidden layer is a site.
@@ -78,7 +78,7 @@ class MLPScan:
         return cls(module, x, found, model.activation.name, sample_rows)
 
     def scan(self) -> SiteScan | None:
-        """The scan of the module's current weights, or None where the hook scan must answer.
+        """Return the scan of the module's current weights, or None where the hook scan must answer.
 
         None when the module changed since ``for_module`` (its modules, dtype or
         device), or when its weights or activations are not finite (the hook

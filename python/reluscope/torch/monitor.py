@@ -319,7 +319,7 @@ class DeadUnitMonitor(MonitorReadout):
         self.close()
 
     def to_dict(self) -> dict:
-        """The whole record, with the layer names and the update sources, as a dict."""
+        """Return the whole record, with the layer names and the update sources, as a dict."""
         return {**super().to_dict(), "layer_names": self.layer_names,
                 "unobserved_during_epoch": [{"epoch": e, "layers": layers}
                                             for e, layers in self.unobserved],
@@ -355,7 +355,7 @@ def _chained(index: int, sites: list, input_origin: dict, have_features: bool) -
 
 
 def _rectifier(activation: nn.Module) -> Rectifier:
-    """The ``Rectifier`` of a ReLU-family module (what the attribution recomputes with)."""
+    """Return the ``Rectifier`` of a ReLU-family module (what the attribution recomputes with)."""
     if isinstance(activation, nn.LeakyReLU):
         return Rectifier(float(activation.negative_slope))
     if isinstance(activation, nn.ReLU6):

@@ -66,7 +66,7 @@ class Ranks:
         return [t if s else None for t, s in zip(total, seen)]
 
     def last_firing(self, stats: list[UnitStats]) -> list[UnitStats]:
-        """The records of the latest step, over all ranks, in which each unit fired."""
+        """Return the records of the latest step, over all ranks, in which each unit fired."""
         if not self.active:
             return stats
         reduced = []

@@ -96,7 +96,7 @@ class Site:
         return magnitude.flatten(2).mean(2)
 
     def activate(self, pre_activation: torch.Tensor) -> torch.Tensor:
-        """The ReLU's output, computed apart (an in-place module would overwrite its input)."""
+        """Return the ReLU's output, computed apart (an in-place module overwrites its input)."""
         relu = self.activation
         if isinstance(relu, nn.LeakyReLU):
             return functional.leaky_relu(pre_activation, relu.negative_slope)
@@ -105,7 +105,7 @@ class Site:
         return pre_activation.clamp(min=0.0)
 
     def batched(self, pre_activation: torch.Tensor) -> torch.Tensor:
-        """The pre-activation with a leading samples axis (an unbatched call has one sample)."""
+        """Return the pre-activation with a leading samples axis (of 1 for an unbatched call)."""
         if isinstance(self.producer, nn.Linear):
             return pre_activation.unsqueeze(0) if pre_activation.dim() == 1 else pre_activation
         spatial = self.producer.weight.dim() - 2  # Conv1d: 1 ... Conv3d: 3
@@ -114,7 +114,7 @@ class Site:
 
 
 def site_names(sites: list[Site]) -> list[str]:
-    """Module paths, with ``#call`` where a producer has more than one site."""
+    """Name the sites by module path, with ``#call`` where a producer has more than one site."""
     calls: dict[str, int] = {}
     for site in sites:
         calls[site.path] = calls.get(site.path, 0) + 1

@@ -90,7 +90,7 @@ def _source(group_sources: dict[int, str] | None, group: dict | None,
 
 
 def _group_source(group: dict) -> str:
-    """What ``torch.optim.SGD`` does with the params of ``group``.
+    """Return what ``torch.optim.SGD`` does with the params of ``group``.
 
     COPY where its own terms are not the update, else the term, for a param
     that has a dense real gradient.
