@@ -63,7 +63,8 @@ def timed(fn, min_seconds=2e-3):
 
 # Idle time before each sample. Each runtime's worker threads spin for a while
 # after their work (libgomp about 0.3 ms, OpenBLAS up to 2^28 cycles, about
-# 70 ms at 4 GHz, more at a lower clock) and would steal the cores of whichever implementation runs next:
+# 70 ms at 4 GHz, more at a lower clock) and would steal the cores of whichever
+# implementation runs next:
 # without this pause torch's medium step read 45 ms instead of 25.
 SETTLE_SECONDS = 0.3
 
@@ -102,8 +103,9 @@ def torch_step(weights, lr, momentum, monitor):
             if isinstance(module, torch.nn.ReLU):
                 count = torch.zeros(0)
                 counts.append(count)
+                index = len(counts) - 1
 
-                def hook(mod, inputs, output, index=len(counts) - 1):
+                def hook(mod, inputs, output, index=index):
                     fired = (output > 0).sum(0)
                     counts[index] = fired if counts[index].numel() == 0 else counts[index] + fired
                 module.register_forward_hook(hook)

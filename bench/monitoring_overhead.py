@@ -40,7 +40,7 @@ def main(threads: int, rounds: int = 9) -> None:
         samples = {mode: [] for mode in MODES}
         for _ in range(rounds):
             for mode, trainer in trainers.items():
-                samples[mode].append(median_step(lambda t=trainer: t.step(x, y), calls))
+                samples[mode].append(median_step(lambda t=trainer, x=x, y=y: t.step(x, y), calls))
         med = {mode: float(np.median(s)) for mode, s in samples.items()}
         print(f"{threads} thread(s) {name}: " + ", ".join(f"{m} {v * 1e3:.4f} ms"
                                                           for m, v in med.items())

@@ -39,8 +39,7 @@ double RS_PEAK_FUNCTION(int threads) {
     {
       PeakVec acc[kPeakChains];
       const PeakVec x = PeakVec{} + 0.999999f;
-      for (int i = 0; i < kPeakChains; ++i)
-        acc[i] = PeakVec{} + (1.0f + omp_get_thread_num() + i);
+      for (int i = 0; i < kPeakChains; ++i) acc[i] = PeakVec{} + (1.0f + omp_get_thread_num() + i);
       for (long it = 0; it < iterations; ++it) {
 #pragma GCC unroll 16
         for (int i = 0; i < kPeakChains; ++i) acc[i] = acc[i] * x + x;  // one FMA

@@ -6,12 +6,11 @@ Run (see docs/performance.md, Benchmarks):
 """
 
 import numpy as np
+import numpy_baseline
 import pytest
 
 import reluscope as rs
 from reluscope import _core
-
-import numpy_baseline
 
 DENSE_SHAPES = [(32, 64, 64), (256, 784, 1024), (256, 1024, 1024), (1000, 257, 17)]
 STEP_CONFIGS = {
@@ -40,7 +39,10 @@ def test_dense_forward(benchmark, rng, shape, impl):
     counts = np.zeros(fan_out, np.int64)
     maxima = np.full(fan_out, -np.inf, np.float32)
     if impl == "reluscope":
-        benchmark(_core.dense_forward, x, weight, bias, pre, out, _core.Activation.relu, 0.0, counts, maxima)
+        benchmark(
+            _core.dense_forward, x, weight, bias, pre, out, _core.Activation.relu, 0.0, counts,
+            maxima,
+        )
     else:
         benchmark(numpy_baseline.dense_forward, x, weight, bias, pre, out, counts, maxima)
     expected = np.maximum(x.astype(np.float64) @ weight + bias, 0)
@@ -63,7 +65,9 @@ def test_dense_backward(benchmark, rng, shape, impl):
     if impl == "reluscope":
         grads = (np.empty_like(grad_out), np.empty_like(weight), np.empty_like(bias),
                  np.empty_like(x))
-        benchmark(_core.dense_backward, x, weight, pre, grad_out, *grads, _core.Activation.relu, 0.0)
+        benchmark(
+            _core.dense_backward, x, weight, pre, grad_out, *grads, _core.Activation.relu, 0.0
+        )
         result = grads[1:]
     else:
         result = benchmark(numpy_baseline.dense_backward, x, weight, pre, grad_out)

@@ -19,10 +19,10 @@ import time
 import numpy as np
 import torch
 from torch import nn
+from torch_monitor_overhead import cpu_model
 
 import reluscope as rs
 import reluscope.torch as rt
-from torch_monitor_overhead import cpu_model
 
 SIZES = [784, 512, 512, 10]
 ROWS = 10_000

@@ -101,7 +101,7 @@ def test_silent_units_get_exactly_zero_gradient():
     _, monitor, _ = train_with_monitor(lr=0.5, track_gradients=True)
     assert monitor.silent_unit_gradients, "no chain-rule evidence recorded"
     seen_silent = False
-    for epoch, layers in monitor.silent_unit_gradients:
+    for _epoch, layers in monitor.silent_unit_gradients:
         for evidence in layers:
             if evidence["silent_units"]:
                 seen_silent = True
@@ -111,7 +111,9 @@ def test_silent_units_get_exactly_zero_gradient():
                 assert evidence["min_firing_gradient"] >= 0.0
     assert seen_silent, "this setting is meant to silence units"
     # Units that fired got a nonzero gradient somewhere.
-    assert any(e["min_firing_gradient"] for _, layers in monitor.silent_unit_gradients for e in layers)
+    assert any(
+        e["min_firing_gradient"] for _, layers in monitor.silent_unit_gradients for e in layers
+    )
     assert "chain rule" in monitor.summary()
 
 

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests import reference
 
 import reluscope as rs
 from reluscope import _core
-from tests import reference
 
 UNIT_ROUNDOFF = 2.0 ** -24
 SMALLEST_SUBNORMAL = 2.0 ** -149

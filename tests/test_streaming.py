@@ -101,7 +101,7 @@ def test_forward_memory_does_not_grow_with_every_layer():
     chunk_buffers = 2 * 8192 * 64 * 4
     for call in (model.forward, model.predict, model.predict_proba,
                  lambda x: rs.born_dead(model, x)):
-        peak = peak_traced_bytes(lambda: call(x))
+        peak = peak_traced_bytes(lambda call=call: call(x))
         assert peak < 2 * outputs_bytes + 3 * chunk_buffers + 2**20, (call, peak)
 
 

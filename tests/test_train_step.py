@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from tests import reference
 
 import reluscope as rs
-from tests import reference
 
 OPTIMIZERS = {
     "sgd": lambda: rs.SGD(lr=0.05),

@@ -115,11 +115,16 @@ void bench_gemm(benchmark::State& state, GemmCase s, int threads, double peak) {
   const std::vector<float> b = random_normal(static_cast<std::size_t>(s.k * s.n), 1.0f, rng);
   std::vector<float> c(static_cast<std::size_t>(s.m * s.n));
   // A stored (m, k) or, transposed, (k, m); B (k, n) or (n, k).
-  const rs::GemmArgs g{s.m,           s.n,
-                       s.k,           a.data(),
-                       s.transpose_a ? 1 : s.k, s.transpose_a ? s.m : 1,
-                       b.data(),      s.transpose_b ? 1 : s.n,
-                       s.transpose_b ? s.k : 1, c.data(),
+  const rs::GemmArgs g{s.m,
+                       s.n,
+                       s.k,
+                       a.data(),
+                       s.transpose_a ? 1 : s.k,
+                       s.transpose_a ? s.m : 1,
+                       b.data(),
+                       s.transpose_b ? 1 : s.n,
+                       s.transpose_b ? s.k : 1,
+                       c.data(),
                        s.n};
   const rs::KernelSet& kernels = rs::kernels();
   kernels.gemm(g, threads);
@@ -159,8 +164,8 @@ class MediumNet {
       const std::int64_t fan_in = sizes[i], fan_out = sizes[i + 1];
       const bool hidden = i < 3;
       Layer& l = layers_[i];
-      l.weight = random_normal(static_cast<std::size_t>(fan_in * fan_out),
-                               std::sqrt(2.0f / fan_in), rng);
+      l.weight =
+          random_normal(static_cast<std::size_t>(fan_in * fan_out), std::sqrt(2.0f / fan_in), rng);
       l.bias.assign(static_cast<std::size_t>(fan_out), 0.0f);
       l.weight_velocity.assign(l.weight.size(), 0.0f);
       l.bias_velocity.assign(l.bias.size(), 0.0f);
@@ -169,9 +174,15 @@ class MediumNet {
       l.last_firing.assign(hidden ? l.bias.size() * rs::last_firing::kFields : 0, NAN);
       for (std::size_t u = 0; hidden && u < l.bias.size(); ++u)
         l.last_firing[u * rs::last_firing::kFields + rs::last_firing::step] = -1.0;
-      rs::TrainLayer spec{l.weight.data(), l.bias.data(), fan_in, fan_out,
-                          hidden ? rs::Activation::relu : rs::Activation::identity, 0.0f,
-                          {}, {}, {}};
+      rs::TrainLayer spec{l.weight.data(),
+                          l.bias.data(),
+                          fan_in,
+                          fan_out,
+                          hidden ? rs::Activation::relu : rs::Activation::identity,
+                          0.0f,
+                          {},
+                          {},
+                          {}};
       spec.weight_state.velocity = l.weight_velocity.data();
       spec.bias_state.velocity = l.bias_velocity.data();
       if (hidden) {
@@ -271,8 +282,8 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark((g.name() + suffix).c_str(), bench_gemm, g, threads, peak)
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("train_step/medium_batch256" + suffix).c_str(),
-                                 bench_train_step, threads, peak)
+    benchmark::RegisterBenchmark(("train_step/medium_batch256" + suffix).c_str(), bench_train_step,
+                                 threads, peak)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }

@@ -15,10 +15,12 @@ void bind_cpu_profiles(py::module_& m) {
       .def_property_readonly("name", [](const CpuProfile& p) { return std::string(p.name); })
       .def_property_readonly("description",
                              [](const CpuProfile& p) { return std::string(p.description); })
-      .def_property_readonly("simd_target", [](const CpuProfile& p) -> std::optional<std::string> {
-        if (!p.simd_target) return std::nullopt;  // the best target the CPU can run
-        return std::string(p.simd_target);
-      })
+      .def_property_readonly("simd_target",
+                             [](const CpuProfile& p) -> std::optional<std::string> {
+                               if (!p.simd_target)
+                                 return std::nullopt;  // the best target the CPU can run
+                               return std::string(p.simd_target);
+                             })
       .def_property_readonly("gemm_tuning", [](const CpuProfile& p) -> std::optional<GemmTuning> {
         if (!p.has_gemm_tuning) return std::nullopt;  // the target's defaults
         return p.gemm_tuning;
@@ -32,22 +34,26 @@ void bind_cpu_profiles(py::module_& m) {
 
   m.def("cpu_profiles", &cpu_profiles, "Every CPU profile, 'generic' first.");
   m.def("detect_cpu", &detect_cpu, "The CPU this process runs on.");
-  m.def("profile_for", [](const std::string& vendor, int family, int model,
-                          const std::vector<std::string>& flags) {
-    return std::string(profile_for(CpuIdentity{vendor, family, model, flags}).name);
-  }, py::arg("vendor"), py::arg("family"), py::arg("model"), py::arg("flags"),
-        "The name of the profile for a CPU with this CPUID vendor, family, model and flags.");
+  m.def(
+      "profile_for",
+      [](const std::string& vendor, int family, int model, const std::vector<std::string>& flags) {
+        return std::string(profile_for(CpuIdentity{vendor, family, model, flags}).name);
+      },
+      py::arg("vendor"), py::arg("family"), py::arg("model"), py::arg("flags"),
+      "The name of the profile for a CPU with this CPUID vendor, family, model and flags.");
   m.def("select_cpu_profile", &select_cpu_profile, py::arg("name"),
         "Use the named CPU profile: its SIMD target and GEMM tuning.");
   m.def("selected_cpu_profile", &selected_cpu_profile, "The CPU profile in use.");
   m.def("detected_cpu_profile", &detected_cpu_profile, "The CPU profile detected at load.");
   m.def("gemm_tuning_in_use", &gemm_tuning_in_use, "The GEMM tuning of the target in use.");
-  m.def("set_gemm_tuning", [](std::int64_t kc, std::int64_t mc_panels, std::int64_t nc,
-                              std::int64_t prefetch_distance) {
-    set_gemm_tuning(GemmTuning{kc, mc_panels, nc, prefetch_distance});
-  }, py::arg("kc"), py::arg("mc_panels"), py::arg("nc"), py::arg("prefetch_distance"),
-        "Replace the GEMM tuning of the target in use until the next target or profile is "
-        "selected (benchmarks, tests).");
+  m.def(
+      "set_gemm_tuning",
+      [](std::int64_t kc, std::int64_t mc_panels, std::int64_t nc, std::int64_t prefetch_distance) {
+        set_gemm_tuning(GemmTuning{kc, mc_panels, nc, prefetch_distance});
+      },
+      py::arg("kc"), py::arg("mc_panels"), py::arg("nc"), py::arg("prefetch_distance"),
+      "Replace the GEMM tuning of the target in use until the next target or profile is "
+      "selected (benchmarks, tests).");
 }
 
 }  // namespace rs

@@ -33,8 +33,8 @@ void gemm_binding(const FloatArray& a, const FloatArray& b, FloatArray& c, bool 
 }
 
 void dense_forward_binding(const FloatArray& x, const FloatArray& weight, const FloatArray& bias,
-                           FloatArray& pre, FloatArray& out, Activation activation, float negative_slope,
-                           std::optional<Int64Array> firing_counts,
+                           FloatArray& pre, FloatArray& out, Activation activation,
+                           float negative_slope, std::optional<Int64Array> firing_counts,
                            std::optional<FloatArray> max_pre,
                            std::optional<Int64Array> nonfinite_counts) {
   require_ndim(x, "x", 2);
@@ -129,11 +129,10 @@ void bind_dense(py::module_& m) {
         "max_pre = maximum(max_pre, pre.max(0)) and nonfinite_counts += (~isfinite(pre)).sum(0), "
         "all in one pass.");
   m.def("dense_backward", &dense_backward_binding, py::arg("x").noconvert(),
-        py::arg("weight").noconvert(), py::arg("pre").noconvert(),
-        py::arg("grad_out").noconvert(), py::arg("grad_pre").noconvert(),
-        py::arg("grad_weight").noconvert(), py::arg("grad_bias").noconvert(),
-        py::arg("grad_x").noconvert().none(true), py::arg("activation"),
-        py::arg("negative_slope"),
+        py::arg("weight").noconvert(), py::arg("pre").noconvert(), py::arg("grad_out").noconvert(),
+        py::arg("grad_pre").noconvert(), py::arg("grad_weight").noconvert(),
+        py::arg("grad_bias").noconvert(), py::arg("grad_x").noconvert().none(true),
+        py::arg("activation"), py::arg("negative_slope"),
         "grad_pre = grad_out * act'(pre); grad_weight = x.T @ grad_pre; grad_bias = "
         "grad_pre.sum(0); grad_x = grad_pre @ weight.T when grad_x is given.");
 }

@@ -24,11 +24,19 @@ py::tuple random_networks_binding(const FloatArray& x, const FloatArray& first_w
   if (reference_point < 0 || reference_point >= n_points)
     throw py::value_error("reference_point is outside [0, n_points)");
   Int32Array dead_at(n_networks), constant_at(n_networks), dead_at_point(n_networks);
-  const RandomNetworksArgs args{n_networks,       n_points,          n_inputs,
-                                width,            depth,             x.data(),
-                                first_weight.data(), weights.data(), biases.data(),
-                                reference_point,  dead_at.mutable_data(),
-                                constant_at.mutable_data(), dead_at_point.mutable_data()};
+  const RandomNetworksArgs args{n_networks,
+                                n_points,
+                                n_inputs,
+                                width,
+                                depth,
+                                x.data(),
+                                first_weight.data(),
+                                weights.data(),
+                                biases.data(),
+                                reference_point,
+                                dead_at.mutable_data(),
+                                constant_at.mutable_data(),
+                                dead_at_point.mutable_data()};
   {
     py::gil_scoped_release release;  // safe: no Python object is touched below
     experiment_kernels().random_networks(args, num_threads());

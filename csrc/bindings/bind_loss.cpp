@@ -9,7 +9,8 @@ double softmax_cross_entropy_binding(const FloatArray& logits, const Int64Array&
                                      FloatArray& grad) {
   require_ndim(logits, "logits", 2);
   const py::ssize_t n = logits.shape(0), c = logits.shape(1);
-  if (n == 0 || c == 0) throw py::value_error("logits must be non-empty, got shape " + shape_string(logits));
+  if (n == 0 || c == 0)
+    throw py::value_error("logits must be non-empty, got shape " + shape_string(logits));
   require_shape(labels, "labels", {n});
   require_shape(grad, "grad", {n, c});
   // A label out of range would index past the row: refuse it here too, even
@@ -29,7 +30,8 @@ double mean_squared_error_binding(const FloatArray& out, const FloatArray& targe
                                   FloatArray& grad) {
   require_ndim(out, "out", 2);
   const py::ssize_t n = out.shape(0), c = out.shape(1);
-  if (n == 0 || c == 0) throw py::value_error("out must be non-empty, got shape " + shape_string(out));
+  if (n == 0 || c == 0)
+    throw py::value_error("out must be non-empty, got shape " + shape_string(out));
   require_shape(target, "target", {n, c});
   require_shape(grad, "grad", {n, c});
   const float* o = out.data();

@@ -13,8 +13,14 @@ bool sgd_update_binding(FloatArray& param, const FloatArray& grad,
   if (grad.size() != size)
     throw py::value_error("grad has " + std::to_string(grad.size()) + " elements, param has " +
                           std::to_string(size));
-  SgdArgs s{mutable_data(param, "param"), grad.data(), nullptr, size, lr, momentum,
-            weight_decay, nesterov};
+  SgdArgs s{mutable_data(param, "param"),
+            grad.data(),
+            nullptr,
+            size,
+            lr,
+            momentum,
+            weight_decay,
+            nesterov};
   if (velocity) {
     if (velocity->size() != size) throw py::value_error("velocity and param differ in size");
     s.velocity = mutable_data(*velocity, "velocity");
@@ -26,8 +32,7 @@ bool sgd_update_binding(FloatArray& param, const FloatArray& grad,
 bool adam_update_binding(FloatArray& param, const FloatArray& grad, FloatArray& first_moment,
                          FloatArray& second_moment, float lr, float beta1, float beta2, float eps,
                          float weight_decay, std::int64_t step, bool commit,
-                         std::optional<Int32Array> cohort,
-                         std::optional<Int64Array> cohort_start) {
+                         std::optional<Int32Array> cohort, std::optional<Int64Array> cohort_start) {
   const py::ssize_t size = param.size();
   if (grad.size() != size || first_moment.size() != size || second_moment.size() != size)
     throw py::value_error("param, grad and both moments must have the same size");
@@ -108,8 +113,7 @@ void bind_optim(py::module_& m) {
            py::arg("kind"), py::arg("lr"), py::kw_only(), py::arg("weight_decay") = 0.0f,
            py::arg("momentum") = 0.0f, py::arg("nesterov") = false, py::arg("beta1") = 0.9f,
            py::arg("beta2") = 0.999f, py::arg("eps") = 1e-8f, py::arg("clip_norm") = 0.0f,
-           py::arg("update_number") = 1,
-           py::arg("cohort_start") = py::none())
+           py::arg("update_number") = 1, py::arg("cohort_start") = py::none())
       .def_readonly("kind", &OptimizerSettingsSpec::kind)
       .def_readwrite("lr", &OptimizerSettingsSpec::lr, "of this update, warmup included")
       .def_readonly("weight_decay", &OptimizerSettingsSpec::weight_decay)
@@ -123,16 +127,16 @@ void bind_optim(py::module_& m) {
       .def_readonly("cohort_start", &OptimizerSettingsSpec::cohort_start_array);
 
   m.def("sgd_update", &sgd_update_binding, py::arg("param").noconvert(),
-        py::arg("grad").noconvert(), py::arg("velocity").noconvert().none(true),
-        py::arg("lr"), py::arg("momentum"), py::arg("weight_decay"), py::arg("nesterov"),
-        py::arg("commit"),
+        py::arg("grad").noconvert(), py::arg("velocity").noconvert().none(true), py::arg("lr"),
+        py::arg("momentum"), py::arg("weight_decay"), py::arg("nesterov"), py::arg("commit"),
         "SGD step in place (commit=True) or a dry run (commit=False); returns whether every "
         "new value is finite.");
   m.def("adam_update", &adam_update_binding, py::arg("param").noconvert(),
         py::arg("grad").noconvert(), py::arg("first_moment").noconvert(),
         py::arg("second_moment").noconvert(), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
         py::arg("eps"), py::arg("weight_decay"), py::arg("step"), py::arg("commit"),
-        py::arg("cohort").noconvert() = py::none(), py::arg("cohort_start").noconvert() = py::none(),
+        py::arg("cohort").noconvert() = py::none(),
+        py::arg("cohort_start").noconvert() = py::none(),
         "Adam step in place (commit=True) or a dry run (commit=False); returns whether every "
         "new value is finite. cohort (int32 per element) and cohort_start (int64 per cohort) "
         "give elements whose moments restarted after update cohort_start[cohort[i]] their own "

@@ -17,18 +17,26 @@ void bind_runtime(py::module_& m) {
   m.def("selected_target", &selected_target, "The SIMD target in use.");
   m.def("openmp_enabled", &openmp_enabled, "Whether the kernels were built with OpenMP.");
   m.def("get_num_threads", &num_threads, "Threads each kernel call uses.");
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) throw py::value_error("number of threads must be >= 1, got " + std::to_string(n));
-    return set_num_threads(n);
-  }, py::arg("n"),
-        "Set the threads each kernel call uses, at most available_processors(); returns the "
-        "count applied.");
-  m.def("set_threads_for_this_thread", [](int n) {
-    if (n < 0) throw py::value_error("number of threads must be >= 0, got " + std::to_string(n));
-    return set_threads_for_this_thread(n);
-  }, py::arg("n"),
-        "Threads the kernel calls of the calling thread use (0: the process-wide count); "
-        "returns the count applied.");
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        if (n < 1)
+          throw py::value_error("number of threads must be >= 1, got " + std::to_string(n));
+        return set_num_threads(n);
+      },
+      py::arg("n"),
+      "Set the threads each kernel call uses, at most available_processors(); returns the "
+      "count applied.");
+  m.def(
+      "set_threads_for_this_thread",
+      [](int n) {
+        if (n < 0)
+          throw py::value_error("number of threads must be >= 0, got " + std::to_string(n));
+        return set_threads_for_this_thread(n);
+      },
+      py::arg("n"),
+      "Threads the kernel calls of the calling thread use (0: the process-wide count); "
+      "returns the count applied.");
   m.def("available_processors", &available_processors,
         "The processors this process may run on: the most threads a kernel call uses.");
   m.def("requested_threads_at_start", &requested_threads_at_start,

@@ -44,10 +44,11 @@ void bind_train(py::module_& m) {
       .def_readonly("gradient_magnitude", &UnitBuffersSpec::gradient_magnitude)
       .def_readonly("last_firing", &UnitBuffersSpec::last_firing);
 
-  py::class_<LayerSpec>(m, "LayerSpec", "One dense layer of a TrainStep and the buffers it updates.")
+  py::class_<LayerSpec>(m, "LayerSpec",
+                        "One dense layer of a TrainStep and the buffers it updates.")
       .def(py::init([](const py::object& weight, const py::object& bias, Activation activation,
-                       float negative_slope, ParamStateSpec weight_state,
-                       ParamStateSpec bias_state, UnitBuffersSpec units) {
+                       float negative_slope, ParamStateSpec weight_state, ParamStateSpec bias_state,
+                       UnitBuffersSpec units) {
              return LayerSpec{exact_array<float>(weight, "weight"),
                               exact_array<float>(bias, "bias"),
                               activation,
@@ -76,27 +77,32 @@ void bind_train(py::module_& m) {
   py::class_<BatchSpec>(m, "Batch",
                         "x (or its rows `rows`) with integer labels (cross-entropy) or float "
                         "targets (mse).")
-      .def(py::init([](const py::object& x, const py::object& rows, const py::object& labels,
-                       const py::object& targets, bool check_values) {
-             return BatchSpec{exact_array<float>(x, "x"), optional_array<std::int64_t>(rows, "rows"),
-                              optional_array<std::int64_t>(labels, "labels"),
-                              optional_array<float>(targets, "targets"), check_values};
-           }),
-           py::arg("x"), py::kw_only(), py::arg("rows") = py::none(),
-           py::arg("labels") = py::none(), py::arg("targets") = py::none(),
-           py::arg("check_values") = false)
+      .def(
+          py::init([](const py::object& x, const py::object& rows, const py::object& labels,
+                      const py::object& targets, bool check_values) {
+            return BatchSpec{exact_array<float>(x, "x"), optional_array<std::int64_t>(rows, "rows"),
+                             optional_array<std::int64_t>(labels, "labels"),
+                             optional_array<float>(targets, "targets"), check_values};
+          }),
+          py::arg("x"), py::kw_only(), py::arg("rows") = py::none(), py::arg("labels") = py::none(),
+          py::arg("targets") = py::none(), py::arg("check_values") = false)
       // Two-argument factories for the hot path: pybind11 parses keyword
       // arguments on a slower path (about 1 us per call measured).
-      .def_static("labelled", [](const py::object& x, const py::object& labels) {
-             return BatchSpec{exact_array<float>(x, "x"), std::nullopt,
-                              exact_array<std::int64_t>(labels, "labels"), std::nullopt, false};
-           }, py::arg("x"), py::arg("labels"),
-           "A cross-entropy batch: all rows of x with their integer labels.")
-      .def_static("with_targets", [](const py::object& x, const py::object& targets) {
-             return BatchSpec{exact_array<float>(x, "x"), std::nullopt, std::nullopt,
-                              exact_array<float>(targets, "targets"), false};
-           }, py::arg("x"), py::arg("targets"),
-           "An mse batch: all rows of x with their float targets.")
+      .def_static(
+          "labelled",
+          [](const py::object& x, const py::object& labels) {
+            return BatchSpec{exact_array<float>(x, "x"), std::nullopt,
+                             exact_array<std::int64_t>(labels, "labels"), std::nullopt, false};
+          },
+          py::arg("x"), py::arg("labels"),
+          "A cross-entropy batch: all rows of x with their integer labels.")
+      .def_static(
+          "with_targets",
+          [](const py::object& x, const py::object& targets) {
+            return BatchSpec{exact_array<float>(x, "x"), std::nullopt, std::nullopt,
+                             exact_array<float>(targets, "targets"), false};
+          },
+          py::arg("x"), py::arg("targets"), "An mse batch: all rows of x with their float targets.")
       // Strict, as the constructors are: a float array would otherwise be
       // converted (float rows truncated) without a word.
       .def_property(

@@ -40,7 +40,8 @@ inline void require_shape(const py::array& a, const char* name,
     i = 0;
     for (py::ssize_t d : shape) want += (i++ ? ", " : "") + std::to_string(d);
     want += shape.size() == 1 ? ",)" : ")";
-    throw py::value_error(std::string(name) + " has shape " + shape_string(a) + ", expected " + want);
+    throw py::value_error(std::string(name) + " has shape " + shape_string(a) + ", expected " +
+                          want);
   }
 }
 

@@ -88,8 +88,15 @@ TrainStepHandle::TrainStepHandle(std::vector<LayerSpec> specs, LossKind loss)
                             " inputs but layer " + std::to_string(i - 1) + " has " +
                             std::to_string(layers.back().fan_out) + " outputs");
     require_shape(spec.bias, "bias", {fan_out});
-    TrainLayer layer{mutable_data(spec.weight, "weight"), mutable_data(spec.bias, "bias"),
-                     fan_in, fan_out, spec.activation, spec.negative_slope, {}, {}, {}};
+    TrainLayer layer{mutable_data(spec.weight, "weight"),
+                     mutable_data(spec.bias, "bias"),
+                     fan_in,
+                     fan_out,
+                     spec.activation,
+                     spec.negative_slope,
+                     {},
+                     {},
+                     {}};
     check_state(spec.weight_state, layer.weight_state, fan_in * fan_out);
     check_state(spec.bias_state, layer.bias_state, fan_out);
     for (const ParamState* state : {&layer.weight_state, &layer.bias_state}) {
@@ -106,16 +113,14 @@ TrainStepHandle::TrainStepHandle(std::vector<LayerSpec> specs, LossKind loss)
     const std::string layer = layer_name(i);
     add_fingerprint<float>(fingerprints_, spec.weight, layer + "weight");
     add_fingerprint<float>(fingerprints_, spec.bias, layer + "bias");
-    for (const auto& [state, param] : {std::pair{&spec.weight_state, "weight "},
-                                       std::pair{&spec.bias_state, "bias "}}) {
+    for (const auto& [state, param] :
+         {std::pair{&spec.weight_state, "weight "}, std::pair{&spec.bias_state, "bias "}}) {
       add_fingerprint<float>(fingerprints_, state->velocity, layer + param + "velocity");
       add_fingerprint<float>(fingerprints_, state->first_moment, layer + param + "first_moment");
-      add_fingerprint<float>(fingerprints_, state->second_moment,
-                             layer + param + "second_moment");
+      add_fingerprint<float>(fingerprints_, state->second_moment, layer + param + "second_moment");
       add_fingerprint<std::int32_t>(fingerprints_, state->cohort, layer + param + "cohort");
     }
-    add_fingerprint<std::int64_t>(fingerprints_, spec.units.firing_counts,
-                                  layer + "firing_counts");
+    add_fingerprint<std::int64_t>(fingerprints_, spec.units.firing_counts, layer + "firing_counts");
     add_fingerprint<double>(fingerprints_, spec.units.gradient_magnitude,
                             layer + "gradient_magnitude");
     add_fingerprint<double>(fingerprints_, spec.units.last_firing, layer + "last_firing");
@@ -126,9 +131,8 @@ TrainStepHandle::TrainStepHandle(std::vector<LayerSpec> specs, LossKind loss)
 void TrainStepHandle::check_arrays_unchanged() const {
   for (const ArrayFingerprint& print : fingerprints_) {
     const py::array& a = print.array;
-    const bool same_shape =
-        a.ndim() == static_cast<py::ssize_t>(print.shape.size()) &&
-        std::equal(print.shape.begin(), print.shape.end(), a.shape());
+    const bool same_shape = a.ndim() == static_cast<py::ssize_t>(print.shape.size()) &&
+                            std::equal(print.shape.begin(), print.shape.end(), a.shape());
     if (a.data() != print.data || !same_shape)
       throw py::value_error(print.name + " was reallocated or reshaped in place (shape now " +
                             shape_string(a) + ") after this TrainStep was built; build a new one");

@@ -95,7 +95,8 @@ class ScratchPool {
 template <class T>
 T* scratch(ScratchSlot slot, i64 count) {
   thread_local ScratchPool pool;
-  return static_cast<T*>(pool.get(slot, sizeof(T) * static_cast<std::size_t>(count > 0 ? count : 1)));
+  return static_cast<T*>(
+      pool.get(slot, sizeof(T) * static_cast<std::size_t>(count > 0 ? count : 1)));
 }
 
 // Runs body(i) for i in [0, count), on n_threads threads (static schedule) or,

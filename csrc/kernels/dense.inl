@@ -63,8 +63,8 @@ struct DenseEpilogue {
     }
   }
 
-  void store_full_width(const float* tile, i64 rows, float* pre, i64 ldc, float* out_tile,
-                        i64 col0, Local& local) const {
+  void store_full_width(const float* tile, i64 rows, float* pre, i64 ldc, float* out_tile, i64 col0,
+                        Local& local) const {
     constexpr int kVectors = RS_NR / kVectorFloats;
     VFloat b[kVectors], highest[kVectors];
     VInt fired[kVectors], nonfinite[kVectors];
@@ -102,8 +102,8 @@ struct DenseEpilogue {
 
 template <Activation Act, bool Stats>
 void dense_forward_with(const DenseForwardArgs& d, int n_threads) {
-  GemmArgs g{d.n_rows, d.fan_out, d.fan_in, d.x, d.fan_in, 1, d.weight, d.fan_out, 1,
-             d.pre, d.fan_out};
+  GemmArgs g{d.n_rows, d.fan_out, d.fan_in, d.x,   d.fan_in, 1,
+             d.weight, d.fan_out, 1,        d.pre, d.fan_out};
   const int nt = gemm_threads(g, n_threads);
   const i64 partial_size = Stats ? static_cast<i64>(nt) * d.fan_out : 0;
   i64* const counts = Stats ? scratch<i64>(kCountPartials, partial_size) : nullptr;
@@ -114,7 +114,7 @@ void dense_forward_with(const DenseForwardArgs& d, int n_threads) {
     maxima[i] = -__builtin_inff();
     nonfinite[i] = 0;
   }
-  DenseEpilogue<Act, Stats> ep{d.bias, d.out, d.fan_out, d.negative_slope,
+  DenseEpilogue<Act, Stats> ep{d.bias, d.out,  d.fan_out, d.negative_slope,
                                counts, maxima, nonfinite, d.fan_out};
   gemm_blocked(g, ep, nt);
   if (Stats) {
@@ -141,9 +141,12 @@ void dense_forward_act(const DenseForwardArgs& d, int n_threads) {
 
 void dense_forward(const DenseForwardArgs& d, int n_threads) {
   switch (d.activation) {
-    case Activation::identity: return dense_forward_act<Activation::identity>(d, n_threads);
-    case Activation::relu: return dense_forward_act<Activation::relu>(d, n_threads);
-    case Activation::leaky_relu: return dense_forward_act<Activation::leaky_relu>(d, n_threads);
+    case Activation::identity:
+      return dense_forward_act<Activation::identity>(d, n_threads);
+    case Activation::relu:
+      return dense_forward_act<Activation::relu>(d, n_threads);
+    case Activation::leaky_relu:
+      return dense_forward_act<Activation::leaky_relu>(d, n_threads);
   }
 }
 
@@ -198,23 +201,26 @@ void dense_backward_act(const DenseBackwardArgs& d, int n_threads) {
   }
   // grad_weight (fan_in x fan_out) = x.T @ grad_pre: x read with swapped strides,
   // grad_pre formed while packing.
-  const GemmArgs gw{d.fan_in, d.fan_out, d.n_rows, d.x, 1, d.fan_in, nullptr, d.fan_out, 1,
-                    d.grad_weight, d.fan_out};
-  const MaskedGradientB<Act> masked{d.grad_out, d.pre, d.grad_pre, d.grad_bias, d.fan_out,
-                                    d.negative_slope};
+  const GemmArgs gw{d.fan_in, d.fan_out, d.n_rows, d.x,           1,        d.fan_in,
+                    nullptr,  d.fan_out, 1,        d.grad_weight, d.fan_out};
+  const MaskedGradientB<Act> masked{d.grad_out,  d.pre,     d.grad_pre,
+                                    d.grad_bias, d.fan_out, d.negative_slope};
   gemm_blocked(gw, PlainEpilogue{}, gemm_threads(gw, n_threads), masked);
   // grad_x (n_rows x fan_in) = grad_pre @ weight.T: weight read with swapped strides.
   if (d.grad_x) {
-    gemm(GemmArgs{d.n_rows, d.fan_in, d.fan_out, d.grad_pre, d.fan_out, 1, d.weight, 1,
-                  d.fan_out, d.grad_x, d.fan_in},
+    gemm(GemmArgs{d.n_rows, d.fan_in, d.fan_out, d.grad_pre, d.fan_out, 1, d.weight, 1, d.fan_out,
+                  d.grad_x, d.fan_in},
          n_threads);
   }
 }
 
 void dense_backward(const DenseBackwardArgs& d, int n_threads) {
   switch (d.activation) {
-    case Activation::identity: return dense_backward_act<Activation::identity>(d, n_threads);
-    case Activation::relu: return dense_backward_act<Activation::relu>(d, n_threads);
-    case Activation::leaky_relu: return dense_backward_act<Activation::leaky_relu>(d, n_threads);
+    case Activation::identity:
+      return dense_backward_act<Activation::identity>(d, n_threads);
+    case Activation::relu:
+      return dense_backward_act<Activation::relu>(d, n_threads);
+    case Activation::leaky_relu:
+      return dense_backward_act<Activation::leaky_relu>(d, n_threads);
   }
 }

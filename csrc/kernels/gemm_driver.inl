@@ -97,8 +97,7 @@ struct StridedB {
   const float* b;
   i64 row_stride, col_stride;
   void pack(i64 row0, i64 col0, i64 kc, i64 cols, float* dst) const {
-    pack_b_panel(b + row0 * row_stride + col0 * col_stride, row_stride, col_stride, kc, cols,
-                 dst);
+    pack_b_panel(b + row0 * row_stride + col0 * col_stride, row_stride, col_stride, kc, cols, dst);
   }
 };
 
@@ -108,8 +107,8 @@ struct StridedB {
 // `a` pointing at row ic, column pc.
 template <class Epilogue>
 inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilogue::Local& local,
-                           const float* a, i64 a_lda, const float* b_pack, i64 panel_stride,
-                           i64 ic, i64 mc, i64 jc, i64 q_begin, i64 q_end, i64 pc, i64 kc,
+                           const float* a, i64 a_lda, const float* b_pack, i64 panel_stride, i64 ic,
+                           i64 mc, i64 jc, i64 q_begin, i64 q_end, i64 pc, i64 kc,
                            i64 prefetch_distance) {
   alignas(64) float tile[RS_MR * RS_NR];
   const bool accumulate = pc > 0;
@@ -165,8 +164,8 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
   // and its barriers cost about 1 us, as much as a 32 x 64 x 64 product).
   // Small row-major A is read in place. Rows a multiple of 4 KiB apart would
   // all fall in the same L1 sets, so those are packed whatever their size.
-  const bool read_a_in_place = g.a_col_stride == 1 && m * k <= kSmallA &&
-                               (g.a_row_stride * 4) % 4096 != 0;
+  const bool read_a_in_place =
+      g.a_col_stride == 1 && m * k <= kSmallA && (g.a_row_stride * 4) % 4096 != 0;
   auto columns_share = [&](int tid, int team) {
     float* my_a = a_pack + static_cast<i64>(tid) * mc_block * kc_max;
     auto local = ep.local(tid);
@@ -187,8 +186,8 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
                            q_begin, q_end, pc, kc, prefetch);
           } else {
             pack_a_block(a_at, g.a_row_stride, g.a_col_stride, mc, kc, my_a);
-            multiply_block(g, ep, local, my_a, 0, b_pack, panel_stride, ic, mc, jc, q_begin,
-                           q_end, pc, kc, prefetch);
+            multiply_block(g, ep, local, my_a, 0, b_pack, panel_stride, ic, mc, jc, q_begin, q_end,
+                           pc, kc, prefetch);
           }
         }
       }
@@ -256,8 +255,7 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
             packed_block = ib;
           }
           multiply_block(g, ep, local, my_a, 0, b_pack, panel_stride, ic, mc, jc,
-                         grp * n_panels / groups, (grp + 1) * n_panels / groups, pc, kc,
-                         prefetch);
+                         grp * n_panels / groups, (grp + 1) * n_panels / groups, pc, kc, prefetch);
         }
       }
     }

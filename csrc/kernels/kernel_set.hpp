@@ -33,15 +33,15 @@ struct GemmArgs {
 // nonfinite_counts[j] += #{rows with pre NaN or +-Inf}. out may equal pre.
 struct DenseForwardArgs {
   std::int64_t n_rows, fan_in, fan_out;
-  const float* x;        // (n_rows, fan_in)
-  const float* weight;   // (fan_in, fan_out)
-  const float* bias;     // (fan_out,)
-  float* pre;            // (n_rows, fan_out)
-  float* out;            // (n_rows, fan_out)
+  const float* x;       // (n_rows, fan_in)
+  const float* weight;  // (fan_in, fan_out)
+  const float* bias;    // (fan_out,)
+  float* pre;           // (n_rows, fan_out)
+  float* out;           // (n_rows, fan_out)
   Activation activation;
   float negative_slope;
-  std::int64_t* firing_counts;  // (fan_out,) or null
-  float* max_pre;               // (fan_out,) or null
+  std::int64_t* firing_counts;               // (fan_out,) or null
+  float* max_pre;                            // (fan_out,) or null
   std::int64_t* nonfinite_counts = nullptr;  // (fan_out,) or null
 };
 
@@ -88,7 +88,7 @@ struct AdamArgs {
   float* second_moment;
   std::int64_t size;
   float lr, beta1, beta2, eps, weight_decay;
-  std::int64_t step;  // 1-based step count, for bias correction
+  std::int64_t step;                                // 1-based step count, for bias correction
   const ColumnUpdateStats* column_stats = nullptr;  // honoured when committing
   // Optional per-element moment ages, for moments reset part-way (ReDo): element
   // i belongs to cohort cohort[i], whose moments restarted after update number
@@ -106,8 +106,8 @@ struct KernelSet {
   void (*dense_backward)(const DenseBackwardArgs&, int n_threads);
   // Mean softmax cross-entropy of logits (n, c) against labels in [0, c);
   // writes d loss / d logits into grad. Returns the loss.
-  double (*softmax_cross_entropy)(const float* logits, const std::int64_t* labels,
-                                  std::int64_t n, std::int64_t c, float* grad, int n_threads);
+  double (*softmax_cross_entropy)(const float* logits, const std::int64_t* labels, std::int64_t n,
+                                  std::int64_t c, float* grad, int n_threads);
   // Mean over all n*c elements of (out - target)^2; writes its gradient.
   double (*mean_squared_error)(const float* out, const float* target, std::int64_t n,
                                std::int64_t c, float* grad, int n_threads);

@@ -94,14 +94,15 @@ bool commit_with_column_stats(i64 size, const ColumnUpdateStats& stats, int nt,
 template <bool Momentum, bool Nesterov>
 bool sgd_with(const SgdArgs& s, bool commit, int nt) {
   if (commit && s.column_stats)
-    return commit_with_column_stats(s.size, *s.column_stats, nt,
-                                    [&](i64 b, i64 e, float* delta, float* old) {
-                                      return sgd_range<Momentum, Nesterov, true, true>(s, b, e,
-                                                                                       delta, old);
-                                    });
+    return commit_with_column_stats(
+        s.size, *s.column_stats, nt, [&](i64 b, i64 e, float* delta, float* old) {
+          return sgd_range<Momentum, Nesterov, true, true>(s, b, e, delta, old);
+        });
   if (commit)
-    return all_ranges(s.size, nt, [&](i64 b, i64 e) { return sgd_range<Momentum, Nesterov, true>(s, b, e); });
-  return all_ranges(s.size, nt, [&](i64 b, i64 e) { return sgd_range<Momentum, Nesterov, false>(s, b, e); });
+    return all_ranges(s.size, nt,
+                      [&](i64 b, i64 e) { return sgd_range<Momentum, Nesterov, true>(s, b, e); });
+  return all_ranges(s.size, nt,
+                    [&](i64 b, i64 e) { return sgd_range<Momentum, Nesterov, false>(s, b, e); });
 }
 
 bool sgd_update(const SgdArgs& s, bool commit, int n_threads) {
@@ -160,11 +161,10 @@ template <bool Cohorts>
 bool adam_with(const AdamArgs& a, AdamScale scale, const AdamScale* cohort_scales, bool commit,
                int nt) {
   if (commit && a.column_stats)
-    return commit_with_column_stats(a.size, *a.column_stats, nt,
-                                    [&](i64 b, i64 e, float* delta, float* old) {
-                                      return adam_range<true, true, Cohorts>(
-                                          a, scale, cohort_scales, b, e, delta, old);
-                                    });
+    return commit_with_column_stats(
+        a.size, *a.column_stats, nt, [&](i64 b, i64 e, float* delta, float* old) {
+          return adam_range<true, true, Cohorts>(a, scale, cohort_scales, b, e, delta, old);
+        });
   if (commit)
     return all_ranges(a.size, nt, [&](i64 b, i64 e) {
       return adam_range<true, false, Cohorts>(a, scale, cohort_scales, b, e);
@@ -179,6 +179,7 @@ bool adam_update(const AdamArgs& a, bool commit, int n_threads) {
   const AdamScale scale = adam_scale(a, a.step);
   if (a.cohort == nullptr) return adam_with<false>(a, scale, nullptr, commit, nt);
   AdamScale* cohort_scales = scratch<AdamScale>(kCohortScales, a.n_cohorts);
-  for (i64 c = 0; c < a.n_cohorts; ++c) cohort_scales[c] = adam_scale(a, a.step - a.cohort_start[c]);
+  for (i64 c = 0; c < a.n_cohorts; ++c)
+    cohort_scales[c] = adam_scale(a, a.step - a.cohort_start[c]);
   return adam_with<true>(a, scale, cohort_scales, commit, nt);
 }

@@ -11,9 +11,8 @@ struct LayerShape {
   bool fires_anywhere, constant, fires_at_point, negative_anywhere, negative_at_point;
 };
 
-inline LayerShape relu_layer(const float* in, i64 fan_in, const float* weight,
-                             const float* bias, i64 width, i64 n_points, i64 point,
-                             float* out) {
+inline LayerShape relu_layer(const float* in, i64 fan_in, const float* weight, const float* bias,
+                             i64 width, i64 n_points, i64 point, float* out) {
   LayerShape shape{false, true, false, false, false};
   for (i64 j = 0; j < width; ++j) {
     float* __restrict row = out + j * n_points;
@@ -45,8 +44,8 @@ inline LayerShape relu_layer(const float* in, i64 fan_in, const float* weight,
 void random_networks(const RandomNetworksArgs& a, int n_threads) {
   const i64 width = a.width, points = a.n_points, depth = a.depth;
   const double flops = 2.0 * static_cast<double>(a.n_networks) * depth * width * width * points;
-  const int nt = static_cast<int>(std::min<i64>(threads_for_flops(flops, n_threads),
-                                                a.n_networks > 0 ? a.n_networks : 1));
+  const int nt = static_cast<int>(
+      std::min<i64>(threads_for_flops(flops, n_threads), a.n_networks > 0 ? a.n_networks : 1));
   // Per thread: the input transposed to unit-major, and two layer buffers.
   const i64 per_thread = points * (a.n_inputs + 2 * width);
   float* buffers = scratch<float>(kNetworkActivations, nt * per_thread);
@@ -60,9 +59,8 @@ void random_networks(const RandomNetworksArgs& a, int n_threads) {
     std::int32_t dead = never, constant = never, dead_point = never;
     for (i64 layer = 1; layer <= depth && dead == never; ++layer) {
       const bool first = layer == 1;
-      const float* weight =
-          first ? a.first_weight + r * a.n_inputs * width
-                : a.weights + (r * (depth - 1) + (layer - 2)) * width * width;
+      const float* weight = first ? a.first_weight + r * a.n_inputs * width
+                                  : a.weights + (r * (depth - 1) + (layer - 2)) * width * width;
       const float* bias = a.biases + (r * depth + (layer - 1)) * width;
       const LayerShape shape = relu_layer(first ? input : current, first ? a.n_inputs : width,
                                           weight, bias, width, points, a.reference_point, next);

@@ -21,6 +21,8 @@
 namespace rs {
 namespace {
 
+// clang-format off: each .inl uses what the ones above it define, so the order is the
+// dependency order, not the alphabet.
 #include "kernels/common.inl"
 #include "kernels/gemm_pack.inl"
 #include "kernels/gemm_microkernel.inl"
@@ -29,10 +31,11 @@ namespace {
 #include "kernels/loss.inl"
 #include "kernels/optim.inl"
 #include "kernels/random_networks.inl"
+// clang-format on
 
 const KernelSet kKernels = {
-    RS_TARGET_NAME,   gemm,        dense_forward, dense_backward, softmax_cross_entropy,
-    mean_squared_error, sgd_update, adam_update, use_gemm_tuning, gemm_tuning,
+    RS_TARGET_NAME,     gemm,       dense_forward, dense_backward,  softmax_cross_entropy,
+    mean_squared_error, sgd_update, adam_update,   use_gemm_tuning, gemm_tuning,
 };
 
 const ExperimentKernelSet kExperimentKernels = {RS_TARGET_NAME, random_networks};

@@ -27,7 +27,9 @@ const std::vector<CpuProfile>& cpu_profiles() {
       {"generic",
        "Any CPU without a profile of its own: the best SIMD target it can run, with that "
        "target's default GEMM tuning (tuned on a Zen 5).",
-       nullptr, false, {}},
+       nullptr,
+       false,
+       {}},
       {"zen3",
        "AMD Zen 3 (family 25 without AVX-512): AVX2 with two 256-bit FMA pipes. The 6 x 16 "
        "tile's B micro-panel (256 x 16 floats, 16 KiB) takes half of the 32 KiB L1d and the "
@@ -38,7 +40,9 @@ const std::vector<CpuProfile>& cpu_profiles() {
        "Measured the same way and not adopted: KC = 384 ran 1.04 times as fast but would "
        "change results; MC = 8 panels 1.01-1.03, within the noise, and it also moves the "
        "point (m < 4 MC) where two threads split columns instead of rows.",
-       "avx2", true, {kKcOfEveryProfile, 16, 4096, kZen3PrefetchDistance}},
+       "avx2",
+       true,
+       {kKcOfEveryProfile, 16, 4096, kZen3PrefetchDistance}},
       {"zen4",
        "AMD Zen 4 (family 25 with AVX-512) and the mobile Zen 5 (family 26, models 0x20-0x2f): "
        "AVX-512 on 256-bit datapaths, so its FMA peak equals AVX2's. Kept on avx512 anyway: "
@@ -47,16 +51,22 @@ const std::vector<CpuProfile>& cpu_profiles() {
        "and it is what Zen 4 ran before profiles (same results). Not measured on a Zen 4: "
        "there the avx512 B micro-panel (256 x 32 floats, 32 KiB) fills the 32 KiB L1d, so "
        "KC = 128 is the first thing to try, at the price of a different summation order.",
-       "avx512", true, {kKcOfEveryProfile, 18, 4096, 0}},
+       "avx512",
+       true,
+       {kKcOfEveryProfile, 18, 4096, 0}},
       {"zen5",
        "AMD Zen 5 (family 26) with full-width AVX-512: the machine the avx512 defaults were "
        "tuned on (48 KiB L1d holds the 32 KiB B micro-panel and the streaming A panel).",
-       "avx512", true, {kKcOfEveryProfile, 18, 4096, 0}},
+       "avx512",
+       true,
+       {kKcOfEveryProfile, 18, 4096, 0}},
       {"intel-avx512",
        "Intel CPUs with AVX-512 (Skylake-SP and later): full-width 512-bit FMA. The avx512 "
        "defaults, not measured on Intel; on parts with a 32 KiB L1d (Skylake-SP, Cascade Lake) "
        "the same KC caveat as zen4 applies.",
-       "avx512", true, {kKcOfEveryProfile, 18, 4096, 0}},
+       "avx512",
+       true,
+       {kKcOfEveryProfile, 18, 4096, 0}},
   };
   return all;
 }
@@ -89,8 +99,8 @@ CpuIdentity detect_cpu() {
     const int base_family = (eax >> 8) & 0xf, base_model = (eax >> 4) & 0xf;
     const int extended_family = (eax >> 20) & 0xff, extended_model = (eax >> 16) & 0xf;
     cpu.family = base_family == 0xf ? base_family + extended_family : base_family;
-    cpu.model = base_family == 0x6 || base_family == 0xf ? (extended_model << 4) + base_model
-                                                         : base_model;
+    cpu.model =
+        base_family == 0x6 || base_family == 0xf ? (extended_model << 4) + base_model : base_model;
   }
   // __builtin_cpu_supports also checks that the OS saves the wide registers,
   // so these are the flags the kernels may rely on (as dispatch.cpp does).

@@ -91,7 +91,7 @@ bool runnable(const Target* t) { return t && t->cpu_supports(); }
 // profile_for reads the same CPUID flags as cpu_supports, so its profile can
 // run; "generic" stands in should the two ever disagree.
 const CpuProfile& detected() {
-  static const CpuProfile& profile = [] () -> const CpuProfile& {
+  static const CpuProfile& profile = []() -> const CpuProfile& {
     const CpuProfile& p = profile_for(detect_cpu());
     return runnable(target_of(p)) ? p : *find_cpu_profile("generic");
   }();

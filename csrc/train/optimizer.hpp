@@ -25,8 +25,8 @@ struct OptimizerSettings {
   OptimizerKind kind = OptimizerKind::sgd;
   float lr = 0.01f;  // of this update (warmup already applied)
   float weight_decay = 0.0f;
-  float momentum = 0.0f;  // SGD
-  bool nesterov = false;  // SGD
+  float momentum = 0.0f;                            // SGD
+  bool nesterov = false;                            // SGD
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  // Adam
   // Gradient-norm clipping: when > 0 and the global L2 norm of all the
   // gradients exceeds it, every gradient is scaled by clip_norm / (norm + 1e-6)

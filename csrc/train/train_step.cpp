@@ -152,10 +152,18 @@ const float* TrainStep::forward(const float* x, std::int64_t n, int n_threads) {
     const TrainLayer& layer = layers_[i];
     float* pre = pre_[i].data();
     float* out = layer.activation == Activation::identity ? pre : out_[i].data();
-    const DenseForwardArgs args{n,   layer.fan_in, layer.fan_out,   input,
-                                layer.weight, layer.bias, pre, out,
-                                layer.activation, layer.negative_slope,
-                                layer.units.firing_counts, nullptr};
+    const DenseForwardArgs args{n,
+                                layer.fan_in,
+                                layer.fan_out,
+                                input,
+                                layer.weight,
+                                layer.bias,
+                                pre,
+                                out,
+                                layer.activation,
+                                layer.negative_slope,
+                                layer.units.firing_counts,
+                                nullptr};
     k.dense_forward(args, n_threads);
     input = out;
   }
@@ -170,9 +178,10 @@ void TrainStep::backward(const float* x, std::int64_t n, int n_threads) {
   float* spare = grad_b_.data();
   for (std::size_t i = layers_.size(); i-- > 0;) {
     const TrainLayer& layer = layers_[i];
-    const float* layer_input = i == 0 ? x : (layers_[i - 1].activation == Activation::identity
-                                                 ? pre_[i - 1].data()
-                                                 : out_[i - 1].data());
+    const float* layer_input =
+        i == 0 ? x
+               : (layers_[i - 1].activation == Activation::identity ? pre_[i - 1].data()
+                                                                    : out_[i - 1].data());
     const DenseBackwardArgs args{n,
                                  layer.fan_in,
                                  layer.fan_out,
@@ -206,8 +215,7 @@ StepResult TrainStep::run(const Batch& batch, const StepSettings& settings, int 
     targets = target_rows_.data();
   }
   if (batch.check_values) {
-    if (!all_finite(x, n * layers_.front().fan_in))
-      return {0.0, 0, StepStatus::x_not_finite, NAN};
+    if (!all_finite(x, n * layers_.front().fan_in)) return {0.0, 0, StepStatus::x_not_finite, NAN};
     if (loss_ == LossKind::mse && !all_finite(targets, n * n_outputs_))
       return {0.0, 0, StepStatus::targets_not_finite, NAN};
   }

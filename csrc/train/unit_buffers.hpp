@@ -10,14 +10,14 @@ namespace rs {
 
 // Columns of UnitBuffers::last_firing, by name; the binding exports the names
 // so that Python builds its record type from this one list.
-#define RS_LAST_FIRING_FIELDS(X)                                      \
-  X(step)                         /* the step number */               \
-  X(lr)                           /* lr of that step's update */      \
-  X(update_norm)                  /* ||w_j(after) - w_j(before)|| */  \
-  X(bias_update)                  /* b_j(after) - b_j(before) */      \
-  X(relative_update)              /* update_norm / ||w_j(before)|| */ \
-  X(layer_median_update_norm)     /* medians over the layer's units, */ \
-  X(layer_median_bias_update)     /* same step (of |bias_update|) */  \
+#define RS_LAST_FIRING_FIELDS(X)                                    \
+  X(step)                     /* the step number */                 \
+  X(lr)                       /* lr of that step's update */        \
+  X(update_norm)              /* ||w_j(after) - w_j(before)|| */    \
+  X(bias_update)              /* b_j(after) - b_j(before) */        \
+  X(relative_update)          /* update_norm / ||w_j(before)|| */   \
+  X(layer_median_update_norm) /* medians over the layer's units, */ \
+  X(layer_median_bias_update) /* same step (of |bias_update|) */    \
   X(layer_median_relative_update)
 
 namespace last_firing {
@@ -25,7 +25,7 @@ enum Field : int {
 #define RS_LAST_FIRING_ENUM_VALUE(name) name,
   RS_LAST_FIRING_FIELDS(RS_LAST_FIRING_ENUM_VALUE)
 #undef RS_LAST_FIRING_ENUM_VALUE
-  kFields
+      kFields
 };
 }  // namespace last_firing
 

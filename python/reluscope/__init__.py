@@ -21,6 +21,8 @@ _select_profile_from_environment()  # before the target: RELUSCOPE_SIMD may over
 _select_target_from_environment()
 _cap_threads_from_environment()
 
+# The order below is the order the package is built in: checkpoint last.
+# isort: off
 from ._runtime import (  # noqa: E402
     build_info,
     cpu_profile_for,
@@ -46,6 +48,7 @@ from .tracking import UnitStats  # noqa: E402
 from .trainer import History, Trainer  # noqa: E402
 from .unit_history import UnitHistory  # noqa: E402
 from . import checkpoint  # noqa: E402  (needs the trainer and the callbacks above)
+# isort: on
 
 __all__ = [
     "MLP", "Dense", "Trainer", "History", "SGD", "Adam", "Callback", "DeadUnitMonitor",

@@ -22,6 +22,7 @@ import math
 import os
 import zipfile
 import zlib
+from typing import Any
 
 import numpy as np
 from numpy.lib.npyio import NpzFile
@@ -52,7 +53,10 @@ def write_archive(path, manifest: dict, arrays: dict[str, np.ndarray]) -> str:
         raise ValueError(f"{MANIFEST_KEY!r} is reserved for the manifest")
     manifest = {**manifest, "reluscope_version": _core.__version__}
     text = json.dumps(to_exact_json(manifest, "manifest"), allow_nan=False)
-    contents = {name: np.ascontiguousarray(array) for name, array in arrays.items()}
+    # Any: numpy's stub types savez's **kwds as if one could be its allow_pickle flag.
+    contents: dict[str, Any] = {
+        name: np.ascontiguousarray(array) for name, array in arrays.items()
+    }
     contents[MANIFEST_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     with atomic_write(path, "wb") as stream:
         np.savez(stream, **contents)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from typing import IO, Any
 
 
 @contextlib.contextmanager
@@ -34,6 +35,7 @@ def atomic_write(path, mode: str = "wb", *, encoding: str | None = None):
     _make_folder(directory, path)
     descriptor, temporary = _create_temporary(directory)
     try:
+        stream: IO[Any]
         if mode == "w":
             stream = open(descriptor, "w", encoding=encoding or "utf-8", newline="")
         else:

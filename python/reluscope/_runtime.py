@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections.abc import Iterable
 
 from . import _core, _openmp_wait
 from ._validation import positive_int
@@ -65,7 +66,7 @@ def cpu_profiles() -> dict:
     }
 
 
-def cpu_profile_for(vendor: str, family: int, model: int, flags) -> str:
+def cpu_profile_for(vendor: str, family: int, model: int, flags: Iterable[str]) -> str:
     """The profile chosen for a CPU with this CPUID vendor, family, model and flags.
 
     ``family`` and ``model`` are as /proc/cpuinfo shows them ("cpu family",

@@ -24,11 +24,12 @@ class Activation:
 
     @property
     def name(self) -> str:
+        """The activation's name, as the C++ kernels know it."""
         return self.kind.name
 
 
 def get_activation(name: str, negative_slope: float = 0.01) -> Activation:
-    """The activation called ``name``; ``negative_slope`` is used by leaky_relu only."""
+    """Return the activation called ``name``; ``negative_slope`` is used by leaky_relu only."""
     kind = lookup(_core.Activation.__members__, name, "activation")
     slope = 0.0
     if kind == _core.Activation.leaky_relu:

@@ -52,6 +52,7 @@ class MarginAttribution:
 
     @property
     def fall(self) -> float:
+        """How far the margin fell between the two scans."""
         return self.margin_before - self.margin_after
 
     @property
@@ -70,11 +71,13 @@ class MarginAttribution:
         return self.bias > self.weights
 
     def to_dict(self) -> dict:
+        """Return the fields and the two shares, as a JSON-ready dict."""
         return {**asdict(self), "own_share": self.own_share,
                 "upstream_share": self.upstream_share}
 
     @classmethod
     def from_dict(cls, fields: dict) -> MarginAttribution:
+        """Rebuild an attribution from ``to_dict``'s fields."""
         return cls(**{name: fields[name] for name in
                       ("margin_before", "margin_after", "weights", "bias", "upstream")})
 
@@ -103,7 +106,7 @@ class LayerInputs:
         self.chunk_rows = chunk_rows
 
     def attribute(self, layer: int, units) -> list[MarginAttribution]:
-        """The attribution of each unit of ``layer`` in ``units`` (dead now, alive before)."""
+        """Return the attribution of each unit of ``layer`` in ``units`` (dead now, alive then)."""
         units = np.asarray(units, dtype=np.intp)
         w_a = self.before.incoming[layer][units].astype(np.float64).T  # (fan_in, n)
         w_b = self.after.incoming[layer][units].astype(np.float64).T
@@ -128,7 +131,9 @@ class LayerInputs:
 
 
 def _inputs_of(weights: HiddenLayerWeights, x: np.ndarray, layer: int) -> np.ndarray:
-    """What hidden layer ``layer`` reads for the rows x, through the layers below it."""
+    """Return what hidden layer ``layer`` reads for the rows x, through the layers below it."""
+    # why_not_attributable turned away the weights without rectifiers before we got here.
+    assert weights.rectifiers is not None, "the layer inputs cannot be recomputed"
     h = np.asarray(x, dtype=np.float32)
     for below in range(layer):
         pre = h @ weights.incoming[below].T + weights.biases[below]

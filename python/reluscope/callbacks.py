@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
 
 
 class Callback:
@@ -17,22 +21,22 @@ class Callback:
     ``ReDo`` are). Any other callback given to a checkpoint is an error.
     """
 
-    def on_train_begin(self, trainer) -> None:
-        """Called once before the first epoch of ``fit``."""
+    def on_train_begin(self, trainer: Trainer) -> None:
+        """Act once before the first epoch of ``fit`` (here: nothing)."""
 
-    def on_step_end(self, trainer, step: int) -> None:
-        """Called after each applied update; ``step`` counts updates from 1.
+    def on_step_end(self, trainer: Trainer, step: int) -> None:
+        """Act after each applied update (here: nothing); ``step`` counts updates from 1.
 
         Only callbacks that override it are called, so the others cost
         nothing per step. ``trainer.fit_inputs`` holds the inputs of the
         running ``fit``.
         """
 
-    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
-        """Called after each epoch; ``logs`` holds that epoch's "loss" (and "accuracy")."""
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
+        """Act after each epoch (here: nothing); ``logs`` has its "loss" (and "accuracy")."""
 
-    def on_train_end(self, trainer) -> None:
-        """Called once after the last epoch (also when training diverged)."""
+    def on_train_end(self, trainer: Trainer) -> None:
+        """Act once after the last epoch, also when training diverged (here: nothing)."""
 
 
 @dataclass
@@ -54,14 +58,14 @@ class CallbackState:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     def nested(self, prefix: str) -> CallbackState:
-        """The arrays named ``prefix/...``, without the prefix, and ``settings[prefix]``."""
+        """Return the arrays named ``prefix/...``, without the prefix, and ``settings[prefix]``."""
         start = prefix + "/"
         return CallbackState(self.settings[prefix],
                              {name[len(start):]: array for name, array in self.arrays.items()
                               if name.startswith(start)})
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # TensorBoard lives in its own module, loaded on first use: it needs the scans
     # (which import this module) and, when built, tensorboardX.
     if name == "TensorBoard":

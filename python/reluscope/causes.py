@@ -42,13 +42,20 @@ Conditions that contribute, listed apart from the cause (``conditions``):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._validation import finite_float
 from .attribution import LayerInputs, MarginAttribution, why_not_attributable
 from .layer_weights import HiddenLayerWeights
+
+if TYPE_CHECKING:
+    from .model import MLP
+    from .scan import LayerScan
+    from .unit_history import UnitHistory
 
 CAUSES = ("born dead", "large update", "drift", "upstream shift", "unclassified")
 CONDITIONS = ("inputs not centered", "weight decay", "momentum after last firing",
@@ -65,9 +72,12 @@ class OptimizerTraits:
     keeps_moving: bool = False  # momentum or moments move weights after the gradient stops
 
     @classmethod
-    def of(cls, optimizer) -> OptimizerTraits:
-        """The traits of a reluscope optimizer or a ``torch.optim`` one (its param groups);
-        the defaults (nothing known) for None."""
+    def of(cls, optimizer: Any) -> OptimizerTraits:
+        """Return the traits of a reluscope optimizer or a ``torch.optim`` one.
+
+        A torch optimizer is read through its param groups; None gives the
+        defaults (nothing known).
+        """
         if optimizer is None:
             return cls()
         groups = getattr(optimizer, "param_groups", None)
@@ -117,8 +127,9 @@ class DeathCertificate:
     note: str | None = None
 
     @classmethod
-    def from_record(cls, layer: int, unit: int, epoch: int, record: dict | None):
-        """A certificate (cause not yet judged) from a last-firing record or None."""
+    def from_record(cls, layer: int, unit: int, epoch: int,
+                    record: dict | None) -> DeathCertificate:
+        """Return a certificate (cause not yet judged) from a last-firing record or None."""
         if record is None:
             return cls(layer, unit, epoch)
         fields = {name: value for name, value in record.items() if name != "step"}
@@ -132,6 +143,7 @@ class DeathCertificate:
         return self.cause
 
     def to_dict(self) -> dict:
+        """Return the certificate as a JSON-ready dict."""
         fields = asdict(self)
         fields["attribution"] = None if self.attribution is None else self.attribution.to_dict()
         fields["conditions"] = list(self.conditions)
@@ -139,7 +151,7 @@ class DeathCertificate:
 
     @classmethod
     def from_dict(cls, fields: dict) -> DeathCertificate:
-        """The certificate ``to_dict`` wrote (also one saved before attribution existed)."""
+        """Return the certificate ``to_dict`` wrote (also one saved before attribution existed)."""
         fields = dict(fields)
         if fields.get("attribution") is not None:
             fields["attribution"] = MarginAttribution.from_dict(fields["attribution"])
@@ -154,15 +166,17 @@ class CauseRules:
     large_update_factor: float = 10.0
     large_relative_update: float = 0.5
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
+        """Check the thresholds: finite and > 0."""
         # A NaN threshold compares false everywhere: no death would be a large update.
         for name in ("large_update_factor", "large_relative_update"):
             value = finite_float(getattr(self, name), name, low=0.0, low_open=True)
             object.__setattr__(self, name, value)
 
-    def certify(self, history, model, layer: int, unit: int, record: dict | None,
+    def certify(self, history: UnitHistory, model: MLP | HiddenLayerWeights, layer: int,
+                unit: int, record: dict | None,
                 optimizer: OptimizerTraits | None = None) -> DeathCertificate:
-        """The certificate of a unit that the latest scan of ``history`` found dead.
+        """Return the certificate of a unit that the latest scan of ``history`` found dead.
 
         ``model`` is the ``MLP`` at that scan, or its ``HiddenLayerWeights``
         (what a scan of another framework's model records). To certify many
@@ -170,10 +184,13 @@ class CauseRules:
         """
         return self.certify_all(history, model, [(layer, unit, record)], optimizer)[0]
 
-    def certify_all(self, history, model, deaths, optimizer: OptimizerTraits | None = None
-                    ) -> list[DeathCertificate]:
-        """Certificates of the deaths ``(layer, unit, last-firing record or None)`` that the
-        latest scan of ``history`` found."""
+    def certify_all(self, history: UnitHistory, model: MLP | HiddenLayerWeights,
+                    deaths: Iterable[tuple[int, int, dict | None]],
+                    optimizer: OptimizerTraits | None = None) -> list[DeathCertificate]:
+        """Certify the deaths that the latest scan of ``history`` found.
+
+        ``deaths`` holds ``(layer, unit, last-firing record or None)`` triples.
+        """
         if not history.reports:
             raise ValueError("the history has no scan yet: observe the model first")
         weights = _weights_of(model)
@@ -261,6 +278,7 @@ class CauseRules:
         return conditions
 
     def is_large_update(self, certificate: DeathCertificate) -> bool:
+        """Whether the certificate's killing update counts as a large one."""
         relative, median = certificate.relative_update, certificate.layer_median_relative_update
         return relative is not None and median is not None and (
             relative > self.large_relative_update
@@ -269,8 +287,10 @@ class CauseRules:
 
 
 def _step_share(certificate: DeathCertificate, history, weights: HiddenLayerWeights):
-    """The killing step's update over the unit's whole movement between the two scans
-    (both as the norm of (dw_j, db_j)); None without a record or a kept earlier scan."""
+    """Return the killing step's share of the unit's movement between the two scans.
+
+    Both are the norm of (dw_j, db_j); None without a record or a kept earlier scan.
+    """
     before = history.weights_before_latest
     if certificate.update_norm is None or before is None:
         return None
@@ -289,11 +309,14 @@ def _weights_of(model) -> HiddenLayerWeights:
     return HiddenLayerWeights.of_mlp(model)
 
 
-def starved(below, model, layer: int, unit: int) -> bool:
-    """Whether the units of the layer below (its scan ``below``) that feed ``unit`` are all
-    silent, or at least half of that layer is dead.
+def starved(below: LayerScan, model: MLP | HiddenLayerWeights, layer: int, unit: int) -> bool:
+    """Whether ``unit`` is starved by the layer below (its scan ``below``).
 
-    ``model``: an MLP or the ``HiddenLayerWeights`` of a chain."""
+    Starved: the units of the layer below that feed ``unit`` are all silent, or
+    at least half of that layer is dead.
+
+    ``model``: an MLP or the ``HiddenLayerWeights`` of a chain.
+    """
     if below.dead_fraction >= 0.5:
         return True
     feeding = np.flatnonzero(_weights_of(model).incoming[layer][unit] != 0)

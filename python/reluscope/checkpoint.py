@@ -33,28 +33,36 @@ epoch, and a ``fit`` resumed from it starts a new epoch.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._archive import read_archive, translated_errors, write_archive
 from ._rng_state import generator_from_state, generator_state
-from .callbacks import CallbackState
+from .callbacks import Callback, CallbackState
 from .errors import CheckpointError
 from .model_file import describe_model, rebuild_model
 from .monitor import DeadUnitMonitor
-from .optim import SGD, Adam, AdamState, SGDState
+from .optim import SGD, Adam, AdamState, Optimizer, SGDState
 from .redo import ReDo
 from .tracking import LAST_FIRING_FIELDS, UnitStats
 from .trainer import History, Trainer
+
+if TYPE_CHECKING:
+    from ._typing import PathLike
 
 CHECKPOINT_FORMAT = "reluscope.checkpoint"
 CHECKPOINT_SCHEMA_VERSION = 1
 
 # The callback classes a checkpoint may hold, by the name stored in the file.
-CALLBACK_KINDS: dict[str, type] = {"DeadUnitMonitor": DeadUnitMonitor, "ReDo": ReDo}
+# type[Any]: any class with state_dict() and from_state_dict(state) (see register_callback).
+CALLBACK_KINDS: dict[str, type[Any]] = {"DeadUnitMonitor": DeadUnitMonitor, "ReDo": ReDo}
 
 # The optimizers, by the name of their kind, and the state class of each.
-OPTIMIZERS: dict[str, tuple[type, type]] = {"sgd": (SGD, SGDState), "adam": (Adam, AdamState)}
+OPTIMIZERS: dict[str, tuple[type[Optimizer], type]] = {
+    "sgd": (SGD, SGDState), "adam": (Adam, AdamState),
+}
 
 
 def register_callback(name: str, cls: type) -> None:
@@ -75,8 +83,8 @@ def register_callback(name: str, cls: type) -> None:
     CALLBACK_KINDS[name] = cls
 
 
-def check_savable(trainer: Trainer, callbacks) -> list[str]:
-    """The registered name of each callback; TypeError naming the first that cannot be saved."""
+def check_savable(trainer: Trainer, callbacks: Iterable[Callback]) -> list[str]:
+    """Return each callback's registered name; raise a TypeError for one that cannot be saved."""
     names = []
     kinds = {cls: name for name, cls in CALLBACK_KINDS.items()}
     for i, callback in enumerate(callbacks):
@@ -95,7 +103,8 @@ def check_savable(trainer: Trainer, callbacks) -> list[str]:
     return names
 
 
-def save_checkpoint(trainer: Trainer, path, callbacks=(), *, reason: str = "requested") -> str:
+def save_checkpoint(trainer: Trainer, path: PathLike, callbacks: Iterable[Callback] = (), *,
+                    reason: str = "requested") -> str:
     """Write ``trainer`` and ``callbacks`` to ``path`` (atomically); return the path."""
     callbacks = list(callbacks)
     names = check_savable(trainer, callbacks)
@@ -105,7 +114,8 @@ def save_checkpoint(trainer: Trainer, path, callbacks=(), *, reason: str = "requ
     trainer_entry, trainer_arrays = _describe_trainer(trainer)
     callback_entries = []
     for i, (name, callback) in enumerate(zip(names, callbacks)):
-        state = callback.state_dict()
+        # check_savable found each one registered, so with a state_dict method.
+        state = callback.state_dict()  # type: ignore[attr-defined]
         if not isinstance(state, CallbackState):
             raise TypeError(f"callbacks[{i}] ({name}).state_dict() must return a "
                             f"reluscope.callbacks.CallbackState, got {type(state).__name__}")
@@ -129,7 +139,7 @@ def save_checkpoint(trainer: Trainer, path, callbacks=(), *, reason: str = "requ
     return write_archive(path, manifest, arrays)
 
 
-def load_checkpoint(path) -> tuple[Trainer, list]:
+def load_checkpoint(path: PathLike) -> tuple[Trainer, list[Callback]]:
     """(trainer, callbacks) as ``save_checkpoint`` wrote them to ``path``.
 
     A truncated, corrupted or foreign file, or one from a newer reluscope,
@@ -146,9 +156,11 @@ def load_checkpoint(path) -> tuple[Trainer, list]:
     return trainer, callbacks
 
 
-def read_manifest(path) -> dict:
-    """The manifest of the checkpoint at ``path`` (what it holds, when and why it was saved),
-    without rebuilding anything."""
+def read_manifest(path: PathLike) -> dict:
+    """Return the manifest of the checkpoint at ``path``, without rebuilding anything.
+
+    The manifest says what the checkpoint holds, when and why it was saved.
+    """
     return read_archive(path, CHECKPOINT_FORMAT, CHECKPOINT_SCHEMA_VERSION)[0]
 
 
@@ -214,7 +226,7 @@ def _rebuild_optimizer(entry: dict, arrays: dict, model, name: str):
 
 
 def _check_state_buffers(buffers: dict, fresh, where: str) -> None:
-    """The saved buffers have the shapes and dtypes of a fresh state, its arrays all there.
+    """Check that the saved buffers have the shapes and dtypes of a fresh state, all there.
 
     A fresh state holds None where a buffer is optional (Adam's cohorts, int32).
     """
@@ -237,7 +249,7 @@ def _check_state_buffers(buffers: dict, fresh, where: str) -> None:
 
 
 def _c_order(array):
-    """A C-contiguous copy when the file stored the array in Fortran order."""
+    """Return a C-contiguous copy when the file stored the array in Fortran order."""
     return None if array is None else np.ascontiguousarray(array)
 
 
@@ -258,7 +270,7 @@ def _flag(entry: dict, key: str, name: str) -> bool:
 
 
 def _numbers(values, key: str, name: str) -> list:
-    """A history list: numbers, or null where a value was not finite."""
+    """Return a history list: numbers, or null where a value was not finite."""
     if not isinstance(values, list) or not all(
             value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
             for value in values):
@@ -267,7 +279,7 @@ def _numbers(values, key: str, name: str) -> list:
 
 
 def _describe_trainer(trainer: Trainer) -> tuple[dict, dict]:
-    arrays = {}
+    arrays: dict[str, np.ndarray] = {}
     for i, stats in enumerate(trainer.unit_stats):
         prefix = f"trainer/unit_stats/{i}/"
         arrays[prefix + "firing_counts"] = stats.firing_counts

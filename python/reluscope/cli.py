@@ -51,7 +51,7 @@ _nonnegative_int = _int_at_least(0)
 
 
 def _jobs(text: str) -> int:
-    """joblib's n_jobs: >= 1, or negative (-1: every core)."""
+    """Joblib's n_jobs: >= 1, or negative (-1: every core)."""
     value = _int_at_least(-(2**31))(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be >= 1, or negative (-1: every core), got 0")
@@ -139,7 +139,7 @@ def _born_dead(args) -> int:
 
 
 def _load_points(path: str):
-    """The points of ``--data``: a .npy array or a .csv of numbers, as (n_points, n_features)."""
+    """Return the points of ``--data`` (a .npy array or a .csv) as (n_points, n_features)."""
     import warnings
 
     import numpy as np
@@ -243,7 +243,8 @@ def _add_runs(parser, per: str) -> None:
                         help="training epochs of each run (default: %(default)s)")
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``reluscope`` command line on ``argv`` (default: sys.argv); return its exit code."""
     from . import __version__
     from ._runtime import environment_error
 

@@ -17,6 +17,7 @@ prints it as one line and exits with status 2.
 
 from __future__ import annotations
 
+import argparse
 import os
 import pickle
 import re
@@ -60,7 +61,8 @@ def add_command(commands) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Run ``reluscope scan`` on its parsed arguments; return the exit code."""
     from ._files import refuse_existing
     from ._strict_json import write_json
     from .scan import scan
@@ -87,7 +89,7 @@ def run(args) -> int:
 # -- MODEL ---------------------------------------------------------------------------------
 
 def load_model(path: str, *, activation: str | None = None, negative_slope: float | None = None):
-    """The MLP saved at ``path``: a reluscope model file or a PyTorch file.
+    """Return the MLP saved at ``path``: a reluscope model file or a PyTorch file.
 
     ``activation`` and ``negative_slope`` say what a PyTorch state_dict cannot
     (default relu); a reluscope file records its own, and refuses them.
@@ -172,7 +174,7 @@ def _load_torch(path: str, activation: str, negative_slope: float | None):
 
 
 def _state_dict_pairs(state: dict, torch) -> list:
-    """The (weight, bias) pairs of a state_dict's Linear layers, in the dict's order.
+    """Return the (weight, bias) pairs of a state_dict's Linear layers, in the dict's order.
 
     ``nn.Sequential.state_dict()`` lists its layers in the order they run.
     """
@@ -225,7 +227,7 @@ def _first_sentence(text: str) -> str:
 # -- DATA ----------------------------------------------------------------------------------
 
 def load_data(path: str, *, key: str | None = None, skip_header: bool = False):
-    """The array in ``path`` (.npy, .npz or .csv), as stored; nothing unpickled."""
+    """Return the array in ``path`` (.npy, .npz or .csv), as stored; nothing unpickled."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in DATA_EXTENSIONS:
         shown = repr(extension) if extension else "none"
@@ -285,7 +287,7 @@ def _archive_array(loaded, path: str, key: str | None):
 
 
 def _load_csv(path: str, skip_header: bool):
-    """The numbers of a .csv, one sample a line; errors name the file's line (from 1)."""
+    """Return the numbers of a .csv, one sample a line; errors name the file's line (from 1)."""
     import numpy as np
 
     with open(path, encoding="utf-8") as stream:
@@ -343,5 +345,6 @@ def check_features(array, n_features: int, data_path: str, model_path: str):
     if bad.any():
         row, column = np.argwhere(bad)[0]
         raise ValueError(f"DATA {data_path} has {int(bad.sum())} NaN or Inf values (after "
-                         f"conversion to float32), the first at sample {row}, feature {column} (from 0)")
+                         f"conversion to float32), the first at sample {row}, "
+                         f"feature {column} (from 0)")
     return x

@@ -64,7 +64,7 @@ def mlp_from_sklearn(estimator) -> MLP:
 
 
 def binary_output_as_two_logits(weight, bias) -> tuple[np.ndarray, np.ndarray]:
-    """The one-unit logistic output layer as a two-unit softmax layer (0, z).
+    """Return the one-unit logistic output layer as a two-unit softmax layer (0, z).
 
     softmax(0, z) = (1 / (1 + e^z), e^z / (1 + e^z)) = (1 - logistic(z),
     logistic(z)): scikit-learn's ``predict_proba`` of a binary classifier.

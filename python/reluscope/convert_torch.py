@@ -8,6 +8,8 @@ PyTorch user sees when printing the network.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .activations import get_activation
@@ -21,7 +23,7 @@ SUPPORTED = ("an nn.Sequential (nesting allowed) of nn.Linear layers with nn.ReL
 
 
 def import_torch():
-    """The ``torch`` module, or an ImportError naming the extra to install."""
+    """Return the ``torch`` module, or an ImportError naming the extra to install."""
     try:
         import torch
     except ImportError:
@@ -37,8 +39,9 @@ def mlp_from_torch(module) -> MLP:
         raise TypeError(f"MLP.from_torch takes {SUPPORTED}; got {_name(module)}. "
                         f"Other models convert with MLP.from_weights([(weight, bias), ...], "
                         f"layout='torch')")
-    linears = []      # (path, nn.Linear), in order
-    between = []      # per gap between two Linears: its (path, activation module) or None
+    linears: list[tuple[str, Any]] = []  # (path, nn.Linear), in order
+    # Per gap between two Linears: its (path, activation module) or None.
+    between: list[tuple[str, Any] | None] = []
     pending = None    # the activation met since the last Linear
     for path, child in _leaves(module, nn):
         if _runs_as(child, nn.Linear):
@@ -106,7 +109,7 @@ def _leaves(module, nn):
 
 
 def _runs_as(module, cls) -> bool:
-    """``module`` is a ``cls`` whose forward is ``cls``'s own.
+    """Tell whether ``module`` is a ``cls`` whose forward is ``cls``'s own.
 
     A subclass that only changes how a layer is built (its initialization,
     say) computes what the layer computes; one that overrides ``forward``
@@ -125,7 +128,7 @@ def _is_pass_through(module, nn) -> bool:
 
 
 def _check_chained(previous, current) -> None:
-    """A ValueError unless the Linear ``current`` takes what ``previous`` gives."""
+    """Raise a ValueError unless the Linear ``current`` takes what ``previous`` gives."""
     (previous_path, previous_linear), (path, linear) = previous, current
     if linear.in_features != previous_linear.out_features:
         raise ValueError(f"module {path} ({linear}) takes {linear.in_features} features but the "
@@ -150,7 +153,7 @@ def _gap_activation(gap) -> tuple[str, float]:
 
 
 def _shared_activation(linears, between) -> tuple[str, float]:
-    """The one activation (and slope) of every gap, or a ValueError naming the odd one."""
+    """Return the one activation (and slope) of every gap, or a ValueError naming the odd one."""
     if not between:
         return "relu", 0.01  # a single Linear: no hidden layer, the activation is unused
     first = _gap_activation(between[0])
@@ -170,7 +173,7 @@ def _shared_activation(linears, between) -> tuple[str, float]:
 
 
 def _parameters(path: str, linear, torch) -> tuple[np.ndarray, np.ndarray]:
-    """The Linear's (weight (out, in), bias (out,)) as float32 numpy arrays on the CPU."""
+    """Return the Linear's (weight (out, in), bias (out,)) as float32 numpy arrays on the CPU."""
     weight, bias = linear.weight, linear.bias
     for name, tensor in (("weight", weight), ("bias", bias)):
         if tensor is None:

@@ -1,9 +1,17 @@
-"""Datasets that need no download: digits (ships with scikit-learn) and Fashion-MNIST
-(when its IDX files are on disk, e.g. from Debian's dataset-fashion-mnist)."""
+"""Datasets that need no download.
+
+Digits ships with scikit-learn; Fashion-MNIST is read when its IDX files are on
+disk, e.g. from Debian's dataset-fashion-mnist.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from ._typing import PathLike
 
 
 def _require_sklearn():
@@ -17,8 +25,9 @@ def _require_sklearn():
     return sklearn.datasets
 
 
-def load_digits(test_fraction: float = 0.25, seed: int = 0):
-    """The 8x8 handwritten digits bundled with scikit-learn (1797 samples, 10 classes).
+def load_digits(test_fraction: float = 0.25,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return the 8x8 handwritten digits bundled with scikit-learn (1797 samples, 10 classes).
 
     Pixels (0..16) are scaled to [0, 1]. The split is a seeded permutation.
 
@@ -47,7 +56,7 @@ _FASHION_FILES = {
 
 
 def _idx_path(folder, name: str):
-    """The file ``name`` in ``folder``, plain or gzipped, or None."""
+    """Return the file ``name`` in ``folder``, plain or gzipped, or None."""
     import os
 
     for candidate in (name, name + ".gz"):
@@ -57,13 +66,13 @@ def _idx_path(folder, name: str):
     return None
 
 
-def fashion_mnist_available(path=None) -> bool:
-    """True when the four Fashion-MNIST IDX files are in ``path`` (default: Debian's place)."""
+def fashion_mnist_available(path: PathLike | None = None) -> bool:
+    """Tell whether the four Fashion-MNIST IDX files are in ``path`` (default: Debian's place)."""
     folder = FASHION_MNIST_DIR if path is None else path
     return all(_idx_path(folder, name) for name in _FASHION_FILES.values())
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path: PathLike) -> np.ndarray:
     """Read an IDX file (LeCun's MNIST format; gzipped when the name ends in .gz).
 
     The header is two zero bytes, a type code (0x08 = unsigned byte), the
@@ -88,7 +97,9 @@ def read_idx(path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def load_fashion_mnist(path=None):
+def load_fashion_mnist(
+    path: PathLike | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fashion-MNIST (Xiao, Rasul & Vollgraf, 2017; MIT license) from its IDX files.
 
     Reads ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,

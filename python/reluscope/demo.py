@@ -38,6 +38,7 @@ def train_once(lr: float, data, epochs: int = EPOCHS) -> dict:
 
 
 def format_run(title: str, run: dict) -> str:
+    """Format one demo run as text: accuracy, dead units per layer, and when they died."""
     monitor = run["monitor"]
     counts = monitor.dead_counts
     sizes = [layer.n_units for layer in monitor.reports[0].layers]

@@ -19,8 +19,10 @@ Deep networks with a poor initialization reach signal collapse before mask death
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
 from ._validation import as_features, positive_int
@@ -58,14 +60,17 @@ class BornDeadReport:
 
     @property
     def mask_death(self) -> bool:
+        """Whether some hidden layer fires on no sample at all."""
         return bool(self.fully_dead_layers)
 
     @property
     def signal_collapse(self) -> bool:
+        """Whether the output is the same on every sample, with no layer fully dead."""
         return not self.mask_death and self.output_spread == 0.0
 
     @property
     def verdict(self) -> str:
+        """The verdict in a few words: mask death, signal collapse, or alive."""
         if self.mask_death:
             return "mask death"
         if self.signal_collapse:
@@ -73,6 +78,7 @@ class BornDeadReport:
         return "alive"
 
     def to_dict(self) -> dict:
+        """Return the report as a JSON-ready dict."""
         return {
             "schema_version": SCHEMA_VERSION,
             "verdict": self.verdict,
@@ -86,6 +92,7 @@ class BornDeadReport:
         }
 
     def __str__(self) -> str:
+        """Return the verdict and what it rests on, as a few lines of text."""
         lines = [f"Born-dead check over {self.scan.n_samples} samples: {self.verdict}"]
         if self.mask_death:
             lines.append(f"  mask death: hidden layer(s) {self.fully_dead_layers} fire on no "
@@ -104,7 +111,8 @@ class BornDeadReport:
         return "\n".join(lines)
 
 
-def born_dead(model, x, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> BornDeadReport:
+def born_dead(model: Any, x: npt.ArrayLike, *,
+              chunk_size: int = DEFAULT_CHUNK_ROWS) -> BornDeadReport:
     """Check a model on x before training: mask death, signal collapse, or alive.
 
     One pass over x, ``chunk_size`` rows at a time (as ``scan``): the report's
@@ -173,7 +181,7 @@ def born_dead(model, x, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> BornDeadRepo
 
 
 def _require_distinct_samples(x: np.ndarray, chunk_size: int) -> None:
-    """A ValueError unless x holds two samples that differ (checked a chunk at a time)."""
+    """Raise a ValueError unless x holds two samples that differ (checked a chunk at a time)."""
     if x.shape[0] < 2:
         raise ValueError(f"born_dead needs at least two distinct samples of x, got "
                          f"{x.shape[0]}: on one sample no output can vary, so signal collapse "

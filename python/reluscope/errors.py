@@ -18,9 +18,11 @@ class TrainingDiverged(FloatingPointError):
 
 
 class CheckpointError(ValueError):
-    """A model or checkpoint file cannot be read: truncated, corrupted, of another
-    kind, or written by a newer reluscope. The message names the file and what is
-    wrong with it."""
+    """A model or checkpoint file cannot be read.
+
+    It is truncated, corrupted, of another kind, or written by a newer
+    reluscope. The message names the file and what is wrong with it.
+    """
 
 
 class NonFiniteActivations(ValueError):

@@ -1,5 +1,7 @@
-"""The self-contained HTML report of one or more DeadUnitMonitors: plots as inline PNG,
-tables as HTML, no file beside it and nothing fetched when it is opened.
+"""The self-contained HTML report of one or more DeadUnitMonitors.
+
+Plots as inline PNG, tables as HTML, no file beside it and nothing fetched
+when it is opened.
 
 The page opens with the verdict on each run, then puts the runs side by side, a column
 each, every row of plots on shared axes (``monitor_plots``); the death certificates
@@ -10,11 +12,15 @@ from __future__ import annotations
 
 import html
 import re
+from typing import TYPE_CHECKING, Any
 
 from ._files import write_text
 from .monitor_plots import FIGURE_WIDTH, plot_rows
 from .plotting import DEAD_COLOUR, PAGE_DPI, PLOT_EXTRA_HINT, figure_class, png_base64
 from .verdict import verdict_of
+
+if TYPE_CHECKING:
+    from ._typing import PathLike
 
 # The experiments' figures import figure_class (and the hint) from here.
 __all__ = ["PLOT_EXTRA_HINT", "certificate_table", "figure_class", "png_base64", "report_page",
@@ -61,7 +67,7 @@ def _cell(value) -> str:
 
 
 def certificate_table(certificates) -> str:
-    """The certificates as a sortable HTML table, sorted by cause."""
+    """Return the certificates as a sortable HTML table, sorted by cause."""
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in CERTIFICATE_COLUMNS)
     rows = []
     for c in sorted(certificates, key=lambda c: (c.cause, c.layer, c.unit)):
@@ -114,8 +120,10 @@ fired on its training batch.</p>
 
 
 def report_page(sections) -> str:
-    """The page of the (title, monitor) pairs ``sections``: the verdicts, then the runs
-    side by side."""
+    """Return the page of the (title, monitor) pairs ``sections``.
+
+    The verdicts first, then the runs side by side.
+    """
     sections = list(sections)
     if not sections:
         raise ValueError("no runs to report: give at least one (title, monitor) pair")
@@ -134,6 +142,12 @@ def report_page(sections) -> str:
     cells += [f"<pre>{html.escape(monitor.layer_table())}</pre>" for monitor in monitors]
     cells += [_certificates(monitor) for monitor in monitors]
     n_samples = max(monitor.history.n_samples for monitor in monitors)
+    definitions = (
+        '<p class="definitions">Dead: the unit\'s pre-activation is &le; 0 on every one of the '
+        f"{n_samples} scanned samples\n"
+        "(exact scan between epochs). Dormant: ReDo score &le; 0.025. Silent: no firing on the\n"
+        "epoch's training batches. Each column is one run; every row of plots shares its axes.</p>"
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>reluscope report</title>
 <style>
@@ -161,9 +175,7 @@ th {{ cursor: pointer; background: #eee; }}
 <section class="verdict"><h2>Verdict</h2>
 <div class="runs">{verdicts}</div>
 </section>
-<p class="definitions">Dead: the unit's pre-activation is &le; 0 on every one of the {n_samples} scanned samples
-(exact scan between epochs). Dormant: ReDo score &le; 0.025. Silent: no firing on the
-epoch's training batches. Each column is one run; every row of plots shares its axes.</p>
+{definitions}
 <div class="runs">
 {chr(10).join(cells)}
 </div>
@@ -173,10 +185,13 @@ epoch's training batches. Each column is one run; every row of plots shares its 
 
 
 def write_report(sections, path) -> str:
-    """Write one page for the (title, DeadUnitMonitor) pairs ``sections``, a column per
-    run; return the path."""
+    """Write one page for the (title, DeadUnitMonitor) pairs ``sections``.
+
+    A column per run; returns the path.
+    """
     return write_text(path, report_page(sections))
 
 
-def write_monitor_report(monitor, path) -> str:
+def write_monitor_report(monitor: Any, path: PathLike) -> str:
+    """Write the HTML report of one monitor's run to ``path``; return the path."""
     return write_report([("Training run", monitor)], path)

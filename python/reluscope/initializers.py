@@ -36,45 +36,57 @@ from ._validation import finite_float, lookup
 
 
 def zeros(fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    """Zero weights (every unit of the layer computes the same thing: for tests)."""
     return np.zeros((fan_in, fan_out), dtype=np.float32)
 
 
-def constant(fan_in: int, fan_out: int, rng: np.random.Generator, value: float = 0.0):
+def constant(fan_in: int, fan_out: int, rng: np.random.Generator,
+             value: float = 0.0) -> np.ndarray:
+    """Every weight equal to ``value``."""
     value = finite_float(value, "value")
     return np.full((fan_in, fan_out), value, dtype=np.float32)
 
 
-def normal(fan_in: int, fan_out: int, rng: np.random.Generator, std: float = 0.01):
+def normal(fan_in: int, fan_out: int, rng: np.random.Generator, std: float = 0.01) -> np.ndarray:
+    """Draw from N(0, std**2)."""
     std = finite_float(std, "std", low=0.0)
     return (rng.standard_normal((fan_in, fan_out)) * std).astype(np.float32)
 
 
-def uniform(fan_in: int, fan_out: int, rng: np.random.Generator, limit: float = 0.05):
+def uniform(fan_in: int, fan_out: int, rng: np.random.Generator,
+            limit: float = 0.05) -> np.ndarray:
+    """Draw from U(-limit, limit)."""
     limit = finite_float(limit, "limit", low=0.0)
     return rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32)
 
 
-def glorot_normal(fan_in: int, fan_out: int, rng: np.random.Generator):
+def glorot_normal(fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw from N(0, 2 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
     return normal(fan_in, fan_out, rng, std=np.sqrt(2.0 / (fan_in + fan_out)))
 
 
-def glorot_uniform(fan_in: int, fan_out: int, rng: np.random.Generator):
+def glorot_uniform(fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw from U(-a, a), a = sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
     return uniform(fan_in, fan_out, rng, limit=np.sqrt(6.0 / (fan_in + fan_out)))
 
 
-def he_normal(fan_in: int, fan_out: int, rng: np.random.Generator):
+def he_normal(fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw from N(0, 2 / fan_in) (He et al., 2015): the variance ReLU layers keep."""
     return normal(fan_in, fan_out, rng, std=np.sqrt(2.0 / fan_in))
 
 
-def he_uniform(fan_in: int, fan_out: int, rng: np.random.Generator):
+def he_uniform(fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw from U(-a, a), a = sqrt(6 / fan_in) (He et al., 2015)."""
     return uniform(fan_in, fan_out, rng, limit=np.sqrt(6.0 / fan_in))
 
 
-def lecun_normal(fan_in: int, fan_out: int, rng: np.random.Generator):
+def lecun_normal(fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw from N(0, 1 / fan_in) (LeCun et al., 1998)."""
     return normal(fan_in, fan_out, rng, std=np.sqrt(1.0 / fan_in))
 
 
-def orthogonal(fan_in: int, fan_out: int, rng: np.random.Generator, gain: float = 1.0):
+def orthogonal(fan_in: int, fan_out: int, rng: np.random.Generator,
+               gain: float = 1.0) -> np.ndarray:
     """Orthonormal rows or columns (whichever are fewer), scaled by ``gain``.
 
     The QR factor's signs are fixed by the diagonal of R, so the result is
@@ -131,7 +143,7 @@ INITIALIZERS = {
 
 
 def get_initializer(name):
-    """The initializer called ``name``, or ``name`` itself when it is callable."""
+    """Return the initializer called ``name``, or ``name`` itself when it is callable."""
     if callable(name):
         return name
     return lookup(INITIALIZERS, name, "init")
@@ -139,8 +151,11 @@ def get_initializer(name):
 
 def initialize(init, fan_in: int, fan_out: int, rng: np.random.Generator,
                params: dict | None = None):
-    """Draw (weight, bias): weight (fan_in, fan_out) float32, bias (fan_out,) float32 or
-    None when the initializer sets only weights. Checks what a custom init returned."""
+    """Draw (weight, bias) with the initializer ``init``.
+
+    weight is (fan_in, fan_out) float32; bias is (fan_out,) float32, or None
+    when the initializer sets only weights. Checks what a custom init returned.
+    """
     drawn = get_initializer(init)(fan_in, fan_out, rng, **(params or {}))
     bias = None
     if isinstance(drawn, tuple):

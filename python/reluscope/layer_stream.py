@@ -92,7 +92,7 @@ def stream_layers(layers, x: np.ndarray, chunk_size: int = DEFAULT_CHUNK_ROWS, *
             else:
                 out = buffers[i % 2][:m * fan_out].reshape(m, fan_out)
             pre = out
-            if keep_pre and layer.activation.kind != _core.Activation.identity:
+            if pre_buffer is not None and layer.activation.kind != _core.Activation.identity:
                 pre = pre_buffer[:m * fan_out].reshape(m, fan_out)
             counts, maxima = (None, None) if stats is None or stats[i] is None else stats[i]
             _core.dense_forward(layer_input, layer.weight, layer.bias, pre, out,
@@ -106,7 +106,7 @@ def stream_layers(layers, x: np.ndarray, chunk_size: int = DEFAULT_CHUNK_ROWS, *
 
 def nonfinite_error(layers, x: np.ndarray,
                     chunk_size: int = DEFAULT_CHUNK_ROWS) -> NonFiniteActivations:
-    """The error for x through layers, whose forward met a NaN or Inf pre-activation.
+    """Return the error for x through layers, whose forward met a NaN or Inf pre-activation.
 
     Runs the whole forward again (the error path, where time does not matter)
     to count, in the first layer affected, the samples and units with a

@@ -25,15 +25,17 @@ class Dense:
 
     @property
     def fan_in(self) -> int:
+        """Inputs of the layer: the rows of its weight."""
         return self.weight.shape[0]
 
     @property
     def fan_out(self) -> int:
+        """Units of the layer: the columns of its weight."""
         return self.weight.shape[1]
 
     def forward(self, x: np.ndarray, firing_counts: np.ndarray | None = None,
                 max_pre_activation: np.ndarray | None = None,
-                nonfinite_counts: np.ndarray | None = None):
+                nonfinite_counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(pre_activation, output)``, each (n_samples, fan_out) float32.
 
         ``x`` must already be C-contiguous float32 (see ``_validation``). When
@@ -55,7 +57,8 @@ class Dense:
         return pre_activation, output
 
     def backward(self, x: np.ndarray, pre_activation: np.ndarray, grad_output: np.ndarray,
-                 need_grad_input: bool = True):
+                 need_grad_input: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Return ``(grad_weight, grad_bias, grad_input)`` for d loss / d output = grad_output.
 
         ``grad_pre = grad_output * act'(pre_activation)`` (the ReLU mask),
@@ -72,4 +75,5 @@ class Dense:
         return grad_weight, grad_bias, grad_input
 
     def __repr__(self) -> str:
+        """Sizes and activation, e.g. ``Dense(64 -> 32, relu)``."""
         return f"Dense({self.fan_in} -> {self.fan_out}, {self.activation.name})"

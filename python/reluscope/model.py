@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
-from ._validation import (as_features, as_float32_parameter, float32_hyperparameter,
-                          positive_int)
+from ._typing import Init, PathLike, Seed
+from ._validation import as_features, as_float32_parameter, float32_hyperparameter, positive_int
 from .activations import IDENTITY, get_activation
 from .initializers import initialize
 from .layer_checks import check_layers
@@ -56,15 +60,19 @@ class MLP:
         from weights.
     """
 
-    def __init__(self, layer_sizes, activation: str = "relu", *, init="he_normal", seed=None,
-                 negative_slope: float = 0.01, bias_init: float = 0.0,
-                 init_params: dict | None = None, weights=None):
+    def __init__(self, layer_sizes: Sequence[int] | None, activation: str = "relu", *,
+                 init: Init = "he_normal", seed: Seed = None, negative_slope: float = 0.01,
+                 bias_init: float = 0.0, init_params: dict | None = None,
+                 weights: Sequence[tuple[Any, Any]] | None = None) -> None:
         if layer_sizes is None and weights is None:
             raise ValueError("layer_sizes is needed unless weights= gives the parameters")
         sizes = None if layer_sizes is None else _layer_sizes(layer_sizes)
         hidden = get_activation(activation, negative_slope)
         bias_init = float32_hyperparameter(bias_init, "bias_init")
+        self.init: Init | None  # None: built from given weights
+        self.init_params: dict
         if weights is None:
+            assert sizes is not None  # layer_sizes is None only when weights is given
             rng = np.random.default_rng(seed)
             self.init, self.init_params = init, dict(init_params or {})
             pairs = []
@@ -87,8 +95,8 @@ class MLP:
                        for i, (weight, bias) in enumerate(pairs)]
 
     @classmethod
-    def from_weights(cls, weights, activation: str = "relu", *, negative_slope: float = 0.01,
-                     layout: str = "reluscope"):
+    def from_weights(cls, weights: Sequence[tuple[Any, Any]], activation: str = "relu", *,
+                     negative_slope: float = 0.01, layout: str = "reluscope") -> MLP:
         """Build a model from ``[(W1, b1), (W2, b2), ...]``.
 
         The arrays are copied as float32; ``layer_sizes`` follows from their shapes.
@@ -125,8 +133,8 @@ class MLP:
         return cls(None, activation, negative_slope=negative_slope, weights=weights)
 
     @classmethod
-    def from_torch(cls, module) -> MLP:
-        """The model a PyTorch ``nn.Sequential`` of Linear layers computes.
+    def from_torch(cls, module: Any) -> MLP:
+        """Return the model a PyTorch ``nn.Sequential`` of Linear layers computes.
 
         Parameters
         ----------
@@ -167,8 +175,8 @@ class MLP:
 
         return mlp_from_torch(module)
 
-    def to_torch(self):
-        """A float32 ``torch.nn.Sequential`` on the CPU that computes what this model computes.
+    def to_torch(self) -> Any:
+        """Return a float32 ``torch.nn.Sequential`` on the CPU that computes what this model does.
 
         ``nn.Linear`` layers with this model's weights (transposed to
         (out_features, in_features), bit for bit) and ``nn.ReLU``,
@@ -182,8 +190,8 @@ class MLP:
         return mlp_to_torch(self)
 
     @classmethod
-    def from_sklearn(cls, estimator) -> MLP:
-        """The model a fitted scikit-learn ``MLPClassifier`` or ``MLPRegressor`` computes.
+    def from_sklearn(cls, estimator: Any) -> MLP:
+        """Return the model a fitted scikit-learn ``MLPClassifier`` or ``MLPRegressor`` computes.
 
         The estimator's ``activation`` must be "relu" or "identity".
 
@@ -221,7 +229,7 @@ class MLP:
         return mlp_from_sklearn(estimator)
 
     @classmethod
-    def from_layers(cls, layers):
+    def from_layers(cls, layers: Sequence[Dense]) -> MLP:
         """Build a model from ``Dense`` layers, e.g. another model's ``layers``.
 
         The weights and biases are copied as float32; the hidden activation (and
@@ -249,7 +257,7 @@ class MLP:
         return cls.from_weights([(layer.weight, layer.bias) for layer in layers],
                                 activation=hidden.name, negative_slope=slope)
 
-    def save(self, path) -> str:
+    def save(self, path: PathLike) -> str:
         """Write the model to ``path`` (an .npz archive with a JSON manifest); return the path.
 
         The write is atomic: the file is the previous one or the complete new
@@ -264,8 +272,8 @@ class MLP:
         return save_model(self, path)
 
     @classmethod
-    def load(cls, path) -> MLP:
-        """The model that ``save`` wrote to ``path``.
+    def load(cls, path: PathLike) -> MLP:
+        """Return the model that ``save`` wrote to ``path``.
 
         Nothing in the file is unpickled or run. A truncated, corrupted or
         foreign file (a checkpoint included) raises ``reluscope.CheckpointError``
@@ -277,6 +285,7 @@ class MLP:
 
     @property
     def layer_sizes(self) -> list[int]:
+        """The width of every layer, the inputs first."""
         return [self.layers[0].fan_in] + [layer.fan_out for layer in self.layers]
 
     @property
@@ -286,10 +295,12 @@ class MLP:
 
     @property
     def n_features(self) -> int:
+        """Features of the input: the first layer's fan_in."""
         return self.layers[0].fan_in
 
     @property
     def n_outputs(self) -> int:
+        """Outputs of the model: the last layer's fan_out."""
         return self.layers[-1].fan_out
 
     def parameters(self) -> list[np.ndarray]:
@@ -297,7 +308,7 @@ class MLP:
         return [p for layer in self.layers for p in (layer.weight, layer.bias)]
 
     def get_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Copies of ``[(W1, b1), ...]``, suitable for ``from_weights``."""
+        """Return copies of ``[(W1, b1), ...]``, suitable for ``from_weights``."""
         return [(layer.weight.copy(), layer.bias.copy()) for layer in self.layers]
 
     def check_layers(self, *, writeable: bool = False) -> None:
@@ -313,7 +324,7 @@ class MLP:
         """
         check_layers(self.layers, writeable=writeable)
 
-    def forward(self, x, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
+    def forward(self, x: npt.ArrayLike, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
         """Raw outputs (n_samples, n_outputs) float32; the last layer is linear.
 
         The samples go through the layers ``chunk_size`` rows at a time, so the
@@ -334,14 +345,15 @@ class MLP:
         chunk_size = positive_int(chunk_size, "chunk_size")
         return self._forward_streamed(x, chunk_size)
 
-    def predict(self, x, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
+    def predict(self, x: npt.ArrayLike, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
         """Index of the largest output for each sample (n_samples,) int64.
 
         Streams like ``forward``, and raises ``NonFiniteActivations`` as it does.
         """
         return np.argmax(self.forward(x, chunk_size=chunk_size), axis=1)
 
-    def predict_proba(self, x, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
+    def predict_proba(self, x: npt.ArrayLike, *,
+                      chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarray:
         """Softmax of the outputs (n_samples, n_outputs), each row summing to 1.
 
         Streams like ``forward`` (the softmax too, in float64 a chunk at a time),
@@ -357,8 +369,10 @@ class MLP:
             probabilities[start:start + chunk_size] = exp
         return probabilities
 
-    def loss_and_gradients(self, x, y, loss: str = "cross_entropy"):
-        """The mean loss on (x, y) and its gradient for every layer.
+    def loss_and_gradients(
+        self, x: npt.ArrayLike, y: npt.ArrayLike, loss: str = "cross_entropy"
+    ) -> tuple[float, list[tuple[np.ndarray, np.ndarray]] | None]:
+        """Return the mean loss on (x, y) and its gradient for every layer.
 
         Holds every layer's activations of all of x (the backward pass needs
         them). Raises ``NonFiniteActivations`` as ``forward`` does.
@@ -376,7 +390,7 @@ class MLP:
         value, gradients, _ = self._loss_and_gradients_validated(x, targets, loss_fn)
         return value, gradients
 
-    def forward_layers(self, x) -> list[tuple[np.ndarray, np.ndarray]]:
+    def forward_layers(self, x: npt.ArrayLike) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(pre_activation, output), ...]``, one pair per layer, each (n_samples, fan_out).
 
         For the linear output layer both are the same array. Unlike ``forward``,
@@ -390,7 +404,7 @@ class MLP:
     # Internals below take input (and layers) that have been validated already.
 
     def _forward_streamed(self, x: np.ndarray, chunk_size: int = DEFAULT_CHUNK_ROWS):
-        """The outputs (n_samples, n_outputs) for validated x, a chunk of rows at a time."""
+        """Return the outputs (n_samples, n_outputs) for validated x, a chunk of rows at a time."""
         outputs = np.empty((x.shape[0], self.n_outputs), dtype=np.float32)
         for _ in stream_layers(self.layers, x, chunk_size, outputs=outputs):
             pass
@@ -417,7 +431,7 @@ class MLP:
         value = loss_fn(outputs, targets, grad_output)
         if not np.isfinite(value):
             return value, None, outputs
-        gradients = [None] * len(self.layers)
+        gradients: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(self.layers)
         for i in range(len(self.layers) - 1, -1, -1):
             layer_input = x if i == 0 else activations[i - 1][1]
             grad_weight, grad_bias, grad_output = self.layers[i].backward(
@@ -426,6 +440,7 @@ class MLP:
         return value, gradients, outputs
 
     def __repr__(self) -> str:
+        """Layer sizes and activation, e.g. ``MLP(64-32-10, activation='relu')``."""
         sizes = "-".join(str(s) for s in self.layer_sizes)
         return f"MLP({sizes}, activation={self.activation.name!r})"
 
@@ -453,8 +468,11 @@ WEIGHT_LAYOUTS = {
 
 
 def _weight_pairs(weights, layout: str = "reluscope") -> list[tuple[np.ndarray, np.ndarray]]:
-    """``weights`` as checked (weight, bias) pairs, copied as C-contiguous float32
-    (fan_in, fan_out) weights; given in ``layout`` (see ``WEIGHT_LAYOUTS``)."""
+    """Check ``weights`` and copy them as (weight, bias) pairs.
+
+    The weights come as C-contiguous float32 (fan_in, fan_out), from the
+    ``layout`` they were given in (see ``WEIGHT_LAYOUTS``).
+    """
     if not isinstance(layout, str) or layout not in WEIGHT_LAYOUTS:
         raise ValueError(f"layout must be one of {sorted(WEIGHT_LAYOUTS)}, got {layout!r}")
     pairs = list(weights)
@@ -495,7 +513,7 @@ def _fans(weight_shape, layout: str) -> tuple[int, int]:
 
 
 def _layout_problem(shapes, layout: str) -> str | None:
-    """What is wrong with the (weight shape, bias shape) pairs read in ``layout``, or None."""
+    """Say what is wrong with the (weight shape, bias shape) pairs read in ``layout``, or None."""
     previous_fan_out = None
     for i, (weight_shape, bias_shape) in enumerate(shapes):
         fan_in, fan_out = _fans(weight_shape, layout)
@@ -512,7 +530,7 @@ def _layout_problem(shapes, layout: str) -> str | None:
 
 
 def _layout_hint(shapes, layout: str) -> str:
-    """A suggestion of the other layout when every pair fits it, else nothing."""
+    """Return a suggestion of the other layout when every pair fits it, else nothing."""
     other = "torch" if layout == "reluscope" else "reluscope"
     if _layout_problem(shapes, other) is not None:
         return ""
@@ -521,7 +539,7 @@ def _layout_hint(shapes, layout: str) -> str:
 
 
 def _check_sizes(pairs, sizes: list[int]) -> None:
-    """The (already checked) pairs have the shapes ``layer_sizes`` asks for."""
+    """Check that the (already checked) pairs have the shapes ``layer_sizes`` asks for."""
     if len(pairs) != len(sizes) - 1:
         raise ValueError(f"layer_sizes {sizes} has {len(sizes) - 1} layers but weights holds "
                          f"{len(pairs)} (weight, bias) pairs")

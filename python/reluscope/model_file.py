@@ -38,15 +38,16 @@ def save_model(model: MLP, path) -> str:
 
 
 def load_model(path) -> MLP:
-    """The model saved at ``path``; CheckpointError when the file is not a sound model file."""
+    """Return the model saved at ``path``; raise CheckpointError unless it is a sound model file."""
     manifest, arrays = read_archive(path, MODEL_FORMAT, MODEL_SCHEMA_VERSION)
     return rebuild_model(manifest, arrays, str(path))
 
 
 def describe_model(model: MLP, prefix: str = "") -> tuple[dict, dict[str, np.ndarray]]:
-    """(description for a manifest, arrays named under ``prefix``) of ``model``."""
+    """Return (description for a manifest, arrays named under ``prefix``) of ``model``."""
     notes = []
-    init, init_params = model.init, model.init_params
+    init = model.init
+    init_params: dict | None = model.init_params
     if init is not None and not isinstance(init, str):
         notes.append(f"init was the callable {_callable_name(init)}, which a file cannot hold; "
                      "stored as null")
@@ -73,7 +74,7 @@ def describe_model(model: MLP, prefix: str = "") -> tuple[dict, dict[str, np.nda
 
 
 def rebuild_model(description: dict, arrays: dict, name: str, prefix: str = "") -> MLP:
-    """The model of ``describe_model``'s output; CheckpointError naming ``name`` if unsound."""
+    """Return the model of ``describe_model``'s output; raise CheckpointError naming ``name``."""
     with translated_errors(name):
         sizes = description["layer_sizes"]
         if not isinstance(sizes, list) or len(sizes) < 2 or not all(

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .callbacks import Callback, CallbackState
 from .causes import CauseRules, DeathCertificate, OptimizerTraits
@@ -19,6 +21,11 @@ from .model_input import as_mlp
 from .monitor_readout import MonitorReadout
 from .scan import ScanReport
 from .unit_history import UnitHistory
+
+if TYPE_CHECKING:
+    from .optim import Optimizer
+    from .tracking import UnitStats
+    from .trainer import Trainer
 
 
 class DeadUnitMonitor(Callback, MonitorReadout):
@@ -59,8 +66,9 @@ class DeadUnitMonitor(Callback, MonitorReadout):
     *inactive*.
     """
 
-    def __init__(self, x, *, chunk_size: int = 8192, large_update_factor: float = 10.0,
-                 large_relative_update: float = 0.5):
+    def __init__(self, x: npt.ArrayLike, *, chunk_size: int = 8192,
+                 large_update_factor: float = 10.0,
+                 large_relative_update: float = 0.5) -> None:
         self.history = UnitHistory(x, chunk_size)
         self.rules = CauseRules(large_update_factor, large_relative_update)
         self.certificates: list[DeathCertificate] = []
@@ -69,13 +77,15 @@ class DeadUnitMonitor(Callback, MonitorReadout):
 
     # The callback.
 
-    def on_train_begin(self, trainer) -> None:
+    def on_train_begin(self, trainer: Trainer) -> None:
+        """Check that the model takes x; scan it once before training starts."""
         self.history.check_model(trainer.model)  # before an epoch of training, not after
         if not self.history.reports:
             self.observe(trainer.epochs_done, trainer.model, trainer.steps_done,
                          trainer.unit_stats)
 
-    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
+        """Scan the model after the epoch and certify the deaths the scan shows."""
         if trainer.track_firing:
             self.silent.append((epoch, [np.flatnonzero(c == 0) for c in trainer.firing_counts]))
             if trainer.track_gradients:
@@ -85,8 +95,9 @@ class DeadUnitMonitor(Callback, MonitorReadout):
         self.observe(epoch, trainer.model, trainer.steps_done, trainer.unit_stats,
                      optimizer=trainer.optimizer)
 
-    def observe(self, epoch: int, model, step: int = 0, unit_stats=None, *,
-                optimizer=None) -> ScanReport:
+    def observe(self, epoch: int, model: Any, step: int = 0,
+                unit_stats: list[UnitStats] | None = None, *,
+                optimizer: Optimizer | None = None) -> ScanReport:
         """Scan ``model`` as the state after ``epoch`` and certify the deaths it shows.
 
         ``unit_stats`` (the trainer's, one ``UnitStats`` per hidden layer) gives
@@ -110,7 +121,7 @@ class DeadUnitMonitor(Callback, MonitorReadout):
     # Checkpoints (see reluscope.checkpoint).
 
     def state_dict(self) -> CallbackState:
-        """The scans and their inputs, deaths, revivals, certificates and per-epoch evidence."""
+        """Return the scans and their inputs, the deaths, revivals, certificates and evidence."""
         history = self.history.state_dict()
         settings = {
             "history": history.settings,
@@ -126,8 +137,9 @@ class DeadUnitMonitor(Callback, MonitorReadout):
 
     @classmethod
     def from_state_dict(cls, state: CallbackState) -> DeadUnitMonitor:
-        """The monitor ``state_dict`` saved, ready to go on observing the same run."""
+        """Return the monitor ``state_dict`` saved, ready to go on observing the same run."""
         history = UnitHistory.from_state_dict(state.nested("history"))
+        assert history.x is not None  # state_dict saved it
         settings = state.settings
         monitor = cls(history.x, chunk_size=history.chunk_size, **settings["rules"])
         monitor.history = history
@@ -143,7 +155,7 @@ class DeadUnitMonitor(Callback, MonitorReadout):
 class DeadNeuronMonitor(DeadUnitMonitor):
     """Deprecated name of ``DeadUnitMonitor``."""
 
-    def __init__(self, x, **options):
+    def __init__(self, x: npt.ArrayLike, **options: Any) -> None:
         warnings.warn("DeadNeuronMonitor is now DeadUnitMonitor; the old name will be removed",
                       DeprecationWarning, stacklevel=2)
         super().__init__(x, **options)

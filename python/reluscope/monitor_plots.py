@@ -1,6 +1,8 @@
-"""The plots of the monitor report: one row per kind of plot, one figure per run in the
-row, every figure of a row drawn on the same axes (epochs, units, value ranges and
-counts) so that runs side by side compare at a glance.
+"""The plots of the monitor report.
+
+One row per kind of plot, one figure per run in the row, every figure of a row
+drawn on the same axes (epochs, units, value ranges and counts) so that runs
+side by side compare at a glance.
 
 Dead units are red in every plot that shows units (``plotting.DEAD_COLOUR``); units
 that fire rarely keep the low end of viridis, which has no red.
@@ -36,7 +38,7 @@ class PlotRow:
 
 
 def plot_rows(monitors) -> list[PlotRow]:
-    """The report's plots of ``monitors`` (each with at least one scan), a row per kind."""
+    """Return the report's plots of ``monitors`` (each with at least one scan), a row per kind."""
     figure_cls = figure_class()
     shared = SharedAxes(monitors)
     with page_fonts():
@@ -59,8 +61,10 @@ def plot_rows(monitors) -> list[PlotRow]:
 
 
 def _draw(monitors, shared, figure_cls, draw, height: float) -> list:
-    """``draw(monitor, figure, shared)`` for each monitor, on a figure ``height`` inches
-    tall; ``shared`` holds the limits of all."""
+    """Call ``draw(monitor, figure, shared)`` for each monitor.
+
+    Each figure is ``height`` inches tall; ``shared`` holds the limits of all.
+    """
     images = []
     for monitor in monitors:
         figure = figure_cls(figsize=(FIGURE_WIDTH, height), layout="constrained")
@@ -103,6 +107,7 @@ class SharedAxes:
                               for i in range(n_layers)]
 
     def epoch_limits(self) -> tuple[float, float]:
+        """Return the epoch axis's limits, half an epoch beyond the first and the last."""
         low, high = self.epochs
         return low - 0.5, high + 0.5
 
@@ -113,15 +118,18 @@ def _width(monitor, layer: int) -> int:
 
 
 def _pre_samples(monitor) -> list:
-    """The first and the latest scan's pre-activation samples, those the monitor has."""
+    """Return the first and the latest scan's pre-activation samples, those the monitor has."""
     samples = monitor.activation_samples
     return [samples[key] for key in ("first", "latest") if key in samples]
 
 
 def _value_bins(samples, n_bins: int = 40, tail: float = 0.001) -> np.ndarray:
-    """Bin edges from the ``tail`` to the 1 - ``tail`` quantile of the pooled values, and
-    0: a few outliers (a run that blew up) would squeeze every other value into a bin or
-    two. The values outside are counted in the end bins (``_clipped``)."""
+    """Bin edges from the ``tail`` to the 1 - ``tail`` quantile of the pooled values, and 0.
+
+    Not the full range: a few outliers (a run that blew up) would squeeze every
+    other value into a bin or two. The values outside are counted in the end
+    bins (``_clipped``).
+    """
     values = np.concatenate([np.ravel(s) for s in samples]) if samples else np.zeros(0)
     values = values[np.isfinite(values)].astype(np.float64)
     if values.size == 0:

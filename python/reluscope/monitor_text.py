@@ -37,7 +37,7 @@ def layer_table(monitor) -> str:
 
 
 def summary(monitor) -> str:
-    """The per-layer table, dead units at each scan, when they died, and why."""
+    """Return the per-layer table, dead units at each scan, when they died, and why."""
     history = monitor.history
     if not history.reports:
         return "No scans yet."
@@ -130,7 +130,7 @@ def _silent_gradient_lines(monitor) -> list[str]:
 
 
 def _certificate_lines(certificates, layer_labels) -> list[str]:
-    """The causes, then a table of the first deaths; layers named as in the tables above."""
+    """Return the causes, then a table of the first deaths; layers named as in the tables above."""
     trained_deaths = [c for c in certificates if c.cause != "born dead"]
     if not trained_deaths:
         return []
@@ -166,10 +166,10 @@ def _certificate_lines(certificates, layer_labels) -> list[str]:
 
 
 def _share(value) -> str:
-    """A share as a whole percentage; "-" when there is none."""
+    """Return a share as a whole percentage; "-" when there is none."""
     return "-" if value is None else f"{100 * value:.0f}%"
 
 
 def _number(value) -> str:
-    """A certificate's number in 3 significant digits; "-" when not tracked (None)."""
+    """Return a certificate's number in 3 significant digits; "-" when not tracked (None)."""
     return "-" if value is None else f"{value:.3g}"

@@ -41,11 +41,15 @@ from __future__ import annotations
 import operator
 import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _core
 from ._validation import float32_hyperparameter, nonnegative_int
+
+if TYPE_CHECKING:
+    from .model import MLP
 
 
 @dataclass
@@ -55,9 +59,11 @@ class SGDState:
     velocity: np.ndarray
 
     def buffers(self) -> list[np.ndarray]:
+        """Return the state's arrays: the velocity."""
         return [self.velocity]
 
     def to_core(self) -> _core.ParamState:
+        """Return the state as the C++ step takes it."""
         return _core.ParamState(velocity=self.velocity)
 
 
@@ -74,15 +80,17 @@ class AdamState:
     cohort: np.ndarray | None = None
 
     def buffers(self) -> list[np.ndarray]:
+        """Return the state's arrays: the two moments."""
         return [self.first_moment, self.second_moment]
 
     def to_core(self) -> _core.ParamState:
+        """Return the state as the C++ step takes it."""
         return _core.ParamState(first_moment=self.first_moment,
                                 second_moment=self.second_moment, cohort=self.cohort)
 
 
 def _hyperparameter(name: str, doc: str, **bounds) -> property:
-    """An attribute checked at every assignment, in float64 and as float32 (see above).
+    """Return an attribute checked at every assignment, in float64 and as float32 (see above).
 
     The check runs at assignment, not at each step; the value lives in
     ``_<name>``, which ``_hyperparameters`` reads for the settings cache key.
@@ -99,6 +107,7 @@ class Optimizer:
     """Base class: hyper-parameters, per-parameter state, the count of applied updates."""
 
     kind: _core.OptimizerKind
+    _lr: float  # set through the lr property
 
     lr = _hyperparameter("lr", "Learning rate, > 0 (before warmup).", low=0.0, low_open=True)
 
@@ -106,12 +115,12 @@ class Optimizer:
         self.lr = lr
         self.clip_norm = clip_norm
         self.warmup_steps = warmup_steps
-        self._model = None  # weakref to the bound model, or None
+        self._model: weakref.ref | None = None  # the bound model
         self.state: list | None = None
         self.steps = 0
         self.version = 0
-        self._settings = None
-        self._settings_key = None
+        self._settings: _core.OptimizerSettings | None = None
+        self._settings_key: tuple | None = None
 
     @property
     def clip_norm(self) -> float | None:
@@ -119,7 +128,7 @@ class Optimizer:
         return self._clip_norm
 
     @clip_norm.setter
-    def clip_norm(self, value) -> None:
+    def clip_norm(self, value: float | None) -> None:
         # 0.0 means "off" to the C++ step: a value that rounds to 0 in float32 is refused.
         self._clip_norm = (None if value is None else
                            float32_hyperparameter(value, "clip_norm", low=0.0, low_open=True))
@@ -130,10 +139,10 @@ class Optimizer:
         return self._warmup_steps
 
     @warmup_steps.setter
-    def warmup_steps(self, value) -> None:
+    def warmup_steps(self, value: int) -> None:
         self._warmup_steps = nonnegative_int(value, "warmup_steps")
 
-    def bind(self, model) -> None:
+    def bind(self, model: MLP) -> None:
         """Tie this optimizer to ``model``; a different model is refused until ``reset()``."""
         bound = None if self._model is None else self._model()
         if bound is model:
@@ -147,10 +156,11 @@ class Optimizer:
         self._model = weakref.ref(model)
 
     def hyperparameters(self) -> dict:
-        """The keyword arguments that build an optimizer like this one (without its state)."""
+        """Return the keyword arguments that build an optimizer like this one (not its state)."""
         return {"lr": self.lr, "clip_norm": self.clip_norm, "warmup_steps": self.warmup_steps}
 
     def __getstate__(self) -> dict:
+        """Pickle without the bound model and the settings cache: a copy starts unbound."""
         state = self.__dict__.copy()
         state["_model"] = None  # a weak reference does not copy; a copy starts unbound
         state["_settings"] = state["_settings_key"] = None  # a cache, rebuilt when needed
@@ -164,12 +174,12 @@ class Optimizer:
         self._model = None
 
     def lr_at(self, update: int) -> float:
-        """The learning rate of update number ``update`` (from 1), warmup included."""
+        """Return the learning rate of update number ``update`` (from 1), warmup included."""
         if self._warmup_steps and update < self._warmup_steps:
             return self._lr * update / self._warmup_steps
         return self._lr
 
-    def reset_elements(self, param_index: int, index) -> None:
+    def reset_elements(self, param_index: int, index: Any) -> None:
         """Zero the state of ``params[param_index][index]``, as if those elements were new.
 
         Used when units are recycled (``reluscope.ReDo``): their momentum (SGD)
@@ -183,7 +193,7 @@ class Optimizer:
         self.version += 1
 
     def state_for(self, params: list[np.ndarray]) -> list:
-        """The per-parameter state, created (zeroed) when missing or of another model."""
+        """Return the per-parameter state, created (zeroed) when missing or of another model."""
         if self.state is None or len(self.state) != len(params) or any(
                 s.buffers()[0].shape != p.shape for s, p in zip(self.state, params)):
             self.state = [self.new_state(p) for p in params]
@@ -191,7 +201,7 @@ class Optimizer:
         return self.state
 
     def settings(self) -> _core.OptimizerSettings:
-        """The hyper-parameters of the next update (number ``steps + 1``), for the C++ step.
+        """Return the hyper-parameters of the next update (number ``steps + 1``), for the C++ step.
 
         One object, built again only when a hyper-parameter or the state changed
         (building one takes keyword arguments, which cost microseconds at every
@@ -216,7 +226,7 @@ class Optimizer:
         """Count one more applied update (the training step calls this after it succeeds)."""
         self.steps += 1
 
-    def new_state(self, param: np.ndarray):
+    def new_state(self, param: np.ndarray) -> SGDState | AdamState:
         """Zeroed state for one parameter."""
         raise NotImplementedError
 
@@ -232,6 +242,7 @@ class SGD(Optimizer):
     """Stochastic gradient descent with optional momentum, Nesterov and weight decay."""
 
     kind = _core.OptimizerKind.sgd
+    _weight_decay: float  # set through the weight_decay property
 
     weight_decay = _hyperparameter("weight_decay", "L2 weight decay, >= 0.", low=0.0)
 
@@ -250,7 +261,7 @@ class SGD(Optimizer):
         return self._momentum
 
     @momentum.setter
-    def momentum(self, value) -> None:
+    def momentum(self, value: float) -> None:
         value = float32_hyperparameter(value, "momentum", low=0.0, high=1.0, high_open=True)
         if self._nesterov and value == 0.0:
             raise ValueError("momentum=0.0 with nesterov=True: Nesterov needs momentum > 0 "
@@ -263,7 +274,7 @@ class SGD(Optimizer):
         return self._nesterov
 
     @nesterov.setter
-    def nesterov(self, value) -> None:
+    def nesterov(self, value: bool) -> None:
         if not isinstance(value, (bool, np.bool_)):
             raise TypeError(f"nesterov must be True or False, got {value!r}")
         if value and self._momentum == 0.0:
@@ -271,10 +282,12 @@ class SGD(Optimizer):
         self._nesterov = bool(value)
 
     def hyperparameters(self) -> dict:
+        """Return the keyword arguments that build an optimizer like this one (not its state)."""
         return {**super().hyperparameters(), "momentum": self.momentum,
                 "nesterov": self.nesterov, "weight_decay": self.weight_decay}
 
-    def new_state(self, param):
+    def new_state(self, param: np.ndarray) -> SGDState:
+        """Zeroed state (a velocity) for one parameter."""
         # Allocated even without momentum, so that momentum can be switched on later.
         return SGDState(np.zeros(np.shape(param), dtype=np.float32))
 
@@ -287,6 +300,7 @@ class SGD(Optimizer):
             nesterov=self.nesterov, clip_norm=self._clip_norm_setting())
 
     def __repr__(self) -> str:
+        """Return the constructor call that builds an optimizer like this one."""
         return (f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
                 f"weight_decay={self.weight_decay}{self._remedies_repr()})")
 
@@ -302,6 +316,11 @@ class Adam(Optimizer):
     """
 
     kind = _core.OptimizerKind.adam
+    # Set through the properties below.
+    _beta1: float
+    _beta2: float
+    _eps: float
+    _weight_decay: float
 
     beta1 = _hyperparameter("beta1", "Decay of the first moment, in [0, 1).",
                             low=0.0, high=1.0, high_open=True)
@@ -313,9 +332,9 @@ class Adam(Optimizer):
                           low=0.0, low_open=True)
     weight_decay = _hyperparameter("weight_decay", "L2 weight decay, >= 0.", low=0.0)
 
-    def __init__(self, lr: float = 1e-3, *, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, clip_norm: float | None = None,
-                 warmup_steps: int = 0):
+    def __init__(self, lr: float = 1e-3, *, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, clip_norm: float | None = None,
+                 warmup_steps: int = 0) -> None:
         super().__init__(lr, clip_norm=clip_norm, warmup_steps=warmup_steps)
         self.cohort_start = np.zeros(1, dtype=np.int64)
         if len(betas) != 2:
@@ -325,18 +344,21 @@ class Adam(Optimizer):
         self.weight_decay = weight_decay
 
     def hyperparameters(self) -> dict:
+        """Return the keyword arguments that build an optimizer like this one (not its state)."""
         return {**super().hyperparameters(), "betas": (self.beta1, self.beta2), "eps": self.eps,
                 "weight_decay": self.weight_decay}
 
-    def new_state(self, param):
+    def new_state(self, param: np.ndarray) -> AdamState:
+        """Zeroed state (both moments) for one parameter."""
         return AdamState(np.zeros(np.shape(param), dtype=np.float32),
                          np.zeros(np.shape(param), dtype=np.float32))
 
     def reset(self) -> None:
+        """Forget all state, the moment cohorts included, and the model it belonged to."""
         super().reset()
         self.cohort_start = np.zeros(1, dtype=np.int64)
 
-    def reset_elements(self, param_index: int, index) -> None:
+    def reset_elements(self, param_index: int, index: Any) -> None:
         """Zero the moments of ``params[param_index][index]`` and restart their step count.
 
         Each call opens a moment *cohort* that started after update number
@@ -364,5 +386,6 @@ class Adam(Optimizer):
             cohort_start=cohorts)
 
     def __repr__(self) -> str:
+        """Return the constructor call that builds an optimizer like this one."""
         return (f"Adam(lr={self.lr}, betas=({self.beta1}, {self.beta2}), eps={self.eps}, "
                 f"weight_decay={self.weight_decay}{self._remedies_repr()})")

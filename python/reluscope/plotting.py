@@ -1,6 +1,8 @@
-"""What every plot of reluscope shares: matplotlib's ``Figure`` without pyplot, PNG
-encoding for a page, the colours of units (dead units in a colour of their own) and the
-margin histogram with 0 marked.
+"""What every plot of reluscope shares.
+
+matplotlib's ``Figure`` without pyplot, PNG encoding for a page, the colours of
+units (dead units in a colour of their own) and the margin histogram with 0
+marked.
 
 matplotlib is optional: it is imported when a figure is asked for.
 """
@@ -46,7 +48,7 @@ def figure_class():
 
 
 def png_base64(figure) -> str:
-    """The figure as a PNG, base64-encoded for a ``data:image/png;base64,`` URI."""
+    """Return the figure as a PNG, base64-encoded for a ``data:image/png;base64,`` URI."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -54,8 +56,10 @@ def png_base64(figure) -> str:
 
 @contextlib.contextmanager
 def page_fonts():
-    """matplotlib's settings for a figure drawn for a page (``FONT_SIZES``); the
-    user's settings are restored after."""
+    """Matplotlib's settings for a figure drawn for a page (``FONT_SIZES``).
+
+    The user's settings are restored after.
+    """
     import matplotlib
 
     with matplotlib.rc_context(FONT_SIZES):
@@ -63,8 +67,11 @@ def page_fonts():
 
 
 def page_png(figure) -> tuple[str, int, int]:
-    """(base64 PNG, width, height in pixels) of a figure drawn at ``PAGE_DPI`` at its own
-    size: shown at that width, its text keeps the size it was drawn at."""
+    """(base64 PNG, width, height in pixels) of a figure drawn at ``PAGE_DPI``.
+
+    Drawn at its own size: shown at that width, its text keeps the size it was
+    drawn at.
+    """
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=PAGE_DPI)
     png = buffer.getvalue()
@@ -84,8 +91,11 @@ def margin_bins(margins, n_bins: int = 40) -> np.ndarray:
 
 
 def margin_histogram(ax, margins, dead, bins) -> None:
-    """Units by margin (largest pre-activation over the samples), those that fire in
-    blue and dead ones in red, stacked; a dashed line at 0, where a unit dies."""
+    """Draw a histogram of the units by margin (largest pre-activation over the samples).
+
+    Those that fire in blue and dead ones in red, stacked; a dashed line at 0,
+    where a unit dies.
+    """
     margins = np.asarray(margins, dtype=np.float64)
     finite = np.isfinite(margins)
     ax.hist([margins[finite & ~dead], margins[finite & dead]], bins=bins, stacked=True,

@@ -19,6 +19,8 @@ training): ``events`` says how many of them stayed alive (not dormant).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ._rng_state import generator_from_state, generator_state
@@ -26,6 +28,10 @@ from ._validation import finite_float, positive_int
 from .callbacks import Callback, CallbackState
 from .initializers import initialize
 from .scan import DEFAULT_DORMANT_TAU, scan
+
+if TYPE_CHECKING:
+    from ._typing import Init, Seed
+    from .trainer import Trainer
 
 
 class ReDo(Callback):
@@ -56,8 +62,8 @@ class ReDo(Callback):
     """
 
     def __init__(self, tau: float = DEFAULT_DORMANT_TAU, every: int = 1000, *,
-                 sample_size: int = 256, init=None, init_params: dict | None = None,
-                 seed=None):
+                 sample_size: int = 256, init: Init | None = None,
+                 init_params: dict | None = None, seed: Seed = None) -> None:
         self.tau = finite_float(tau, "tau", low=0.0)
         self.every = positive_int(every, "every")
         self.sample_size = positive_int(sample_size, "sample_size")
@@ -76,15 +82,17 @@ class ReDo(Callback):
         """Recycled units found not dormant at the check after their recycling."""
         return sum(event["stayed_alive"] or 0 for event in self.events)
 
-    def on_step_end(self, trainer, step: int) -> None:
+    def on_step_end(self, trainer: Trainer, step: int) -> None:
+        """Recycle the dormant units every ``every`` steps."""
         if step % self.every == 0:
             self.check(trainer, step)
 
-    def on_train_end(self, trainer) -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
+        """Score the recyclings still open: how many of their units stayed alive."""
         if self._open and trainer.fit_inputs is not None:
             self._score_open(self._dormant(trainer))
 
-    def check(self, trainer, step: int) -> int:
+    def check(self, trainer: Trainer, step: int) -> int:
         """Score the units now and recycle the dormant ones; returns how many."""
         dormant = self._dormant(trainer)
         self._score_open(dormant)
@@ -106,7 +114,7 @@ class ReDo(Callback):
         return recycled
 
     def state_dict(self) -> CallbackState:
-        """Settings, generator, events and which events await their next scoring.
+        """Save the settings, generator, events and which events await their next scoring.
 
         A callable ``init`` cannot be saved (a file never names code to run):
         give the initializer by name.
@@ -125,7 +133,7 @@ class ReDo(Callback):
 
     @classmethod
     def from_state_dict(cls, state: CallbackState) -> ReDo:
-        """The ReDo ``state_dict`` saved, ready to go on at its next check."""
+        """Return the ReDo ``state_dict`` saved, ready to go on at its next check."""
         settings = state.settings
         redo = cls(settings["tau"], settings["every"], sample_size=settings["sample_size"],
                    init=settings["init"], init_params=settings["init_params"])

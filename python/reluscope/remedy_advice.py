@@ -1,5 +1,6 @@
-"""What to do about the deaths of one cause, and what the compare-remedies experiment
-measured for it.
+"""What to do about the deaths of one cause.
+
+And what the compare-remedies experiment measured for it.
 
 The one place that maps a death certificate's cause to advice. It knows the cause
 names of ``causes.py`` past and present: "bias drift" is now "drift" and "starved"
@@ -25,8 +26,11 @@ MEASURE_IT = ("none saved for this cause; run `reluscope compare-remedies` to me
 
 @dataclass(frozen=True)
 class Remedy:
-    """``advice``: what to change, with the call that changes it; ``evidence``: what the
-    compare-remedies experiment measured, or how to measure it."""
+    """The remedy for one cause of death.
+
+    ``advice``: what to change, with the call that changes it; ``evidence``:
+    what the compare-remedies experiment measured, or how to measure it.
+    """
 
     advice: str
     evidence: str
@@ -71,11 +75,13 @@ REMEDIES = {
 
 
 def current_cause(cause: str) -> str:
-    """The cause's current name ("bias drift" -> "drift"); other names unchanged."""
+    """Return the cause's current name ("bias drift" -> "drift"); other names unchanged."""
     return RENAMED_CAUSES.get(cause, cause)
 
 
 def remedy_for(cause: str) -> Remedy | None:
-    """The remedy for deaths of ``cause`` (a current or former name), or None for a cause
-    this table does not know."""
+    """Return the remedy for deaths of ``cause`` (a current or former name).
+
+    None for a cause this table does not know.
+    """
     return REMEDIES.get(current_cause(cause))

@@ -19,9 +19,12 @@ score 0, so it is always dormant; a dormant unit need not be dead.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
 from ._strict_json import strict_document
@@ -32,6 +35,9 @@ from .scan_chunks import chunk_scan_parts, is_chunk_iterator
 from .scan_dask import dask_scan_parts, is_dask_array
 from .scan_parts import ScanParts
 from .scan_threads import threaded_scan_parts, worth_threading
+
+if TYPE_CHECKING:
+    from ._typing import PathLike
 
 SCHEMA_VERSION = 1
 DEFAULT_DORMANT_TAU = 0.025
@@ -72,6 +78,7 @@ class LayerScan:
 
     @property
     def n_units(self) -> int:
+        """Units of the layer."""
         return self.firing_counts.shape[0]
 
     @property
@@ -81,10 +88,12 @@ class LayerScan:
 
     @property
     def n_dead(self) -> int:
+        """Units of the layer that fired on no sample."""
         return int(np.count_nonzero(self.firing_counts == 0))
 
     @property
     def dead_fraction(self) -> float:
+        """The share of the layer's units that are dead."""
         return self.n_dead / self.n_units
 
     @property
@@ -110,7 +119,7 @@ class LayerScan:
         return self.mean_abs_activation / layer_mean
 
     def dormant_units(self, tau: float = DEFAULT_DORMANT_TAU) -> np.ndarray:
-        """Indices of the units whose ReDo score is <= tau (a finite tau >= 0).
+        """Return the indices of the units whose ReDo score is <= tau (a finite tau >= 0).
 
         A NaN tau would compare false everywhere and call no unit dormant.
         """
@@ -118,6 +127,7 @@ class LayerScan:
         return np.flatnonzero(self.dormant_scores <= tau)
 
     def to_dict(self) -> dict:
+        """Return the layer's scan as a JSON-ready dict."""
         dormant = None if self.mean_abs_activation is None else {
             "tau": DEFAULT_DORMANT_TAU,
             "units": self.dormant_units().tolist(),
@@ -146,10 +156,12 @@ class ScanReport:
 
     @property
     def n_units(self) -> int:
+        """Hidden units of the model."""
         return sum(layer.n_units for layer in self.layers)
 
     @property
     def n_dead(self) -> int:
+        """Hidden units that fired on no sample."""
         return sum(layer.n_dead for layer in self.layers)
 
     @property
@@ -158,8 +170,10 @@ class ScanReport:
         return self.n_dead / self.n_units if self.layers else 0.0
 
     def to_dict(self) -> dict:
-        """A JSON-serializable dict (plain Python types only; a non-finite number is
-        null, with a "notes" entry naming where)."""
+        """Return a JSON-serializable dict of plain Python types.
+
+        A non-finite number is null, with a "notes" entry naming where.
+        """
         return strict_document({
             "schema_version": SCHEMA_VERSION,
             "definition": "dead = pre-activation <= 0 on every sample (exact scan); dormant = "
@@ -171,8 +185,8 @@ class ScanReport:
             "layers": [layer.to_dict() for layer in self.layers],
         })
 
-    def to_html(self, path=None, *, title: str | None = None):
-        """The scan as a self-contained HTML page (plots inline, nothing fetched).
+    def to_html(self, path: PathLike | None = None, *, title: str | None = None) -> str:
+        """Return the scan as a self-contained HTML page (plots inline, nothing fetched).
 
         The summary and table, then per hidden layer the dead units and the
         distribution of margins (largest pre-activations) with 0 marked, dead
@@ -202,6 +216,7 @@ class ScanReport:
         return write_scan_page(self, path, title=title)
 
     def __str__(self) -> str:
+        """Return the summary and a table of the hidden layers, as text."""
         width = max([5] + [len(layer.label) for layer in self.layers])
         lines = [
             (f"Dead-unit scan over {self.n_samples} samples "
@@ -226,7 +241,8 @@ class ScanReport:
         return "\n".join(lines)
 
 
-def scan(model, x, chunk_size: int = DEFAULT_CHUNK_ROWS, dormancy: bool = True) -> ScanReport:
+def scan(model: Any, x: npt.ArrayLike | Iterable[npt.ArrayLike],
+         chunk_size: int = DEFAULT_CHUNK_ROWS, dormancy: bool = True) -> ScanReport:
     """Count, for every hidden unit, the samples of ``x`` on which it fires.
 
     The data is streamed through the fused forward kernel ``chunk_size`` rows at
@@ -287,7 +303,7 @@ def scan(model, x, chunk_size: int = DEFAULT_CHUNK_ROWS, dormancy: bool = True) 
 
 
 def report_of(parts: ScanParts) -> ScanReport:
-    """The report of a scan's statistics over at least one sample."""
+    """Return the report of a scan's statistics over at least one sample."""
     n = parts.n_samples
     sums = parts.abs_sums or [None] * len(parts.firing_counts)
     layers = [LayerScan(i, c, m, n, None if a is None else a / n)

@@ -20,7 +20,7 @@ from .scan_parts import ScanParts
 
 
 def is_chunk_iterator(x) -> bool:
-    """True for an iterable that is not itself an array-like: a generator, an iterator, a reader.
+    """Tell whether x is an iterable that is not an array-like: a generator, an iterator, a reader.
 
     Sequences (lists, tuples) stay array-likes (rows), as do numpy arrays,
     tensors and data frames (anything numpy converts through ``__array__``); a
@@ -31,7 +31,7 @@ def is_chunk_iterator(x) -> bool:
 
 
 def chunk_scan_parts(model, chunks, chunk_size: int, dormancy: bool) -> ScanParts:
-    """The scan statistics of every row of every chunk (``model`` an already checked MLP)."""
+    """Return the scan statistics of every row of every chunk (``model`` an already checked MLP)."""
     hidden = model.hidden_layers
     parts = ScanParts.empty(hidden, dormancy)
     n_chunks = 0

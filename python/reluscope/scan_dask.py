@@ -24,13 +24,13 @@ result, are the same on every run."""
 
 
 def is_dask_array(x) -> bool:
-    """True for a dask array (recognized by its class's module: dask is not imported to ask)."""
+    """Tell whether x is a dask array, by its class's module (dask is not imported to ask)."""
     return (type(x).__module__.partition(".")[0] == "dask"
             and hasattr(x, "to_delayed") and hasattr(x, "chunks"))
 
 
 def dask_scan_parts(model, x, chunk_size: int, dormancy: bool) -> ScanParts:
-    """The scan statistics of a 2-D dask array's rows (``model`` an already checked MLP)."""
+    """Return the scan statistics of a 2-D dask array's rows (``model`` an already checked MLP)."""
     import dask
 
     if x.ndim != 2:
@@ -59,7 +59,7 @@ def dask_scan_parts(model, x, chunk_size: int, dormancy: bool) -> ScanParts:
 
 
 def block_parts(model, block, index: int, chunk_size: int, dormancy: bool) -> ScanParts:
-    """The statistics of row block ``index`` (runs on the worker that holds the block)."""
+    """Return the statistics of row block ``index`` (runs on the worker that holds the block)."""
     hidden = model.hidden_layers
     rows = checked_chunk(block, index, model.n_features)
     return add_chunk(ScanParts.empty(hidden, dormancy), hidden, rows, index, chunk_size)

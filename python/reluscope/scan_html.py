@@ -1,5 +1,7 @@
-"""A ScanReport as a self-contained HTML page: the summary, the table, and per hidden layer
-the dead units and the distribution of margins, with 0 marked.
+"""A ScanReport as a self-contained HTML page.
+
+The summary, the table, and per hidden layer the dead units and the
+distribution of margins, with 0 marked.
 
 Rendering lives here, apart from ``scan.py``'s data. The plots are drawn with
 matplotlib when it is installed (imported here, when a page is asked for) and
@@ -26,7 +28,7 @@ from .plotting import (
 
 
 def scan_page(report, title: str) -> str:
-    """The page of one scan: a title, the summary, the table, then a section per layer."""
+    """Return the page of one scan: a title, the summary, the table, then a section per layer."""
     try:
         figure_cls = figure_class()
     except ImportError:

@@ -53,7 +53,7 @@ class ScanParts:
 
     @classmethod
     def empty(cls, hidden, dormancy: bool) -> ScanParts:
-        """The statistics of no rows: the identity of ``combine``."""
+        """Return the statistics of no rows: the identity of ``combine``."""
         return cls([np.zeros(layer.fan_out, dtype=np.int64) for layer in hidden],
                    [np.full(layer.fan_out, -np.inf, dtype=np.float32) for layer in hidden],
                    [np.zeros(layer.fan_out, dtype=np.float64) for layer in hidden]
@@ -82,7 +82,10 @@ class ScanParts:
 
     @staticmethod
     def combine(*parts: ScanParts) -> ScanParts:
-        """The statistics of all the parts' rows together (a new object; sums in the given order)."""
+        """Return the statistics of all the parts' rows together.
+
+        A new object; the sums are taken in the given order.
+        """
         first, rest = parts[0], parts[1:]
         counts = [c.copy() for c in first.firing_counts]
         maxima = [m.copy() for m in first.max_pre_activation]
@@ -93,6 +96,8 @@ class ScanParts:
                 counts[i] += part.firing_counts[i]
                 np.maximum(maxima[i], part.max_pre_activation[i], out=maxima[i])
                 if sums is not None:
+                    # The parts of one scan all measure dormancy, or none does.
+                    assert part.abs_sums is not None
                     sums[i] += part.abs_sums[i]
             n_samples += part.n_samples
         return ScanParts(counts, maxima, sums, n_samples)

@@ -81,13 +81,17 @@ class TensorBoard(Callback):
 
     @property
     def logdir(self) -> str:
+        """The folder the writer writes to."""
         return self.writer.logdir
 
     # Writing.
 
     def log(self, monitor=None) -> int:
-        """Write the scans of ``monitor`` (default: the one given at construction) not yet
-        written, and flush. Returns how many were written."""
+        """Write the scans of ``monitor`` not yet written, and flush.
+
+        ``monitor`` defaults to the one given at construction. Returns how many
+        scans were written.
+        """
         monitor = self.monitor if monitor is None else monitor
         if monitor is None:
             raise TypeError("TensorBoard.log needs a monitor: pass one here or to TensorBoard()")
@@ -119,21 +123,26 @@ class TensorBoard(Callback):
         self.writer.close()
 
     def __enter__(self) -> TensorBoard:
+        """Use the callback as a context manager: ``close`` on exit."""
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
+        """Close the writer."""
         self.close()
 
     # The callback.
 
     def on_train_begin(self, trainer) -> None:
+        """Refuse to start without a monitor; write the scan taken before training."""
         self._need_monitor()
         self.log()  # the scan before training, when the monitor ran first
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
+        """Write the scans taken so far."""
         self.log()
 
     def on_train_end(self, trainer) -> None:
+        """Write the last scans."""
         self.log()
 
     def _need_monitor(self) -> None:

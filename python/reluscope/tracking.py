@@ -34,6 +34,7 @@ class UnitStats:
 
     @property
     def n_units(self) -> int:
+        """Units of the layer."""
         return self.firing_counts.shape[0]
 
     def reset_counts(self) -> None:
@@ -42,14 +43,14 @@ class UnitStats:
         self.gradient_magnitude.fill(0.0)
 
     def last_fired(self, unit: int) -> dict | None:
-        """The last-firing record of ``unit`` as a dict, or None if it never fired."""
+        """Return the last-firing record of ``unit`` as a dict, or None if it never fired."""
         record = self.last_firing[unit]
         if record["step"] < 0:
             return None
         return {name: float(record[name]) for name in LAST_FIRING_FIELDS}
 
     def buffers(self, firing: bool, gradients: bool, deaths: bool) -> _core.UnitBuffers:
-        """The arrays the C++ step fills, for what is tracked (deaths need firing)."""
+        """Return the arrays the C++ step fills, for what is tracked (deaths need firing)."""
         records = self.last_firing.view(np.float64).reshape(self.n_units, len(LAST_FIRING_FIELDS))
         return _core.UnitBuffers(
             firing_counts=self.firing_counts if firing else None,

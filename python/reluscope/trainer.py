@@ -5,9 +5,12 @@ from __future__ import annotations
 import operator
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
 from ._validation import as_features, positive_int
@@ -19,6 +22,9 @@ from .model import MLP
 from .model_input import CONVERTERS
 from .optim import SGD, Optimizer
 from .tracking import UnitStats, stats_for
+
+if TYPE_CHECKING:
+    from ._typing import PathLike, Seed
 
 
 @dataclass
@@ -35,9 +41,11 @@ class History:
 
     @property
     def epochs(self) -> int:
+        """Epochs recorded."""
         return len(self.loss)
 
     def to_dict(self) -> dict:
+        """Return the losses and accuracies as a JSON-ready dict."""
         return {"loss": list(self.loss), "accuracy": None if self.accuracy is None
                 else list(self.accuracy)}
 
@@ -100,7 +108,7 @@ class Trainer:
     """
 
     def __init__(self, model: MLP, loss: str = "cross_entropy", *,
-                 optimizer: Optimizer | None = None, batch_size: int = 32, seed=None,
+                 optimizer: Optimizer | None = None, batch_size: int = 32, seed: Seed = None,
                  track_firing: bool = True,
                  track_gradients: bool = False, track_deaths: bool = True):
         if not isinstance(model, MLP):
@@ -131,15 +139,18 @@ class Trainer:
         # unless the optimizer clips).
         self.last_grad_norm = float("nan")
         # The (validated) inputs of the running fit, for callbacks such as ReDo.
-        self.fit_inputs = None
+        self.fit_inputs: np.ndarray | None = None
 
     # batch_size and optimizer are checked at every assignment, not only here:
     # a batch size of -5 set later ran no step and recorded a loss of 0.0.
 
-    batch_size = property(operator.attrgetter("_batch_size"), doc="Samples per step, >= 1.")
+    @property
+    def batch_size(self) -> int:
+        """Samples per step, >= 1."""
+        return self._batch_size
 
     @batch_size.setter
-    def batch_size(self, value) -> None:
+    def batch_size(self, value: int) -> None:
         self._batch_size = positive_int(value, "batch_size")
 
     @property
@@ -148,7 +159,7 @@ class Trainer:
         return self._optimizer
 
     @optimizer.setter
-    def optimizer(self, optimizer) -> None:
+    def optimizer(self, optimizer: Optimizer) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be reluscope.SGD or reluscope.Adam, got {optimizer!r}")
         optimizer.bind(self.model)
@@ -199,7 +210,7 @@ class Trainer:
             for stats in self.unit_stats:
                 stats.reset_counts()
 
-    def step(self, x_batch, y_batch) -> float:
+    def step(self, x_batch: npt.ArrayLike, y_batch: npt.ArrayLike) -> float:
         """One update on one batch. Returns the batch loss before the update."""
         # Shapes and types are checked here; NaN/Inf and the label range are
         # checked by the C++ step on the batch, in one pass, before any work.
@@ -213,8 +224,9 @@ class Trainer:
         batch.check_values = True
         return self._run_step(batch, x_batch, None, None)[0]
 
-    def fit(self, x, y, epochs: int = 1, callbacks=(), shuffle: bool = True,
-            verbose: bool | None = None, *, checkpoint=None,
+    def fit(self, x: npt.ArrayLike, y: npt.ArrayLike, epochs: int = 1,
+            callbacks: Iterable[Callback] = (), shuffle: bool = True,
+            verbose: bool | None = None, *, checkpoint: PathLike | None = None,
             checkpoint_every: int = 1) -> History:
         """Train for ``epochs`` passes over (x, y), reshuffled each epoch from the seed.
 
@@ -282,6 +294,8 @@ class Trainer:
                     self.flush_last_firing()
                     self.history.loss.append(logs["loss"])
                     if self.loss.is_classification:
+                        # History(accuracy=[]) for a classification loss (see __init__).
+                        assert self.history.accuracy is not None
                         self.history.accuracy.append(logs["accuracy"])
                 for callback in callbacks:
                     callback.on_epoch_end(self, epoch, logs)
@@ -306,7 +320,7 @@ class Trainer:
             self.fit_inputs = None  # the data is the caller's; callbacks are done with it
         return self.history
 
-    def save_checkpoint(self, path, callbacks=()) -> str:
+    def save_checkpoint(self, path: PathLike, callbacks: Iterable[Callback] = ()) -> str:
         """Save this trainer, its model and optimizer, and ``callbacks`` to ``path``.
 
         ``Trainer.load_checkpoint(path)`` gives them back; ``fit`` then goes on
@@ -331,7 +345,7 @@ class Trainer:
             return save_checkpoint(self, path, callbacks)
 
     @classmethod
-    def load_checkpoint(cls, path) -> tuple[Trainer, list]:
+    def load_checkpoint(cls, path: PathLike) -> tuple[Trainer, list[Callback]]:
         """``(trainer, callbacks)`` from a checkpoint written by ``save_checkpoint``.
 
         Nothing in the file is unpickled, imported or run. A truncated,
@@ -343,6 +357,7 @@ class Trainer:
         return load_checkpoint(path)
 
     def __getstate__(self) -> dict:
+        """Pickle without the C++ step, the lock and a running fit's data."""
         # The C++ step does not pickle: flush what it holds pending into
         # last_firing, and let the copy build its own at its first step.
         self.flush_last_firing()
@@ -353,6 +368,7 @@ class Trainer:
         return state
 
     def __setstate__(self, state: dict) -> None:
+        """Restore a pickled trainer, with a new lock."""
         self.__dict__.update(state)
         self._step_lock = threading.RLock()
 
@@ -360,7 +376,7 @@ class Trainer:
         """Hidden units that have not fired yet in this epoch (with track_firing)."""
         return int(sum(np.count_nonzero(c == 0) for c in self.firing_counts))
 
-    def evaluate(self, x, y) -> dict:
+    def evaluate(self, x: npt.ArrayLike, y: npt.ArrayLike) -> dict:
         """Mean loss (and accuracy, for cross-entropy) on (x, y) without updating.
 
         The forward pass streams x in chunks (``MLP.forward``) and raises
@@ -377,8 +393,10 @@ class Trainer:
         return result
 
     def _divergence_cause(self, x: np.ndarray) -> str | None:
-        """Why a step on x went non-finite when a smaller learning rate would not help:
-        a NaN or Inf parameter, or a forward that overflows float32; else None."""
+        """Why a step on x went non-finite when a smaller learning rate would not help.
+
+        A NaN or Inf parameter, or a forward that overflows float32; else None.
+        """
         bad_parameter = nonfinite_parameter(self.model.layers)
         if bad_parameter is not None:
             return bad_parameter
@@ -398,7 +416,7 @@ class Trainer:
         return len(params) == len(built_on) and all(map(operator.is_, params, built_on))
 
     def _training_step(self):
-        """The C++ step for the current model, optimizer and tracking, rebuilt when one changed."""
+        """Return the C++ step for the model, optimizer and tracking now (rebuilt on a change)."""
         params = self.model.parameters()
         tracking = (self.track_firing, self.track_gradients, self.track_deaths)
         cached = self._engine_key
@@ -427,7 +445,7 @@ class Trainer:
         return self._engine
 
     def _batch(self, x: np.ndarray, targets: np.ndarray):
-        """The C++ step's view of (x, targets), all rows; ``rows`` picks a batch of them."""
+        """Return the C++ step's view of (x, targets), all rows; ``rows`` picks a batch of them."""
         if self.loss.is_classification:
             return _core.Batch.labelled(x, targets)
         return _core.Batch.with_targets(x, targets)
@@ -463,7 +481,7 @@ def _add_note(error: BaseException, note: str) -> None:
 
 
 def _raise_for(result, step: int, epoch: int | None, find_cause) -> None:
-    """The error a step's status stands for (nothing was written).
+    """Raise the error a step's status stands for (nothing was written).
 
     ``find_cause()`` explains a non-finite loss or update that the learning
     rate did not cause (None when it may have), on this error path only.
@@ -485,7 +503,7 @@ def _raise_for(result, step: int, epoch: int | None, find_cause) -> None:
 
 
 def _progress_bar(verbose: bool | None, total: int):
-    """A tqdm bar on stderr, or None when quiet or when tqdm is not installed."""
+    """Return a tqdm bar on stderr, or None when quiet or when tqdm is not installed."""
     if verbose is False or (verbose is None and not sys.stderr.isatty()):
         return None
     try:

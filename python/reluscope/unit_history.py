@@ -10,13 +10,18 @@ never scan.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from ._validation import as_features, finite_float, positive_int
 from .callbacks import CallbackState
 from .layer_weights import HiddenLayerWeights, Rectifier
 from .scan import LayerScan, ScanReport, scan
+
+if TYPE_CHECKING:
+    from .model import MLP
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class LayerLedger:
 
     @property
     def adds_up(self) -> bool:
+        """Whether dead at the first scan + died - revived equals dead now."""
         return self.dead_at_first_scan + self.died - self.revived == self.dead_now
 
 
@@ -70,7 +76,7 @@ class UnitHistory:
         Whether the model's hidden units are leaky ReLU (inactive, not dead).
     """
 
-    def __init__(self, x, chunk_size: int = 8192):
+    def __init__(self, x: npt.ArrayLike | None, chunk_size: int = 8192) -> None:
         self.x = None if x is None else as_features(x, "x")
         self.chunk_size = positive_int(chunk_size, "chunk_size")
         self.epochs: list[int] = []
@@ -114,6 +120,8 @@ class UnitHistory:
             "activation_samples": sorted(self.activation_samples),
             "latest_weights": _weights_settings(self.latest_weights),
         }
+        # Only the native monitor checkpoints, and it always scans an x.
+        assert self.x is not None
         arrays = {"x": self.x}
         for i in range(n_layers):
             scans = [r.layers[i] for r in self.reports]
@@ -139,7 +147,7 @@ class UnitHistory:
 
     @classmethod
     def from_state_dict(cls, state: CallbackState) -> UnitHistory:
-        """The history ``state_dict`` saved."""
+        """Return the history ``state_dict`` saved."""
         settings, arrays = state.settings, state.arrays
         history = cls(arrays["x"], settings["chunk_size"])
         history.epochs = [int(e) for e in settings["epochs"]]
@@ -189,11 +197,13 @@ class UnitHistory:
 
     @property
     def leaky(self) -> bool:
+        """Whether the activation is leaky ReLU (inactive units, not dead ones)."""
         return self.activation == "leaky_relu"
 
-    def observe(self, epoch: int, model, step: int = 0) -> ScanReport:
+    def observe(self, epoch: int, model: MLP, step: int = 0) -> ScanReport:
         """Scan ``model`` on x as the state after ``epoch`` (training step ``step``)."""
         self.check_model(model)
+        assert self.x is not None  # as check_model found
         report = scan(model, self.x, self.chunk_size)
         self.record(epoch, step, report, HiddenLayerWeights.of_mlp(model),
                     self._activation_sample(model), model.activation.name)
@@ -229,10 +239,14 @@ class UnitHistory:
         self.bias_history.append([np.array(bias, dtype=np.float32) for bias in weights.biases])
         self.weights_before_latest, self.latest_weights = self.latest_weights, weights.copy()
 
-    def check_model(self, model) -> None:
-        """A ValueError unless ``model`` takes the features of x (and its layers
-        pass ``MLP.check_layers``)."""
+    def check_model(self, model: MLP) -> None:
+        """Raise a ValueError unless ``model`` takes the features of x.
+
+        Its layers must also pass ``MLP.check_layers``.
+        """
         model.check_layers()
+        # Only the native monitor scans through here, and it always has an x.
+        assert self.x is not None
         if self.x.shape[1] != model.n_features:
             raise ValueError(f"x_scan has {self.x.shape[1]} features but the first layer "
                              f"expects {model.n_features}")
@@ -240,7 +254,9 @@ class UnitHistory:
     def _note_moved_while_dead(self, epoch: int, index: int, weights: HiddenLayerWeights,
                                dead_now) -> dict:
         """Incoming weights of the dead units of one layer, noting those that moved since."""
-        columns = {int(u): weights.incoming_with_bias(index, u) for u in np.flatnonzero(dead_now)}
+        columns = {
+            int(u): weights.incoming_with_bias(index, int(u)) for u in np.flatnonzero(dead_now)
+        }
         if self._dead_weights:
             for unit, before in self._dead_weights[index].items():
                 if unit in columns and not np.array_equal(before, columns[unit]):
@@ -253,7 +269,9 @@ class UnitHistory:
         """Up to `values` pre-activations per hidden layer, from the first `rows` samples.
 
         Pre-activations, not the ReLU's outputs: those are a spike at 0 that hides how
-        far below 0 the silent units are."""
+        far below 0 the silent units are.
+        """
+        assert self.x is not None  # called from observe, after check_model
         rng = np.random.default_rng(0)
         samples = []
         for pre_activation, _ in model.forward_layers(self.x[:rows])[:-1]:
@@ -263,9 +281,11 @@ class UnitHistory:
             samples.append(flat.astype(np.float32))
         return samples
 
-    def centered_if_nonnegative(self):
-        """x - mean(x) when every feature of x is non-negative, else None; computed once
-        (x is fixed), not once per dead unit. None without x."""
+    def centered_if_nonnegative(self) -> np.ndarray | None:
+        """X - mean(x) when every feature of x is non-negative, else None.
+
+        Computed once (x is fixed), not once per dead unit. None without x.
+        """
         if self.x is None:
             return None
         if not self._centered_known:
@@ -357,6 +377,7 @@ class UnitHistory:
         return died
 
     def to_dict(self) -> dict:
+        """Return the ledger as a JSON-ready dict."""
         return {
             "epochs": list(self.epochs),
             "steps": list(self.steps),
@@ -375,7 +396,7 @@ class UnitHistory:
 
 
 def _weights_settings(weights: HiddenLayerWeights | None) -> dict | None:
-    """The JSON part of kept weights (their arrays go beside it), or None."""
+    """Return the JSON part of kept weights (their arrays go beside it), or None."""
     if weights is None:
         return None
     return {"chained": [bool(c) for c in weights.chained],

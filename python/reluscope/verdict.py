@@ -1,5 +1,7 @@
-"""The verdict on one monitored run, in a few sentences: how many units are dead now in
-each hidden layer, what killed most of those that died in training, and what to do.
+"""The verdict on one monitored run, in a few sentences.
+
+How many units are dead now in each hidden layer, what killed most of those
+that died in training, and what to do.
 
 Data and plain text only; ``html_report`` renders it.
 """
@@ -40,6 +42,7 @@ class Verdict:
 
     @property
     def deaths_in_training(self) -> int:
+        """Deaths during training, all causes."""
         return sum(count for _, count in self.causes)
 
     @property
@@ -49,23 +52,28 @@ class Verdict:
 
     @property
     def remedy_cause(self) -> str | None:
-        """The cause the advice is for: the main one, else "born dead" when only
-        born-dead units are dead."""
+        """The cause the advice is for.
+
+        The main one, else "born dead" when only born-dead units are dead.
+        """
         if self.main_cause is not None:
             return self.main_cause
         return "born dead" if self.born_dead else None
 
     @property
     def remedy(self) -> Remedy | None:
+        """The remedy for ``remedy_cause``, or None."""
         return None if self.remedy_cause is None else remedy_for(self.remedy_cause)
 
     def dead_now_text(self) -> str:
+        """Say how many units are dead now, per hidden layer."""
         counts = ", ".join(f"layer {layer.label} {layer.dead}/{layer.width}"
                            for layer in self.dead_now)
         word = "inactive (leaky ReLU: they still get gradient)" if self.leaky else "dead"
         return f"Units {word} now, after epoch {self.epoch}: {counts}."
 
     def cause_text(self) -> str:
+        """Say what killed most of the units that died in training."""
         born = f"{self.born_dead} born dead (dead before training)."
         if not self.causes:
             return f"No unit died during training; {born}"
@@ -75,6 +83,7 @@ class Verdict:
                 f"{main} ({count}){'; then ' + others if others else ''}. Also {born}")
 
     def remedy_text(self) -> str:
+        """Say what to do about it, and on what evidence."""
         remedy = self.remedy
         if self.remedy_cause is None:
             return "Nothing to remedy: no unit is dead and none died."
@@ -83,14 +92,16 @@ class Verdict:
         return f"Remedy for {self.remedy_cause}: {remedy.advice} Evidence: {remedy.evidence}."
 
     def lines(self) -> list[str]:
+        """Return the verdict's sentences: dead now, cause, remedy."""
         return [self.dead_now_text(), self.cause_text(), self.remedy_text()]
 
     def __str__(self) -> str:
+        """Return the title and the verdict's lines."""
         return "\n".join([self.title, *self.lines()])
 
 
 def verdict_of(title: str, monitor) -> Verdict:
-    """The ``Verdict`` on ``monitor``'s run (a monitor with at least one scan)."""
+    """Return the ``Verdict`` on ``monitor``'s run (a monitor with at least one scan)."""
     if not monitor.reports:
         raise ValueError("the monitor has no scans yet; train with it first")
     latest = monitor.reports[-1]

@@ -53,7 +53,7 @@ inline bool close_to(float actual, double expected, double magnitude, double rto
 }
 
 // Instantiates a KernelTest subclass over every target and thread count.
-#define RS_KERNEL_TEST_SUITE(suite)                                                        \
+#define RS_KERNEL_TEST_SUITE(suite)                                                            \
   INSTANTIATE_TEST_SUITE_P(Targets, suite, ::testing::ValuesIn(rs::testing::kernel_configs()), \
                            rs::testing::config_name)
 

@@ -32,7 +32,8 @@ TEST(ColumnCounts, CountPositiveAddsToTheCounts) {
       count_positive_columns(a.data(), rows, cols, counts.data());
       for (std::int64_t c = 0; c < cols; ++c) {
         std::int64_t expected = 5;
-        for (std::int64_t r = 0; r < rows; ++r) expected += a[static_cast<std::size_t>(r * cols + c)] > 0.0f;
+        for (std::int64_t r = 0; r < rows; ++r)
+          expected += a[static_cast<std::size_t>(r * cols + c)] > 0.0f;
         EXPECT_EQ(counts[static_cast<std::size_t>(c)], expected) << rows << " x " << cols;
       }
     }

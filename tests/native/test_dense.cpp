@@ -24,17 +24,19 @@ struct Layer {
 
 // Empty batch, no inputs (pre = bias), tiny, odd, past a register tile, big
 // enough for two threads, and a first layer of an MNIST net.
-const Layer kLayers[] = {{0, 3, 5},     {5, 0, 7},      {1, 1, 1},       {3, 17, 3},
-                         {17, 3, 17},   {100, 101, 33}, {130, 140, 120}, {257, 784, 65}};
+const Layer kLayers[] = {{0, 3, 5},   {5, 0, 7},      {1, 1, 1},       {3, 17, 3},
+                         {17, 3, 17}, {100, 101, 33}, {130, 140, 120}, {257, 784, 65}};
 
-const Activation kActivations[] = {Activation::identity, Activation::relu,
-                                   Activation::leaky_relu};
+const Activation kActivations[] = {Activation::identity, Activation::relu, Activation::leaky_relu};
 
 const char* name(Activation a) {
   switch (a) {
-    case Activation::identity: return "identity";
-    case Activation::relu: return "relu";
-    case Activation::leaky_relu: return "leaky_relu";
+    case Activation::identity:
+      return "identity";
+    case Activation::relu:
+      return "relu";
+    case Activation::leaky_relu:
+      return "leaky_relu";
   }
   return "?";
 }
@@ -96,10 +98,10 @@ TEST_P(DenseForwardTest, PreActivationOutputAndStatistics) {
       }
       const std::vector<std::int64_t> counts_before = counts, nonfinite_before = nonfinite;
       const std::vector<float> max_before = max_pre;
-      const DenseForwardArgs d{l.n_rows,    l.fan_in,   l.fan_out,  x.data(),
-                               weight.data(), bias.data(), pre.data(), out.data(),
-                               act,         kSlope,     counts.data(), max_pre.data(),
-                               nonfinite.data()};
+      const DenseForwardArgs d{
+          l.n_rows,      l.fan_in,       l.fan_out,       x.data(), weight.data(),
+          bias.data(),   pre.data(),     out.data(),      act,      kSlope,
+          counts.data(), max_pre.data(), nonfinite.data()};
       kernels().dense_forward(d, threads());
 
       expect_pre_matches(l, x, weight, bias, pre);
@@ -122,16 +124,18 @@ TEST_P(DenseForwardTest, PreActivationOutputAndStatistics) {
 
 TEST_P(DenseForwardTest, WithoutStatisticsAndInPlace) {
   for (const Layer& l : kLayers) {
-    SCOPED_TRACE(::testing::Message() << "n_rows=" << l.n_rows << " fan_in=" << l.fan_in
-                                      << " fan_out=" << l.fan_out);
+    SCOPED_TRACE(::testing::Message()
+                 << "n_rows=" << l.n_rows << " fan_in=" << l.fan_in << " fan_out=" << l.fan_out);
     std::mt19937 rng(static_cast<unsigned>(l.n_rows + l.fan_in + l.fan_out));
     const std::vector<float> x = random_floats(size(l.n_rows, l.fan_in), rng);
     const std::vector<float> weight = random_floats(size(l.fan_in, l.fan_out), rng);
     const std::vector<float> bias = random_floats(size(1, l.fan_out), rng);
     std::vector<float> pre(size(l.n_rows, l.fan_out)), out(pre.size());
-    DenseForwardArgs d{l.n_rows,    l.fan_in,   l.fan_out,  x.data(), weight.data(),
-                       bias.data(), pre.data(), out.data(), Activation::leaky_relu,
-                       kSlope,      nullptr,    nullptr,    nullptr};
+    DenseForwardArgs d{l.n_rows,   l.fan_in,      l.fan_out,
+                       x.data(),   weight.data(), bias.data(),
+                       pre.data(), out.data(),    Activation::leaky_relu,
+                       kSlope,     nullptr,       nullptr,
+                       nullptr};
     kernels().dense_forward(d, threads());
     expect_pre_matches(l, x, weight, bias, pre);
     // out may equal pre: the activation then overwrites the pre-activation.
@@ -157,9 +161,9 @@ TEST_P(DenseForwardTest, CountsNonFinitePreActivations) {
     for (std::int64_t j : inf_units) bias[j] = kInf;
     std::vector<float> pre(size(l.n_rows, l.fan_out)), out(pre.size());
     std::vector<std::int64_t> counts(size(1, l.fan_out)), nonfinite(counts.size());
-    const DenseForwardArgs d{l.n_rows,    l.fan_in,   l.fan_out,  x.data(),
-                             weight.data(), bias.data(), pre.data(), out.data(),
-                             Activation::relu, 0.0f,   counts.data(), nullptr,
+    const DenseForwardArgs d{l.n_rows,         l.fan_in,    l.fan_out,     x.data(),
+                             weight.data(),    bias.data(), pre.data(),    out.data(),
+                             Activation::relu, 0.0f,        counts.data(), nullptr,
                              nonfinite.data()};
     kernels().dense_forward(d, threads());
     for (std::int64_t j = 0; j < l.fan_out; ++j) {
@@ -180,9 +184,9 @@ TEST_P(DenseBackwardTest, GradientsMatchDoubleReference) {
   for (const Layer& l : kLayers) {
     for (Activation act : kActivations) {
       for (bool with_grad_x : {true, false}) {
-        SCOPED_TRACE(::testing::Message() << "n_rows=" << l.n_rows << " fan_in=" << l.fan_in
-                                          << " fan_out=" << l.fan_out << " " << name(act)
-                                          << (with_grad_x ? "" : " no grad_x"));
+        SCOPED_TRACE(::testing::Message()
+                     << "n_rows=" << l.n_rows << " fan_in=" << l.fan_in << " fan_out=" << l.fan_out
+                     << " " << name(act) << (with_grad_x ? "" : " no grad_x"));
         std::mt19937 rng(static_cast<unsigned>(l.n_rows * 3 + l.fan_in * 5 + l.fan_out));
         const std::vector<float> x = random_floats(size(l.n_rows, l.fan_in), rng);
         const std::vector<float> weight = random_floats(size(l.fan_in, l.fan_out), rng);
@@ -193,11 +197,19 @@ TEST_P(DenseBackwardTest, GradientsMatchDoubleReference) {
         const float kUnset = 777.0f;
         std::vector<float> grad_pre(pre.size(), kUnset), grad_weight(weight.size(), kUnset),
             grad_bias(size(1, l.fan_out), kUnset), grad_x(x.size(), kUnset);
-        const DenseBackwardArgs d{l.n_rows,         l.fan_in,          l.fan_out,
-                                  x.data(),         weight.data(),     pre.data(),
-                                  grad_out.data(),  grad_pre.data(),   grad_weight.data(),
-                                  grad_bias.data(), with_grad_x ? grad_x.data() : nullptr,
-                                  act,              kSlope};
+        const DenseBackwardArgs d{l.n_rows,
+                                  l.fan_in,
+                                  l.fan_out,
+                                  x.data(),
+                                  weight.data(),
+                                  pre.data(),
+                                  grad_out.data(),
+                                  grad_pre.data(),
+                                  grad_weight.data(),
+                                  grad_bias.data(),
+                                  with_grad_x ? grad_x.data() : nullptr,
+                                  act,
+                                  kSlope};
         kernels().dense_backward(d, threads());
 
         for (std::size_t i = 0; i < pre.size(); ++i)
@@ -256,9 +268,18 @@ TEST_P(DenseBackwardTest, GradPreInPlaceOfGradOut) {
   const std::vector<float> grad_out = random_floats(pre.size(), rng);
   std::vector<float> grad_pre(pre.size()), grad_weight(weight.size()), grad_bias(l.fan_out),
       grad_x(x.size());
-  DenseBackwardArgs d{l.n_rows,         l.fan_in,      l.fan_out,         x.data(),
-                      weight.data(),    pre.data(),    grad_out.data(),   grad_pre.data(),
-                      grad_weight.data(), grad_bias.data(), grad_x.data(), Activation::relu,
+  DenseBackwardArgs d{l.n_rows,
+                      l.fan_in,
+                      l.fan_out,
+                      x.data(),
+                      weight.data(),
+                      pre.data(),
+                      grad_out.data(),
+                      grad_pre.data(),
+                      grad_weight.data(),
+                      grad_bias.data(),
+                      grad_x.data(),
+                      Activation::relu,
                       0.0f};
   kernels().dense_backward(d, threads());
   std::vector<float> shared = grad_out, grad_weight2(weight.size()), grad_bias2(l.fan_out),
@@ -289,10 +310,18 @@ TEST_P(DenseBackwardTest, SameBitsOnOneAndTwoThreads) {
   auto run = [&](int n_threads) {
     Result r{std::vector<float>(pre.size()), std::vector<float>(weight.size()),
              std::vector<float>(l.fan_out), std::vector<float>(x.size())};
-    const DenseBackwardArgs d{l.n_rows,       l.fan_in,          l.fan_out,
-                              x.data(),       weight.data(),     pre.data(),
-                              grad_out.data(), r.grad_pre.data(), r.grad_weight.data(),
-                              r.grad_bias.data(), r.grad_x.data(), Activation::leaky_relu,
+    const DenseBackwardArgs d{l.n_rows,
+                              l.fan_in,
+                              l.fan_out,
+                              x.data(),
+                              weight.data(),
+                              pre.data(),
+                              grad_out.data(),
+                              r.grad_pre.data(),
+                              r.grad_weight.data(),
+                              r.grad_bias.data(),
+                              r.grad_x.data(),
+                              Activation::leaky_relu,
                               kSlope};
     kernels().dense_backward(d, n_threads);
     return r;

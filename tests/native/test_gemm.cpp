@@ -16,9 +16,9 @@ struct Shape {
   std::int64_t m, n, k;
 };
 
-const Shape kShapes[] = {{0, 5, 3},     {4, 0, 3},      {3, 5, 0},     {1, 1, 1},
-                         {3, 3, 3},     {17, 17, 17},   {1, 100, 3},   {100, 1, 17},
-                         {17, 3, 100},  {3, 17, 257},   {101, 103, 259}, {130, 120, 140},
+const Shape kShapes[] = {{0, 5, 3},     {4, 0, 3},    {3, 5, 0},       {1, 1, 1},
+                         {3, 3, 3},     {17, 17, 17}, {1, 100, 3},     {100, 1, 17},
+                         {17, 3, 100},  {3, 17, 257}, {101, 103, 259}, {130, 120, 140},
                          {601, 33, 520}};
 
 class GemmTest : public KernelTest {
@@ -26,9 +26,9 @@ class GemmTest : public KernelTest {
   // Runs one product with C's row stride ldc >= n and checks every element of
   // C and that the padding past column n is left alone.
   void check(const Shape& s, bool transpose_a, bool transpose_b, std::int64_t ldc) {
-    SCOPED_TRACE(::testing::Message() << "m=" << s.m << " n=" << s.n << " k=" << s.k
-                                      << " transpose_a=" << transpose_a
-                                      << " transpose_b=" << transpose_b << " ldc=" << ldc);
+    SCOPED_TRACE(::testing::Message()
+                 << "m=" << s.m << " n=" << s.n << " k=" << s.k << " transpose_a=" << transpose_a
+                 << " transpose_b=" << transpose_b << " ldc=" << ldc);
     std::mt19937 rng(static_cast<unsigned>(s.m * 7919 + s.n * 131 + s.k));
     // A is stored (m, k), or (k, m) when transposed; B (k, n), or (n, k).
     const std::vector<float> a = random_floats(static_cast<std::size_t>(s.m * s.k), rng);

@@ -54,9 +54,9 @@ TEST_P(OptimizerTest, SgdMatchesDoubleReference) {
       const std::vector<float> velocity0 = random_floats(param0.size(), rng);
       std::vector<float> param = param0, velocity = velocity0;
       const bool momentum = c.momentum != 0.0f;
-      const SgdArgs s{param.data(), grad.data(), momentum ? velocity.data() : nullptr,
-                      n,            c.lr,        c.momentum,
-                      c.weight_decay, c.nesterov};
+      const SgdArgs s{
+          param.data(),   grad.data(), momentum ? velocity.data() : nullptr, n, c.lr, c.momentum,
+          c.weight_decay, c.nesterov};
       EXPECT_TRUE(kernels().sgd_update(s, false, threads()));
       ASSERT_EQ(param, param0) << "a dry run wrote the parameter";
       ASSERT_EQ(velocity, velocity0) << "a dry run wrote the velocity";
@@ -145,8 +145,8 @@ AdamElement adam_reference(const AdamCase& c, std::int64_t t, float w, float gra
 // update cohort_start[i % 3], so its bias correction counts from there.
 void check_adam(const KernelSet& kernels, int threads, const AdamCase& c, std::int64_t n,
                 bool cohorts) {
-  SCOPED_TRACE(::testing::Message() << "Adam " << c.label << ", size " << n
-                                    << (cohorts ? ", cohorts" : ""));
+  SCOPED_TRACE(::testing::Message()
+               << "Adam " << c.label << ", size " << n << (cohorts ? ", cohorts" : ""));
   std::mt19937 rng(static_cast<unsigned>(n + 7));
   const std::vector<float> param0 = random_floats(static_cast<std::size_t>(n), rng);
   const std::vector<float> grad = random_floats(param0.size(), rng);
@@ -156,7 +156,7 @@ void check_adam(const KernelSet& kernels, int threads, const AdamCase& c, std::i
   std::vector<std::int32_t> cohort(param0.size());
   for (std::size_t i = 0; i < cohort.size(); ++i) cohort[i] = static_cast<std::int32_t>(i % 3);
   const std::int64_t cohort_start[] = {0, c.step / 2, c.step - 1};
-  AdamArgs a{param.data(), grad.data(), first.data(), second.data(), n, c.lr,
+  AdamArgs a{param.data(), grad.data(), first.data(), second.data(),  n,     c.lr,
              c.beta1,      c.beta2,     c.eps,        c.weight_decay, c.step};
   if (cohorts) {
     a.cohort = cohort.data();
@@ -195,8 +195,8 @@ TEST_P(OptimizerTest, AdamDryRunReportsNonFiniteAndWritesNothing) {
   const std::int64_t n = 600001;
   std::mt19937 rng(9);
   const std::vector<float> param0 = random_floats(static_cast<std::size_t>(n), rng);
-  std::vector<float> grad = random_floats(param0.size(), rng), param = param0,
-                     first(param0.size()), second(param0.size());
+  std::vector<float> grad = random_floats(param0.size(), rng), param = param0, first(param0.size()),
+                     second(param0.size());
   grad[12345] = std::numeric_limits<float>::quiet_NaN();
   const AdamArgs a{param.data(), grad.data(), first.data(), second.data(), n, 1e-3f,
                    0.9f,         0.999f,      1e-8f,        0.0f,          1};

@@ -17,4 +17,7 @@ from .remedies import compare_remedies
 from .sweep import expand_grid, sweep
 from .training import train_trial
 
-__all__ = ["born_dead_study", "init_study", "lr_sweep", "compare_remedies", "sweep", "expand_grid", "train_trial"]
+__all__ = [
+    "born_dead_study", "init_study", "lr_sweep", "compare_remedies", "sweep", "expand_grid",
+    "train_trial",
+]

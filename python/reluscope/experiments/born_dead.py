@@ -31,11 +31,13 @@ point, so that closed form is an upper reference for the mask-death curve.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import _core
-from ..initializers import initialize
 from .._validation import as_features, float32_hyperparameter, nonnegative_int, positive_int
+from ..initializers import initialize
 from . import _arguments as check
 from ._arguments import output_prefix
 from ._common import result_header, write_outputs
@@ -43,7 +45,7 @@ from ._common import result_header, write_outputs
 DEFAULT_WIDTHS = (2, 3, 4, 5, 10)
 # What the paper reports (section on the born-dead probability), to show beside
 # our estimates; "depth" counts hidden layers.
-PAPER_VALUES = [
+PAPER_VALUES: list[dict[str, Any]] = [
     {"width": 3, "depth": 10, "claim": "about 60% born dead"},
     {"width": 5, "depth": 10, "claim": "over 10% born dead"},
     {"width": 10, "depth": 10, "claim": "under 1% born dead"},
@@ -58,12 +60,13 @@ def pointwise_closed_form(width: int, depth) -> np.ndarray:
 
 
 def default_grid(n_points: int = 1001) -> np.ndarray:
-    """The 1-D input grid of the paper's setup: n_points in [-1, 1], as (n_points, 1)."""
+    """Return the 1-D input grid of the paper's setup: n_points in [-1, 1], as (n_points, 1)."""
     return np.linspace(-1.0, 1.0, n_points, dtype=np.float32)[:, None]
 
 
 def draw_networks(width: int, depth: int, n_networks: int, n_inputs: int, rng,
-                  init="he_normal", init_params=None, bias: float = 0.0):
+                  init="he_normal", init_params=None,
+                  bias: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parameters of ``n_networks`` networks as the C++ kernel takes them.
 
     Returns (first_weight (R, n_inputs, N), weights (R, depth - 1, N, N),
@@ -193,9 +196,9 @@ def born_dead_study(widths=DEFAULT_WIDTHS, max_depth: int = 50, n_networks: int 
     columns = []
     for width in widths:
         rng = np.random.default_rng([seed, width])
-        parameters = draw_networks(width, max_depth, n_networks, x.shape[1], rng, init,
-                                   init_params, bias)
-        dead_at, constant_at, dead_at_point = run_networks(x, *parameters, reference_point)
+        networks = draw_networks(width, max_depth, n_networks, x.shape[1], rng, init,
+                                 init_params, bias)
+        dead_at, constant_at, dead_at_point = run_networks(x, *networks, reference_point)
         mask = _by_depth(dead_at, depths)
         collapse = _by_depth(constant_at, depths)
         point = _by_depth(dead_at_point, depths)

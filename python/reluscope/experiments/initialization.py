@@ -25,7 +25,7 @@ from ._arguments import output_prefix
 from ._common import load_data, result_header, write_outputs
 
 # (label, initializer, its parameters)
-DEFAULT_INITS = (
+DEFAULT_INITS: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("N(0, 0.10)", "normal", {"std": 0.10}),
     ("N(0, 0.14)", "normal", {"std": 0.14}),
     ("N(0, 0.28)", "normal", {"std": 0.28}),
@@ -39,7 +39,7 @@ DEFAULT_INITS = (
 
 def stack(n_features: int, init, init_params, rng, width: int = 100, relu_layers: int = 5,
           biases: str = "zero") -> list[Dense]:
-    """A linear layer of ``width`` units then ``relu_layers`` ReLU layers of ``width``.
+    """Return a linear layer of ``width`` units then ``relu_layers`` ReLU layers of ``width``.
 
     Biases are zero (the article's setup) unless the initializer draws its own
     (RAI) and ``biases == "init"``. A list of layers, not an ``MLP``: its first
@@ -68,8 +68,11 @@ def layer_statistics(outputs: np.ndarray, relu: bool) -> dict:
 
 def init_study(inits=DEFAULT_INITS, dataset: str = "auto", n_samples: int = 1000,
                width: int = 100, relu_layers: int = 5, biases: str = "zero", seed: int = 0,
-               violin_values: int = 20000) -> dict:
+               violin_values: int = 20000) -> tuple[dict, dict]:
     """One forward pass of the stack under each init; statistics per layer.
+
+    Returns the result (its ``inits`` rows hold the statistics) and, by label,
+    the output values sampled from each layer for the violins.
 
     ``inits``: (label, initializer name, parameters) triples. The same
     ``n_samples`` inputs (a seeded sample of the training set, pixels in [0, 1])
@@ -115,7 +118,7 @@ def init_study(inits=DEFAULT_INITS, dataset: str = "auto", n_samples: int = 1000
 
 
 def findings(rows: list) -> list[str]:
-    """In words: does the std of the ReLU layers shrink, hold or explode with depth?"""
+    """Say in words whether the std of the ReLU layers shrinks, holds or explodes with depth."""
     lines = []
     for row in rows:
         stds = [layer["std"] for layer in row["layers"][1:]]
@@ -138,6 +141,7 @@ def findings(rows: list) -> list[str]:
 
 
 def table(result: dict) -> str:
+    """Format the init study's result as a text table, one row per init and layer."""
     lines = [(f"Init study: {result['parameters']['n_samples']} {result['parameters']['dataset']}"
              " samples, one forward pass, linear 100 then 5 ReLU layers of 100"),
              f"{'init':<12} {'layer':>5} {'mean':>10} {'std':>10} {'zeros':>7} {'dead':>5}"]
@@ -151,7 +155,7 @@ def table(result: dict) -> str:
 
 
 def figure(result: dict, samples: dict):
-    """The result as a matplotlib ``Figure`` (drawn in ``initialization_figure``)."""
+    """Return the result as a matplotlib ``Figure`` (drawn in ``initialization_figure``)."""
     from .initialization_figure import figure as draw
 
     return draw(result, samples)

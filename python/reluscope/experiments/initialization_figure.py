@@ -22,7 +22,7 @@ MINOR_TICK_VALUES = (-100, -1, 1, 100)
 
 
 def asinh_scaled(values):
-    """Outputs as placed on the violins' shared axis."""
+    """Return output ``values`` as placed on the violins' shared (asinh) axis."""
     return np.arcsinh(np.asarray(values, dtype=np.float64) / LINEAR_WIDTH)
 
 
@@ -64,8 +64,11 @@ def _violin_row(ax, row: dict, picked: list, color: str) -> None:
 
 
 def figure(result: dict, samples: dict):
-    """Top: std per layer (log scale), one line per init. Below: violins, one row per init,
-    every row on the same value axis and the same layer axis."""
+    """Draw the init study: the std per layer, then the violins of the outputs.
+
+    Top: std per layer (log scale), one line per init. Below: violins, one row
+    per init, every row on the same value axis and the same layer axis.
+    """
     from matplotlib.ticker import FixedFormatter, FixedLocator
 
     from ..html_report import figure_class
@@ -83,6 +86,7 @@ def figure(result: dict, samples: dict):
         if i < len(rows) - 1:
             ax.tick_params(labelbottom=False)
     n_layers = len(rows[0]["layers"])
+    assert first is not None  # rows is not empty (rows[0] above)
     first.set_xticks(range(n_layers))
     first.set_xticklabels(["linear"] + [f"ReLU {j}" for j in range(1, n_layers)])
     first.set_xlim(-0.5, n_layers - 0.5)

@@ -10,6 +10,8 @@ fitted to it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._validation import float32_hyperparameter, positive_int
@@ -50,8 +52,11 @@ def lr_sweep(lrs=DEFAULT_LRS, seeds=DEFAULT_SEEDS, dataset: str = "auto",
 
 
 def aggregate(trials: list, lrs: list) -> list:
-    """Per learning rate: mean, min and max over seeds of the whole-network and per-layer
-    dead fractions, plus accuracy, revivals and diverged runs."""
+    """Summarize the trials per learning rate.
+
+    Mean, min and max over seeds of the whole-network and per-layer dead
+    fractions, plus accuracy, revivals and diverged runs.
+    """
     rows = []
     for lr in lrs:
         runs = [t for t in trials if t["lr"] == lr]
@@ -88,7 +93,7 @@ def _regime(row: dict) -> str:
 
 
 def findings(rows: list) -> list[str]:
-    """What the sweep found, in words, read off the measured points (nothing fitted)."""
+    """Return what the sweep found, in words, read off the measured points (nothing fitted)."""
     lines = []
     init = np.mean([r["dead_init_total_mean"] for r in rows])
     lines.append(f"At init {100 * init:.1f}% of the hidden units are dead on the training set "
@@ -145,6 +150,7 @@ def findings(rows: list) -> list[str]:
 
 
 def table(result: dict) -> str:
+    """Format the lr sweep's result as a text table, one row per learning rate."""
     lines = [f"lr-sweep: {result['parameters']['dataset_used']}, SGD, "
              f"{len(result['parameters']['seeds'])} seeds, {result['parameters']['epochs']} epochs,"
              f" layers {result['parameters']['layer_sizes']}",
@@ -158,7 +164,8 @@ def table(result: dict) -> str:
     return "\n".join(lines + ["", *result["findings"]])
 
 
-def figure(result: dict):
+def figure(result: dict) -> Any:
+    """Draw the lr sweep's result: dead units at init and after training, per lr."""
     from ..html_report import figure_class
 
     Figure = figure_class()

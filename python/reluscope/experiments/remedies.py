@@ -99,7 +99,7 @@ def compare_remedies(lr: float = 0.5, seeds=(0, 1, 2), remedies=None, dataset: s
 
 
 def unit_state(row: dict) -> str:
-    """What a unit whose pre-activation is <= 0 on every sample is called in ``row``'s runs.
+    """Return what a unit whose pre-activation is <= 0 on every sample is called in ``row``'s runs.
 
     "dead" only for ReLU, where such a unit gets exactly zero gradient; a leaky
     unit still gets slope x gradient and can recover, so it is "inactive".
@@ -108,7 +108,7 @@ def unit_state(row: dict) -> str:
 
 
 def findings(rows: list) -> list[str]:
-    """What the comparison found, in words; remedies with a diverged run are not ranked."""
+    """Return what the comparison found, in words; remedies with a diverged run are not ranked."""
     lines = []
     diverged = [r for r in rows if r["diverged"]]
     finished = [r for r in rows if not r["diverged"]]
@@ -140,6 +140,7 @@ def findings(rows: list) -> list[str]:
 
 
 def table(result: dict) -> str:
+    """Format the remedies comparison as a text table, one row per remedy."""
     p = result["parameters"]
     lines = [(f"compare-remedies: {p['dataset_used']}, SGD lr={p['lr']}, {p['epochs']} "
               f"epochs, {len(p['seeds'])} seeds, layers {p['layer_sizes']} (means over seeds)"),
@@ -171,7 +172,7 @@ def table(result: dict) -> str:
 
 
 def figure(result: dict):
-    """The result as a matplotlib ``Figure`` (drawn in ``remedies_figure``)."""
+    """Return the result as a matplotlib ``Figure`` (drawn in ``remedies_figure``)."""
     from .remedies_figure import figure as draw
 
     return draw(result)

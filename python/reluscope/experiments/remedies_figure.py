@@ -18,7 +18,7 @@ COLORS = {"dead": "C3", "inactive": "C1", "accuracy": "C0"}
 
 
 def _notes(row: dict) -> str:
-    """What a reader must know before comparing ``row`` with the others, or ""."""
+    """Return what a reader must know before comparing ``row`` with the others, or ""."""
     notes = []
     if unit_state(row) == "inactive":
         notes.append("inactive, not dead")

@@ -31,7 +31,7 @@ import itertools
 
 
 def expand_grid(grid) -> list[dict]:
-    """A list of parameter dicts: ``grid`` itself, or the product of a dict of lists."""
+    """Return a list of parameter dicts: ``grid`` itself, or the product of a dict of lists."""
     if isinstance(grid, dict):
         names = list(grid)
         for name in names:

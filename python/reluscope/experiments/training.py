@@ -6,10 +6,11 @@ import functools
 
 import numpy as np
 
+from ..callbacks import Callback
 from ..errors import NonFiniteActivations, TrainingDiverged
 from ..model import MLP
 from ..monitor import DeadUnitMonitor
-from ..optim import SGD, Adam
+from ..optim import SGD, Adam, Optimizer
 from ..redo import ReDo
 from ..trainer import Trainer
 from ._common import load_data
@@ -17,7 +18,7 @@ from ._common import load_data
 
 @functools.lru_cache(maxsize=4)
 def cached_data(dataset: str, max_train: int | None, seed: int):
-    """The data of a trial, loaded once per worker process."""
+    """Return the data of a trial, loaded once per worker process."""
     return load_data(dataset, max_train=max_train, seed=seed)
 
 
@@ -43,6 +44,7 @@ def train_trial(lr: float, seed: int, dataset: str = "auto", hidden=(128, 128, 1
     name, x, y, x_test, y_test = cached_data(dataset, max_train, data_seed)
     model = MLP([x.shape[1], *hidden, int(y.max()) + 1], activation=activation, init=init,
                 seed=seed)
+    opt: Optimizer
     if optimizer == "sgd":
         opt = SGD(lr=lr, momentum=momentum, clip_norm=clip_norm, warmup_steps=warmup_steps)
     elif optimizer == "adam":
@@ -54,7 +56,7 @@ def train_trial(lr: float, seed: int, dataset: str = "auto", hidden=(128, 128, 1
     trainer = Trainer(model, optimizer=opt, batch_size=batch_size, seed=seed,
                       track_gradients=True)
     monitor = DeadUnitMonitor(x)
-    callbacks = [monitor]
+    callbacks: list[Callback] = [monitor]
     redo = None
     if redo_every:
         redo = ReDo(every=redo_every, seed=seed)

@@ -115,6 +115,9 @@ class MLPEstimatorBase(BaseEstimator):
 
     # Set by the subclasses: the reluscope loss of the task.
     _loss_name: str
+    # Set by fit (annotations only: an unfitted estimator has neither attribute).
+    _trainer: Trainer
+    monitor_: DeadUnitMonitor | None
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate_init=0.001, max_iter=200,
@@ -180,7 +183,8 @@ class MLPEstimatorBase(BaseEstimator):
         self.dead_units_ = [layer.dead_units
                             for layer in scan(trainer.model, x, dormancy=False).layers]
 
-    def _new_training(self, x: np.ndarray, n_outputs: int):
+    def _new_training(self, x: np.ndarray,
+                      n_outputs: int) -> tuple[Trainer, DeadUnitMonitor | None]:
         """A new model, its trainer and (with ``monitor``) its monitor, seeded from random_state."""
         rng = check_random_state(self.random_state)
         init_seed, shuffle_seed, subsample_seed = rng.randint(np.iinfo(np.int32).max, size=3)

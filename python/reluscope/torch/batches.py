@@ -11,14 +11,14 @@ from torch import nn
 
 
 def module_device_and_dtype(module: nn.Module) -> tuple[torch.device, torch.dtype]:
-    """The device and floating dtype of the module's first parameter (CPU, float32 if none)."""
+    """Return the device and floating dtype of the module's first parameter, else CPU, float32."""
     for tensor in module.parameters():
         return tensor.device, tensor.dtype
     return torch.device("cpu"), torch.float32
 
 
 def input_batches(batches, module: nn.Module) -> Iterator[torch.Tensor]:
-    """The input tensor of each batch, on the module's device.
+    """Yield the input tensor of each batch, on the module's device.
 
     ``batches`` is one tensor (or numpy array), taken as a single batch, or any
     iterable of tensors or of (input, label, ...) tuples or lists, such as a
@@ -40,7 +40,7 @@ def input_batches(batches, module: nn.Module) -> Iterator[torch.Tensor]:
 
 
 def check_batches(batches, argument: str) -> None:
-    """A TypeError naming ``argument`` unless ``batches`` is something ``input_batches`` reads.
+    """Raise a TypeError naming ``argument`` unless ``input_batches`` can read ``batches``.
 
     A dict or a string is iterable, but by its keys or characters: never batches.
     """
@@ -61,7 +61,7 @@ def check_batches(batches, argument: str) -> None:
 
 @contextmanager
 def evaluating(module: nn.Module):
-    """``module`` (and every submodule) in eval mode, each put back as it was."""
+    """Put ``module`` (and every submodule) in eval mode, each put back as it was."""
     modes = [(m, m.training) for m in module.modules()]
     module.eval()
     try:

@@ -22,8 +22,11 @@ def _in_place_float32(tensor: torch.Tensor) -> bool:
 
 
 def add_firing_counts(counts: torch.Tensor, pre_activation: torch.Tensor) -> bool:
-    """``counts += (pre_activation > 0).sum(0)`` for a 2-D (samples, units) pre-activation,
-    in place through the C++ core; False (nothing done) where it does not apply."""
+    """Add ``(pre_activation > 0).sum(0)`` to ``counts`` in place, through the C++ core.
+
+    For a 2-D (samples, units) pre-activation; False (nothing done) where it
+    does not apply.
+    """
     if (pre_activation.dim() != 2 or counts.device.type != "cpu"
             or counts.dtype != torch.int64 or not counts.is_contiguous()
             or not _in_place_float32(pre_activation)):

@@ -13,11 +13,12 @@ from .sites import Site, SiteKey, SiteWatcher
 class SiteRegistry:
     """The sites of one module in a fixed order: the layer index of each, for every report."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.sites: list[Site] = []
         self.index: dict[SiteKey, int] = {}
 
     def add(self, site: Site) -> int:
+        """Return the layer index of ``site``, registering it when new."""
         if site.key not in self.index:
             self.index[site.key] = len(self.sites)
             self.sites.append(site)
@@ -79,6 +80,7 @@ class TrainingFiring:
         return self._epoch_counts[index] != self._at_step[index]
 
     def mark_step(self) -> None:
+        """Remember the counts at this step, to tell what the next one adds."""
         for index, counts in self._epoch_counts.items():
             self._at_step[index].copy_(counts)
 
@@ -97,4 +99,5 @@ class TrainingFiring:
         return taken
 
     def remove(self) -> None:
+        """Remove the hooks."""
         self._watcher.remove()

@@ -53,17 +53,23 @@ class DeadUnitCallback(Callback):
         self.monitor: DeadUnitMonitor | None = None
 
     def on_fit_start(self, trainer, pl_module) -> None:
+        """Build the monitor on the module (and the first optimizer, when tracking updates)."""
         optimizers = list(trainer.optimizers) if self.track_updates else []
         self.monitor = DeadUnitMonitor(pl_module, self.x_scan,
                                        optimizers[0] if optimizers else None,
                                        **self.monitor_options)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        """Scan the module at the end of the training epoch."""
+        assert self.monitor is not None  # Lightning calls on_fit_start first
         self.monitor.end_epoch()
 
     def on_fit_end(self, trainer, pl_module) -> None:
+        """Remove the monitor's hooks."""
+        assert self.monitor is not None  # Lightning calls on_fit_start first
         self.monitor.close()
 
     def on_exception(self, trainer, pl_module, exception) -> None:
+        """Remove the monitor's hooks when training fails."""
         if self.monitor is not None:
             self.monitor.close()

@@ -47,8 +47,10 @@ class MLPScan:
     @classmethod
     def for_module(cls, module: nn.Module, x: np.ndarray | None,
                    sample_rows: int) -> MLPScan | None:
-        """The C++ scan of ``module`` on ``x``, or None where it would not give what the hook
-        scan gives (the module does not convert, or not every hidden layer is a site).
+        """Return the C++ scan of ``module`` on ``x``, or None where the hook scan must answer.
+
+        None where it would not give what the hook scan gives: the module does
+        not convert, or not every hidden layer is a site.
 
         ``x``: the float32 features (n_samples, n_features) on the host, or None
         (x_scan is not one feature matrix).
@@ -76,10 +78,13 @@ class MLPScan:
         return cls(module, x, found, model.activation.name, sample_rows)
 
     def scan(self) -> SiteScan | None:
-        """The scan of the module's current weights, or None where the hook scan must
-        answer: the module changed since ``for_module`` (its modules, dtype or device),
-        or its weights or activations are not finite (the hook scan counts a NaN
-        pre-activation as not firing; ``reluscope.scan`` refuses it)."""
+        """Return the scan of the module's current weights, or None where the hook scan must answer.
+
+        None when the module changed since ``for_module`` (its modules, dtype or
+        device), or when its weights or activations are not finite (the hook
+        scan counts a NaN pre-activation as not firing; ``reluscope.scan``
+        refuses it).
+        """
         if _leaves(self.module) != self._leaves or not _float32_on_cpu(self.module):
             return None
         try:
@@ -105,6 +110,9 @@ def _leaves(module: nn.Module) -> list[nn.Module]:
 
 
 def _float32_on_cpu(module: nn.Module) -> bool:
-    """The C++ scan computes in float32 on the host; a module in another dtype, or on an
-    accelerator, is scanned by hooks in its own dtype on its own device."""
+    """Whether the C++ scan, in float32 on the host, can scan this module.
+
+    A module in another dtype, or on an accelerator, is scanned by hooks in its
+    own dtype on its own device.
+    """
     return all(p.dtype == torch.float32 and p.device.type == "cpu" for p in module.parameters())

@@ -1,5 +1,6 @@
-"""``reluscope.torch.DeadUnitMonitor``: deaths, revivals and death certificates in your own
-PyTorch training loop.
+"""``reluscope.torch.DeadUnitMonitor``: dead units in your own PyTorch training loop.
+
+Deaths, revivals and death certificates, as the native monitor gives them.
 
 The same book as the native monitor (``reluscope.monitor``): a ``UnitHistory``
 of exact scans, ``DeathCertificate``s judged by ``CauseRules``, and the same
@@ -175,6 +176,7 @@ class DeadUnitMonitor(MonitorReadout):
 
     @property
     def layer_names(self) -> list[str]:
+        """The module path of each scanned layer."""
         return site_names(self._registry.sites)
 
     @property
@@ -184,20 +186,26 @@ class DeadUnitMonitor(MonitorReadout):
 
     @property
     def update_sources(self) -> list[str | None]:
+        """Per layer, where the last step's update of its weights was read (see ``updates``)."""
         if self._updates is None:
             return [None] * len(self._registry.sites)
         return self._updates.sources()
 
     def epoch_firing_counts(self) -> list[np.ndarray | None]:
-        """Per layer, the samples on which each unit fired in this epoch's training forwards
-        so far (one copy from the device); None for a layer not seen in them (see
-        ``unobserved``)."""
+        """Per layer, the samples on which each unit fired in this epoch's training so far.
+
+        Counted over the training forwards, one copy from the device; None for a
+        layer not seen in them (see ``unobserved``).
+        """
         return self._firing.epoch_counts()
 
     def last_firing_stats(self) -> list | None:
-        """Per layer, a ``reluscope.UnitStats`` whose ``last_firing`` holds each unit's last
-        firing step and the update after it (None without an optimizer). Under
-        torch.distributed every rank must call it: the records are reduced over the ranks."""
+        """Per layer, a ``reluscope.UnitStats`` of each unit's last firing.
+
+        Its ``last_firing`` holds each unit's last firing step and the update
+        after it (None without an optimizer). Under torch.distributed every rank
+        must call it: the records are reduced over the ranks.
+        """
         return (None if self._updates is None
                 else self._ranks.last_firing(self._updates.unit_stats()))
 
@@ -265,8 +273,9 @@ class DeadUnitMonitor(MonitorReadout):
                                                     OptimizerTraits.of(self._optimizer))
 
     def _scan_for_epoch(self):
-        """The one place the monitor scans: (report, HiddenLayerWeights, activation samples,
-        activation name).
+        """Scan: the one place the monitor does.
+
+        Returns (report, HiddenLayerWeights, activation samples, activation name).
 
         Through the C++ core where it gives what the hooks give (``MLPScan``),
         through hooks on the forward pass otherwise.
@@ -302,12 +311,15 @@ class DeadUnitMonitor(MonitorReadout):
             self._updates.remove()
 
     def __enter__(self) -> Self:
+        """Use the monitor as a context manager: ``close`` on exit."""
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
+        """Remove the hooks (``close``)."""
         self.close()
 
     def to_dict(self) -> dict:
+        """Return the whole record, with the layer names and the update sources, as a dict."""
         return {**super().to_dict(), "layer_names": self.layer_names,
                 "unobserved_during_epoch": [{"epoch": e, "layers": layers}
                                             for e, layers in self.unobserved],
@@ -316,8 +328,10 @@ class DeadUnitMonitor(MonitorReadout):
 
 
 def _features_or_none(x_scan):
-    """x_scan as the history's feature matrix when it is one (a 2-D tensor or array), for the
-    "inputs not centered" rule; None for images or a DataLoader."""
+    """x_scan as the history's feature matrix, when it is one (a 2-D tensor or array).
+
+    For the "inputs not centered" rule; None for images or a DataLoader.
+    """
     if isinstance(x_scan, torch.Tensor) and x_scan.dim() == 2:
         return x_scan.detach().float().cpu().numpy()
     if isinstance(x_scan, np.ndarray) and x_scan.ndim == 2:
@@ -326,8 +340,11 @@ def _features_or_none(x_scan):
 
 
 def _chained(index: int, sites: list, input_origin: dict, have_features: bool) -> bool:
-    """Whether site ``index``'s producer reads exactly the previous site's units (the first:
-    the scanned features), so that the cause rules may read its weights as a chain."""
+    """Whether site ``index``'s producer reads exactly the previous site's units.
+
+    For the first site, the scanned features. When it does, the cause rules may
+    read its weights as a chain.
+    """
     site = sites[index]
     if not isinstance(site.producer, nn.Linear):
         return False
@@ -338,7 +355,7 @@ def _chained(index: int, sites: list, input_origin: dict, have_features: bool) -
 
 
 def _rectifier(activation: nn.Module) -> Rectifier:
-    """The ``Rectifier`` of a ReLU-family module (what the attribution recomputes with)."""
+    """Return the ``Rectifier`` of a ReLU-family module (what the attribution recomputes with)."""
     if isinstance(activation, nn.LeakyReLU):
         return Rectifier(float(activation.negative_slope))
     if isinstance(activation, nn.ReLU6):

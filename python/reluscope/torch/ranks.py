@@ -66,7 +66,7 @@ class Ranks:
         return [t if s else None for t, s in zip(total, seen)]
 
     def last_firing(self, stats: list[UnitStats]) -> list[UnitStats]:
-        """The records of the latest step, over all ranks, in which each unit fired."""
+        """Return the records of the latest step, over all ranks, in which each unit fired."""
         if not self.active:
             return stats
         reduced = []
@@ -84,7 +84,7 @@ class Ranks:
         return reduced
 
     def scan_report(self, report: ScanReport) -> ScanReport:
-        """This rank's scan of its shard of x_scan, combined with every other rank's."""
+        """Combine this rank's scan of its shard of x_scan with every other rank's."""
         if not self.active:
             return report
         n_total = int(self._reduce(np.array([report.n_samples], np.int64), dist.ReduceOp.SUM)[0])
@@ -104,10 +104,12 @@ class Ranks:
         """Every rank's rows of x_scan, in rank order, on rank 0 (None on the others)."""
         if not self.active:
             return x
-        shards = [None] * self.world_size if self.writes else None
+        shards: list[np.ndarray | None] | None = (
+            [None] * self.world_size if self.writes else None)
         dist.gather_object(x, shards, dst=0)
-        if not self.writes:
+        if shards is None:  # not rank 0 (self.writes is False)
             return None
-        if any(shard is None for shard in shards):
+        rows = [shard for shard in shards if shard is not None]
+        if len(rows) < len(shards):
             return None  # some rank's x_scan is not one 2-D array: no attribution
-        return np.concatenate(shards)
+        return np.concatenate(rows)

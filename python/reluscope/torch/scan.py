@@ -60,8 +60,11 @@ def scan(module: nn.Module, batches, *, dormancy: bool = True) -> ScanReport:
 
 @dataclass
 class SiteScan:
-    """A scan with what the monitor also needs: the sites, how they chain, a few
-    pre-activations per site (``activation_samples``)."""
+    """A scan with what the monitor also needs.
+
+    The sites, how they chain, and a few pre-activations per site
+    (``activation_samples``).
+    """
 
     report: ScanReport
     sites: list
@@ -80,7 +83,7 @@ class _SiteTally:
         self.abs_sums = (torch.zeros(n_units, dtype=torch.float64, device=device)
                          if dormancy else None)
         self.n_samples = 0
-        self.sample = None
+        self.sample: np.ndarray | None = None
 
     def add(self, pre_activation: torch.Tensor, sample_rows: int, sample_values: int) -> None:
         site = self.site
@@ -107,8 +110,11 @@ class _SiteTally:
 
 
 def sample_activations(activations: torch.Tensor, values: int = SAMPLE_VALUES) -> np.ndarray:
-    """Up to ``values`` of ``activations`` (the monitor passes pre-activations), as a float32
-    array; the same draw (a fixed seed) for the same shape, whichever scan computed them."""
+    """Up to ``values`` of ``activations``, as a float32 array.
+
+    The monitor passes pre-activations. The same draw (a fixed seed) for the
+    same shape, whichever scan computed them.
+    """
     flat = activations.flatten().float()
     if flat.numel() > values:
         generator = torch.Generator(device=flat.device).manual_seed(0)
@@ -118,8 +124,11 @@ def sample_activations(activations: torch.Tensor, values: int = SAMPLE_VALUES) -
 
 def scan_sites(module: nn.Module, batches, *, dormancy: bool = True, sample_rows: int = 0,
                sample_values: int = SAMPLE_VALUES) -> SiteScan:
-    """``scan``, also returning the sites, their input origins and (with ``sample_rows``)
-    a sample of each site's pre-activations for the report's histograms."""
+    """Scan as ``scan`` does, also returning the sites and their input origins.
+
+    With ``sample_rows``, also a sample of each site's pre-activations for the
+    report's histograms.
+    """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     tallies: dict[SiteKey, _SiteTally] = {}

@@ -48,20 +48,23 @@ class Site:
 
     path: str
     call: int
-    producer: nn.Module
+    producer: nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d  # one of PRODUCERS
     activation: nn.Module
 
     @property
     def key(self) -> SiteKey:
+        """The site's key: (producer module, call number)."""
         return (self.producer, self.call)
 
     @property
     def n_units(self) -> int:
+        """Units of the site: the producer's output features or channels."""
         producer = self.producer
         return producer.out_features if isinstance(producer, nn.Linear) else producer.out_channels
 
     @property
     def leaky(self) -> bool:
+        """Whether the activation is a LeakyReLU with a nonzero slope."""
         return isinstance(self.activation, nn.LeakyReLU) and self.activation.negative_slope != 0
 
     def fired_per_sample(self, pre_activation: torch.Tensor) -> torch.Tensor:
@@ -93,7 +96,7 @@ class Site:
         return magnitude.flatten(2).mean(2)
 
     def activate(self, pre_activation: torch.Tensor) -> torch.Tensor:
-        """The ReLU's output, computed apart (an in-place module would overwrite its input)."""
+        """Return the ReLU's output, computed apart (an in-place module overwrites its input)."""
         relu = self.activation
         if isinstance(relu, nn.LeakyReLU):
             return functional.leaky_relu(pre_activation, relu.negative_slope)
@@ -102,7 +105,7 @@ class Site:
         return pre_activation.clamp(min=0.0)
 
     def batched(self, pre_activation: torch.Tensor) -> torch.Tensor:
-        """The pre-activation with a leading samples axis (an unbatched call has one sample)."""
+        """Return the pre-activation with a leading samples axis (of 1 for an unbatched call)."""
         if isinstance(self.producer, nn.Linear):
             return pre_activation.unsqueeze(0) if pre_activation.dim() == 1 else pre_activation
         spatial = self.producer.weight.dim() - 2  # Conv1d: 1 ... Conv3d: 3
@@ -111,7 +114,7 @@ class Site:
 
 
 def site_names(sites: list[Site]) -> list[str]:
-    """Module paths, with ``#call`` where a producer has more than one site."""
+    """Name the sites by module path, with ``#call`` where a producer has more than one site."""
     calls: dict[str, int] = {}
     for site in sites:
         calls[site.path] = calls.get(site.path, 0) + 1
@@ -144,8 +147,9 @@ class SiteWatcher:
         self._calls: dict[nn.Module, int] = {}
         self._outputs: dict[int, tuple] = {}  # id(tensor) -> (weakref, producer, call)
         self._activations: dict[int, tuple] = {}  # id(tensor) -> (weakref, site key)
-        self._root_input = None
-        self._pending_activation = None  # (ReLU module, site key) between its two hooks
+        self._root_input: weakref.ref[torch.Tensor] | None = None
+        # (ReLU module, site key) between its two hooks
+        self._pending_activation: tuple[nn.Module, SiteKey] | None = None
         self._handles = [root.register_forward_pre_hook(self._begin_forward),
                          root.register_forward_hook(self._end_forward, always_call=True)]
         for module in self._paths:

@@ -60,15 +60,21 @@ UPDATE_PATHS = ("auto", "copy")
 
 def update_source(optimizer: torch.optim.Optimizer, group: dict | None,
                   param: torch.Tensor, closure=None, path: str = "auto") -> str:
-    """Where the coming ``optimizer.step(closure)``'s update of ``param`` (in param group
-    ``group``, None: in none) can be read exactly: one of SGD_GRADIENT, SGD_MOMENTUM_BUFFER,
-    NOT_UPDATED or COPY (see the module docstring). ``path="copy"``: always COPY."""
+    """Where the coming ``optimizer.step(closure)``'s update of ``param`` can be read exactly.
+
+    ``group`` is its param group (None: in none). One of SGD_GRADIENT,
+    SGD_MOMENTUM_BUFFER, NOT_UPDATED or COPY (see the module docstring).
+    ``path="copy"``: always COPY.
+    """
     return _source(_group_sources(optimizer, closure, path), group, param)
 
 
 def _group_sources(optimizer, closure, path: str) -> dict[int, str] | None:
-    """Per id(param group), ``_group_source``; None: every parameter is copied. Once per
-    step: on a tiny network the Python of a per-param look shows in the step time."""
+    """Per id(param group), ``_group_source``; None: every parameter is copied.
+
+    Once per step: on a tiny network the Python of a per-param look shows in
+    the step time.
+    """
     if path == "copy" or type(optimizer) is not torch.optim.SGD or closure is not None:
         return None
     return {id(group): _group_source(group) for group in optimizer.param_groups}
@@ -84,8 +90,11 @@ def _source(group_sources: dict[int, str] | None, group: dict | None,
 
 
 def _group_source(group: dict) -> str:
-    """What ``torch.optim.SGD`` does with the params of ``group``: COPY where its own terms
-    are not the update, else the term, for a param that has a dense real gradient."""
+    """Return what ``torch.optim.SGD`` does with the params of ``group``.
+
+    COPY where its own terms are not the update, else the term, for a param
+    that has a dense real gradient.
+    """
     if (group.get("fused") or group.get("differentiable")
             or isinstance(group["lr"], torch.Tensor)
             or isinstance(group["weight_decay"], torch.Tensor)):
@@ -106,17 +115,22 @@ def _param_source(group_source: str, param: torch.Tensor) -> str:
 
 
 class _ParamUpdate:
-    """One parameter's update in a step, per unit: the norm of each row (the weights into
-    one unit; ``rows=True``) or each value (a bias; ``rows=False``)."""
+    """One parameter's update in a step, per unit.
+
+    The norm of each row (the weights into one unit; ``rows=True``) or each
+    value (a bias; ``rows=False``).
+    """
 
     def __init__(self, param: torch.Tensor, rows: bool):
         self.param = param
         self.rows = rows
-        self.source = None  # where the last step's update was read
-        self.before_norm = None  # rows: ||p_j|| as the step found it
-        self._group = None
-        self._before = None  # COPY: the parameter before the step (allocated on first need)
-        self._per_lr = None  # SGD_GRADIENT: the update over lr, measured before the step
+        self.source: str | None = None  # where the last step's update was read
+        self.before_norm: torch.Tensor | None = None  # rows: ||p_j|| as the step found it
+        self._group: dict | None = None
+        # COPY: the parameter before the step (allocated on first need).
+        self._before: torch.Tensor | None = None
+        # SGD_GRADIENT: the update over lr, measured before the step.
+        self._per_lr: torch.Tensor | None = None
 
     def _norms(self, value: torch.Tensor) -> torch.Tensor:
         # torch's own reduction: at memory speed already (0.22 ms per 4 MB on 1 thread,
@@ -138,6 +152,8 @@ class _ParamUpdate:
             return
         # dp = -lr * (g + weight_decay * p), g = -grad under maximize; the same float32
         # terms as sgd.py's, up to the sign, which is exact.
+        # SGD_GRADIENT comes from an SGD group, for a parameter with a gradient.
+        assert group is not None and self.param.grad is not None
         grad, decay = self.param.grad, group["weight_decay"]
         if self.rows:
             if decay != 0:
@@ -151,14 +167,18 @@ class _ParamUpdate:
         """(n_units,): ||dp_j|| (rows) or dp_j; for rows, also sets ``before_norm``."""
         value = self.param
         if self.source == COPY:
+            before = self._before
+            assert before is not None  # before_step copied the parameter
             if not self.rows:
-                return value - self._before
-            self.before_norm = self._norms(self._before)
-            return self._norms(self._before.sub_(value))  # -dp, in the buffer
+                return value - before
+            self.before_norm = self._norms(before)
+            return self._norms(before.sub_(value))  # -dp, in the buffer
         if self.source == NOT_UPDATED:
             return value.new_zeros(value.shape[0])
+        assert self._group is not None  # before_step was given the group
         lr = float(self._group["lr"])
         if self.source == SGD_GRADIENT:
+            assert self._per_lr is not None  # before_step measured it
             return self._per_lr * lr
         momentum_buffer = state[self.param]["momentum_buffer"]  # what the step applied, / -lr
         if self.rows:
@@ -177,9 +197,11 @@ class _ProducerUpdate:
         self._row_fields = None  # views of _row made once: indexing is a call per step
 
     def after_step(self, state: dict, step: int, lr: float) -> torch.Tensor:
-        """(n_fields, n_units) float64 on the device: per unit, in LAST_FIRING_FIELDS order,
-        the step, the lr, ||dw_j||, db_j, ||dw_j|| / ||w_j(before)||, and the layer's medians
-        of ||dw||, |db| and the ratio (the upper median, as the native trainer's).
+        """(n_fields, n_units) float64 on the device, in LAST_FIRING_FIELDS order.
+
+        Per unit: the step, the lr, ||dw_j||, db_j, ||dw_j|| / ||w_j(before)||,
+        and the layer's medians of ||dw||, |db| and the ratio (the upper median,
+        as the native trainer's).
 
         Few, whole-tensor ops: on a tiny network each op's call costs more than its work.
         """
@@ -279,9 +301,11 @@ class UpdateTracker:
         self.firing.mark_step()
 
     def sources(self) -> list[str | None]:
-        """Per registered site, where the last step's update of its weights was read (one of
-        SGD_GRADIENT, SGD_MOMENTUM_BUFFER, NOT_UPDATED, COPY); None for a site whose weights
-        the optimizer does not hold."""
+        """Per registered site, where the last step's update of its weights was read.
+
+        One of SGD_GRADIENT, SGD_MOMENTUM_BUFFER, NOT_UPDATED, COPY; None for a
+        site whose weights the optimizer does not hold.
+        """
         sources = []
         for site in self.registry.sites:
             update = self._producers.get(site.producer)
@@ -301,6 +325,7 @@ class UpdateTracker:
         return stats
 
     def remove(self) -> None:
+        """Remove the hooks from the optimizer."""
         for handle in self._handles:
             handle.remove()
         self._handles = []
