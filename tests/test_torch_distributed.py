@@ -11,10 +11,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 import torch.distributed as dist  # noqa: E402
+from test_torch_monitor import train_on  # noqa: E402
 from torch import nn  # noqa: E402
 
 import reluscope.torch as rt  # noqa: E402
-from test_torch_monitor import train_on  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch built without distributed")
 

@@ -56,6 +56,7 @@ __all__: list[str] = [
     "selected_target",
     "set_gemm_tuning",
     "set_num_threads",
+    "set_threads_for_this_thread",
     "sgd_update",
     "softmax_cross_entropy",
     "supported_targets",
@@ -680,6 +681,11 @@ def set_gemm_tuning(
 def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> int:
     """
     Set the threads each kernel call uses, at most available_processors(); returns the count applied.
+    """
+
+def set_threads_for_this_thread(n: typing.SupportsInt | typing.SupportsIndex) -> int:
+    """
+    Threads the kernel calls of the calling thread use (0: the process-wide count); returns the count applied.
     """
 
 def sgd_update(

@@ -29,13 +29,17 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class StreamBuffers:
-    """The two activation buffers of ``stream_layers``, kept by a caller that streams many
-    pieces of rows, so that each piece does not allocate (and page-fault) them anew."""
+    """The two activation buffers of ``stream_layers``, kept across calls.
 
-    def __init__(self):
+    A caller that streams many pieces of rows keeps one, so that each piece does
+    not allocate (and page-fault) the buffers anew.
+    """
+
+    def __init__(self) -> None:
         self.arrays: list[np.ndarray] = []
 
     def get(self, size: int) -> list[np.ndarray]:
+        """Return the two buffers, grown to at least ``size`` floats each."""
         if not self.arrays or self.arrays[0].size < size:
             self.arrays = [np.empty(size, dtype=np.float32) for _ in range(2)]
         return self.arrays
@@ -79,7 +83,7 @@ def stream_layers(layers, x: np.ndarray, chunk_size: int = DEFAULT_CHUNK_ROWS, *
     rows = min(chunk_size, n)
     buffered = layers if outputs is None else layers[:-1]
     widest = max((layer.fan_out for layer in buffered), default=0)
-    buffers = (buffers or StreamBuffers()).get(rows * widest)
+    activations = (buffers or StreamBuffers()).get(rows * widest)
     pre_buffer = np.empty(rows * widest, dtype=np.float32) if keep_pre else None
     nonfinite = [np.zeros(layer.fan_out, dtype=np.int64) for layer in layers]
     for start in range(0, n, chunk_size):
@@ -90,7 +94,7 @@ def stream_layers(layers, x: np.ndarray, chunk_size: int = DEFAULT_CHUNK_ROWS, *
             if outputs is not None and i == last:
                 out = outputs[start:start + m]
             else:
-                out = buffers[i % 2][:m * fan_out].reshape(m, fan_out)
+                out = activations[i % 2][:m * fan_out].reshape(m, fan_out)
             pre = out
             if pre_buffer is not None and layer.activation.kind != _core.Activation.identity:
                 pre = pre_buffer[:m * fan_out].reshape(m, fan_out)

@@ -29,14 +29,16 @@ from .scan_parts import ScanParts
 
 
 def worth_threading(n_samples: int, chunk_size: int, n_threads: int) -> bool:
-    """Whether there are kernel threads to spare and a chunk for each of them."""
+    """Tell whether there are kernel threads to spare and more than one chunk."""
     return n_threads >= 2 and n_samples > chunk_size
 
 
 def threaded_scan_parts(hidden, x: np.ndarray, chunk_size: int, dormancy: bool,
                         n_threads: int) -> ScanParts:
-    """The scan statistics of x (checked C-contiguous float32), ``n_threads`` chunks at a
-    time, each chunk on one thread."""
+    """Return the scan statistics of x, ``n_threads`` chunks at a time, each on one thread.
+
+    ``x`` is checked C-contiguous float32 already.
+    """
     local = threading.local()
 
     def scan_chunk(start: int) -> ScanParts:

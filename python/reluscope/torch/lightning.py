@@ -19,7 +19,8 @@ from __future__ import annotations
 try:
     from lightning.pytorch import Callback
 except ImportError:  # Lightning before 2.0 ships as pytorch_lightning
-    from pytorch_lightning import Callback
+    # Another class to mypy when both packages are installed; one base either way.
+    from pytorch_lightning import Callback  # type: ignore[assignment]
 
 from .monitor import DeadUnitMonitor
 
