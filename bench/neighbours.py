@@ -24,9 +24,11 @@ import sys
 import time
 
 CONFIGS = {
-    "reluscope's default": {},  # GOMP_SPINCOUNT=3000, set by reluscope at import
+    "reluscope's default": {},  # GOMP_SPINCOUNT=6000, set by reluscope at import
     "GOMP_SPINCOUNT=300000 (libgomp's own default)": {"GOMP_SPINCOUNT": "300000"},
     "GOMP_SPINCOUNT=30000": {"GOMP_SPINCOUNT": "30000"},
+    "GOMP_SPINCOUNT=10000": {"GOMP_SPINCOUNT": "10000"},
+    "GOMP_SPINCOUNT=6000": {"GOMP_SPINCOUNT": "6000"},
     "GOMP_SPINCOUNT=1000": {"GOMP_SPINCOUNT": "1000"},
     "OMP_WAIT_POLICY=passive": {"OMP_WAIT_POLICY": "passive"},
     "OMP_WAIT_POLICY=active": {"OMP_WAIT_POLICY": "active"},

@@ -9,11 +9,13 @@ import sys
 import pytest
 
 import reluscope as rs
+from reluscope._openmp_wait import SPIN_COUNT
 
 IDLE_PROBE = """
 import json, os, resource, time
 import numpy as np
 import reluscope as rs
+from reluscope._openmp_wait import SPIN_COUNT
 rs.set_num_threads(2)
 model = rs.MLP([256, 256, 256, 256], seed=0)
 x = np.ones((256, 256), np.float32)
@@ -48,7 +50,7 @@ two_processors = pytest.mark.skipif(rs.build_info()["available_processors"] < 2 
 @two_processors
 def test_idle_workers_sleep_soon_after_a_call():
     result = probe()
-    assert result["openmp_wait"] == "GOMP_SPINCOUNT=3000"
+    assert result["openmp_wait"] == f"GOMP_SPINCOUNT={SPIN_COUNT}"
     assert result["environ"] is None  # set for libgomp's load only: children do not inherit it
     # libgomp's own default spins for milliseconds of CPU after every region; bounded, the
     # worker is asleep within about 0.1 ms.

@@ -57,14 +57,14 @@ std::string cpu_name() {
   return family.empty() ? name : name + " (family " + family + ", model " + model + ")";
 }
 
-// The Python module bounds libgomp's idle spin to GOMP_SPINCOUNT=3000 unless
+// The Python module bounds libgomp's idle spin to GOMP_SPINCOUNT=6000 unless
 // the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT (python/reluscope/_openmp_wait.py);
 // libgomp reads them before main, so the benchmark executes itself again with
 // the same setting, to time what the module runs. On 2 cores busy with other
 // work, libgomp's default spin made the 2-thread medium step 237 ms instead of 125.
 void bound_openmp_spin(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
-  setenv("GOMP_SPINCOUNT", "3000", 1);
+  setenv("GOMP_SPINCOUNT", "6000", 1);
   execv("/proc/self/exe", argv);  // returns only on failure: then run unbounded
   unsetenv("GOMP_SPINCOUNT");
 }

@@ -5,7 +5,7 @@ next, for about 300,000 iterations (several milliseconds) when neither
 ``OMP_WAIT_POLICY`` nor ``GOMP_SPINCOUNT`` is set. In a process that also runs
 numpy's BLAS or PyTorch, that spinning takes the cores their threads need: a
 numpy product called right after a reluscope call ran many times slower than
-alone. reluscope bounds the spin to ``SPIN_COUNT`` iterations (tens of
+alone. reluscope bounds the spin to ``SPIN_COUNT`` iterations (a hundred or so
 microseconds: long enough to carry a worker from one kernel call of a training
 step to the next, short enough to be gone before a neighbour's call).
 
@@ -22,7 +22,14 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
-SPIN_COUNT = 3000  # about 80 us at the ~27 ns per iteration measured on AMD Zen 3
+# About 160 us at the ~27 ns per iteration measured on AMD Zen 3. Half that
+# (3000) let workers fall asleep between the kernel calls of a deep-narrow training
+# step (100-128^10-10, batch 256): in a virtual machine each wake-up of a sleeping
+# worker then cost its CPU's exit from the hypervisor's idle, and for the first 50 to
+# 100 ms after an idle spell the steps took 10-15 ms instead of 4. At 6000 they take
+# 4-4.6 ms from the first step, and numpy's products beside reluscope's calls
+# slowed no more than at 3000 (bench/neighbours.py: 2.32 against 2.30 times the sum).
+SPIN_COUNT = 6000
 USER_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 applied: str | None = None

@@ -199,7 +199,7 @@ def build_info() -> dict:
         ``cpu_profile`` (in use), ``gemm_tuning`` (the blocking and prefetch of
         the target in use, see ``cpu_profiles()``), ``openmp`` (bool), ``num_threads`` and
         ``available_processors`` (the cap on ``num_threads``), ``openmp_wait``
-        (how long idle workers spin: ``"GOMP_SPINCOUNT=3000"`` as reluscope set
+        (how long idle workers spin: ``"GOMP_SPINCOUNT=6000"`` as reluscope set
         it, or the user's ``OMP_WAIT_POLICY`` / ``GOMP_SPINCOUNT``; see
         ``reluscope._openmp_wait``).
     """
