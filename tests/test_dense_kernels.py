@@ -113,6 +113,26 @@ def test_nonfinite_counts_match_reference_on_odd_shapes(simd_target, num_threads
                                       err_msg=str(shape))
 
 
+def test_maximum_skips_nan_rows_in_any_order_and_column(simd_target, num_threads):
+    # A NaN pre-activation is counted as non-finite and never taken as a unit's
+    # maximum, in the tile's whole vectors and in its ragged right edge alike
+    # (37 units: the edge holds the last 5 or 21), wherever the NaN row falls.
+    n_units = 37
+    weight = np.ones((2, n_units), np.float32)
+    bias = np.zeros(n_units, np.float32)
+    for nan_row in range(3):
+        x = np.ones((3, 2), np.float32)
+        x[nan_row, 0] = np.nan
+        pre, out = np.empty((3, n_units), np.float32), np.empty((3, n_units), np.float32)
+        maxima = np.full(n_units, -np.inf, np.float32)
+        nonfinite = np.zeros(n_units, np.int64)
+        _core.dense_forward(x, weight, bias, pre, out, _core.Activation.relu, 0.0, None, maxima,
+                            nonfinite)
+        np.testing.assert_array_equal(maxima, np.full(n_units, 2.0, np.float32),
+                                      err_msg=f"NaN in row {nan_row}")
+        np.testing.assert_array_equal(nonfinite, np.ones(n_units, np.int64))
+
+
 def test_nonfinite_counts_are_zero_and_change_nothing_on_finite_data(simd_target, rng):
     x, weight, bias = random_layer(rng, 257, 17, 100)
     plain = run_forward(x, weight, bias, "relu", 0.0, with_stats=False)

@@ -55,7 +55,9 @@ struct DenseEpilogue {
         out_tile[i * ldo + j] = activation_forward(s, Act, slope);
         if (Stats) {
           local.counts[col0 + j] += s > 0.0f;
-          local.maxima[col0 + j] = max_f(local.maxima[col0 + j], s);
+          // As in whole vectors below: a NaN never becomes the maximum (it is
+          // counted as non-finite), so the result does not depend on row order.
+          local.maxima[col0 + j] = s > local.maxima[col0 + j] ? s : local.maxima[col0 + j];
           const float d = s - s;  // 0 when s is finite, NaN for NaN and +-Inf
           local.nonfinite[col0 + j] += d != d;
         }
