@@ -270,6 +270,31 @@ def test_gemm_is_right_under_unusual_tunings(simd_target, num_threads, rng, kc, 
         _core.select_target(_core.selected_target())  # back to the profile's tuning
 
 
+def test_threads_splitting_many_column_blocks_keep_their_packed_panels_apart(simd_target, rng):
+    # Few rows and many column blocks of 4 panels (NC = 4 NR) with a ragged last
+    # one: the threads split each block's panels and run through the blocks
+    # unsynchronised. When a thread's share of the last block was packed into
+    # slots another thread was still reading for the block before, products came
+    # out wrong now and then; so many rounds, checked every time.
+    nr = {"portable": 8, "avx2": 16, "avx512": 32}[simd_target]  # the targets' NR
+    m, k = 20, 300  # two KC blocks at kc 256
+    n = 31 * 4 * nr + nr // 2  # 31 full blocks and a half-panel one
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    expected = a.astype(np.float64) @ b
+    previous = rs.get_num_threads()
+    try:
+        rs.set_num_threads(2)
+        _core.set_gemm_tuning(256, 1, 4 * nr, 0)
+        for attempt in range(40):
+            c = np.full((m, n), np.nan, np.float32)
+            _core.gemm(a, b, c, False, False)
+            np.testing.assert_allclose(c, expected, **tolerance(k), err_msg=f"round {attempt}")
+    finally:
+        rs.set_num_threads(previous)
+        _core.select_target(_core.selected_target())
+
+
 def test_selecting_a_target_ends_a_tuning_set_by_hand():
     before = rs.build_info()["gemm_tuning"]
     try:

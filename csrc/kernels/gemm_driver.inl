@@ -115,12 +115,13 @@ struct StridedB {
 };
 
 // The two inner loops: B panels [q_begin, q_end) of column block jc against
-// rows [ic, ic + mc) of A, inner-dimension block [pc, pc + kc). A is either a
+// rows [ic, ic + mc) of A, inner-dimension block [pc, pc + kc). `b_panels` points
+// at packed panel q_begin, the others following panel_stride apart. A is either a
 // packed block (a_lda == 0) or read in place, row-major with row stride a_lda,
 // `a` pointing at row ic, column pc.
 template <class Epilogue>
 inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilogue::Local& local,
-                           const float* a, i64 a_lda, const float* b_pack, i64 panel_stride, i64 ic,
+                           const float* a, i64 a_lda, const float* b_panels, i64 panel_stride, i64 ic,
                            i64 mc, i64 jc, i64 q_begin, i64 q_end, i64 pc, i64 kc,
                            i64 prefetch_distance) {
   alignas(64) float tile[RS_MR * RS_NR];
@@ -129,7 +130,7 @@ inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilo
   for (i64 q = q_begin; q < q_end; ++q) {
     const i64 j0 = jc + q * RS_NR;
     const i64 cols = min_i64(RS_NR, g.n - j0);
-    const float* bp = b_pack + q * panel_stride;
+    const float* bp = b_panels + (q - q_begin) * panel_stride;
     for (i64 ir = 0; ir < mc; ir += RS_MR) {
       const i64 rows = min_i64(RS_MR, mc - ir);
       const i64 row0 = ic + ir;
@@ -160,7 +161,11 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
   // Panels sit kc_max apart whatever this block's kc: threads that split the
   // columns run unsynchronised and may be on KC blocks of different depth.
   const i64 panel_stride = RS_NR * kc_max;
-  float* const b_pack = scratch<float>(kPackB, ceil_div(nc_max, RS_NR) * panel_stride);
+  // Room for every panel of a column block, and for each thread's own share of
+  // them (columns_share below); the second is at least the first.
+  const i64 block_panels = ceil_div(nc_max, RS_NR);
+  const i64 panels_per_thread = ceil_div(block_panels, n_threads);
+  float* const b_pack = scratch<float>(kPackB, n_threads * panels_per_thread * panel_stride);
   float* const a_pack = scratch<float>(kPackA, static_cast<i64>(n_threads) * mc_block * kc_max);
   if (k <= 0) {  // empty inner dimension: C = 0, still through the epilogue
     alignas(64) float zeros[RS_MR * RS_NR] = {};
@@ -180,8 +185,15 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
   // all fall in the same L1 sets, so those are packed whatever their size.
   const bool read_a_in_place =
       g.a_col_stride == 1 && m * k <= kSmallA && (g.a_row_stride * 4) % 4096 != 0;
+  //
+  // Each thread packs its B panels into slots of its own. The threads run
+  // unsynchronised across column blocks, and a ragged last block splits its
+  // panels at other places than a full one: in shared slots (panel q at slot q)
+  // a thread packing the last block overwrote panels that another, still on the
+  // block before, was reading (wrong products with n > NC, seen with NC = 96).
   auto columns_share = [&](int tid, int team) {
     float* my_a = a_pack + static_cast<i64>(tid) * mc_block * kc_max;
+    float* my_b = b_pack + static_cast<i64>(tid) * panels_per_thread * panel_stride;
     auto local = ep.local(tid);
     for (i64 jc = 0; jc < n; jc += nc_block) {
       const i64 n_panels = ceil_div(min_i64(nc_block, n - jc), RS_NR);
@@ -190,17 +202,17 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
         const i64 kc = min_i64(kc_block, k - pc);
         for (i64 q = q_begin; q < q_end; ++q) {
           const i64 j0 = jc + q * RS_NR;
-          b_packer.pack(pc, j0, kc, min_i64(RS_NR, n - j0), b_pack + q * panel_stride);
+          b_packer.pack(pc, j0, kc, min_i64(RS_NR, n - j0), my_b + (q - q_begin) * panel_stride);
         }
         for (i64 ic = 0; ic < m; ic += mc_block) {
           const i64 mc = min_i64(mc_block, m - ic);
           const float* a_at = g.a + ic * g.a_row_stride + pc * g.a_col_stride;
           if (read_a_in_place) {
-            multiply_block(g, ep, local, a_at, g.a_row_stride, b_pack, panel_stride, ic, mc, jc,
+            multiply_block(g, ep, local, a_at, g.a_row_stride, my_b, panel_stride, ic, mc, jc,
                            q_begin, q_end, pc, kc, prefetch);
           } else {
             pack_a_block(a_at, g.a_row_stride, g.a_col_stride, mc, kc, my_a);
-            multiply_block(g, ep, local, my_a, 0, b_pack, panel_stride, ic, mc, jc, q_begin, q_end,
+            multiply_block(g, ep, local, my_a, 0, my_b, panel_stride, ic, mc, jc, q_begin, q_end,
                            pc, kc, prefetch);
           }
         }
@@ -212,12 +224,16 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
     return;
   }
 
-  // Few rows (a training batch): split the columns. Each thread's B panels stay
-  // in its own L2 and no panel is shared, so no barrier. Sharing one packed B
-  // between threads that split the rows cost 15-25% at m = 256 (330 vs 430
-  // GFLOP/s on 2 threads).
+  // Up to a thousand rows or so (a training batch, a square of 1024): split the
+  // columns. Each thread's B panels stay in its own L2 and no panel is shared,
+  // so no barrier; every thread packs all of A, which costs little at this size.
+  // Sharing one packed B between threads that split the rows cost 15-25% at
+  // m = 256 (330 vs 430 GFLOP/s on 2 threads, Zen 5). At m = 1024 (Zen 3, 2
+  // threads) the two splits ran alike on a quiet machine, and the columns split
+  // 9-17% faster while other work shared the cores: it has no barrier at which a
+  // descheduled thread holds the other up. At 1536 and 4096 rows they ran alike.
   const i64 total_panels = ceil_div(min_i64(nc_block, n), RS_NR);
-  if (m < 4 * mc_block && total_panels >= 2 * n_threads) {
+  if (m < 12 * mc_block && total_panels >= 2 * n_threads) {
 #pragma omp parallel num_threads(n_threads)
     columns_share(thread_id(), n_threads);
     return;
@@ -268,8 +284,9 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
                          g.a_col_stride, mc, kc, my_a);
             packed_block = ib;
           }
-          multiply_block(g, ep, local, my_a, 0, b_pack, panel_stride, ic, mc, jc,
-                         grp * n_panels / groups, (grp + 1) * n_panels / groups, pc, kc, prefetch);
+          const i64 q_begin = grp * n_panels / groups, q_end = (grp + 1) * n_panels / groups;
+          multiply_block(g, ep, local, my_a, 0, b_pack + q_begin * panel_stride, panel_stride, ic,
+                         mc, jc, q_begin, q_end, pc, kc, prefetch);
         }
       }
     }
