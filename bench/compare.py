@@ -69,6 +69,23 @@ def timed(fn, min_seconds=2e-3):
 SETTLE_SECONDS = 0.3
 
 
+# Calls before each sample, for at least this long: after the settle pause the
+# next calls run slow for a while whatever the library (the CPU's clock, caches,
+# and in a virtual machine the idle vCPU's exit from the hypervisor on every
+# thread wake-up: a 2-thread deep-narrow step of 4 ms took 10-15 ms for 50-100 ms
+# after an idle spell). The samples are of steady training, which is what the
+# step and product rows stand for; bench/neighbours.py covers the cold case.
+WARM_SECONDS = 0.05
+
+
+def warm(fn):
+    """Call fn until WARM_SECONDS have passed (at least once)."""
+    start = time.perf_counter()
+    fn()
+    while time.perf_counter() - start < WARM_SECONDS:
+        fn()
+
+
 def interleave(impls: dict, rounds: int) -> dict:
     """Median seconds per call of each implementation, alternating round by round."""
     samples = {name: [] for name in impls}
@@ -77,7 +94,7 @@ def interleave(impls: dict, rounds: int) -> dict:
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
             time.sleep(SETTLE_SECONDS)
-            impls[name]()  # warm: caches, pools, lazily built state
+            warm(impls[name])  # caches, pools, lazily built state, the idle CPU's wake-up
             samples[name].append(timed(impls[name]))
     return {name: float(np.median(s)) for name, s in samples.items()}
 
