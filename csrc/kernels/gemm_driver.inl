@@ -121,8 +121,8 @@ struct StridedB {
 // `a` pointing at row ic, column pc.
 template <class Epilogue>
 inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilogue::Local& local,
-                           const float* a, i64 a_lda, const float* b_panels, i64 panel_stride, i64 ic,
-                           i64 mc, i64 jc, i64 q_begin, i64 q_end, i64 pc, i64 kc,
+                           const float* a, i64 a_lda, const float* b_panels, i64 panel_stride,
+                           i64 ic, i64 mc, i64 jc, i64 q_begin, i64 q_end, i64 pc, i64 kc,
                            i64 prefetch_distance) {
   alignas(64) float tile[RS_MR * RS_NR];
   const bool accumulate = pc > 0;
