@@ -81,3 +81,28 @@ def test_bad_dask_arrays_are_refused_before_anything_runs():
     with pytest.raises(ValueError, match="chunk 1 of x contains NaN or Inf"):
         rs.scan(model, da.from_array(np.r_[np.ones((4, 4)), np.full((4, 4), np.nan)],
                                      chunks=4))
+
+
+def test_a_dask_array_of_unknown_width_is_scanned_and_checked_block_by_block():
+    # from_delayed with shape (n, nan): the width is known only on the workers.
+    import dask
+
+    model = model_with_dead_units([6, 20, 3])
+    x = data(300, 6)
+
+    def unknown_width(rows):
+        return da.from_delayed(dask.delayed(lambda: rows)(), shape=(len(rows), np.nan),
+                               dtype=np.float32)
+
+    blocks = da.concatenate([unknown_width(x[:100]), unknown_width(x[100:])], axis=0,
+                            allow_unknown_chunksizes=True)
+    assert_same_scan(rs.scan(model, x, chunk_size=64), rs.scan(model, blocks, chunk_size=64),
+                     exact_sums=False)
+    narrow = da.concatenate([unknown_width(x[:100]), unknown_width(x[100:, :5])], axis=0,
+                            allow_unknown_chunksizes=True)
+    with pytest.raises(ValueError, match="chunk 1 of x has 5 features"):
+        rs.scan(model, narrow)
+    split = da.from_delayed(dask.delayed(lambda: x)(), shape=(300, np.nan), dtype=np.float32)
+    split = da.concatenate([split, split], axis=1, allow_unknown_chunksizes=True)
+    with pytest.raises(ValueError, match="column blocks of unknown width"):
+        rs.scan(model, split)

@@ -13,6 +13,8 @@ dask itself is imported only here, when a dask array is given.
 
 from __future__ import annotations
 
+import math
+
 from .scan_chunks import add_chunk, checked_chunk
 from .scan_parts import ScanParts
 
@@ -36,7 +38,15 @@ def dask_scan_parts(model, x, chunk_size: int, dormancy: bool) -> ScanParts:
     if x.ndim != 2:
         raise ValueError(f"x must be 2-dimensional (n_samples, n_features), got a dask array "
                          f"of shape {x.shape}")
-    if x.shape[1] != model.n_features:
+    if math.isnan(x.shape[1]):
+        # Known only once the blocks are computed (an array made with from_delayed
+        # and shape (n, nan), say): each block's width is checked on its worker,
+        # and the error names the block. Column blocks of unknown width cannot be
+        # joined into whole rows.
+        if len(x.chunks[1]) > 1:
+            raise ValueError("x is split into column blocks of unknown width: call "
+                             "x.compute_chunk_sizes() first, or give the blocks' shapes")
+    elif x.shape[1] != model.n_features:
         raise ValueError(f"x has {x.shape[1]} features but the first layer expects "
                          f"{model.n_features}")
     if x.shape[0] == 0:
