@@ -177,20 +177,22 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
     return;
   }
 
-  // Thread `tid` of `team` computes every row of its share of the columns,
-  // packing its own B panels and all of A. With one thread this is the whole
-  // product, run with no OpenMP construct at all (a serialised parallel region
-  // and its barriers cost about 1 us, as much as a 32 x 64 x 64 product).
   // Small row-major A is read in place. Rows a multiple of 4 KiB apart would
   // all fall in the same L1 sets, so those are packed whatever their size.
   const bool read_a_in_place =
       g.a_col_stride == 1 && m * k <= kSmallA && (g.a_row_stride * 4) % 4096 != 0;
+
+  // Thread `tid` of `team` computes every row of its share of the columns,
+  // packing its own B panels, into slots of its own, and all of A. With one
+  // thread this is the whole product, run with no OpenMP construct at all (a
+  // serialised parallel region and its barriers cost about 1 us, as much as a
+  // 32 x 64 x 64 product).
   //
-  // Each thread packs its B panels into slots of its own. The threads run
-  // unsynchronised across column blocks, and a ragged last block splits its
-  // panels at other places than a full one: in shared slots (panel q at slot q)
-  // a thread packing the last block overwrote panels that another, still on the
-  // block before, was reading (wrong products with n > NC, seen with NC = 96).
+  // Slots of its own: the threads run unsynchronised across column blocks, and a
+  // ragged last block splits its panels at other places than a full one. In
+  // shared slots (panel q at slot q) a thread packing the last block overwrote
+  // panels that another, still on the block before, was reading (wrong products
+  // with n > NC, seen with NC = 96).
   auto columns_share = [&](int tid, int team) {
     float* my_a = a_pack + static_cast<i64>(tid) * mc_block * kc_max;
     float* my_b = b_pack + static_cast<i64>(tid) * panels_per_thread * panel_stride;
