@@ -52,20 +52,32 @@ def book(monitor) -> dict:
     }
 
 
-def rank_main(rank: int, port: int, out: str) -> None:
+def rank_main(process: int, port: int, out: str, world: int = WORLD,
+              members: list[int] | None = None) -> None:
+    """One process of the job; with ``members``, only those processes train, in a subgroup."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD,
+    dist.init_process_group("gloo", rank=process, world_size=world,
                             timeout=datetime.timedelta(seconds=60))
     try:
+        group = None if members is None else dist.new_group(members)  # on every process
+        if members is not None and process not in members:
+            try:
+                rt.DeadUnitMonitor(net(), process_group=group)
+            except ValueError as error:
+                with open(os.path.join(out, "outsider.json"), "w") as file:
+                    json.dump({"error": str(error)}, file)
+            return
+        rank = process if members is None else members.index(process)  # in the group
         x, y = task()
-        model = nn.parallel.DistributedDataParallel(net())
+        model = nn.parallel.DistributedDataParallel(net(), process_group=group)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
         half = GLOBAL_BATCH // WORLD
         mine = [slice(s + rank * half, s + (rank + 1) * half) for s in range(0, N, GLOBAL_BATCH)]
         batches = [(x[rows], y[rows]) for rows in mine]
         shard = x[rank * N // WORLD:(rank + 1) * N // WORLD]  # rank order: rows in order
-        with rt.DeadUnitMonitor(model, x_scan=shard, optimizer=optimizer) as monitor:
+        with rt.DeadUnitMonitor(model, x_scan=shard, optimizer=optimizer,
+                                process_group=group) as monitor:
             train(model, optimizer, monitor, batches)
         held = {"reports": len(monitor.reports), "certificates": len(monitor.certificates),
                 "silent": len(monitor.silent)}
@@ -85,6 +97,26 @@ def free_port() -> int:
 def test_a_ddp_run_gives_the_deaths_and_certificates_of_one_process(tmp_path):
     torch.multiprocessing.spawn(rank_main, args=(free_port(), str(tmp_path)), nprocs=WORLD,
                                 join=True)
+    check_against_one_process(tmp_path)
+
+
+def test_a_subgroup_reduces_over_its_own_ranks_only(tmp_path):
+    # Three processes; processes 1 and 2 train in a group of their own (ranks 0 and 1
+    # in it), and process 0, outside it, is refused a monitor on that group.
+    torch.multiprocessing.spawn(rank_main, args=(free_port(), str(tmp_path), 3, [1, 2]),
+                                nprocs=3, join=True)
+    outsider = json.loads((tmp_path / "outsider.json").read_text())
+    assert "not a member of process_group" in outsider["error"]
+    check_against_one_process(tmp_path)
+
+
+def test_a_process_group_without_torch_distributed_is_refused():
+    with pytest.raises(ValueError, match="torch.distributed is not initialized"):
+        rt.DeadUnitMonitor(net(), process_group=object())
+
+
+def check_against_one_process(tmp_path) -> None:
+    """The ranks' files in tmp_path against the same global batches run in one process."""
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(WORLD)]
     # Rank 0 keeps the book; the other ranks hold none of it.
     assert ranks[0]["held"]["reports"] == EPOCHS + 1

@@ -76,6 +76,9 @@ class DeadUnitMonitor(MonitorReadout):
         core on its converted weights; any other through hooks on its forward
         pass. "hooks": always through hooks. Both give the same scan, but for
         a pre-activation within float32 rounding of 0.
+    process_group : torch.distributed.ProcessGroup, optional
+        Under ``torch.distributed``, the group whose ranks the counts and scans
+        are reduced over (see below); by default the default group.
 
     Attributes
     ----------
@@ -112,7 +115,10 @@ class DeadUnitMonitor(MonitorReadout):
     rank: the training firing counts, the last-firing records and the scans are
     reduced over the ranks (``reluscope.torch.ranks``), so a unit is silent only
     if it fired on no rank. Rank 0 keeps the history and the certificates and
-    writes the reports; the other ranks hold none of it.
+    writes the reports; the other ranks hold none of it. With ``process_group``
+    (a group from ``torch.distributed.new_group`` that holds this process), create
+    the monitor on the group's ranks only: ranks are then ranks in that group,
+    and its first member keeps the history.
 
     Counting costs one comparison and one sum per batch and layer on the
     module's device; the step hooks take one norm per weight row, and copy each
@@ -123,7 +129,7 @@ class DeadUnitMonitor(MonitorReadout):
 
     def __init__(self, module: nn.Module, x_scan=None, optimizer=None, *,
                  large_update_factor: float = 10.0, large_relative_update: float = 0.5,
-                 scan_path: str = "auto", update_path: str = "auto"):
+                 scan_path: str = "auto", update_path: str = "auto", process_group=None):
         if not isinstance(module, nn.Module):
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
         if isinstance(module, nn.parallel.DistributedDataParallel):
@@ -145,7 +151,7 @@ class DeadUnitMonitor(MonitorReadout):
         self.module = module
         self.x_scan = x_scan
         self.rules = CauseRules(large_update_factor, large_relative_update)
-        self._ranks = Ranks()
+        self._ranks = Ranks(process_group)
         local_rows = _features_or_none(x_scan)
         # Under torch.distributed rank 0 keeps every rank's rows, for the attribution.
         self.history = UnitHistory(None if x_scan is None

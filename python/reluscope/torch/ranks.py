@@ -15,6 +15,8 @@ whole run:
 - the scanned rows themselves, once, to rank 0 (``gather_rows``), so that its
   certificates split margins over the same samples the scans cover.
 
+Everything is reduced over one process group: the default one, or the
+``process_group`` the monitor was given (ranks below are ranks in that group).
 Outside ``torch.distributed`` (or with one rank) every method returns its input.
 """
 
@@ -29,13 +31,20 @@ from ..tracking import LAST_FIRING_DTYPE, UnitStats
 
 
 class Ranks:
-    """The process group the monitor reduces over (the default group), if any."""
+    """The process group the monitor reduces over, if any (None: the default group)."""
 
-    def __init__(self):
-        self.active = (dist.is_available() and dist.is_initialized()
-                       and dist.get_world_size() > 1)
-        self.rank = dist.get_rank() if self.active else 0
-        self.world_size = dist.get_world_size() if self.active else 1
+    def __init__(self, group=None):
+        initialized = dist.is_available() and dist.is_initialized()
+        if group is not None and not initialized:
+            raise ValueError("process_group was given but torch.distributed is not "
+                             "initialized: call torch.distributed.init_process_group first")
+        self.group = group
+        self.active = initialized and dist.get_world_size(group) > 1
+        self.rank = dist.get_rank(group) if initialized else 0
+        if self.rank < 0:
+            raise ValueError("this process is not a member of process_group: create the "
+                             "monitor only on the ranks of the group it reduces over")
+        self.world_size = dist.get_world_size(group) if self.active else 1
 
     @property
     def writes(self) -> bool:
@@ -44,13 +53,13 @@ class Ranks:
 
     def _device(self) -> torch.device:
         # NCCL reduces CUDA tensors only; gloo and MPI reduce CPU ones.
-        if dist.get_backend() == "nccl":
+        if dist.get_backend(self.group) == "nccl":
             return torch.device("cuda", torch.cuda.current_device())
         return torch.device("cpu")
 
     def _reduce(self, values: np.ndarray, op) -> np.ndarray:
         tensor = torch.from_numpy(np.ascontiguousarray(values)).to(self._device())
-        dist.all_reduce(tensor, op=op)
+        dist.all_reduce(tensor, op=op, group=self.group)
         return tensor.cpu().numpy()
 
     def firing_counts(self, counts: list[np.ndarray | None], widths: list[int]
@@ -106,7 +115,7 @@ class Ranks:
             return x
         shards: list[np.ndarray | None] | None = (
             [None] * self.world_size if self.writes else None)
-        dist.gather_object(x, shards, dst=0)
+        dist.gather_object(x, shards, group=self.group, group_dst=0)
         if shards is None:  # not rank 0 (self.writes is False)
             return None
         rows = [shard for shard in shards if shard is not None]
