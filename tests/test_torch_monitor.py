@@ -554,3 +554,36 @@ def test_deaths_seen_through_a_data_loader_say_why_they_are_unclassified():
     assert trained
     assert all(c.cause == "unclassified" and "2-D array" in c.note for c in trained)
     assert "unclassified: the scanned data are not one 2-D array" in monitor.summary()
+
+
+def test_the_first_step_made_with_a_closure_has_its_records():
+    # With a closure (Lightning's automatic optimization), the forward pass that finds
+    # the layers runs inside optimizer.step(), after the step's pre-hook: the first
+    # step's updates must still be recorded, for the units that fired in it.
+    x, y = task()
+    net = small_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = functional.cross_entropy(net(x), y)
+        loss.backward()
+        return loss
+
+    # No x_scan: nothing runs the module before the first step.
+    with rt.DeadUnitMonitor(net, optimizer=optimizer) as monitor:
+        optimizer.step(closure)
+        assert monitor.update_sources == ["copy", "copy"]
+        stats = monitor.last_firing_stats()
+        for layer, unit_stats in enumerate(stats):
+            fired = monitor.epoch_firing_counts()[layer] > 0
+            records = unit_stats.last_firing
+            assert fired.any()
+            assert (records["step"][fired] == 1).all(), layer
+            assert (records["update_norm"][fired] > 0).all(), layer
+            assert (records["step"][~fired] == -1).all(), layer
+        # Producers found only by the closure's forward: the layer feeding no ReLU
+        # (the output Linear) is not tracked after the first step either.
+        optimizer.step(closure)
+        assert monitor.update_sources == ["copy", "copy"]
+        assert monitor.step == 2

@@ -169,7 +169,7 @@ class DeadUnitMonitor(MonitorReadout):
         self._optimizer = optimizer
         self._updates = (None if optimizer is None
                          else UpdateTracker(optimizer, self._registry, self._firing,
-                                            update_path))
+                                            update_path, module))
         self._epoch_start = (0, 0)  # (training forwards, optimizer steps) when the epoch began
         try:
             self._mlp_scan = (MLPScan.for_module(module, local_rows, SAMPLE_ROWS)

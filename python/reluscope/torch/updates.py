@@ -49,6 +49,7 @@ import torch
 
 from ..tracking import LAST_FIRING_DTYPE, LAST_FIRING_FIELDS, UnitStats
 from .firing import SiteRegistry, TrainingFiring
+from .sites import PRODUCERS
 
 # Where a step's update of one parameter is read.
 SGD_GRADIENT = "sgd gradient"
@@ -236,7 +237,7 @@ class UpdateTracker:
               "layer_median_relative_update")
 
     def __init__(self, optimizer: torch.optim.Optimizer, registry: SiteRegistry,
-                 firing: TrainingFiring, path: str = "auto"):
+                 firing: TrainingFiring, path: str = "auto", module: torch.nn.Module | None = None):
         if LAST_FIRING_FIELDS != self.FIELDS:
             raise RuntimeError(f"last-firing fields are now {LAST_FIRING_FIELDS}; update "
                                "_ProducerUpdate.after_step")
@@ -246,6 +247,8 @@ class UpdateTracker:
         self.registry = registry
         self.firing = firing
         self.path = path
+        self.module = module  # where producers are looked for before any site is known
+        self._speculative = False  # producers prepared before their sites were found
         self.steps = 0
         self._producers: dict = {}  # producer module -> _ProducerUpdate (None: not optimized)
         self._groups: dict[int, dict] = {}  # id(param) -> its param group (lr read per step)
@@ -264,12 +267,19 @@ class UpdateTracker:
             self._producers.clear()
             self._groups = {id(p): group for group in self.optimizer.param_groups
                             for p in group["params"]}
-        for site in self.registry.sites:
-            producer = site.producer
+        closure = args[1] if len(args) > 1 else kwargs.get("closure")  # args[0]: the optimizer
+        producers = [site.producer for site in self.registry.sites]
+        if not producers and closure is not None and self.steps == 0 and self.module is not None:
+            # The closure's forward pass (Lightning's automatic optimization) finds the
+            # sites only after this hook: so that the first step has its records,
+            # prepare every module that could be a site's producer, and after the step
+            # keep those that turned out to be.
+            producers = [m for m in self.module.modules() if isinstance(m, PRODUCERS)]
+            self._speculative = True
+        for producer in producers:
             if producer not in self._producers:
                 self._producers[producer] = (None if id(producer.weight) not in self._groups
                                              else _ProducerUpdate(producer))
-        closure = args[1] if len(args) > 1 else kwargs.get("closure")  # args[0]: the optimizer
         group_sources = _group_sources(optimizer, closure, self.path)
         for update in self._producers.values():
             if update is None:
@@ -298,6 +308,11 @@ class UpdateTracker:
                 records = self._records[index] = torch.full_like(row, torch.nan)
                 records[0] = -1
             torch.where(fired, row, records, out=records)
+        if self._speculative:
+            found = {site.producer for site in self.registry.sites}
+            self._producers = {producer: update for producer, update in self._producers.items()
+                               if producer in found}
+            self._speculative = False
         self.firing.mark_step()
 
     def sources(self) -> list[str | None]:
