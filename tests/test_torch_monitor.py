@@ -48,13 +48,17 @@ def train_on(batches, net, optimizer, monitor, epochs, huge_step=None):
             optimizer.zero_grad()
             loss.backward()
             step += 1
-            scale = 1e3 if step == huge_step else 1.0
-            for group in optimizer.param_groups:
-                group["lr"] *= scale
-            optimizer.step()
-            for group in optimizer.param_groups:
-                group["lr"] /= scale
+            step_at_scaled_lr(optimizer, 1e3 if step == huge_step else 1.0)
         monitor.end_epoch()
+
+
+def step_at_scaled_lr(optimizer, scale):
+    """``optimizer.step()`` with every group's learning rate times ``scale``, for this step only."""
+    for group in optimizer.param_groups:
+        group["lr"] *= scale
+    optimizer.step()
+    for group in optimizer.param_groups:
+        group["lr"] /= scale
 
 
 def test_certificates_name_the_huge_step():

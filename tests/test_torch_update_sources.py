@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from test_torch_monitor import BATCH, _assert_equal_up_to_rounding, small_net, task, train
+from test_torch_monitor import (
+    BATCH,
+    _assert_equal_up_to_rounding,
+    small_net,
+    step_at_scaled_lr,
+    task,
+    train,
+)
 from torch.nn import functional
 
 import reluscope.torch as rt
@@ -118,12 +125,7 @@ def _train_both_ways(make_optimizer, steps=8, huge_step=3, freeze_first=False):
         optimizer.zero_grad()
         loss.backward()
         before = [p.weight.detach().clone() for p in producers]
-        scale = 1e3 if step == huge_step else 1.0
-        for group in optimizer.param_groups:
-            group["lr"] *= scale
-        optimizer.step()
-        for group in optimizer.param_groups:
-            group["lr"] /= scale
+        step_at_scaled_lr(optimizer, 1e3 if step == huge_step else 1.0)
         assert copy.update_sources == ["copy", "copy"]
         sources.add(tuple(auto.update_sources))
         _assert_same_records(_records(auto), _records(copy), before,
