@@ -62,11 +62,14 @@ def rank_main(process: int, port: int, out: str, world: int = WORLD,
     try:
         group = None if members is None else dist.new_group(members)  # on every process
         if members is not None and process not in members:
-            try:
-                rt.DeadUnitMonitor(net(), process_group=group)
-            except ValueError as error:
-                with open(os.path.join(out, "outsider.json"), "w") as file:
-                    json.dump({"error": str(error)}, file)
+            errors = {}
+            for name, given in (("outsider", group), ("not a group", "default")):
+                try:
+                    rt.DeadUnitMonitor(net(), process_group=given)
+                except (ValueError, TypeError) as error:
+                    errors[name] = str(error)
+            with open(os.path.join(out, "outsider.json"), "w") as file:
+                json.dump(errors, file)
             return
         rank = process if members is None else members.index(process)  # in the group
         x, y = task()
@@ -106,7 +109,8 @@ def test_a_subgroup_reduces_over_its_own_ranks_only(tmp_path):
     torch.multiprocessing.spawn(rank_main, args=(free_port(), str(tmp_path), 3, [1, 2]),
                                 nprocs=3, join=True)
     outsider = json.loads((tmp_path / "outsider.json").read_text())
-    assert "not a member of process_group" in outsider["error"]
+    assert "not a member of process_group" in outsider["outsider"]
+    assert "must be a torch.distributed.ProcessGroup" in outsider["not a group"]
     check_against_one_process(tmp_path)
 
 

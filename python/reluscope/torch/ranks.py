@@ -29,6 +29,9 @@ import torch.distributed as dist
 from ..scan import LayerScan, ScanReport
 from ..tracking import LAST_FIRING_DTYPE, UnitStats
 
+NOT_A_MEMBER = ("this process is not a member of process_group: create the monitor only on "
+                "the ranks of the group it reduces over")
+
 
 class Ranks:
     """The process group the monitor reduces over, if any (None: the default group)."""
@@ -38,12 +41,16 @@ class Ranks:
         if group is not None and not initialized:
             raise ValueError("process_group was given but torch.distributed is not "
                              "initialized: call torch.distributed.init_process_group first")
+        if group is dist.GroupMember.NON_GROUP_MEMBER:  # what new_group gives non-members
+            raise ValueError(NOT_A_MEMBER)
+        if group is not None and not isinstance(group, dist.ProcessGroup):
+            raise TypeError("process_group must be a torch.distributed.ProcessGroup (as from "
+                            f"torch.distributed.new_group), got {type(group).__name__}")
         self.group = group
         self.active = initialized and dist.get_world_size(group) > 1
         self.rank = dist.get_rank(group) if initialized else 0
         if self.rank < 0:
-            raise ValueError("this process is not a member of process_group: create the "
-                             "monitor only on the ranks of the group it reduces over")
+            raise ValueError(NOT_A_MEMBER)
         self.world_size = dist.get_world_size(group) if self.active else 1
 
     @property
