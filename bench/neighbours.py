@@ -1,8 +1,8 @@
 """reluscope beside numpy (and PyTorch) in one process: does either slow the other down?
 
-Each configuration runs in a fresh process (the OpenMP runtime reads its wait
-policy once, when it loads), with 2 threads on each side. It times, as medians
-over rounds:
+Each configuration runs in a fresh process, with 2 threads on each side; the
+configurations differ in how long reluscope's idle workers watch for work before
+they sleep (``RELUSCOPE_IDLE_SPIN_US``). It times, as medians over rounds:
 
 - solo: a reluscope forward pass (256 x 256-256-256, the small-call latency
   case) and a numpy 256^3 product, each called back to back on its own;
@@ -24,14 +24,14 @@ import sys
 import time
 
 CONFIGS = {
-    "reluscope's default": {},  # GOMP_SPINCOUNT=6000, set by reluscope at import
-    "GOMP_SPINCOUNT=300000 (libgomp's own default)": {"GOMP_SPINCOUNT": "300000"},
-    "GOMP_SPINCOUNT=30000": {"GOMP_SPINCOUNT": "30000"},
-    "GOMP_SPINCOUNT=10000": {"GOMP_SPINCOUNT": "10000"},
-    "GOMP_SPINCOUNT=6000": {"GOMP_SPINCOUNT": "6000"},
-    "GOMP_SPINCOUNT=1000": {"GOMP_SPINCOUNT": "1000"},
-    "OMP_WAIT_POLICY=passive": {"OMP_WAIT_POLICY": "passive"},
-    "OMP_WAIT_POLICY=active": {"OMP_WAIT_POLICY": "active"},
+    "reluscope's default (300 us)": {},
+    "RELUSCOPE_IDLE_SPIN_US=0": {"RELUSCOPE_IDLE_SPIN_US": "0"},
+    "RELUSCOPE_IDLE_SPIN_US=100": {"RELUSCOPE_IDLE_SPIN_US": "100"},
+    "RELUSCOPE_IDLE_SPIN_US=1000": {"RELUSCOPE_IDLE_SPIN_US": "1000"},
+    "RELUSCOPE_IDLE_SPIN_US=10000": {"RELUSCOPE_IDLE_SPIN_US": "10000"},
+    # PyTorch's libgomp workers spin for milliseconds after each operation unless told.
+    "default, GOMP_SPINCOUNT=10000 for PyTorch": {"GOMP_SPINCOUNT": "10000"},
+    "default, OMP_WAIT_POLICY=passive for PyTorch": {"OMP_WAIT_POLICY": "passive"},
 }
 
 

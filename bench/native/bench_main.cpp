@@ -12,17 +12,15 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include "kernels/kernel_set.hpp"
 #include "runtime/dispatch.hpp"
+#include "runtime/worker_pool.hpp"
 #include "train/train_step.hpp"
 
 double peak_gflops_portable(int threads);
@@ -55,24 +53,6 @@ std::string cpu_name() {
     if (key == "model") model = value;
   }
   return family.empty() ? name : name + " (family " + family + ", model " + model + ")";
-}
-
-// The Python module bounds libgomp's idle spin to GOMP_SPINCOUNT=6000 unless
-// the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT (python/reluscope/_openmp_wait.py);
-// libgomp reads them before main, so the benchmark executes itself again with
-// the same setting, to time what the module runs. On 2 cores busy with other
-// work, libgomp's default spin made the 2-thread medium step 237 ms instead of 125.
-void bound_openmp_spin(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
-  setenv("GOMP_SPINCOUNT", "6000", 1);
-  execv("/proc/self/exe", argv);  // returns only on failure: then run unbounded
-  unsetenv("GOMP_SPINCOUNT");
-}
-
-std::string openmp_wait() {
-  for (const char* name : {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"})
-    if (const char* value = std::getenv(name)) return std::string(name) + "=" + value;
-  return "libgomp default";
 }
 
 std::vector<float> random_normal(std::size_t count, float stddev, std::mt19937& rng) {
@@ -246,7 +226,6 @@ void bench_train_step(benchmark::State& state, int threads, double peak) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bound_openmp_spin(argv);
   std::string target = rs::best_target();
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
@@ -270,7 +249,7 @@ int main(int argc, char** argv) {
                             {1024, 1024, 256, true, false},   {256, 1024, 1024, false, true}};
   benchmark::AddCustomContext("cpu", cpu_name());
   benchmark::AddCustomContext("simd_target", target);
-  benchmark::AddCustomContext("openmp_wait", openmp_wait());
+  benchmark::AddCustomContext("idle_spin_us", std::to_string(rs::idle_spin_microseconds()));
   for (int threads : {1, 2}) {
     const double peak = peak_gflops(target, threads);
     char value[32];

@@ -1,6 +1,7 @@
 #include "bindings/pybind.hpp"
 #include "runtime/dispatch.hpp"
 #include "runtime/threads.hpp"
+#include "runtime/worker_pool.hpp"
 
 #ifndef RELUSCOPE_VERSION
 #define RELUSCOPE_VERSION "unknown"
@@ -15,7 +16,6 @@ void bind_runtime(py::module_& m) {
   m.def("best_target", &best_target, "The best target this CPU can run.");
   m.def("select_target", &select_target, py::arg("name"), "Use the named SIMD target.");
   m.def("selected_target", &selected_target, "The SIMD target in use.");
-  m.def("openmp_enabled", &openmp_enabled, "Whether the kernels were built with OpenMP.");
   m.def("get_num_threads", &num_threads, "Threads each kernel call uses.");
   m.def(
       "set_num_threads",
@@ -40,7 +40,22 @@ void bind_runtime(py::module_& m) {
   m.def("available_processors", &available_processors,
         "The processors this process may run on: the most threads a kernel call uses.");
   m.def("requested_threads_at_start", &requested_threads_at_start,
-        "The thread count OpenMP's environment (OMP_NUM_THREADS) asked for, before the cap.");
+        "The thread count asked for at start (OMP_NUM_THREADS, else the processors), before "
+        "the cap.");
+  m.def("idle_spin_us", &idle_spin_microseconds,
+        "Microseconds an idle worker watches for work, yielding its CPU, before it sleeps.");
+  m.def(
+      "set_idle_spin_us",
+      [](int us) {
+        if (us < 0 || us > kMaxIdleSpinMicroseconds)
+          throw py::value_error("idle spin must be from 0 to " +
+                                std::to_string(kMaxIdleSpinMicroseconds) + " microseconds, got " +
+                                std::to_string(us));
+        set_idle_spin_microseconds(us);
+      },
+      py::arg("us"), "Set how long idle workers watch for work before they sleep.");
+  m.def("workers_started", &workers_started,
+        "Worker threads started so far in this process, over all calling threads.");
 }
 
 }  // namespace rs

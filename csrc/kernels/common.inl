@@ -16,22 +16,6 @@ inline VFloat load_vector(const float* p) {
 }
 inline void store_vector(float* p, VFloat v) { __builtin_memcpy(p, &v, sizeof(v)); }
 
-inline int thread_id() {
-#if defined(_OPENMP)
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
-inline int omp_team_size() {
-#if defined(_OPENMP)
-  return omp_get_num_threads();
-#else
-  return 1;
-#endif
-}
-
 inline i64 ceil_div(i64 a, i64 b) { return (a + b - 1) / b; }
 inline i64 min_i64(i64 a, i64 b) { return a < b ? a : b; }
 inline float max_f(float a, float b) { return a > b ? a : b; }
@@ -49,8 +33,8 @@ inline int threads_for_flops(double flops, int n_threads) {
 // grows: a training step calling the same kernels again allocates nothing
 // after its first call. Separate slots keep nested users apart (the dense
 // forward's partial counts live across its GEMM, which uses the pack slots).
-// Allocation happens before any parallel region (it may throw bad_alloc);
-// OpenMP workers use the calling thread's buffers through plain pointers.
+// Allocation happens before any work is shared out (it may throw bad_alloc);
+// the workers use the calling thread's buffers through plain pointers.
 enum ScratchSlot {
   kPackA,
   kPackB,
@@ -99,16 +83,19 @@ T* scratch(ScratchSlot slot, i64 count) {
       pool.get(slot, sizeof(T) * static_cast<std::size_t>(count > 0 ? count : 1)));
 }
 
-// Runs body(i) for i in [0, count), on n_threads threads (static schedule) or,
-// with one thread, in a plain loop with no OpenMP construct.
+// Runs body(i) for i in [0, count): on one thread in a plain loop, on more in
+// n_threads shares of consecutive indices (runtime/worker_pool.hpp).
 template <class Body>
 inline void for_each_index(i64 count, int n_threads, const Body& body) {
-  if (n_threads <= 1) {
+  const int shares = static_cast<int>(min_i64(n_threads, count));
+  if (shares <= 1) {
     for (i64 i = 0; i < count; ++i) body(i);
     return;
   }
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-  for (i64 i = 0; i < count; ++i) body(i);
+  run_shares(shares, [&](int share) {
+    const i64 end = count * (share + 1) / shares;
+    for (i64 i = count * share / shares; i < end; ++i) body(i);
+  });
 }
 
 // Row chunk for batch reductions (bias gradient, loss): partial sums over

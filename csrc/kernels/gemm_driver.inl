@@ -182,11 +182,11 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
   const bool read_a_in_place =
       g.a_col_stride == 1 && m * k <= kSmallA && (g.a_row_stride * 4) % 4096 != 0;
 
-  // Thread `tid` of `team` computes every row of its share of the columns,
+  // Share `tid` of `team` computes every row of its part of the columns,
   // packing its own B panels, into slots of its own, and all of A. With one
-  // thread this is the whole product, run with no OpenMP construct at all (a
-  // serialised parallel region and its barriers cost about 1 us, as much as a
-  // 32 x 64 x 64 product).
+  // thread this is the whole product, called directly (handing work to the
+  // workers and waiting for them costs about 1 us, as much as a 32 x 64 x 64
+  // product).
   //
   // Slots of its own: the threads run unsynchronised across column blocks, and a
   // ragged last block splits its panels at other places than a full one. In
@@ -236,8 +236,7 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
   // descheduled thread holds the other up. At 1536 and 4096 rows they ran alike.
   const i64 total_panels = ceil_div(min_i64(nc_block, n), RS_NR);
   if (m < 12 * mc_block && total_panels >= 2 * n_threads) {
-#pragma omp parallel num_threads(n_threads)
-    columns_share(thread_id(), n_threads);
+    run_shares(n_threads, [&](int share) { columns_share(share, n_threads); });
     return;
   }
 
@@ -250,34 +249,33 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
   const i64 mc_step = ceil_div(ceil_div(m, m_blocks), RS_MR) * RS_MR;
   m_blocks = ceil_div(m, mc_step);
 
-#pragma omp parallel num_threads(n_threads)
-  {
-    const int tid = thread_id();
-    float* my_a = a_pack + static_cast<i64>(tid) * mc_block * kc_max;
-    auto local = ep.local(tid);
-
-    for (i64 jc = 0; jc < n; jc += nc_block) {
-      const i64 nc = min_i64(nc_block, n - jc);
-      const i64 n_panels = ceil_div(nc, RS_NR);
-      for (i64 pc = 0; pc < k; pc += kc_block) {
-        const i64 kc = min_i64(kc_block, k - pc);
-
-        // Threads pack the shared B block together (the loop ends in a barrier).
-#pragma omp for schedule(static)
-        for (i64 q = 0; q < n_panels; ++q) {
+  // Per block of B: the threads pack it together, then compute row blocks x
+  // panel groups against it, two rounds of shares. Enough panel groups to feed
+  // every thread when the rows alone are too few.
+  for (i64 jc = 0; jc < n; jc += nc_block) {
+    const i64 nc = min_i64(nc_block, n - jc);
+    const i64 n_panels = ceil_div(nc, RS_NR);
+    i64 groups = ceil_div(n_threads, m_blocks);
+    if (groups > n_panels) groups = n_panels;
+    const i64 n_tasks = m_blocks * groups;
+    const int pack_shares = static_cast<int>(min_i64(n_threads, n_panels));
+    const int task_shares = static_cast<int>(min_i64(n_threads, n_tasks));
+    for (i64 pc = 0; pc < k; pc += kc_block) {
+      const i64 kc = min_i64(kc_block, k - pc);
+      run_shares(pack_shares, [&](int share) {
+        const i64 q_end = n_panels * (share + 1) / pack_shares;
+        for (i64 q = n_panels * share / pack_shares; q < q_end; ++q) {
           const i64 j0 = jc + q * RS_NR;
           b_packer.pack(pc, j0, kc, min_i64(RS_NR, n - j0), b_pack + q * panel_stride);
         }
-
-        // Tasks: row blocks x panel groups, enough groups to feed every thread
-        // when the rows alone are too few.
-        i64 groups = ceil_div(n_threads, m_blocks);
-        if (groups > n_panels) groups = n_panels;
-        const i64 n_tasks = m_blocks * groups;
+      });
+      // Consecutive tasks share a row block, packed once per share.
+      run_shares(task_shares, [&](int share) {
+        float* my_a = a_pack + static_cast<i64>(share) * mc_block * kc_max;
+        auto local = ep.local(share);
         i64 packed_block = -1;
-
-#pragma omp for schedule(static)
-        for (i64 t = 0; t < n_tasks; ++t) {
+        const i64 t_end = n_tasks * (share + 1) / task_shares;
+        for (i64 t = n_tasks * share / task_shares; t < t_end; ++t) {
           const i64 ib = t / groups, grp = t % groups;
           const i64 ic = ib * mc_step;
           const i64 mc = min_i64(mc_step, m - ic);
@@ -290,7 +288,7 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
           multiply_block(g, ep, local, my_a, 0, b_pack + q_begin * panel_stride, panel_stride, ic,
                          mc, jc, q_begin, q_end, pc, kc, prefetch);
         }
-      }
+      });
     }
   }
 }

@@ -17,18 +17,18 @@ inline int elementwise_threads(i64 size, int n_threads) {
   return threads_for_flops(8.0 * size, n_threads);
 }
 
-// Runs body(begin, end) -> bool over [0, size) split into n_threads contiguous
-// ranges; true when every range returned true. No parallel region for one thread.
+// Runs body(begin, end, share) -> bool over [0, size) split into n_threads
+// contiguous ranges, share numbering them in order; true when every range
+// returned true. A plain call on the calling thread for one thread.
 template <class Body>
 bool all_ranges(i64 size, int n_threads, const Body& body) {
-  if (n_threads <= 1) return body(i64{0}, size);
-  int failures = 0;
-#pragma omp parallel num_threads(n_threads) reduction(+ : failures)
-  {
-    const int t = thread_id(), nt = omp_team_size();
-    failures += body(size * t / nt, size * (t + 1) / nt) ? 0 : 1;
-  }
-  return failures == 0;
+  if (n_threads <= 1) return body(i64{0}, size, 0);
+  std::atomic<int> failures{0};
+  run_shares(n_threads, [&](int share) {
+    if (!body(size * share / n_threads, size * (share + 1) / n_threads, share))
+      failures.fetch_add(1, std::memory_order_relaxed);
+  });
+  return failures.load(std::memory_order_relaxed) == 0;
 }
 
 // Track: also add (new - old)^2 and old^2 of element begin + c into
@@ -72,8 +72,8 @@ bool commit_with_column_stats(i64 size, const ColumnUpdateStats& stats, int nt,
   const i64 rows = size / cols;
   float* partials = scratch<float>(kColumnPartials, 2 * nt * cols);
   for (i64 i = 0; i < 2 * nt * cols; ++i) partials[i] = 0.0f;
-  const bool finite = all_ranges(rows, nt, [&](i64 row_begin, i64 row_end) {
-    float* delta = partials + 2 * thread_id() * cols;
+  const bool finite = all_ranges(rows, nt, [&](i64 row_begin, i64 row_end, int share) {
+    float* delta = partials + 2 * share * cols;
     bool ok = true;
     for (i64 r = row_begin; r < row_end; ++r)
       ok = row_update(r * cols, (r + 1) * cols, delta, delta + cols) && ok;
@@ -99,10 +99,11 @@ bool sgd_with(const SgdArgs& s, bool commit, int nt) {
           return sgd_range<Momentum, Nesterov, true, true>(s, b, e, delta, old);
         });
   if (commit)
-    return all_ranges(s.size, nt,
-                      [&](i64 b, i64 e) { return sgd_range<Momentum, Nesterov, true>(s, b, e); });
-  return all_ranges(s.size, nt,
-                    [&](i64 b, i64 e) { return sgd_range<Momentum, Nesterov, false>(s, b, e); });
+    return all_ranges(s.size, nt, [&](i64 b, i64 e, int) {
+      return sgd_range<Momentum, Nesterov, true>(s, b, e);
+    });
+  return all_ranges(
+      s.size, nt, [&](i64 b, i64 e, int) { return sgd_range<Momentum, Nesterov, false>(s, b, e); });
 }
 
 bool sgd_update(const SgdArgs& s, bool commit, int n_threads) {
@@ -166,10 +167,10 @@ bool adam_with(const AdamArgs& a, AdamScale scale, const AdamScale* cohort_scale
           return adam_range<true, true, Cohorts>(a, scale, cohort_scales, b, e, delta, old);
         });
   if (commit)
-    return all_ranges(a.size, nt, [&](i64 b, i64 e) {
+    return all_ranges(a.size, nt, [&](i64 b, i64 e, int) {
       return adam_range<true, false, Cohorts>(a, scale, cohort_scales, b, e);
     });
-  return all_ranges(a.size, nt, [&](i64 b, i64 e) {
+  return all_ranges(a.size, nt, [&](i64 b, i64 e, int) {
     return adam_range<false, false, Cohorts>(a, scale, cohort_scales, b, e);
   });
 }

@@ -86,10 +86,16 @@ void random_networks(const RandomNetworksArgs& a, int n_threads) {
     for (i64 r = 0; r < a.n_networks; ++r) run_one(r, buffers);
     return;
   }
-#pragma omp parallel num_threads(nt)
-  {
-    float* buffer = buffers + thread_id() * per_thread;
-#pragma omp for schedule(dynamic, 16)
-    for (i64 r = 0; r < a.n_networks; ++r) run_one(r, buffer);
-  }
+  // Networks die at different depths, so the threads take batches of 16 as
+  // they go instead of fixed ranges; each network's verdict is its own.
+  constexpr i64 kBatch = 16;
+  std::atomic<i64> next_batch{0};
+  run_shares(nt, [&](int share) {
+    float* buffer = buffers + share * per_thread;
+    for (i64 first;
+         (first = next_batch.fetch_add(kBatch, std::memory_order_relaxed)) < a.n_networks;) {
+      const i64 last = min_i64(first + kBatch, a.n_networks);
+      for (i64 r = first; r < last; ++r) run_one(r, buffer);
+    }
+  });
 }

@@ -10,13 +10,10 @@
 #include <cstdint>
 #include <new>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 #include "kernels/experiment_kernel_set.hpp"
 #include "kernels/kernel_set.hpp"
 #include "kernels/layer_verdict.hpp"
+#include "runtime/worker_pool.hpp"
 
 namespace rs {
 namespace {

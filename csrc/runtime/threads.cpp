@@ -1,42 +1,42 @@
 #include "runtime/threads.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
-
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
+#include <cstdlib>
+#include <thread>
 
 namespace rs {
 namespace {
 
+// OMP_NUM_THREADS, the variable users already set for every threaded numerical
+// library: its first entry when that is a positive integer ("4" or "4,2"),
+// otherwise 0 (not set).
+int threads_from_environment() {
+  const char* value = std::getenv("OMP_NUM_THREADS");
+  if (value == nullptr) return 0;
+  char* end = nullptr;
+  const long n = std::strtol(value, &end, 10);
+  if (end == value || (*end != '\0' && *end != ',') || n < 1) return 0;
+  return static_cast<int>(std::min<long>(n, 1L << 20));
+}
+
 int requested_threads() {
-#if defined(_OPENMP)
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
+  const int from_environment = threads_from_environment();
+  return from_environment > 0 ? from_environment : available_processors();
 }
 
 std::atomic<int> g_threads{std::min(requested_threads(), available_processors())};
 
 }  // namespace
 
-bool openmp_enabled() {
-#if defined(_OPENMP)
-  return true;
-#else
-  return false;
-#endif
-}
-
 int available_processors() {
-#if defined(_OPENMP)
-  // libgomp counts the processors of this process's affinity mask.
-  return std::max(1, omp_get_num_procs());
-#else
-  return 1;
+#if defined(__linux__)
+  cpu_set_t mask;
+  if (sched_getaffinity(0, sizeof(mask), &mask) == 0) return std::max(1, CPU_COUNT(&mask));
 #endif
+  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 int requested_threads_at_start() {

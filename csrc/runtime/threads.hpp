@@ -1,17 +1,16 @@
-// The thread count every kernel call uses. Kept here rather than in OpenMP's
-// per-thread ICV so that a value set from one Python thread holds for calls
-// made from any other. Starts at omp_get_max_threads() (so OMP_NUM_THREADS
-// is respected), capped at the processors this process may run on: libgomp
-// calls exit(1) when the OS refuses a thread, so asking for 100000 threads
-// would kill the process that imported us.
+// The thread count every kernel call uses (the calling thread and the workers
+// of worker_pool.hpp). Process-wide, so that a value set from one Python thread
+// holds for calls made from any other. Starts at OMP_NUM_THREADS when that is
+// set (the variable users set for every threaded numerical library), otherwise
+// at the processors this process may run on, and is capped at those: more
+// threads than processors only take turns.
 #pragma once
 
 namespace rs {
 
-bool openmp_enabled();
-// The processors this process may run on (1 without OpenMP).
+// The processors this process may run on (its CPU affinity mask).
 int available_processors();
-// The thread count OpenMP asked for at start (OMP_NUM_THREADS), before the cap.
+// The thread count asked for at start (OMP_NUM_THREADS, or the processors), before the cap.
 int requested_threads_at_start();
 int num_threads();
 // n >= 1 (the caller validates); sets and returns min(n, available_processors()).

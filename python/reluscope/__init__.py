@@ -5,12 +5,10 @@ is *dead* on a dataset when it fires on none of its samples. The output layer is
 linear and is not scanned.
 """
 
-from ._openmp_wait import bounded_spin
-
-with bounded_spin():
-    from . import _core
+from . import _core
 from ._runtime import (
     _cap_threads_from_environment,
+    _select_idle_spin_from_environment,
     _select_profile_from_environment,
     _select_target_from_environment,
 )
@@ -20,6 +18,7 @@ __version__ = _core.__version__
 _select_profile_from_environment()  # before the target: RELUSCOPE_SIMD may override its target
 _select_target_from_environment()
 _cap_threads_from_environment()
+_select_idle_spin_from_environment()
 
 # The order below is the order the package is built in: checkpoint last.
 # isort: off
@@ -28,8 +27,10 @@ from ._runtime import (  # noqa: E402
     cpu_profile_for,
     cpu_profiles,
     get_cpu_profile,
+    get_idle_spin_us,
     get_num_threads,
     set_cpu_profile,
+    set_idle_spin_us,
     set_num_threads,
     set_simd_target,
 )
@@ -55,7 +56,8 @@ __all__ = [
     "DeadNeuronMonitor", "UnitHistory", "CauseRules", "DeathCertificate", "UnitStats",
     "scan", "ScanReport", "LayerScan", "TrainingDiverged", "CheckpointError", "CallbackState",
     "NonFiniteActivations", "checkpoint", "build_info", "set_num_threads",
-    "get_num_threads", "set_simd_target", "set_cpu_profile", "get_cpu_profile", "cpu_profiles",
+    "get_num_threads", "set_idle_spin_us", "get_idle_spin_us", "set_simd_target",
+    "set_cpu_profile", "get_cpu_profile", "cpu_profiles",
     "cpu_profile_for", "born_dead", "BornDeadReport", "ReDo", "datasets", "experiments",
     "__version__",
 ]

@@ -44,9 +44,9 @@ __all__: list[str] = [
     "gemm",
     "gemm_tuning_in_use",
     "get_num_threads",
+    "idle_spin_us",
     "layer_verdict",
     "mean_squared_error",
-    "openmp_enabled",
     "profile_for",
     "random_networks",
     "requested_threads_at_start",
@@ -55,11 +55,13 @@ __all__: list[str] = [
     "selected_cpu_profile",
     "selected_target",
     "set_gemm_tuning",
+    "set_idle_spin_us",
     "set_num_threads",
     "set_threads_for_this_thread",
     "sgd_update",
     "softmax_cross_entropy",
     "supported_targets",
+    "workers_started",
 ]
 
 class GemmTuning:
@@ -603,6 +605,11 @@ def get_num_threads() -> int:
     Threads each kernel call uses.
     """
 
+def idle_spin_us() -> int:
+    """
+    Microseconds an idle worker watches for work, yielding its CPU, before it sleeps.
+    """
+
 def layer_verdict(fires_anywhere: bool, negative_anywhere: bool) -> LayerVerdict:
     """
     The verdict on a layer from whether some unit fires on some sample and whether some pre-activation is negative.
@@ -615,11 +622,6 @@ def mean_squared_error(
 ) -> float:
     """
     Mean over all elements of (out - target)**2; writes its gradient into grad.
-    """
-
-def openmp_enabled() -> bool:
-    """
-    Whether the kernels were built with OpenMP.
     """
 
 def profile_for(
@@ -645,7 +647,7 @@ def random_networks(
 
 def requested_threads_at_start() -> int:
     """
-    The thread count OpenMP's environment (OMP_NUM_THREADS) asked for, before the cap.
+    The thread count asked for at start (OMP_NUM_THREADS, else the processors), before the cap.
     """
 
 def select_cpu_profile(name: str) -> None:
@@ -676,6 +678,11 @@ def set_gemm_tuning(
 ) -> None:
     """
     Replace the GEMM tuning of the target in use until the next target or profile is selected (benchmarks, tests).
+    """
+
+def set_idle_spin_us(us: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Set how long idle workers watch for work before they sleep.
     """
 
 def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> int:
@@ -714,6 +721,11 @@ def softmax_cross_entropy(
 def supported_targets() -> list[str]:
     """
     Compiled targets this CPU can run.
+    """
+
+def workers_started() -> int:
+    """
+    Worker threads started so far in this process, over all calling threads.
     """
 
 LAST_FIRING_FIELDS: tuple = (

@@ -7,13 +7,15 @@ import sys
 import warnings
 from collections.abc import Iterable
 
-from . import _core, _openmp_wait
-from ._validation import positive_int
+from . import _core
+from ._validation import nonnegative_int, positive_int
 
 SIMD_ENV_VAR = "RELUSCOPE_SIMD"
 CPU_PROFILE_ENV_VAR = "RELUSCOPE_CPU_PROFILE"
+IDLE_SPIN_ENV_VAR = "RELUSCOPE_IDLE_SPIN_US"
+MAX_IDLE_SPIN_US = 1_000_000  # kMaxIdleSpinMicroseconds in csrc/runtime/worker_pool.hpp
 
-# The error of a bad RELUSCOPE_SIMD or RELUSCOPE_CPU_PROFILE when this process
+# The error of a bad RELUSCOPE_SIMD, _CPU_PROFILE or _IDLE_SPIN_US when this process
 # is the reluscope command, which reports it in one line (see
 # _apply_environment_choice); else None.
 environment_error: Exception | None = None
@@ -115,6 +117,18 @@ def _select_target_from_environment() -> None:
     _apply_environment_choice(SIMD_ENV_VAR, set_simd_target)
 
 
+def _select_idle_spin_from_environment() -> None:
+    """Honour RELUSCOPE_IDLE_SPIN_US once, at import; "auto" or unset keeps the default."""
+    def select(text: str) -> None:
+        try:
+            us = int(text)
+        except ValueError:
+            raise ValueError("expected a whole number of microseconds") from None
+        set_idle_spin_us(us)
+
+    _apply_environment_choice(IDLE_SPIN_ENV_VAR, select)
+
+
 def _apply_environment_choice(variable: str, select) -> None:
     """Pass the value of ``variable``, unless empty or "auto", to ``select``.
 
@@ -158,8 +172,8 @@ def set_num_threads(n: int) -> int:
     The count is capped at the processors this process may run on
     (``build_info()["available_processors"]``), with a RuntimeWarning: beyond
     that, threads only wait for each other, and a count the operating system
-    refuses would end the process inside OpenMP. OMP_NUM_THREADS sets the
-    start, under the same cap.
+    refuses is never asked for. OMP_NUM_THREADS sets the start, under the same
+    cap.
     """
     requested = positive_int(n, "number of threads")
     # Capped here too: the binding takes a C int.
@@ -186,6 +200,38 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
+def set_idle_spin_us(us: int) -> int:
+    """Set how long an idle worker thread watches for work before it sleeps; returns the old value.
+
+    After a kernel call, reluscope's worker threads keep watching for the next
+    one for ``us`` microseconds (300 by default), offering their CPU to any
+    other thread that wants it (``sched_yield``) between looks, and then
+    sleep. Watching carries a worker from one kernel call of a training step
+    to the next without the cost of waking it; yielding lets numpy's,
+    PyTorch's or any other threads run on that CPU meanwhile. 0 puts workers
+    to sleep at once (the least CPU time, the slowest small calls). The
+    ``RELUSCOPE_IDLE_SPIN_US`` environment variable sets it at import.
+
+    Raises
+    ------
+    TypeError
+        If ``us`` is not an integer.
+    ValueError
+        If ``us`` is below 0 or above 1,000,000 (one second).
+    """
+    us = nonnegative_int(us, "idle spin (microseconds)")
+    if us > MAX_IDLE_SPIN_US:
+        raise ValueError(f"idle spin (microseconds) must be <= {MAX_IDLE_SPIN_US}, got {us}")
+    previous = _core.idle_spin_us()
+    _core.set_idle_spin_us(us)
+    return previous
+
+
+def get_idle_spin_us() -> int:
+    """How long, in microseconds, an idle worker thread watches for work before it sleeps."""
+    return _core.idle_spin_us()
+
+
 def build_info() -> dict:
     """Facts about this build and the CPU it runs on.
 
@@ -197,11 +243,11 @@ def build_info() -> dict:
         (in use), ``cpu`` (``vendor``, ``family``, ``model`` as CPUID reports
         them), ``detected_cpu_profile`` (chosen for this CPU at import),
         ``cpu_profile`` (in use), ``gemm_tuning`` (the blocking and prefetch of
-        the target in use, see ``cpu_profiles()``), ``openmp`` (bool), ``num_threads`` and
-        ``available_processors`` (the cap on ``num_threads``), ``openmp_wait``
-        (how long idle workers spin: ``"GOMP_SPINCOUNT=6000"`` as reluscope set
-        it, or the user's ``OMP_WAIT_POLICY`` / ``GOMP_SPINCOUNT``; see
-        ``reluscope._openmp_wait``).
+        the target in use, see ``cpu_profiles()``), ``num_threads`` and
+        ``available_processors`` (the cap on ``num_threads``), ``idle_spin_us``
+        (how long idle worker threads watch for work before they sleep, see
+        ``set_idle_spin_us``) and ``workers_started`` (worker threads started
+        so far in this process).
     """
     cpu = _core.detect_cpu()
     return {
@@ -213,10 +259,8 @@ def build_info() -> dict:
         "detected_cpu_profile": _core.detected_cpu_profile(),
         "cpu_profile": _core.selected_cpu_profile(),
         "gemm_tuning": _tuning_dict(_core.gemm_tuning_in_use()),
-        "openmp": bool(_core.openmp_enabled()),
         "num_threads": _core.get_num_threads(),
         "available_processors": _core.available_processors(),
-        "openmp_wait": _openmp_wait.applied or ", ".join(
-            f"{name}={os.environ[name]}" for name in _openmp_wait.USER_SETTINGS
-            if name in os.environ) or "libgomp loaded before reluscope: its own setting",
+        "idle_spin_us": _core.idle_spin_us(),
+        "workers_started": _core.workers_started(),
     }

@@ -1,0 +1,205 @@
+#include "runtime/worker_pool.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace rs {
+namespace {
+
+std::atomic<int> g_idle_spin_us{kDefaultIdleSpinMicroseconds};
+std::atomic<int> g_workers_started{0};
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Between polls a waiting thread pauses a few times (a fraction of a
+// microsecond) and then offers its CPU to any other runnable thread.
+constexpr unsigned kPausesPerYield = 8;
+
+// One calling thread's workers. A job is published by bumping job_; its shares
+// are claimed from claims_, which holds the job number in its upper half and the
+// next unclaimed share in its lower half, so a worker that read an older job
+// cannot claim a share of the current one.
+class WorkerPool {
+ public:
+  void run(int n_shares, const void* closure, ShareFunction fn) {
+    start_workers(n_shares - 1);
+    closure_.store(closure, std::memory_order_relaxed);
+    fn_.store(fn, std::memory_order_relaxed);
+    n_shares_.store(n_shares, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    const std::uint32_t job = ++last_job_;
+    claims_.store(std::uint64_t{job} << 32, std::memory_order_release);
+    job_.store(job, std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+      // Taking the mutex orders this wake-up after a sleeper's last look at job_.
+      {
+        std::lock_guard<std::mutex> lock(sleep_mutex_);
+      }
+      wake_.notify_all();
+    }
+    run_claimed_shares(job);
+    for (unsigned i = 1; done_.load(std::memory_order_acquire) != n_shares; ++i) {
+      if (i % kPausesPerYield == 0)
+        sched_yield();
+      else
+        cpu_relax();
+    }
+  }
+
+ private:
+  void start_workers(int wanted) {
+    while (static_cast<int>(workers_) < wanted) {
+      const int index = static_cast<int>(workers_);
+      const std::uint32_t seen = last_job_;
+      try {
+        std::thread([this, index, seen] { work(index, seen); }).detach();
+      } catch (const std::system_error&) {
+        return;  // no more threads: the calling thread claims their shares
+      }
+      ++workers_;
+      g_workers_started.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  void run_claimed_shares(std::uint32_t job) {
+    std::uint64_t claims = claims_.load(std::memory_order_acquire);
+    for (;;) {
+      if (static_cast<std::uint32_t>(claims >> 32) != job) return;
+      const std::uint32_t share = static_cast<std::uint32_t>(claims);
+      if (share >= static_cast<std::uint32_t>(n_shares_.load(std::memory_order_relaxed))) return;
+      if (claims_.compare_exchange_weak(claims, claims + 1, std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+        fn_.load(std::memory_order_relaxed)(closure_.load(std::memory_order_relaxed),
+                                            static_cast<int>(share));
+        done_.fetch_add(1, std::memory_order_release);
+        claims = claims_.load(std::memory_order_acquire);
+      }
+    }
+  }
+
+  // Worker `index` takes part in jobs of more than index + 1 shares.
+  [[noreturn]] void work(int index, std::uint32_t seen) {
+    for (;;) {
+      seen = wait_for_job_after(seen);
+      if (index + 1 < n_shares_.load(std::memory_order_relaxed)) run_claimed_shares(seen);
+    }
+  }
+
+  std::uint32_t wait_for_job_after(std::uint32_t seen) {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline =
+        Clock::now() + std::chrono::microseconds(g_idle_spin_us.load(std::memory_order_relaxed));
+    for (unsigned i = 1;; ++i) {
+      const std::uint32_t job = job_.load(std::memory_order_acquire);
+      if (job != seen) return job;
+      if (i % kPausesPerYield != 0) {
+        cpu_relax();
+        continue;
+      }
+      if (Clock::now() >= deadline) break;
+      sched_yield();
+    }
+    std::unique_lock<std::mutex> lock(sleep_mutex_);
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    std::uint32_t job;
+    while ((job = job_.load(std::memory_order_seq_cst)) == seen) wake_.wait(lock);
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    return job;
+  }
+
+  // Touched by the calling thread only.
+  std::uint32_t last_job_ = 0;
+  unsigned workers_ = 0;
+
+  std::atomic<std::uint32_t> job_{0};
+  std::atomic<std::uint64_t> claims_{0};
+  std::atomic<int> done_{0};
+  std::atomic<int> n_shares_{0};
+  std::atomic<const void*> closure_{nullptr};
+  std::atomic<ShareFunction> fn_{nullptr};
+
+  std::mutex sleep_mutex_;
+  std::condition_variable wake_;
+  std::atomic<int> sleepers_{0};
+};
+
+// Pools not in use. A call takes one (or makes one) and puts it back, so calls
+// from different threads never share workers. Pools and their workers live as
+// long as the process (never destroyed: nothing waits on a worker at exit).
+struct IdlePools {
+  std::mutex mutex;
+  std::vector<WorkerPool*> pools;
+};
+
+IdlePools& idle_pools();
+
+// A forked child has only the thread that forked: the workers of the parent's
+// pools are not there, so the child forgets those pools (their memory stays
+// allocated) and makes new ones. The list's mutex is held across fork so that
+// the child never inherits it locked by a thread it does not have.
+void lock_before_fork() { idle_pools().mutex.lock(); }
+void unlock_in_parent() { idle_pools().mutex.unlock(); }
+void forget_pools_in_child() {
+  IdlePools& idle = idle_pools();
+  idle.pools.clear();
+  idle.mutex.unlock();
+}
+
+IdlePools& idle_pools() {
+  static IdlePools* idle = [] {
+    auto* made = new IdlePools;
+    pthread_atfork(lock_before_fork, unlock_in_parent, forget_pools_in_child);
+    return made;
+  }();
+  return *idle;
+}
+
+WorkerPool* take_pool() {
+  IdlePools& idle = idle_pools();
+  {
+    std::lock_guard<std::mutex> lock(idle.mutex);
+    if (!idle.pools.empty()) {
+      WorkerPool* pool = idle.pools.back();
+      idle.pools.pop_back();
+      return pool;
+    }
+  }
+  return new WorkerPool;
+}
+
+void put_back(WorkerPool* pool) {
+  IdlePools& idle = idle_pools();
+  std::lock_guard<std::mutex> lock(idle.mutex);
+  idle.pools.push_back(pool);
+}
+
+}  // namespace
+
+void run_shares_on_workers(int n_shares, const void* closure, ShareFunction fn) {
+  WorkerPool* pool = take_pool();
+  pool->run(n_shares, closure, fn);
+  put_back(pool);
+}
+
+int idle_spin_microseconds() { return g_idle_spin_us.load(std::memory_order_relaxed); }
+
+void set_idle_spin_microseconds(int us) { g_idle_spin_us.store(us, std::memory_order_relaxed); }
+
+int workers_started() { return g_workers_started.load(std::memory_order_relaxed); }
+
+}  // namespace rs
