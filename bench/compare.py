@@ -62,9 +62,9 @@ def timed(fn, min_seconds=2e-3):
 
 
 # Idle time before each sample. Each runtime's worker threads spin for a while
-# after their work (libgomp about 0.3 ms, OpenBLAS up to 2^28 cycles, about
-# 70 ms at 4 GHz, more at a lower clock) and would steal the cores of whichever
-# implementation runs next:
+# after their work (reluscope's 0.3 ms, PyTorch's libgomp a few ms, OpenBLAS up
+# to 2^28 cycles, about 70 ms at 4 GHz, more at a lower clock) and would steal
+# the cores of whichever implementation runs next:
 # without this pause torch's medium step read 45 ms instead of 25.
 SETTLE_SECONDS = 0.3
 
@@ -334,8 +334,8 @@ def run_children(args):
     import subprocess
     import tempfile
 
-    # Bind OpenMP threads to distinct cores (ours and PyTorch's; OpenBLAS is
-    # built without affinity) unless the caller chose otherwise. Unbound, a new
+    # Bind PyTorch's OpenMP threads to distinct cores (reluscope's own workers and
+    # OpenBLAS's are not bound) unless the caller chose otherwise. Unbound, a new
     # or idle libgomp worker can wait on the core where the master spins at the
     # barrier: 2-thread GEMMs of 0.1 ms took 8 ms for the first calls.
     env = dict(os.environ)
@@ -376,7 +376,8 @@ def to_markdown(report):
     ident = m.get("cpu_identity", {})
     lines = [f"Machine: {m['cpu']} ({ident.get('vendor', '?')}, family {ident.get('family', '?')}"
              f", model {ident.get('model', '?')}); reluscope {m['reluscope']['version']} "
-             f"(SIMD {m['reluscope']['selected_target']}, OpenMP {m['reluscope']['openmp']}); "
+             f"(SIMD {m['reluscope']['selected_target']}, idle spin "
+             f"{m['reluscope'].get('idle_spin_us', '?')} us); "
              f"numpy {m['numpy']} ({m['blas']}); torch {m['torch']}; Python {m['python']}; "
              f"{m['date']}; environment {m['env']}.",
              f"Measured FMA peak (bench/peak.py), GFLOP/s: {peaks}.", "",

@@ -16,6 +16,11 @@ inline VFloat load_vector(const float* p) {
 }
 inline void store_vector(float* p, VFloat v) { __builtin_memcpy(p, &v, sizeof(v)); }
 
+// For the hottest loops, whose inlining GCC's size heuristics would otherwise
+// decide by what else the translation unit contains: the micro-kernel called
+// out of line (a call per tile) ran a 1024^3 product 11% slower on Zen 3.
+#define RS_ALWAYS_INLINE inline __attribute__((always_inline))
+
 inline i64 ceil_div(i64 a, i64 b) { return (a + b - 1) / b; }
 inline i64 min_i64(i64 a, i64 b) { return a < b ? a : b; }
 inline float max_f(float a, float b) { return a > b ? a : b; }

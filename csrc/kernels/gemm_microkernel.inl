@@ -21,8 +21,8 @@ static_assert(kVectorsPerRow == 2, "the micro-kernel holds two vectors per tile 
 constexpr int kCacheLineBytes = 64;
 
 template <bool Prefetch>
-inline void micro_kernel(i64 kc, const float* __restrict a, const float* __restrict b,
-                         float* __restrict tile, i64 prefetch_distance) {
+RS_ALWAYS_INLINE void micro_kernel(i64 kc, const float* __restrict a, const float* __restrict b,
+                                   float* __restrict tile, i64 prefetch_distance) {
   VFloat acc0[RS_MR];
   VFloat acc1[RS_MR];
 #pragma GCC unroll 32
@@ -60,8 +60,8 @@ inline void micro_kernel(i64 kc, const float* __restrict a, const float* __restr
 // are discarded at the store), so no padding is needed. Used for small
 // row-major A, where packing cost a third of the time (256 x 128 x 128:
 // packing all of A on every thread, 26% of a deep-narrow training step).
-inline void micro_kernel_rows(i64 kc, const float* __restrict a, i64 lda, i64 rows,
-                              const float* __restrict b, float* __restrict tile) {
+RS_ALWAYS_INLINE void micro_kernel_rows(i64 kc, const float* __restrict a, i64 lda, i64 rows,
+                                        const float* __restrict b, float* __restrict tile) {
   const float* row[RS_MR];
 #pragma GCC unroll 32
   for (int i = 0; i < RS_MR; ++i) row[i] = a + (i < rows ? i : rows - 1) * lda;
