@@ -6,10 +6,13 @@ they sleep (``RELUSCOPE_IDLE_SPIN_US``). It times, as medians over rounds:
 
 - solo: a reluscope forward pass (256 x 256-256-256, the small-call latency
   case) and a numpy 256^3 product, each called back to back on its own;
-- pair: one of each, alternating, per pair;
-- with PyTorch installed, the same pair with a torch 256^3 product instead.
+- alternating: one of each in turn, each side timed on its own;
+- with PyTorch installed, the same with a torch 256^3 product instead.
 
-The ratio pair / (solo reluscope + solo numpy) is 1 for perfect neighbours.
+Perfect neighbours take as long alternating as alone: the pair's ratio to the
+sum of the solo times is 1, and so is each side's ratio to its own solo time.
+A side slowed while alternating is slowed by the other's idle threads: numpy's
+by reluscope's workers, reluscope's by OpenBLAS's or PyTorch's.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/neighbours.py
 """
@@ -32,6 +35,8 @@ CONFIGS = {
     # PyTorch's libgomp workers spin for milliseconds after each operation unless told.
     "default, GOMP_SPINCOUNT=10000 for PyTorch": {"GOMP_SPINCOUNT": "10000"},
     "default, OMP_WAIT_POLICY=passive for PyTorch": {"OMP_WAIT_POLICY": "passive"},
+    # OpenBLAS's idle threads spin without yielding for 2^28 cycles (tens of ms) unless told.
+    "default, OPENBLAS_THREAD_TIMEOUT=4 for numpy": {"OPENBLAS_THREAD_TIMEOUT": "4"},
 }
 
 
@@ -44,6 +49,34 @@ def _median_seconds(fn, rounds: int, calls: int) -> float:
         samples.append((time.perf_counter() - start) / calls)
     samples.sort()
     return samples[len(samples) // 2]
+
+
+def _median_pair_seconds(first, second, rounds: int, calls: int) -> tuple[float, float]:
+    """Medians over rounds of the mean time of each side, called alternately."""
+    firsts, seconds = [], []
+    for _ in range(rounds):
+        spent = [0.0, 0.0]
+        for _ in range(calls):
+            start = time.perf_counter()
+            first()
+            middle = time.perf_counter()
+            second()
+            spent[0] += middle - start
+            spent[1] += time.perf_counter() - middle
+        firsts.append(spent[0] / calls)
+        seconds.append(spent[1] / calls)
+    firsts.sort()
+    seconds.sort()
+    return firsts[len(firsts) // 2], seconds[len(seconds) // 2]
+
+
+def _pair_result(name: str, ours, theirs, rounds: int, calls: int, solo: dict) -> dict:
+    """Each side's time within the pair, and as a multiple of its time alone."""
+    ours_ms, theirs_ms = (1e3 * t for t in _median_pair_seconds(ours, theirs, rounds, calls))
+    return {f"{name}_pair_reluscope_ms": ours_ms, f"{name}_pair_{name}_ms": theirs_ms,
+            f"{name}_pair_ratio": (ours_ms + theirs_ms) / (solo["reluscope"] + solo[name]),
+            f"{name}_slowed_by_reluscope": theirs_ms / solo[name],
+            f"reluscope_slowed_by_{name}": ours_ms / solo["reluscope"]}
 
 
 def measure(rounds: int, calls: int) -> dict:
@@ -64,20 +97,12 @@ def measure(rounds: int, calls: int) -> dict:
     def numpys():
         a @ b
 
-    def pair():
-        ours()
-        numpys()
-
-    for fn in (ours, numpys, pair):  # warm up: threads started, buffers allocated
+    for fn in (ours, numpys):  # warm up: threads started, buffers allocated
         fn()
-    result = {
-        "reluscope_solo_ms": 1e3 * _median_seconds(ours, rounds, calls),
-        "numpy_solo_ms": 1e3 * _median_seconds(numpys, rounds, calls),
-        "pair_ms": 1e3 * _median_seconds(pair, rounds, calls),
-        "reluscope_solo_again_ms": 1e3 * _median_seconds(ours, rounds, calls),
-    }
-    result["pair_ratio"] = result["pair_ms"] / (result["reluscope_solo_ms"]
-                                                + result["numpy_solo_ms"])
+    solo = {"reluscope": 1e3 * _median_seconds(ours, rounds, calls),
+            "numpy": 1e3 * _median_seconds(numpys, rounds, calls)}
+    result = {"reluscope_solo_ms": solo["reluscope"], "numpy_solo_ms": solo["numpy"]}
+    result.update(_pair_result("numpy", ours, numpys, rounds, calls, solo))
     try:
         import torch
     except ImportError:
@@ -88,17 +113,24 @@ def measure(rounds: int, calls: int) -> dict:
     def torchs():
         ta @ tb
 
-    def torch_pair():
-        ours()
-        torchs()
-
     torchs()
-    torch_pair()
-    result["torch_solo_ms"] = 1e3 * _median_seconds(torchs, rounds, calls)
-    result["torch_pair_ms"] = 1e3 * _median_seconds(torch_pair, rounds, calls)
-    result["torch_pair_ratio"] = result["torch_pair_ms"] / (result["reluscope_solo_ms"]
-                                                            + result["torch_solo_ms"])
+    solo["torch"] = result["torch_solo_ms"] = 1e3 * _median_seconds(torchs, rounds, calls)
+    result.update(_pair_result("torch", ours, torchs, rounds, calls, solo))
     return result
+
+
+def _describe(r: dict) -> str:
+    text = f"reluscope alone {r['reluscope_solo_ms']:.3f} ms"
+    for other in ("numpy", "torch"):
+        if f"{other}_pair_ratio" not in r:
+            continue
+        text += (f"\n    {other} alone {r[f'{other}_solo_ms']:.3f} ms; alternating: reluscope "
+                 f"{r[f'{other}_pair_reluscope_ms']:.3f} ms "
+                 f"({r[f'reluscope_slowed_by_{other}']:.2f}x alone), {other} "
+                 f"{r[f'{other}_pair_{other}_ms']:.3f} ms "
+                 f"({r[f'{other}_slowed_by_reluscope']:.2f}x alone); the pair "
+                 f"{r[f'{other}_pair_ratio']:.2f}x the sum")
+    return text
 
 
 def main() -> None:
@@ -123,14 +155,7 @@ def main() -> None:
                               "--calls", str(args.calls)], env=child_env, check=True,
                              capture_output=True, text=True).stdout
         results[name] = json.loads(out.strip().splitlines()[-1])
-        r = results[name]
-        line = (f"{name:<46} reluscope {r['reluscope_solo_ms']:.3f} ms (again "
-                f"{r['reluscope_solo_again_ms']:.3f})  numpy {r['numpy_solo_ms']:.3f} ms  "
-                f"pair {r['pair_ms']:.3f} ms = {r['pair_ratio']:.2f}x the sum")
-        if "torch_pair_ms" in r:
-            line += (f"  | torch {r['torch_solo_ms']:.3f} ms, pair {r['torch_pair_ms']:.3f} ms "
-                     f"= {r['torch_pair_ratio']:.2f}x")
-        print(line, flush=True)
+        print(f"{name}: {_describe(results[name])}", flush=True)
     if args.out:
         with open(args.out, "w") as file:
             json.dump(results, file, indent=1)
