@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds reluscope's sdist and, from that sdist, its wheel; then repairs the wheel with
-# auditwheel, which copies the OpenMP runtime (libgomp) into it and gives it the
-# manylinux tag that the build machine's glibc and the symbols used allow.
+# auditwheel, which checks that it needs no library outside the manylinux set (the
+# kernels' threads are reluscope's own, not OpenMP's) and gives it the manylinux
+# tag that the build machine's glibc and the symbols used allow.
 # Both files land in wheelhouse/. Needs: a C++17 compiler and cmake (the sdist build
 # installs scikit-build-core and pybind11 from PyPI in an isolated environment).
 #

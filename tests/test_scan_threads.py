@@ -76,9 +76,9 @@ def test_small_scans_stay_on_the_shared_kernels():
     assert not worth_threading(100_000, 8192, 1)
 
 
-def test_a_thread_bound_to_one_cpu_stays_on_the_openmp_path(monkeypatch):
-    # Under OMP_PROC_BIND libgomp binds the calling thread to one core; the pool's threads
-    # would inherit that mask and take turns on it.
+def test_a_thread_bound_to_one_cpu_stays_on_the_shared_kernels(monkeypatch):
+    # Under OMP_PROC_BIND PyTorch's libgomp binds the thread that loads it to one core; the
+    # pool's threads would inherit that mask and take turns on it.
     from reluscope import scan_threads
 
     monkeypatch.setattr(scan_threads, "cpus_for_this_thread", lambda: 1)

@@ -117,6 +117,31 @@ def test_a_waiting_worker_yields_its_cpu_to_a_busy_thread():
     assert result["share"] > 0.8, result
 
 
+BOUND_CALLER_PROBE = """
+import json, os
+import numpy as np
+import reluscope as rs
+cpus = sorted(os.sched_getaffinity(0))
+os.sched_setaffinity(0, {cpus[0]})  # as PyTorch's libgomp does under OMP_PROC_BIND
+before = set(os.listdir("/proc/self/task"))
+applied = rs.set_num_threads(2)
+rs.MLP([256, 256, 256, 256], seed=0).forward(np.ones((256, 256), np.float32))
+workers = set(os.listdir("/proc/self/task")) - before
+print(json.dumps({"applied": applied, "caller": sorted(os.sched_getaffinity(0)),
+                  "workers": [sorted(os.sched_getaffinity(int(w))) for w in workers],
+                  "all": cpus}))
+"""
+
+
+@two_processors
+@linux_threads
+def test_workers_run_on_every_processor_when_the_caller_is_bound_to_one():
+    result = run_probe(BOUND_CALLER_PROBE)
+    assert result["applied"] == 2  # counted from the CPUs at load, not the caller's one
+    assert len(result["caller"]) == 1
+    assert result["workers"] == [result["all"]]
+
+
 ONE_THREAD_PROBE = """
 import json
 import numpy as np

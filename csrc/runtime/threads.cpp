@@ -10,6 +10,23 @@
 namespace rs {
 namespace {
 
+#if defined(__linux__)
+struct CpusAtLoad {
+  cpu_set_t mask;
+  bool known;
+};
+
+CpusAtLoad cpus_of_this_thread() {
+  CpusAtLoad cpus{};
+  cpus.known = sched_getaffinity(0, sizeof(cpus.mask), &cpus.mask) == 0;
+  return cpus;
+}
+
+// Initialised while the module loads, before g_threads below, whose initialiser
+// counts it.
+const CpusAtLoad g_cpus_at_load = cpus_of_this_thread();
+#endif
+
 // OMP_NUM_THREADS, the variable users already set for every threaded numerical
 // library: its first entry when that is a positive integer ("4" or "4,2"),
 // otherwise 0 (not set).
@@ -33,10 +50,15 @@ std::atomic<int> g_threads{std::min(requested_threads(), available_processors())
 
 int available_processors() {
 #if defined(__linux__)
-  cpu_set_t mask;
-  if (sched_getaffinity(0, sizeof(mask), &mask) == 0) return std::max(1, CPU_COUNT(&mask));
+  if (g_cpus_at_load.known) return std::max(1, CPU_COUNT(&g_cpus_at_load.mask));
 #endif
-  return std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+void allow_available_processors() {
+#if defined(__linux__)
+  if (g_cpus_at_load.known) sched_setaffinity(0, sizeof(g_cpus_at_load.mask), &g_cpus_at_load.mask);
+#endif
 }
 
 int requested_threads_at_start() {

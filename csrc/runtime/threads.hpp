@@ -8,8 +8,14 @@
 
 namespace rs {
 
-// The processors this process may run on (its CPU affinity mask).
+// The processors this process may run on: the CPU affinity of the thread that
+// loaded reluscope, taken at load. Not the calling thread's: a library that binds
+// threads to cores (PyTorch's libgomp under OMP_PROC_BIND) binds the thread that
+// loads it to one core, and every thread started later from it would inherit that.
 int available_processors();
+// Lets the calling thread run on all of those processors again (the workers of
+// worker_pool.hpp call it when they start); does nothing where affinity is unknown.
+void allow_available_processors();
 // The thread count asked for at start (OMP_NUM_THREADS, or the processors), before the cap.
 int requested_threads_at_start();
 int num_threads();

@@ -1,5 +1,7 @@
 #include "runtime/worker_pool.hpp"
 
+#include "runtime/threads.hpp"
+
 #include <pthread.h>
 #include <sched.h>
 
@@ -94,6 +96,7 @@ class WorkerPool {
 
   // Worker `index` takes part in jobs of more than index + 1 shares.
   [[noreturn]] void work(int index, std::uint32_t seen) {
+    allow_available_processors();  // not only the CPU the calling thread may be bound to
     for (;;) {
       seen = wait_for_job_after(seen);
       if (index + 1 < n_shares_.load(std::memory_order_relaxed)) run_claimed_shares(seen);

@@ -16,9 +16,11 @@ chose another one with ``joblib.parallel_config``, for example::
 The trial function must be importable by the workers (defined at module level
 in an installed module), and its arguments and result picklable.
 
-Forking is refused: a child forked after OpenMP ran in the parent can hang in
-GNU libgomp, so joblib's "multiprocessing" backend (which forks on Linux) raises
-an error; loky, dask and ray start their workers without forking the parent.
+Forking is refused: reluscope's own worker threads survive a fork (the child
+starts new ones), but a trial may use a library whose threads do not, such as
+PyTorch's OpenMP (GNU libgomp), where a child forked after OpenMP ran in the
+parent can hang. So joblib's "multiprocessing" backend (which forks on Linux)
+raises an error; loky, dask and ray start their workers without forking the parent.
 
 Threads per worker: each worker's kernels use ``OMP_NUM_THREADS`` as the backend
 sets it in the worker's environment (loky: cores / workers; dask's nanny: 1 by
@@ -68,5 +70,6 @@ def sweep(fn, grid, n_jobs: int = -1) -> list:
     if type(backend).__name__ == "MultiprocessingBackend":
         raise RuntimeError(
             "joblib's 'multiprocessing' backend forks this process, and a child forked after "
-            "OpenMP has run can hang; use the default 'loky', or 'dask' or 'ray'")
+            "OpenMP has run (PyTorch's, for one) can hang; use the default 'loky', or 'dask' "
+            "or 'ray'")
     return Parallel(n_jobs=n_jobs)(delayed(fn)(**params) for params in points)
