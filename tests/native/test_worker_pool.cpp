@@ -1,0 +1,78 @@
+// The worker threads (runtime/worker_pool.hpp): every share of every job runs exactly
+// once, with the workers awake or asleep between jobs, jobs of different sizes on one
+// pool, and calls from several threads at once.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "runtime/worker_pool.hpp"
+
+namespace rs::testing {
+namespace {
+
+// Runs `jobs` jobs of n_shares shares each and checks that each share ran once.
+void expect_each_share_once(int n_shares, int jobs) {
+  std::vector<std::atomic<int>> runs(static_cast<std::size_t>(n_shares));
+  for (int job = 1; job <= jobs; ++job) {
+    run_shares(n_shares, [&](int share) { runs[static_cast<std::size_t>(share)].fetch_add(1); });
+    for (int s = 0; s < n_shares; ++s)
+      ASSERT_EQ(runs[static_cast<std::size_t>(s)].load(), job)
+          << "share " << s << " of " << n_shares << ", job " << job;
+  }
+}
+
+class IdleSpin : public ::testing::Test {
+ protected:
+  void TearDown() override { set_idle_spin_microseconds(kDefaultIdleSpinMicroseconds); }
+};
+
+TEST_F(IdleSpin, EveryShareRunsOnceWithWorkersAwake) {
+  for (int n_shares : {0, 1, 2, 3, 8}) expect_each_share_once(n_shares, 500);
+}
+
+TEST_F(IdleSpin, EveryShareRunsOnceWithWorkersAsleep) {
+  set_idle_spin_microseconds(0);  // every job wakes the workers from their sleep
+  for (int n_shares : {2, 3, 8}) expect_each_share_once(n_shares, 300);
+}
+
+TEST_F(IdleSpin, JobsOfChangingSizeShareOnePool) {
+  std::atomic<long> total{0};
+  long expected = 0;
+  for (int job = 0; job < 2000; ++job) {
+    const int n_shares = 2 + job % 5;
+    expected += n_shares;
+    run_shares(n_shares, [&](int) { total.fetch_add(1); });
+    ASSERT_EQ(total.load(), expected) << "job " << job;
+  }
+}
+
+TEST(WorkerPool, CallsFromSeveralThreadsAtOnceDoNotMix) {
+  constexpr int kCallers = 4, kJobs = 300, kShares = 3;
+  std::vector<std::thread> callers;
+  std::atomic<int> failures{0};
+  for (int c = 0; c < kCallers; ++c)
+    callers.emplace_back([&] {
+      for (int job = 0; job < kJobs; ++job) {
+        std::atomic<int> runs[kShares] = {};
+        run_shares(kShares, [&](int share) { runs[share].fetch_add(1); });
+        for (const std::atomic<int>& r : runs)
+          if (r.load() != 1) failures.fetch_add(1);
+      }
+    });
+  for (std::thread& t : callers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+TEST(WorkerPool, WorkersAreStartedOnlyForMoreThanOneShare) {
+  const int before = workers_started();
+  run_shares(1, [](int) {});
+  EXPECT_EQ(workers_started(), before);
+  run_shares(2, [](int) {});
+  EXPECT_GE(workers_started(), 1);
+}
+
+}  // namespace
+}  // namespace rs::testing
