@@ -4,7 +4,7 @@
 # at 2 threads. A race between the calling thread and the workers, or between two
 # jobs, stops the run with TSan's report. Gtest arguments pass through, e.g.
 #   scripts/test_threads_sanitized.sh --gtest_repeat=20
-# Builds in 3-4 minutes on 2 cores; not part of the default CI.
+# Builds in about a minute on 2 cores; not part of the default CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=build/tsan
