@@ -95,26 +95,34 @@ rs.set_num_threads(2)
 rs.set_idle_spin_us(1_000_000)
 model = rs.MLP([256, 256, 256, 256], seed=0)
 x = np.ones((256, 256), np.float32)
+before = set(os.listdir("/proc/self/task"))
 model.forward(x)  # starts the worker
+(worker,) = set(os.listdir("/proc/self/task")) - before
 cpu = min(os.sched_getaffinity(0))
 for task in os.listdir("/proc/self/task"):  # every thread of the process on one CPU
     os.sched_setaffinity(int(task), {cpu})
+def worker_cpu_ns():
+    with open(f"/proc/self/task/{worker}/schedstat") as file:
+        return int(file.read().split()[0])
 model.forward(x)  # the worker now watches for work for a second, on the caller's CPU
-start_cpu, start = time.thread_time(), time.perf_counter()
+start_ns, start = worker_cpu_ns(), time.perf_counter()
 while time.perf_counter() - start < 0.3:
     pass
-share = (time.thread_time() - start_cpu) / (time.perf_counter() - start)
-print(json.dumps({"share": share}))
+share = (worker_cpu_ns() - start_ns) / 1e9 / (time.perf_counter() - start)
+print(json.dumps({"worker_share": share}))
 """
 
 
 @two_processors
 @linux_threads
+@pytest.mark.skipif(not os.path.exists("/proc/self/schedstat"),
+                    reason="needs /proc schedstat for a thread's CPU time")
 def test_a_waiting_worker_yields_its_cpu_to_a_busy_thread():
-    # A worker that spun without yielding (libgomp's) would take about half of the CPU
-    # it shares with the busy thread for as long as it spins.
+    # The worker's CPU time while a busy thread shares its CPU: one that spun without
+    # yielding (as libgomp's do) took about half of it (measured 0.50); one that yields
+    # takes next to nothing. Other load on that CPU only lowers the figure.
     result = run_probe(YIELD_PROBE)
-    assert result["share"] > 0.8, result
+    assert result["worker_share"] < 0.15, result
 
 
 BOUND_CALLER_PROBE = """

@@ -63,30 +63,38 @@ bool sgd_range(const SgdArgs& s, i64 begin, i64 end, float* __restrict delta_sq 
   return bad == 0;
 }
 
-// Commits an update row by row, collecting per-column statistics: threads
-// split the rows, each into its own partial arrays, summed in thread order.
+// Commits an update row by row, collecting per-column statistics. The rows are
+// cut into chunks of kReductionRows whatever the thread count; each chunk sums
+// into partial arrays of its own, added in chunk order at the end, so the
+// statistics are the same bit for bit on any number of threads (when the threads
+// split the rows into one range each, 1 and 2 threads summed differently).
 template <class RowUpdate>
 bool commit_with_column_stats(i64 size, const ColumnUpdateStats& stats, int nt,
                               const RowUpdate& row_update) {
   const i64 cols = stats.n_columns;
   const i64 rows = size / cols;
-  float* partials = scratch<float>(kColumnPartials, 2 * nt * cols);
-  for (i64 i = 0; i < 2 * nt * cols; ++i) partials[i] = 0.0f;
-  const bool finite = all_ranges(rows, nt, [&](i64 row_begin, i64 row_end, int share) {
-    float* delta = partials + 2 * share * cols;
+  const i64 chunks = ceil_div(rows, kReductionRows);
+  float* partials = scratch<float>(kColumnPartials, 2 * chunks * cols);
+  for (i64 i = 0; i < 2 * chunks * cols; ++i) partials[i] = 0.0f;
+  const int shares = static_cast<int>(min_i64(nt, chunks > 0 ? chunks : 1));
+  const bool finite = all_ranges(chunks, shares, [&](i64 chunk_begin, i64 chunk_end, int) {
     bool ok = true;
-    for (i64 r = row_begin; r < row_end; ++r)
-      ok = row_update(r * cols, (r + 1) * cols, delta, delta + cols) && ok;
+    for (i64 chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+      float* delta = partials + 2 * chunk * cols;
+      const i64 row_end = min_i64(rows, (chunk + 1) * kReductionRows);
+      for (i64 r = chunk * kReductionRows; r < row_end; ++r)
+        ok = row_update(r * cols, (r + 1) * cols, delta, delta + cols) && ok;
+    }
     return ok;
   });
   for (i64 c = 0; c < cols; ++c) {
     stats.delta_squared[c] = 0.0f;
     stats.old_squared[c] = 0.0f;
   }
-  for (int t = 0; t < nt; ++t)
+  for (i64 chunk = 0; chunk < chunks; ++chunk)
     for (i64 c = 0; c < cols; ++c) {
-      stats.delta_squared[c] += partials[2 * t * cols + c];
-      stats.old_squared[c] += partials[2 * t * cols + cols + c];
+      stats.delta_squared[c] += partials[2 * chunk * cols + c];
+      stats.old_squared[c] += partials[2 * chunk * cols + cols + c];
     }
   return finite;
 }

@@ -44,7 +44,9 @@ int requested_threads() {
   return from_environment > 0 ? from_environment : available_processors();
 }
 
-std::atomic<int> g_threads{std::min(requested_threads(), available_processors())};
+// Read once, at load, so that the start value and requested_threads_at_start agree.
+const int g_requested_at_load = requested_threads();
+std::atomic<int> g_threads{std::min(g_requested_at_load, available_processors())};
 
 }  // namespace
 
@@ -61,10 +63,7 @@ void allow_available_processors() {
 #endif
 }
 
-int requested_threads_at_start() {
-  static const int requested = requested_threads();
-  return requested;
-}
+int requested_threads_at_start() { return g_requested_at_load; }
 
 namespace {
 // A calling thread's own count, 0: none (see set_threads_for_this_thread).

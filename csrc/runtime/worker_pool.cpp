@@ -10,7 +10,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
-#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -89,8 +88,8 @@ class WorkerPool {
       const std::uint32_t seen = last_job_;
       try {
         std::thread([this, index, seen] { work(index, seen); }).detach();
-      } catch (const std::system_error&) {
-        return;  // no more threads: the calling thread claims their shares
+      } catch (...) {  // std::system_error, or bad_alloc for the thread's state
+        return;        // no more threads: the calling thread claims their shares
       }
       ++workers_;
       g_workers_started.fetch_add(1, std::memory_order_relaxed);
@@ -185,14 +184,17 @@ void forget_pools_in_child() {
   idle.mutex.unlock();
 }
 
-IdlePools& idle_pools() {
-  static IdlePools* idle = [] {
-    auto* made = new IdlePools;
-    pthread_atfork(lock_before_fork, unlock_in_parent, forget_pools_in_child);
-    return made;
-  }();
-  return *idle;
+// Made, and the fork handlers registered, while the module loads: a fork during a
+// first call's lazy initialisation would leave the child an initialisation guard
+// held by a thread it does not have.
+IdlePools* make_idle_pools() {
+  auto* made = new IdlePools;
+  pthread_atfork(lock_before_fork, unlock_in_parent, forget_pools_in_child);
+  return made;
 }
+IdlePools* const g_idle_pools = make_idle_pools();
+
+IdlePools& idle_pools() { return *g_idle_pools; }
 
 WorkerPool* take_pool() {
   IdlePools& idle = idle_pools();

@@ -33,7 +33,9 @@ void run_shares(int n_shares, const Body& body) {
     if (n_shares == 1) body(0);
     return;
   }
-  run_shares_on_workers(n_shares, &body, [](const void* closure, int share) {
+  // noexcept: a body that threw would leave the workers running shares of a job
+  // whose closure is gone; std::terminate instead.
+  run_shares_on_workers(n_shares, &body, [](const void* closure, int share) noexcept {
     (*static_cast<const Body*>(closure))(share);
   });
 }

@@ -117,6 +117,28 @@ TEST_P(OptimizerTest, SgdColumnStatistics) {
   }
 }
 
+// The statistics do not depend on the thread count: computed on this test's
+// threads and on one, they agree bit for bit (1000 x 701 is large enough for the
+// kernel to use 2 threads).
+TEST_P(OptimizerTest, SgdColumnStatisticsAreTheSameOnAnyThreadCount) {
+  const std::int64_t rows = 1000, cols = 701;
+  std::mt19937 rng(7);
+  const std::vector<float> param0 = random_floats(static_cast<std::size_t>(rows * cols), rng);
+  const std::vector<float> grad = random_floats(param0.size(), rng);
+  std::vector<std::vector<float>> deltas, olds;
+  for (int n_threads : {1, threads()}) {
+    std::vector<float> param = param0, velocity(param0.size()), delta(cols), old(cols);
+    const ColumnUpdateStats stats{cols, delta.data(), old.data()};
+    SgdArgs s{param.data(), grad.data(), velocity.data(), rows * cols, 0.1f, 0.9f, 0.0f, false};
+    s.column_stats = &stats;
+    EXPECT_TRUE(kernels().sgd_update(s, true, n_threads));
+    deltas.push_back(delta);
+    olds.push_back(old);
+  }
+  EXPECT_EQ(deltas[0], deltas[1]);
+  EXPECT_EQ(olds[0], olds[1]);
+}
+
 struct AdamCase {
   const char* label;
   float lr, beta1, beta2, eps, weight_decay;
