@@ -1,5 +1,6 @@
 #include "runtime/threads.hpp"
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -57,9 +58,13 @@ int available_processors() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-void allow_available_processors() {
+void allow_available_processors(std::thread& thread) {
 #if defined(__linux__)
-  if (g_cpus_at_load.known) sched_setaffinity(0, sizeof(g_cpus_at_load.mask), &g_cpus_at_load.mask);
+  if (g_cpus_at_load.known)
+    pthread_setaffinity_np(thread.native_handle(), sizeof(g_cpus_at_load.mask),
+                           &g_cpus_at_load.mask);
+#else
+  (void)thread;
 #endif
 }
 

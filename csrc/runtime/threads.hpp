@@ -6,6 +6,8 @@
 // threads than processors only take turns.
 #pragma once
 
+#include <thread>
+
 namespace rs {
 
 // The processors this process may run on: the CPU affinity of the thread that
@@ -13,9 +15,10 @@ namespace rs {
 // threads to cores (PyTorch's libgomp under OMP_PROC_BIND) binds the thread that
 // loads it to one core, and every thread started later from it would inherit that.
 int available_processors();
-// Lets the calling thread run on all of those processors again (the workers of
-// worker_pool.hpp call it when they start); does nothing where affinity is unknown.
-void allow_available_processors();
+// Lets `thread` run on all of those processors, whatever it inherited from the
+// thread that started it (worker_pool.hpp calls it on each worker it starts, as
+// soon as it starts it); does nothing where affinity is unknown.
+void allow_available_processors(std::thread& thread);
 // The thread count asked for at start (OMP_NUM_THREADS, or the processors), before the cap.
 int requested_threads_at_start();
 int num_threads();

@@ -7,7 +7,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <thread>
@@ -67,10 +66,9 @@ class WorkerPool {
     job_.store(job, std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) {
       // Taking the mutex orders this wake-up after a sleeper's last look at job_.
-      {
-        std::lock_guard<std::mutex> lock(sleep_mutex_);
-      }
-      wake_.notify_all();
+      pthread_mutex_lock(&sleep_mutex_);
+      pthread_mutex_unlock(&sleep_mutex_);
+      pthread_cond_broadcast(&wake_);
     }
     run_claimed_shares(job);
     for (unsigned i = 1; done_.load(std::memory_order_acquire) != n_shares; ++i) {
@@ -87,7 +85,11 @@ class WorkerPool {
       const int index = static_cast<int>(workers_);
       const std::uint32_t seen = last_job_;
       try {
-        std::thread([this, index, seen] { work(index, seen); }).detach();
+        std::thread worker([this, index, seen] { work(index, seen); });
+        // From here, at once: a worker that did it itself first waited for the
+        // calling thread's one core, if that is bound, until the caller let it go.
+        allow_available_processors(worker);
+        worker.detach();
       } catch (...) {  // std::system_error, or bad_alloc for the thread's state
         return;        // no more threads: the calling thread claims their shares
       }
@@ -116,7 +118,6 @@ class WorkerPool {
 
   // Worker `index` takes part in jobs of more than index + 1 shares.
   [[noreturn]] void work(int index, std::uint32_t seen) {
-    allow_available_processors();  // not only the CPU the calling thread may be bound to
     for (;;) {
       seen = wait_for_job_after(seen);
       const Claims claims = Claims::of(claims_.load(std::memory_order_acquire));
@@ -139,11 +140,13 @@ class WorkerPool {
       if (Clock::now() >= deadline) break;
       sched_yield();
     }
-    std::unique_lock<std::mutex> lock(sleep_mutex_);
+    pthread_mutex_lock(&sleep_mutex_);
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     std::uint32_t job;
-    while ((job = job_.load(std::memory_order_seq_cst)) == seen) wake_.wait(lock);
+    while ((job = job_.load(std::memory_order_seq_cst)) == seen)
+      pthread_cond_wait(&wake_, &sleep_mutex_);
     sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    pthread_mutex_unlock(&sleep_mutex_);
     return job;
   }
 
@@ -157,8 +160,10 @@ class WorkerPool {
   std::atomic<const void*> closure_{nullptr};
   std::atomic<ShareFunction> fn_{nullptr};
 
-  std::mutex sleep_mutex_;
-  std::condition_variable wake_;
+  // pthread's rather than std::condition_variable: libstdc++ 12 versions the latter's
+  // wait GLIBCXX_3.4.30, which raised the wheel's manylinux tag from 2_34 to 2_35.
+  pthread_mutex_t sleep_mutex_ = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t wake_ = PTHREAD_COND_INITIALIZER;
   std::atomic<int> sleepers_{0};
 };
 
