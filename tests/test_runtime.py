@@ -101,19 +101,23 @@ def test_omp_num_threads_is_respected_up_to_the_processors():
     assert "OMP_NUM_THREADS asked for 100000 threads" in result.stderr
 
 
-@pytest.mark.parametrize("value", ["", "0", "-3", "2.5", "two", "4x"])
+@pytest.mark.parametrize("value", ["", " ", "0", "-3", "2.5", "two", "4x", "nan"])
 def test_an_omp_num_threads_that_is_no_count_leaves_the_processors(value):
     # libgomp's reading: a positive integer, or a list whose first entry is one.
     code = "import reluscope; print(reluscope.get_num_threads())"
     result = run_python(code, OMP_NUM_THREADS=value)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(rs.build_info()["available_processors"])
+    said = "is not a thread count" in result.stderr
+    assert said == bool(value.strip()), result.stderr  # blank is as good as unset
 
 
-def test_an_omp_num_threads_list_counts_its_first_entry():
+@pytest.mark.parametrize("value", ["1,4", " 1 ", "1 ,2"])
+def test_an_omp_num_threads_list_counts_its_first_entry(value):
     result = run_python("import reluscope; print(reluscope.get_num_threads())",
-                        OMP_NUM_THREADS="1,4")
+                        OMP_NUM_THREADS=value)
     assert result.stdout.strip() == "1", result.stderr
+    assert "not a thread count" not in result.stderr
 
 
 def test_importing_does_not_set_flush_to_zero():

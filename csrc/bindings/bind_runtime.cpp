@@ -42,6 +42,9 @@ void bind_runtime(py::module_& m) {
   m.def("requested_threads_at_start", &requested_threads_at_start,
         "The thread count asked for at start (OMP_NUM_THREADS, else the processors), before "
         "the cap.");
+  m.def("thread_count_from_environment_ignored", &thread_count_from_environment_ignored,
+        "Whether OMP_NUM_THREADS held something that is not a thread count.");
+  m.attr("MAX_IDLE_SPIN_US") = kMaxIdleSpinMicroseconds;
   m.def("idle_spin_us", &idle_spin_microseconds,
         "Microseconds an idle worker watches for work, yielding its CPU, before it sleeps.");
   m.def(

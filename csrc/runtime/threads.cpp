@@ -29,20 +29,24 @@ const CpusAtLoad g_cpus_at_load = cpus_of_this_thread();
 #endif
 
 // OMP_NUM_THREADS, the variable users already set for every threaded numerical
-// library: its first entry when that is a positive integer ("4" or "4,2"),
-// otherwise 0 (not set).
+// library: its first entry when that is a positive integer ("4", " 4 " or "4,2");
+// 0 when it is unset or blank, -1 when it holds something else.
 int threads_from_environment() {
   const char* value = std::getenv("OMP_NUM_THREADS");
   if (value == nullptr) return 0;
   char* end = nullptr;
   const long n = std::strtol(value, &end, 10);
-  if (end == value || (*end != '\0' && *end != ',') || n < 1) return 0;
+  const bool no_digits = end == value;
+  while (*end == ' ' || *end == '\t') ++end;
+  if (no_digits) return *end == '\0' ? 0 : -1;
+  if ((*end != '\0' && *end != ',') || n < 1) return -1;
   return static_cast<int>(std::min<long>(n, 1L << 20));
 }
 
+const int g_threads_from_environment = threads_from_environment();
+
 int requested_threads() {
-  const int from_environment = threads_from_environment();
-  return from_environment > 0 ? from_environment : available_processors();
+  return g_threads_from_environment > 0 ? g_threads_from_environment : available_processors();
 }
 
 // Read once, at load, so that the start value and requested_threads_at_start agree.
@@ -69,6 +73,8 @@ void allow_available_processors(std::thread& thread) {
 }
 
 int requested_threads_at_start() { return g_requested_at_load; }
+
+bool thread_count_from_environment_ignored() { return g_threads_from_environment < 0; }
 
 namespace {
 // A calling thread's own count, 0: none (see set_threads_for_this_thread).

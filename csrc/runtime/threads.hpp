@@ -21,6 +21,9 @@ int available_processors();
 void allow_available_processors(std::thread& thread);
 // The thread count asked for at start (OMP_NUM_THREADS, or the processors), before the cap.
 int requested_threads_at_start();
+// Whether OMP_NUM_THREADS was set to something that is not a thread count (then
+// the start is the processors, as when it is unset).
+bool thread_count_from_environment_ignored();
 int num_threads();
 // n >= 1 (the caller validates); sets and returns min(n, available_processors()).
 int set_num_threads(int n);

@@ -23,6 +23,7 @@ __all__: list[str] = [
     "LayerSpec",
     "LayerVerdict",
     "Loss",
+    "MAX_IDLE_SPIN_US",
     "OptimizerKind",
     "OptimizerSettings",
     "ParamState",
@@ -61,6 +62,7 @@ __all__: list[str] = [
     "sgd_update",
     "softmax_cross_entropy",
     "supported_targets",
+    "thread_count_from_environment_ignored",
     "workers_started",
 ]
 
@@ -723,6 +725,11 @@ def supported_targets() -> list[str]:
     Compiled targets this CPU can run.
     """
 
+def thread_count_from_environment_ignored() -> bool:
+    """
+    Whether OMP_NUM_THREADS held something that is not a thread count.
+    """
+
 def workers_started() -> int:
     """
     Worker threads started so far in this process, over all calling threads.
@@ -738,4 +745,5 @@ LAST_FIRING_FIELDS: tuple = (
     "layer_median_bias_update",
     "layer_median_relative_update",
 )
+MAX_IDLE_SPIN_US: int = 1000000
 __version__: str = "0.1.0"

@@ -13,7 +13,6 @@ from ._validation import nonnegative_int, positive_int
 SIMD_ENV_VAR = "RELUSCOPE_SIMD"
 CPU_PROFILE_ENV_VAR = "RELUSCOPE_CPU_PROFILE"
 IDLE_SPIN_ENV_VAR = "RELUSCOPE_IDLE_SPIN_US"
-MAX_IDLE_SPIN_US = 1_000_000  # kMaxIdleSpinMicroseconds in csrc/runtime/worker_pool.hpp
 
 # The error of a bad RELUSCOPE_SIMD, _CPU_PROFILE or _IDLE_SPIN_US when this process
 # is the reluscope command, which reports it in one line (see
@@ -189,7 +188,13 @@ def _warn_capped(requested: int, applied: int, source: str) -> None:
 
 
 def _cap_threads_from_environment() -> None:
-    """Say once, at import, when OMP_NUM_THREADS asked for more threads than processors."""
+    """Say once, at import, when OMP_NUM_THREADS asked for more threads than processors,
+    or held something that is not a thread count."""
+    if _core.thread_count_from_environment_ignored():
+        warnings.warn(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')!r} is not a thread "
+                      f"count (a positive integer, or a list starting with one); reluscope "
+                      f"uses {_core.get_num_threads()} threads, one per processor",
+                      RuntimeWarning, stacklevel=2)
     requested = _core.requested_threads_at_start()
     if requested > _core.available_processors():
         _warn_capped(requested, _core.get_num_threads(), "OMP_NUM_THREADS")
@@ -220,8 +225,9 @@ def set_idle_spin_us(us: int) -> int:
         If ``us`` is below 0 or above 1,000,000 (one second).
     """
     us = nonnegative_int(us, "idle spin (microseconds)")
-    if us > MAX_IDLE_SPIN_US:
-        raise ValueError(f"idle spin (microseconds) must be <= {MAX_IDLE_SPIN_US}, got {us}")
+    if us > _core.MAX_IDLE_SPIN_US:
+        raise ValueError(f"idle spin (microseconds) must be <= {_core.MAX_IDLE_SPIN_US}, "
+                         f"got {us}")
     previous = _core.idle_spin_us()
     _core.set_idle_spin_us(us)
     return previous
