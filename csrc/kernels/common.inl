@@ -88,6 +88,15 @@ T* scratch(ScratchSlot slot, i64 count) {
       pool.get(slot, sizeof(T) * static_cast<std::size_t>(count > 0 ? count : 1)));
 }
 
+// Share `share` of [0, count) cut into `shares` runs of consecutive indices,
+// their sizes differing by at most one.
+struct IndexRange {
+  i64 begin, end;
+};
+inline IndexRange share_of(i64 count, int share, int shares) {
+  return {count * share / shares, count * (share + 1) / shares};
+}
+
 // Runs body(i) for i in [0, count): on one thread in a plain loop, on more in
 // n_threads shares of consecutive indices (runtime/worker_pool.hpp).
 template <class Body>
@@ -98,8 +107,8 @@ inline void for_each_index(i64 count, int n_threads, const Body& body) {
     return;
   }
   run_shares(shares, [&](int share) {
-    const i64 end = count * (share + 1) / shares;
-    for (i64 i = count * share / shares; i < end; ++i) body(i);
+    const IndexRange range = share_of(count, share, shares);
+    for (i64 i = range.begin; i < range.end; ++i) body(i);
   });
 }
 

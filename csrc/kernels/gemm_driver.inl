@@ -199,7 +199,8 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
     auto local = ep.local(tid);
     for (i64 jc = 0; jc < n; jc += nc_block) {
       const i64 n_panels = ceil_div(min_i64(nc_block, n - jc), RS_NR);
-      const i64 q_begin = tid * n_panels / team, q_end = (tid + 1) * n_panels / team;
+      const IndexRange panels = share_of(n_panels, tid, team);
+      const i64 q_begin = panels.begin, q_end = panels.end;
       for (i64 pc = 0; pc < k; pc += kc_block) {
         const i64 kc = min_i64(kc_block, k - pc);
         for (i64 q = q_begin; q < q_end; ++q) {
@@ -263,8 +264,8 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
     for (i64 pc = 0; pc < k; pc += kc_block) {
       const i64 kc = min_i64(kc_block, k - pc);
       run_shares(pack_shares, [&](int share) {
-        const i64 q_end = n_panels * (share + 1) / pack_shares;
-        for (i64 q = n_panels * share / pack_shares; q < q_end; ++q) {
+        const IndexRange panels = share_of(n_panels, share, pack_shares);
+        for (i64 q = panels.begin; q < panels.end; ++q) {
           const i64 j0 = jc + q * RS_NR;
           b_packer.pack(pc, j0, kc, min_i64(RS_NR, n - j0), b_pack + q * panel_stride);
         }
@@ -274,8 +275,8 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
         float* my_a = a_pack + static_cast<i64>(share) * mc_block * kc_max;
         auto local = ep.local(share);
         i64 packed_block = -1;
-        const i64 t_end = n_tasks * (share + 1) / task_shares;
-        for (i64 t = n_tasks * share / task_shares; t < t_end; ++t) {
+        const IndexRange tasks = share_of(n_tasks, share, task_shares);
+        for (i64 t = tasks.begin; t < tasks.end; ++t) {
           const i64 ib = t / groups, grp = t % groups;
           const i64 ic = ib * mc_step;
           const i64 mc = min_i64(mc_step, m - ic);
@@ -284,9 +285,11 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
                          g.a_col_stride, mc, kc, my_a);
             packed_block = ib;
           }
-          const i64 q_begin = grp * n_panels / groups, q_end = (grp + 1) * n_panels / groups;
-          multiply_block(g, ep, local, my_a, 0, b_pack + q_begin * panel_stride, panel_stride, ic,
-                         mc, jc, q_begin, q_end, pc, kc, prefetch);
+          const IndexRange group_panels =
+              share_of(n_panels, static_cast<int>(grp), static_cast<int>(groups));
+          multiply_block(g, ep, local, my_a, 0, b_pack + group_panels.begin * panel_stride,
+                         panel_stride, ic, mc, jc, group_panels.begin, group_panels.end, pc, kc,
+                         prefetch);
         }
       });
     }

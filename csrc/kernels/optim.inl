@@ -25,8 +25,8 @@ bool all_ranges(i64 size, int n_threads, const Body& body) {
   if (n_threads <= 1) return body(i64{0}, size, 0);
   std::atomic<int> failures{0};
   run_shares(n_threads, [&](int share) {
-    if (!body(size * share / n_threads, size * (share + 1) / n_threads, share))
-      failures.fetch_add(1, std::memory_order_relaxed);
+    const IndexRange range = share_of(size, share, n_threads);
+    if (!body(range.begin, range.end, share)) failures.fetch_add(1, std::memory_order_relaxed);
   });
   return failures.load(std::memory_order_relaxed) == 0;
 }
