@@ -166,22 +166,40 @@ struct MaskedGradientB {
   float* grad_bias;  // zeroed before the GEMM
   i64 units;
   float slope;
-  void pack(i64 row0, i64 col0, i64 kc, i64 cols, float* dst) const {
-    alignas(64) float column_sums[RS_NR] = {};
+  // Row by row across up to kChunkPanels panels at a time, so each row of
+  // grad_out and pre is read front to back (see pack_b_panels); the bias sums
+  // of a chunk stay on the stack. Each column's sum runs over the rows of the
+  // KC block in order, from zero, then joins grad_bias: the order it had when
+  // the panels were packed one at a time.
+  static constexpr i64 kChunkPanels = 8;
+  void pack(i64 row0, i64 col0, i64 kc, i64 cols, float* dst, i64 panel_stride) const {
+    for (i64 chunk = 0; chunk < cols; chunk += kChunkPanels * RS_NR) {
+      const i64 chunk_cols = min_i64(kChunkPanels * RS_NR, cols - chunk);
+      pack_chunk(row0, col0 + chunk, kc, chunk_cols, dst + chunk / RS_NR * panel_stride,
+                 panel_stride);
+    }
+  }
+  void pack_chunk(i64 row0, i64 col0, i64 kc, i64 cols, float* dst, i64 panel_stride) const {
+    alignas(64) float column_sums[kChunkPanels * RS_NR] = {};
     for (i64 p = 0; p < kc; ++p) {
       const i64 offset = (row0 + p) * units + col0;
       const float* go = grad_out + offset;
       const float* s = pre + offset;
       float* gp = grad_pre + offset;
-      float* d = dst + p * RS_NR;
-      i64 j = 0;
-      for (; j < cols; ++j) {
-        const float g = go[j] * activation_derivative(s[j], Act, slope);
-        d[j] = g;
-        gp[j] = g;
-        column_sums[j] += g;
+      for (i64 q = 0; q * RS_NR < cols; ++q) {
+        const i64 panel_cols = min_i64(RS_NR, cols - q * RS_NR);
+        float* d = dst + q * panel_stride + p * RS_NR;
+        float* sums = column_sums + q * RS_NR;
+        const i64 at = q * RS_NR;
+        i64 j = 0;
+        for (; j < panel_cols; ++j) {
+          const float g = go[at + j] * activation_derivative(s[at + j], Act, slope);
+          d[j] = g;
+          gp[at + j] = g;
+          sums[j] += g;
+        }
+        for (; j < RS_NR; ++j) d[j] = 0.0f;
       }
-      for (; j < RS_NR; ++j) d[j] = 0.0f;
     }
     for (i64 j = 0; j < cols; ++j) grad_bias[col0 + j] += column_sums[j];
   }

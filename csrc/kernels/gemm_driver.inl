@@ -109,8 +109,9 @@ inline int gemm_threads(const GemmArgs& g, int n_threads) {
 struct StridedB {
   const float* b;
   i64 row_stride, col_stride;
-  void pack(i64 row0, i64 col0, i64 kc, i64 cols, float* dst) const {
-    pack_b_panel(b + row0 * row_stride + col0 * col_stride, row_stride, col_stride, kc, cols, dst);
+  void pack(i64 row0, i64 col0, i64 kc, i64 cols, float* dst, i64 panel_stride) const {
+    pack_b_panels(b + row0 * row_stride + col0 * col_stride, row_stride, col_stride, kc, cols, dst,
+                  panel_stride);
   }
 };
 
@@ -147,8 +148,10 @@ inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilo
   }
 }
 
-// BPacker::pack(row0, col0, kc, cols, dst) fills one B micro-panel; it may
-// compute the operand as it packs (see MaskedGradientB in dense.inl).
+// BPacker::pack(row0, col0, kc, cols, dst, panel_stride) fills the B
+// micro-panels of rows [row0, row0 + kc) x columns [col0, col0 + cols), one
+// every panel_stride floats from dst; it may compute the operand as it packs
+// (see MaskedGradientB in dense.inl).
 template <class Epilogue, class BPacker>
 void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BPacker& b_packer) {
   const i64 m = g.m, n = g.n, k = g.k;
@@ -182,6 +185,12 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
   const bool read_a_in_place =
       g.a_col_stride == 1 && m * k <= kSmallA && (g.a_row_stride * 4) % 4096 != 0;
 
+  // Columns of C in B panels [panels.begin, panels.end) of the column block at jc
+  // (the last panel of the product may be narrower than NR).
+  auto columns_of = [n](i64 jc, IndexRange panels) {
+    return min_i64(n, jc + panels.end * RS_NR) - (jc + panels.begin * RS_NR);
+  };
+
   // Share `tid` of `team` computes every row of its part of the columns,
   // packing its own B panels, into slots of its own, and all of A. With one
   // thread this is the whole product, called directly (handing work to the
@@ -203,10 +212,8 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
       const i64 q_begin = panels.begin, q_end = panels.end;
       for (i64 pc = 0; pc < k; pc += kc_block) {
         const i64 kc = min_i64(kc_block, k - pc);
-        for (i64 q = q_begin; q < q_end; ++q) {
-          const i64 j0 = jc + q * RS_NR;
-          b_packer.pack(pc, j0, kc, min_i64(RS_NR, n - j0), my_b + (q - q_begin) * panel_stride);
-        }
+        if (q_end > q_begin)
+          b_packer.pack(pc, jc + q_begin * RS_NR, kc, columns_of(jc, panels), my_b, panel_stride);
         for (i64 ic = 0; ic < m; ic += mc_block) {
           const i64 mc = min_i64(mc_block, m - ic);
           const float* a_at = g.a + ic * g.a_row_stride + pc * g.a_col_stride;
@@ -265,10 +272,9 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
       const i64 kc = min_i64(kc_block, k - pc);
       run_shares(pack_shares, [&](int share) {
         const IndexRange panels = share_of(n_panels, share, pack_shares);
-        for (i64 q = panels.begin; q < panels.end; ++q) {
-          const i64 j0 = jc + q * RS_NR;
-          b_packer.pack(pc, j0, kc, min_i64(RS_NR, n - j0), b_pack + q * panel_stride);
-        }
+        if (panels.end > panels.begin)
+          b_packer.pack(pc, jc + panels.begin * RS_NR, kc, columns_of(jc, panels),
+                        b_pack + panels.begin * panel_stride, panel_stride);
       });
       // Consecutive tasks share a row block, packed once per share.
       run_shares(task_shares, [&](int share) {

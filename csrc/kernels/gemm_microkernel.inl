@@ -30,6 +30,11 @@ RS_ALWAYS_INLINE void micro_kernel(i64 kc, const float* __restrict a, const floa
     acc0[i] = VFloat{};
     acc1[i] = VFloat{};
   }
+  // Four iterations per loop trip: one trip's loop counter, pointer updates and
+  // branch serve 48 FMAs instead of 12. GEMM 1024^3 on one thread, Zen 3,
+  // medians of 8 interleaved runs: 79.3 GFLOP/s unrolled twice, 83.2 four times,
+  // 80.2 eight times; 73.9 not unrolled, before the row-wise packing as well.
+#pragma GCC unroll 4
   for (i64 p = 0; p < kc; ++p) {
     const VFloat b0 = *reinterpret_cast<const VFloat*>(b + p * RS_NR);
     const VFloat b1 = *reinterpret_cast<const VFloat*>(b + p * RS_NR + kVectorFloats);
@@ -72,6 +77,7 @@ RS_ALWAYS_INLINE void micro_kernel_rows(i64 kc, const float* __restrict a, i64 l
     acc0[i] = VFloat{};
     acc1[i] = VFloat{};
   }
+#pragma GCC unroll 4
   for (i64 p = 0; p < kc; ++p) {
     const VFloat b0 = *reinterpret_cast<const VFloat*>(b + p * RS_NR);
     const VFloat b1 = *reinterpret_cast<const VFloat*>(b + p * RS_NR + kVectorFloats);

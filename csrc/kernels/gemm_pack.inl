@@ -11,12 +11,67 @@
 // The zero padding lets the micro-kernel always compute a full MR x NR tile;
 // edge tiles are trimmed once, at the store.
 
+#if defined(__AVX2__) && (RS_MR == 6 || RS_MR == 8)
+// Eight floats, whatever the target's vector width (the avx512 target's MR is 8).
+typedef float Float8 __attribute__((vector_size(32)));
+typedef int Int8 __attribute__((vector_size(32)));
+
+// Transposes the 8 x 8 block in place (r[i][p] becomes r[p][i]): three
+// rounds of two-input shuffles (unpack, then pairs, then 128-bit halves).
+RS_ALWAYS_INLINE void transpose_8x8(Float8 r[8]) {
+  Float8 t[8], u[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = __builtin_shuffle(r[i], r[i + 1], Int8{0, 8, 1, 9, 4, 12, 5, 13});
+    t[i + 1] = __builtin_shuffle(r[i], r[i + 1], Int8{2, 10, 3, 11, 6, 14, 7, 15});
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; i += 4)
+#pragma GCC unroll 8
+    for (int h = 0; h < 2; ++h) {
+      u[i + 2 * h] = __builtin_shuffle(t[i + h], t[i + h + 2], Int8{0, 1, 8, 9, 4, 5, 12, 13});
+      u[i + 2 * h + 1] =
+          __builtin_shuffle(t[i + h], t[i + h + 2], Int8{2, 3, 10, 11, 6, 7, 14, 15});
+    }
+#pragma GCC unroll 8
+  for (int p = 0; p < 4; ++p) {
+    r[p] = __builtin_shuffle(u[p], u[p + 4], Int8{0, 1, 2, 3, 8, 9, 10, 11});
+    r[p + 4] = __builtin_shuffle(u[p], u[p + 4], Int8{4, 5, 6, 7, 12, 13, 14, 15});
+  }
+}
+
+// A full panel of row-major A, eight columns at a time: eight loads, one
+// transpose and eight stores instead of 8 MR scalar copies, which were most of
+// the packing time of a 1024^3 product once B was packed row-wise (Zen 3). With MR = 6
+// the two spare rows repeat row 5 and each 8-float store runs two floats into
+// the next column's slot, rewritten by the store after it; so the last block of
+// columns, whose overrun would leave the panel, is left to the caller. Returns
+// the number of columns packed.
+RS_ALWAYS_INLINE i64 pack_a_panel_by_blocks(const float* a, i64 row_stride, i64 kc, float* dst) {
+  constexpr i64 overrun = 8 - RS_MR;
+  i64 p = 0;
+  for (; p + 8 + (overrun > 0 ? 1 : 0) <= kc; p += 8) {
+    Float8 r[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i)
+      __builtin_memcpy(&r[i], a + (i < RS_MR ? i : RS_MR - 1) * row_stride + p, sizeof(Float8));
+    transpose_8x8(r);
+#pragma GCC unroll 8
+    for (int q = 0; q < 8; ++q) __builtin_memcpy(dst + (p + q) * RS_MR, &r[q], sizeof(Float8));
+  }
+  return p;
+}
+#else
+inline i64 pack_a_panel_by_blocks(const float*, i64, i64, float*) { return 0; }
+#endif
+
 inline void pack_a_panel(const float* a, i64 row_stride, i64 col_stride, i64 rows, i64 kc,
                          float* dst) {
   if (col_stride == 1) {
+    const i64 packed = rows == RS_MR ? pack_a_panel_by_blocks(a, row_stride, kc, dst) : 0;
     for (i64 i = 0; i < rows; ++i) {
       const float* src = a + i * row_stride;
-      for (i64 p = 0; p < kc; ++p) dst[p * RS_MR + i] = src[p];
+      for (i64 p = packed; p < kc; ++p) dst[p * RS_MR + i] = src[p];
     }
   } else {
     for (i64 p = 0; p < kc; ++p) {
@@ -37,23 +92,42 @@ inline void pack_a_block(const float* a, i64 row_stride, i64 col_stride, i64 mc,
   }
 }
 
-// Packs one NR-wide micro-panel: rows [0, kc), columns [0, cols) of op(B).
-inline void pack_b_panel(const float* b, i64 row_stride, i64 col_stride, i64 kc, i64 cols,
-                         float* dst) {
+// Packs rows [0, kc) x columns [0, cols) of op(B) into ceil(cols / NR)
+// micro-panels, panel_stride floats apart.
+//
+// Row-major B is packed row by row across all the panels, so each row is read
+// front to back. Panel by panel, each row of the operand gave NR floats and the
+// next row lay ldb floats further (4 KiB at n = 1024): a stride the hardware
+// prefetcher does not follow, so every line was a miss, and packing took 10% of
+// a 1024^3 product on one thread (Zen 3).
+inline void pack_b_panels(const float* b, i64 row_stride, i64 col_stride, i64 kc, i64 cols,
+                          float* dst, i64 panel_stride) {
   constexpr int NR = RS_NR;
+  const i64 full_panels = cols / NR, rest = cols % NR;
   if (col_stride == 1) {
     for (i64 p = 0; p < kc; ++p) {
       const float* src = b + p * row_stride;
-      i64 j = 0;
-      for (; j < cols; ++j) dst[p * NR + j] = src[j];
-      for (; j < NR; ++j) dst[p * NR + j] = 0.0f;
+      float* d = dst + p * NR;
+      for (i64 q = 0; q < full_panels; ++q)
+        for (int j = 0; j < NR; j += kVectorFloats)
+          store_vector(d + q * panel_stride + j, load_vector(src + q * NR + j));
+      if (rest > 0) {
+        float* edge = d + full_panels * panel_stride;
+        const float* edge_src = src + full_panels * NR;
+        for (i64 j = 0; j < NR; ++j) edge[j] = j < rest ? edge_src[j] : 0.0f;
+      }
     }
-  } else {
-    for (i64 j = 0; j < cols; ++j) {
-      const float* src = b + j * col_stride;
-      for (i64 p = 0; p < kc; ++p) dst[p * NR + j] = src[p * row_stride];
+    return;
+  }
+  // Column-major B: each column is read front to back, panel by panel.
+  for (i64 q = 0; q * NR < cols; ++q) {
+    const i64 panel_cols = min_i64(NR, cols - q * NR);
+    float* d = dst + q * panel_stride;
+    for (i64 j = 0; j < panel_cols; ++j) {
+      const float* src = b + (q * NR + j) * col_stride;
+      for (i64 p = 0; p < kc; ++p) d[p * NR + j] = src[p * row_stride];
     }
     for (i64 p = 0; p < kc; ++p)
-      for (i64 j = cols; j < NR; ++j) dst[p * NR + j] = 0.0f;
+      for (i64 j = panel_cols; j < NR; ++j) d[p * NR + j] = 0.0f;
   }
 }
