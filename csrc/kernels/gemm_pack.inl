@@ -11,7 +11,7 @@
 // The zero padding lets the micro-kernel always compute a full MR x NR tile;
 // edge tiles are trimmed once, at the store.
 
-#if defined(__AVX2__) && (RS_MR == 6 || RS_MR == 8)
+#if defined(__AVX2__) && (RS_MR == 6 || RS_MR == 8) && RS_NR % 8 == 0
 // Eight floats, whatever the target's vector width (the avx512 target's MR is 8).
 typedef float Float8 __attribute__((vector_size(32)));
 typedef int Int8 __attribute__((vector_size(32)));
@@ -61,8 +61,32 @@ RS_ALWAYS_INLINE i64 pack_a_panel_by_blocks(const float* a, i64 row_stride, i64 
   }
   return p;
 }
+
+// A full B panel whose columns are contiguous (B read transposed, as the
+// weights in the backward's grad_x = grad_pre @ weight.T), eight rows at a
+// time: per eight columns, eight loads, one transpose and eight stores instead
+// of 64 scalar copies NR floats apart (the scalar copies were 6% of a medium
+// training step, Zen 3). Returns the number of rows packed.
+RS_ALWAYS_INLINE i64 pack_b_panel_by_blocks(const float* b, i64 col_stride, i64 kc, float* dst) {
+  i64 p = 0;
+  for (; p + 8 <= kc; p += 8) {
+#pragma GCC unroll 4
+    for (int j0 = 0; j0 < RS_NR; j0 += 8) {
+      Float8 r[8];
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j)
+        __builtin_memcpy(&r[j], b + (j0 + j) * col_stride + p, sizeof(Float8));
+      transpose_8x8(r);
+#pragma GCC unroll 8
+      for (int q = 0; q < 8; ++q)
+        __builtin_memcpy(dst + (p + q) * RS_NR + j0, &r[q], sizeof(Float8));
+    }
+  }
+  return p;
+}
 #else
 inline i64 pack_a_panel_by_blocks(const float*, i64, i64, float*) { return 0; }
+inline i64 pack_b_panel_by_blocks(const float*, i64, i64, float*) { return 0; }
 #endif
 
 inline void pack_a_panel(const float* a, i64 row_stride, i64 col_stride, i64 rows, i64 kc,
@@ -123,9 +147,12 @@ inline void pack_b_panels(const float* b, i64 row_stride, i64 col_stride, i64 kc
   for (i64 q = 0; q * NR < cols; ++q) {
     const i64 panel_cols = min_i64(NR, cols - q * NR);
     float* d = dst + q * panel_stride;
+    const float* panel = b + q * NR * col_stride;
+    const i64 packed =
+        panel_cols == NR && row_stride == 1 ? pack_b_panel_by_blocks(panel, col_stride, kc, d) : 0;
     for (i64 j = 0; j < panel_cols; ++j) {
-      const float* src = b + (q * NR + j) * col_stride;
-      for (i64 p = 0; p < kc; ++p) d[p * NR + j] = src[p * row_stride];
+      const float* src = panel + j * col_stride;
+      for (i64 p = packed; p < kc; ++p) d[p * NR + j] = src[p * row_stride];
     }
     for (i64 p = 0; p < kc; ++p)
       for (i64 j = panel_cols; j < NR; ++j) d[p * NR + j] = 0.0f;
