@@ -130,19 +130,24 @@ void bench_gemm(benchmark::State& state, GemmCase s, int threads, double peak) {
   timer.report(state, 2.0 * s.m * s.n * s.k);
 }
 
-// The medium net of bench/compare.py: batch 256, 784-1024-1024-1024-10, ReLU,
-// He init, SGD (lr 1e-3, momentum 0.9), cross-entropy, with the Trainer's
-// defaults: firing counts and death tracking on.
-class MediumNet {
- public:
-  static constexpr std::int64_t kBatch = 256;
+// A net of bench/compare.py's step cases (NetCase): ReLU, He init, SGD (lr
+// 1e-3, momentum 0.9), cross-entropy, with the Trainer's defaults: firing
+// counts and death tracking on.
+struct NetCase {
+  const char* name;
+  std::int64_t batch;
+  std::vector<std::int64_t> sizes;  // features, hidden widths..., classes (10)
+};
 
-  MediumNet() {
-    const std::int64_t sizes[] = {784, 1024, 1024, 1024, 10};
+class Net {
+ public:
+  explicit Net(const NetCase& c) : batch_(c.batch), layers_(c.sizes.size() - 1) {
+    const std::vector<std::int64_t>& sizes = c.sizes;
+    const std::size_t n_layers = layers_.size();
     std::mt19937 rng(0);
-    for (int i = 0; i < 4; ++i) {
+    for (std::size_t i = 0; i < n_layers; ++i) {
       const std::int64_t fan_in = sizes[i], fan_out = sizes[i + 1];
-      const bool hidden = i < 3;
+      const bool hidden = i + 1 < n_layers;
       Layer& l = layers_[i];
       l.weight =
           random_normal(static_cast<std::size_t>(fan_in * fan_out), std::sqrt(2.0f / fan_in), rng);
@@ -170,17 +175,17 @@ class MediumNet {
         spec.units.last_firing = l.last_firing.data();
       }
       specs_.push_back(spec);
-      flops_ += 6.0 * kBatch * fan_in * fan_out;
+      flops_ += 6.0 * batch_ * fan_in * fan_out;
     }
-    x_ = random_normal(static_cast<std::size_t>(kBatch * sizes[0]), 1.0f, rng);
-    std::uniform_int_distribution<std::int64_t> label(0, 9);
-    labels_.resize(kBatch);
+    x_ = random_normal(static_cast<std::size_t>(batch_ * sizes[0]), 1.0f, rng);
+    std::uniform_int_distribution<std::int64_t> label(0, sizes.back() - 1);
+    labels_.resize(static_cast<std::size_t>(batch_));
     for (std::int64_t& y : labels_) y = label(rng);
   }
 
   std::vector<rs::TrainLayer> specs() const { return specs_; }
   double flops() const { return flops_; }
-  rs::Batch batch() const { return {x_.data(), kBatch, nullptr, labels_.data(), nullptr, false}; }
+  rs::Batch batch() const { return {x_.data(), batch_, nullptr, labels_.data(), nullptr, false}; }
 
  private:
   struct Layer {
@@ -188,15 +193,16 @@ class MediumNet {
     std::vector<std::int64_t> firing_counts;
     std::vector<double> last_firing;
   };
-  Layer layers_[4];
+  std::int64_t batch_;
+  std::vector<Layer> layers_;  // sized once: specs_ points into its vectors
   std::vector<rs::TrainLayer> specs_;
   std::vector<float> x_;
   std::vector<std::int64_t> labels_;
   double flops_ = 0.0;
 };
 
-void bench_train_step(benchmark::State& state, int threads, double peak) {
-  MediumNet net;
+void bench_train_step(benchmark::State& state, NetCase net_case, int threads, double peak) {
+  Net net(net_case);
   rs::TrainStep step(net.specs(), rs::LossKind::cross_entropy);
   rs::StepSettings settings;
   settings.optimizer.kind = rs::OptimizerKind::sgd;
@@ -247,6 +253,10 @@ int main(int argc, char** argv) {
   const GemmCase gemms[] = {{256, 256, 256, false, false},    {512, 512, 512, false, false},
                             {1024, 1024, 1024, false, false}, {256, 1024, 784, false, false},
                             {1024, 1024, 256, true, false},   {256, 1024, 1024, false, true}};
+  const NetCase nets[] = {
+      {"tiny_batch32", 32, {64, 64, 64, 10}},
+      {"medium_batch256", 256, {784, 1024, 1024, 1024, 10}},
+      {"deep_narrow_batch256", 256, {100, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 10}}};
   benchmark::AddCustomContext("cpu", cpu_name());
   benchmark::AddCustomContext("simd_target", target);
   benchmark::AddCustomContext("idle_spin_us", std::to_string(rs::idle_spin_microseconds()));
@@ -261,10 +271,11 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark((g.name() + suffix).c_str(), bench_gemm, g, threads, peak)
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("train_step/medium_batch256" + suffix).c_str(), bench_train_step,
-                                 threads, peak)
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
+    for (const NetCase& net : nets)
+      benchmark::RegisterBenchmark(("train_step/" + std::string(net.name) + suffix).c_str(),
+                                   bench_train_step, net, threads, peak)
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
   }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
