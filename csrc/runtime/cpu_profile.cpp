@@ -39,7 +39,7 @@ const std::vector<CpuProfile>& cpu_profiles() {
        "speed without on a quiet run, 0.985-1.007 on a busy one. No gain, so it is off. "
        "Measured the same way and not adopted: KC = 384 ran 1.04 times as fast but would "
        "change results; MC = 8 panels 1.01-1.03, within the noise, and it also moves the "
-       "point (m < 4 MC) where two threads split columns instead of rows.",
+       "point (m < 12 MC) where two threads split columns instead of rows.",
        "avx2",
        true,
        {kKcOfEveryProfile, 16, 4096, kZen3PrefetchDistance}},
