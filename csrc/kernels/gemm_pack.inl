@@ -97,6 +97,12 @@ inline void pack_a_panel(const float* a, i64 row_stride, i64 col_stride, i64 row
       const float* src = a + i * row_stride;
       for (i64 p = packed; p < kc; ++p) dst[p * RS_MR + i] = src[p];
     }
+  } else if (row_stride == 1 && rows == RS_MR) {
+    // Column-major A (x.T in the backward's grad_weight = x.T @ grad_pre):
+    // MR contiguous floats per column, copied whole.
+    for (i64 p = 0; p < kc; ++p)
+      __builtin_memcpy(dst + p * RS_MR, a + p * col_stride, RS_MR * sizeof(float));
+    return;
   } else {
     for (i64 p = 0; p < kc; ++p) {
       const float* src = a + p * col_stride;
