@@ -75,7 +75,14 @@ SETTLE_SECONDS = 0.3
 # thread wake-up: a 2-thread deep-narrow step of 4 ms took 10-15 ms for 50-100 ms
 # after an idle spell). The samples are of steady training, which is what the
 # step and product rows stand for; bench/neighbours.py covers the cold case.
-WARM_SECONDS = 0.05
+WARM_SECONDS = 0.1
+
+
+# Each sample is the mean of consecutive calls lasting at least this long. One
+# call per sample, right after the warm-up, still read cold for calls of tens of
+# milliseconds (Zen 3, 2 threads: reluscope's medium step 37.5 ms per sample,
+# 29.7-31.1 ms over 20 steps in a row; numpy's 42 against 44-58).
+SAMPLE_SECONDS = 0.2
 
 
 def warm(fn):
@@ -95,7 +102,7 @@ def interleave(impls: dict, rounds: int) -> dict:
         for name in order:
             time.sleep(SETTLE_SECONDS)
             warm(impls[name])  # caches, pools, lazily built state, the idle CPU's wake-up
-            samples[name].append(timed(impls[name]))
+            samples[name].append(timed(impls[name], SAMPLE_SECONDS))
     return {name: float(np.median(s)) for name, s in samples.items()}
 
 
