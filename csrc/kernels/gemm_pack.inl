@@ -40,48 +40,46 @@ RS_ALWAYS_INLINE void transpose_8x8(Float8 r[8]) {
   }
 }
 
-// A full panel of row-major A, eight columns at a time: eight loads, one
-// transpose and eight stores instead of 8 MR scalar copies, which were most of
-// the packing time of a 1024^3 product once B was packed row-wise (Zen 3). With MR = 6
-// the two spare rows repeat row 5 and each 8-float store runs two floats into
-// the next column's slot, rewritten by the store after it; so the last block of
-// columns, whose overrun would leave the panel, is left to the caller. Returns
-// the number of columns packed.
+// Copies an 8 x 8 block transposed: reads eight rows of eight floats, row i at
+// src + min(i, last_row) * src_stride, and stores column q of them as eight
+// floats at dst + q * dst_stride, in increasing q (pack_a_panel_by_blocks relies
+// on that order). Eight loads, one transpose and eight stores instead of 64
+// scalar copies.
+RS_ALWAYS_INLINE void copy_transposed_8x8(const float* src, i64 src_stride, int last_row,
+                                          float* dst, i64 dst_stride) {
+  Float8 r[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i)
+    __builtin_memcpy(&r[i], src + (i < last_row ? i : last_row) * src_stride, sizeof(Float8));
+  transpose_8x8(r);
+#pragma GCC unroll 8
+  for (int q = 0; q < 8; ++q) __builtin_memcpy(dst + q * dst_stride, &r[q], sizeof(Float8));
+}
+
+// A full panel of row-major A, eight columns at a time (the scalar copies were
+// most of the packing time of a 1024^3 product once B was packed row-wise, Zen 3).
+// With MR = 6 the two spare rows repeat row 5 and each 8-float store runs two
+// floats into the next column's slot, rewritten by the store after it; so the
+// last block of columns, whose overrun would leave the panel, is left to the
+// caller. Returns the number of columns packed.
 RS_ALWAYS_INLINE i64 pack_a_panel_by_blocks(const float* a, i64 row_stride, i64 kc, float* dst) {
   constexpr i64 overrun = 8 - RS_MR;
   i64 p = 0;
-  for (; p + 8 + (overrun > 0 ? 1 : 0) <= kc; p += 8) {
-    Float8 r[8];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i)
-      __builtin_memcpy(&r[i], a + (i < RS_MR ? i : RS_MR - 1) * row_stride + p, sizeof(Float8));
-    transpose_8x8(r);
-#pragma GCC unroll 8
-    for (int q = 0; q < 8; ++q) __builtin_memcpy(dst + (p + q) * RS_MR, &r[q], sizeof(Float8));
-  }
+  for (; p + 8 + (overrun > 0 ? 1 : 0) <= kc; p += 8)
+    copy_transposed_8x8(a + p, row_stride, RS_MR - 1, dst + p * RS_MR, RS_MR);
   return p;
 }
 
 // A full B panel whose columns are contiguous (B read transposed, as the
-// weights in the backward's grad_x = grad_pre @ weight.T), eight rows at a
-// time: per eight columns, eight loads, one transpose and eight stores instead
-// of 64 scalar copies NR floats apart (the scalar copies were 6% of a medium
+// weights in the backward's grad_x = grad_pre @ weight.T), eight rows and eight
+// columns at a time (the scalar copies, NR floats apart, were 6% of a medium
 // training step, Zen 3). Returns the number of rows packed.
 RS_ALWAYS_INLINE i64 pack_b_panel_by_blocks(const float* b, i64 col_stride, i64 kc, float* dst) {
   i64 p = 0;
-  for (; p + 8 <= kc; p += 8) {
+  for (; p + 8 <= kc; p += 8)
 #pragma GCC unroll 4
-    for (int j0 = 0; j0 < RS_NR; j0 += 8) {
-      Float8 r[8];
-#pragma GCC unroll 8
-      for (int j = 0; j < 8; ++j)
-        __builtin_memcpy(&r[j], b + (j0 + j) * col_stride + p, sizeof(Float8));
-      transpose_8x8(r);
-#pragma GCC unroll 8
-      for (int q = 0; q < 8; ++q)
-        __builtin_memcpy(dst + (p + q) * RS_NR + j0, &r[q], sizeof(Float8));
-    }
-  }
+    for (int j0 = 0; j0 < RS_NR; j0 += 8)
+      copy_transposed_8x8(b + j0 * col_stride + p, col_stride, 7, dst + p * RS_NR + j0, RS_NR);
   return p;
 }
 #else
@@ -102,7 +100,6 @@ inline void pack_a_panel(const float* a, i64 row_stride, i64 col_stride, i64 row
     // MR contiguous floats per column, copied whole.
     for (i64 p = 0; p < kc; ++p)
       __builtin_memcpy(dst + p * RS_MR, a + p * col_stride, RS_MR * sizeof(float));
-    return;
   } else {
     for (i64 p = 0; p < kc; ++p) {
       const float* src = a + p * col_stride;
