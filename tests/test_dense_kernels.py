@@ -191,6 +191,23 @@ def test_gemm_transposes(simd_target, num_threads, rng, transpose_a, transpose_b
         np.testing.assert_allclose(c, expected, **tolerance(k))
 
 
+@pytest.mark.parametrize("transpose_a", [False, True])
+def test_small_a_read_in_place_gives_the_packed_bits(simd_target, num_threads, rng, transpose_a):
+    # An A of at most 256K floats is read in place, row- or column-major; a
+    # larger one is packed. Row i of C sums the same products in the same order
+    # either way, so a small A and the same rows at the top of a large one give
+    # the same bits (m = 125: a ragged last row panel; k = 300 crosses KC).
+    m, big_m, n, k = 125, 1000, 40, 300
+    assert m * k <= 256 * 1024 < big_m * k
+    big = rng.standard_normal((k, big_m) if transpose_a else (big_m, k)).astype(np.float32)
+    small = np.ascontiguousarray(big[:, :m] if transpose_a else big[:m])
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    c_small, c_big = np.empty((m, n), np.float32), np.empty((big_m, n), np.float32)
+    _core.gemm(small, b, c_small, transpose_a, False)
+    _core.gemm(big, b, c_big, transpose_a, False)
+    np.testing.assert_array_equal(c_small, c_big[:m])
+
+
 def test_results_do_not_depend_on_thread_count(simd_target, rng):
     # Reductions over the batch combine partials in a fixed order.
     x, weight, bias = random_layer(rng, 1000, 257, 100)

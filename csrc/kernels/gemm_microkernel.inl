@@ -94,3 +94,39 @@ RS_ALWAYS_INLINE void micro_kernel_rows(i64 kc, const float* __restrict a, i64 l
     *reinterpret_cast<VFloat*>(tile + i * RS_NR + kVectorFloats) = acc1[i];
   }
 }
+
+// The same product with column-major A read in place: element (i, p) of the
+// panel at a[p * lda + i], as in x.T of a weight gradient x.T @ grad, whose
+// rows of x hold MR neighbouring elements of each column of the panel. Rows
+// past `rows` re-read the last row (discarded at the store), so the panel at
+// the bottom edge reads nothing past its own rows.
+RS_ALWAYS_INLINE void micro_kernel_columns(i64 kc, const float* __restrict a, i64 lda, i64 rows,
+                                           const float* __restrict b, float* __restrict tile) {
+  i64 offset[RS_MR];
+#pragma GCC unroll 32
+  for (int i = 0; i < RS_MR; ++i) offset[i] = i < rows ? i : rows - 1;
+  VFloat acc0[RS_MR];
+  VFloat acc1[RS_MR];
+#pragma GCC unroll 32
+  for (int i = 0; i < RS_MR; ++i) {
+    acc0[i] = VFloat{};
+    acc1[i] = VFloat{};
+  }
+#pragma GCC unroll 4
+  for (i64 p = 0; p < kc; ++p) {
+    const VFloat b0 = *reinterpret_cast<const VFloat*>(b + p * RS_NR);
+    const VFloat b1 = *reinterpret_cast<const VFloat*>(b + p * RS_NR + kVectorFloats);
+    const float* ap = a + p * lda;
+#pragma GCC unroll 32
+    for (int i = 0; i < RS_MR; ++i) {
+      const float ai = ap[offset[i]];
+      acc0[i] += ai * b0;
+      acc1[i] += ai * b1;
+    }
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < RS_MR; ++i) {
+    *reinterpret_cast<VFloat*>(tile + i * RS_NR) = acc0[i];
+    *reinterpret_cast<VFloat*>(tile + i * RS_NR + kVectorFloats) = acc1[i];
+  }
+}
