@@ -261,6 +261,28 @@ def test_class_labels_that_are_not_integers_are_refused(y, message):
             call()
 
 
+@pytest.mark.parametrize("convert_x,convert_y", [
+    (lambda x: x.astype(">f4"), lambda y: y.astype(">i8")),  # other byte order
+    (np.asfortranarray, lambda y: y.astype(np.int32)),
+    (lambda x: np.repeat(x, 2, axis=0)[::2], lambda y: np.repeat(y, 2)[::2]),  # strided views
+    (lambda x: x.astype(np.float64), lambda y: y.astype(np.float64)),
+])
+def test_a_step_takes_the_same_values_in_any_layout_alike(convert_x, convert_y):
+    # Native float32 and int64 arrays skip the conversions (a fast path); any other
+    # layout or dtype of the same values must train to the same bits.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 20)
+    trained = []
+    for x_in, y_in in ((x, y), (convert_x(x), convert_y(y))):
+        trainer = rs.Trainer(rs.MLP([5, 7, 3], seed=1), optimizer=rs.SGD(lr=0.1))
+        for _ in range(3):
+            trainer.step(x_in, y_in)
+        trained.append(trainer.model.parameters())
+    for native, converted in zip(*trained):
+        np.testing.assert_array_equal(native, converted)
+
+
 @pytest.mark.parametrize("y,shown", [
     (np.array([0, 1, 0, 2**63], dtype=np.uint64), "9223372036854775808"),
     (np.array([0, 1, 0, 2**64 - 1], dtype=np.uint64), "18446744073709551615"),

@@ -20,6 +20,12 @@ import numpy as np
 _REAL_KINDS = "biuf"
 _INTEGER_KINDS = "iu"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# The dtypes the kernels take, made once: comparing an array's dtype with
+# np.float32 builds a dtype from the type at every call. numpy's built-in
+# dtypes are singletons, so the fast paths below test identity; an equal dtype
+# that is another object (a byte-swapped one is not equal) takes the general path.
+_FLOAT32 = np.dtype(np.float32)
+_INT64 = np.dtype(np.int64)
 
 
 def as_features(x, name: str = "x", n_features: int | None = None,
@@ -37,6 +43,12 @@ def as_features(x, name: str = "x", n_features: int | None = None,
         If ``x`` is not 2-D, is empty, holds NaN or Inf, or has a feature count
         other than ``n_features``.
     """
+    if (not check_finite and type(x) is np.ndarray and x.dtype is _FLOAT32 and x.ndim == 2
+            and x.shape[0] > 0 and x.flags.c_contiguous
+            and (n_features is None or x.shape[1] == n_features)):
+        # Already what the kernels take, and nothing to check (the training
+        # step's case): the general path below cost 6 us of a 70 us tiny step.
+        return x
     array = as_numpy(x)
     if array.dtype.kind not in _REAL_KINDS:
         _refuse_dtype(array, name)
@@ -90,7 +102,7 @@ def as_float32_parameter(value, name: str) -> np.ndarray:
 
 def _as_float32(array: np.ndarray, name: str, check_finite: bool) -> np.ndarray:
     """C-contiguous float32 (copied only when needed), optionally checked for NaN/Inf."""
-    if array.dtype != np.float32 or not array.flags.c_contiguous:
+    if array.dtype != _FLOAT32 or not array.flags.c_contiguous:
         with np.errstate(over="ignore"):  # an overflow becomes Inf, reported just below
             array = np.ascontiguousarray(array, dtype=np.float32)
     if check_finite and not np.isfinite(array).all():
@@ -106,6 +118,11 @@ def as_class_labels(y, n_samples: int, n_classes: int, name: str = "y",
     ``check_range=False`` leaves the range check to the caller (the C++ training
     step checks the labels of its batch).
     """
+    if (not check_range and type(y) is np.ndarray and y.dtype is _INT64 and y.ndim == 1
+            and y.flags.c_contiguous):
+        # Already int64 and nothing to range-check: only the length, as below.
+        _check_length(y, n_samples, name)
+        return y
     labels = as_numpy(y)
     if labels.ndim != 1:
         raise ValueError(
@@ -127,7 +144,7 @@ def as_class_labels(y, n_samples: int, n_classes: int, name: str = "y",
         # range-checked before the cast, which would wrap them (2**63 became
         # "label -9223372036854775808").
         _check_label_range(labels, n_classes, name, int64_only=not check_range)
-    if labels.dtype != np.int64 or not labels.flags.c_contiguous:
+    if labels.dtype != _INT64 or not labels.flags.c_contiguous:
         labels = np.ascontiguousarray(labels, dtype=np.int64)
     if check_range:
         _check_label_range(labels, n_classes, name)
