@@ -196,8 +196,9 @@ def test_small_a_read_in_place_gives_the_packed_bits(simd_target, num_threads, r
     # An A of at most 256K floats is read in place, row- or column-major; a
     # larger one is packed. Row i of C sums the same products in the same order
     # either way, so a small A and the same rows at the top of a large one give
-    # the same bits (m = 125: a ragged last row panel; k = 300 crosses KC).
-    m, big_m, n, k = 125, 1000, 40, 300
+    # the same bits (m = 125: a ragged last row panel; k = 300 crosses KC; with
+    # n = 64 the small product is large enough for 2 threads to split its columns).
+    m, big_m, n, k = 125, 1000, 64, 300
     assert m * k <= 256 * 1024 < big_m * k
     big = rng.standard_normal((k, big_m) if transpose_a else (big_m, k)).astype(np.float32)
     small = np.ascontiguousarray(big[:, :m] if transpose_a else big[:m])

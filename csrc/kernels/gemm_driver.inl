@@ -4,7 +4,8 @@
 //     for pc over the inner dimension, KC at a time
 //       pack the B block                            (threads split its panels)
 //       for each task (ic row block of MC rows, group of NR panels)
-//         pack the A block                          (per thread, reused across tasks)
+//         pack the A block                          (per thread, reused across tasks;
+//                                                    small A is read in place instead)
 //         for jr over NR panels of the group
 //           for ir over MR rows of the block
 //             micro_kernel -> tile -> store_tile
@@ -171,7 +172,8 @@ inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilo
   }
 }
 
-// How the micro-kernel reads A: small A in place, any other packed. Rows (or
+// How the micro-kernel reads A: small row-major A, and small column-major A of
+// at most kNarrowColumnMajorA rows, in place; any other packed. Rows (or
 // columns, column-major) a multiple of 4 KiB apart would all fall in the same
 // L1 sets, so those are packed whatever their size. `a` is left to the caller.
 inline ABlock a_reading_for(const GemmArgs& g) {
@@ -225,10 +227,10 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
   };
 
   // Share `tid` of `team` computes every row of its part of the columns,
-  // packing its own B panels, into slots of its own, and all of A. With one
-  // thread this is the whole product, called directly (handing work to the
-  // workers and waiting for them costs about 1 us, as much as a 32 x 64 x 64
-  // product).
+  // packing its own B panels, into slots of its own, and all of A (unless it
+  // is read in place). With one thread this is the whole product, called
+  // directly (handing work to the workers and waiting for them costs about
+  // 1 us, as much as a 32 x 64 x 64 product).
   //
   // Slots of its own: the threads run unsynchronised across column blocks, and a
   // ragged last block splits its panels at other places than a full one. In
@@ -269,7 +271,8 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
 
   // Up to a thousand rows or so (a training batch, a square of 1024): split the
   // columns. Each thread's B panels stay in its own L2 and no panel is shared,
-  // so no barrier; every thread packs all of A, which costs little at this size.
+  // so no barrier; every thread packs all of A (unless it is read in place),
+  // which costs little at this size.
   // Sharing one packed B between threads that split the rows cost 15-25% at
   // m = 256 (330 vs 430 GFLOP/s on 2 threads, Zen 5). At m = 1024 (Zen 3, 2
   // threads) the two splits ran alike on a quiet machine, and the columns split
