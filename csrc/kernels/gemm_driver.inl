@@ -154,10 +154,10 @@ inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilo
       const i64 stride = a_block.stride;
       switch (a_block.reading) {
         case AReading::rows_in_place:
-          micro_kernel_rows(kc, a + ir * stride, stride, rows, bp, tile);
+          micro_kernel_in_place(kc, RowsOfA(a + ir * stride, stride, rows), bp, tile);
           break;
         case AReading::columns_in_place:
-          micro_kernel_columns(kc, a + ir, stride, rows, bp, tile);
+          micro_kernel_in_place(kc, ColumnsOfA(a + ir, stride, rows), bp, tile);
           break;
         case AReading::packed:
           if (prefetch_distance > 0)

@@ -60,16 +60,13 @@ RS_ALWAYS_INLINE void micro_kernel(i64 kc, const float* __restrict a, const floa
   }
 }
 
-// The same product with A read in place instead of packed: row i of the tile
-// reads a[i * lda + p]. Rows past `rows` re-read the last row (their results
-// are discarded at the store), so no padding is needed. Used for small
-// row-major A, where packing cost a third of the time (256 x 128 x 128:
-// packing all of A on every thread, 26% of a deep-narrow training step).
-RS_ALWAYS_INLINE void micro_kernel_rows(i64 kc, const float* __restrict a, i64 lda, i64 rows,
-                                        const float* __restrict b, float* __restrict tile) {
-  const float* row[RS_MR];
-#pragma GCC unroll 32
-  for (int i = 0; i < RS_MR; ++i) row[i] = a + (i < rows ? i : rows - 1) * lda;
+// The same product with A read in place instead of packed, through a reader
+// whose at(p, i) is element (i, p) of the panel (RowsOfA, ColumnsOfA below).
+// Rows past `rows` re-read the last row (their results are discarded at the
+// store), so no padding is needed and nothing past the panel's rows is read.
+template <class ReadA>
+RS_ALWAYS_INLINE void micro_kernel_in_place(i64 kc, const ReadA& a, const float* __restrict b,
+                                            float* __restrict tile) {
   VFloat acc0[RS_MR];
   VFloat acc1[RS_MR];
 #pragma GCC unroll 32
@@ -83,7 +80,7 @@ RS_ALWAYS_INLINE void micro_kernel_rows(i64 kc, const float* __restrict a, i64 l
     const VFloat b1 = *reinterpret_cast<const VFloat*>(b + p * RS_NR + kVectorFloats);
 #pragma GCC unroll 32
     for (int i = 0; i < RS_MR; ++i) {
-      const float ai = row[i][p];
+      const float ai = a.at(p, i);
       acc0[i] += ai * b0;
       acc1[i] += ai * b1;
     }
@@ -95,38 +92,28 @@ RS_ALWAYS_INLINE void micro_kernel_rows(i64 kc, const float* __restrict a, i64 l
   }
 }
 
-// The same product with column-major A read in place: element (i, p) of the
-// panel at a[p * lda + i], as in x.T of a weight gradient x.T @ grad, whose
-// rows of x hold MR neighbouring elements of each column of the panel. Rows
-// past `rows` re-read the last row (discarded at the store), so the panel at
-// the bottom edge reads nothing past its own rows.
-RS_ALWAYS_INLINE void micro_kernel_columns(i64 kc, const float* __restrict a, i64 lda, i64 rows,
-                                           const float* __restrict b, float* __restrict tile) {
+// Row-major A: row i of the tile reads a[i * lda + p]. Used for small
+// row-major A, where packing cost a third of the time (256 x 128 x 128:
+// packing all of A on every thread, 26% of a deep-narrow training step).
+struct RowsOfA {
+  const float* row[RS_MR];
+  RS_ALWAYS_INLINE RowsOfA(const float* a, i64 lda, i64 rows) {
+#pragma GCC unroll 32
+    for (int i = 0; i < RS_MR; ++i) row[i] = a + (i < rows ? i : rows - 1) * lda;
+  }
+  RS_ALWAYS_INLINE float at(i64 p, int i) const { return row[i][p]; }
+};
+
+// Column-major A: element (i, p) at a[p * lda + i], as in x.T of a weight
+// gradient x.T @ grad, whose rows of x hold MR neighbouring elements of each
+// column of the panel.
+struct ColumnsOfA {
+  const float* a;
+  i64 lda;
   i64 offset[RS_MR];
+  RS_ALWAYS_INLINE ColumnsOfA(const float* a_, i64 lda_, i64 rows) : a(a_), lda(lda_) {
 #pragma GCC unroll 32
-  for (int i = 0; i < RS_MR; ++i) offset[i] = i < rows ? i : rows - 1;
-  VFloat acc0[RS_MR];
-  VFloat acc1[RS_MR];
-#pragma GCC unroll 32
-  for (int i = 0; i < RS_MR; ++i) {
-    acc0[i] = VFloat{};
-    acc1[i] = VFloat{};
+    for (int i = 0; i < RS_MR; ++i) offset[i] = i < rows ? i : rows - 1;
   }
-#pragma GCC unroll 4
-  for (i64 p = 0; p < kc; ++p) {
-    const VFloat b0 = *reinterpret_cast<const VFloat*>(b + p * RS_NR);
-    const VFloat b1 = *reinterpret_cast<const VFloat*>(b + p * RS_NR + kVectorFloats);
-    const float* ap = a + p * lda;
-#pragma GCC unroll 32
-    for (int i = 0; i < RS_MR; ++i) {
-      const float ai = ap[offset[i]];
-      acc0[i] += ai * b0;
-      acc1[i] += ai * b1;
-    }
-  }
-#pragma GCC unroll 32
-  for (int i = 0; i < RS_MR; ++i) {
-    *reinterpret_cast<VFloat*>(tile + i * RS_NR) = acc0[i];
-    *reinterpret_cast<VFloat*>(tile + i * RS_NR + kVectorFloats) = acc1[i];
-  }
-}
+  RS_ALWAYS_INLINE float at(i64 p, int i) const { return a[p * lda + offset[i]]; }
+};

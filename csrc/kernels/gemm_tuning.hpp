@@ -22,9 +22,8 @@ struct GemmTuning {
   // A multiple of every target's NR (32 covers them all).
   std::int64_t nc;
   // How many iterations of the micro-kernel's inner loop ahead to prefetch
-  // the packed A and B panels; 0: no software prefetch. The paths for small A
-  // read in place (micro_kernel_rows, micro_kernel_columns) have no prefetch:
-  // not measured.
+  // the packed A and B panels; 0: no software prefetch. Small A read in place
+  // (micro_kernel_in_place) has no prefetch: not measured.
   std::int64_t prefetch_distance;
 };
 
