@@ -163,17 +163,35 @@ void dense_forward(const DenseForwardArgs& d, int n_threads) {
   }
 }
 
+// grad_pre = grad_out * act'(pre), element by element: one product, so the
+// vector and the scalar forms give the same bits.
+template <Activation Act>
+RS_ALWAYS_INLINE VFloat masked_gradient_vector(const float* grad_out, const float* pre,
+                                               float slope) {
+  return load_vector(grad_out) * activation_derivative_vector<Act>(load_vector(pre), slope);
+}
+
+// grad_pre over `count` consecutive elements.
+template <Activation Act>
+void form_grad_pre(const float* grad_out, const float* pre, float* grad_pre, i64 count,
+                   float slope) {
+  i64 i = 0;
+  for (; i + kVectorFloats <= count; i += kVectorFloats)
+    store_vector(grad_pre + i, masked_gradient_vector<Act>(grad_out + i, pre + i, slope));
+  for (; i < count; ++i) grad_pre[i] = grad_out[i] * activation_derivative(pre[i], Act, slope);
+}
+
 // Packs the B operand of grad_weight = x.T @ grad_pre while computing it:
-// each element of grad_pre = grad_out * act'(pre) is formed once, here, and
-// written three ways: into the packed panel, into grad_pre (the A operand of
-// grad_x = grad_pre @ weight.T) and into the bias gradient. Each panel of a
-// KC block of rows is packed by one thread and the blocks run in order, so the
-// bias sums are the same whatever the thread count. No separate masking pass.
+// each element of grad_pre = grad_out * act'(pre) is formed here and written
+// into the packed panel, into the bias gradient and (unless grad_pre is null)
+// into grad_pre, the A operand of grad_x = grad_pre @ weight.T. Each panel of
+// a KC block of rows is packed by one thread and the blocks run in order, so
+// the bias sums are the same whatever the thread count. No separate masking pass.
 template <Activation Act>
 struct MaskedGradientB {
   const float* grad_out;
   const float* pre;
-  float* grad_pre;
+  float* grad_pre;   // or null: formed elsewhere (backward_products_side_by_side)
   float* grad_bias;  // zeroed before the GEMM
   i64 units;
   float slope;
@@ -196,7 +214,7 @@ struct MaskedGradientB {
       const i64 offset = (row0 + p) * units + col0;
       const float* go = grad_out + offset;
       const float* s = pre + offset;
-      float* gp = grad_pre + offset;
+      float* gp = grad_pre ? grad_pre + offset : nullptr;
       for (i64 q = 0; q * RS_NR < cols; ++q) {
         const i64 panel_cols = min_i64(RS_NR, cols - q * RS_NR);
         float* d = dst + q * panel_stride + p * RS_NR;
@@ -206,10 +224,9 @@ struct MaskedGradientB {
           // Whole vectors: the scalar loop's branch on the sign of pre was
           // mispredicted about as often as units fire (7% of a medium step).
           for (int v = 0; v < RS_NR; v += kVectorFloats) {
-            const VFloat g = load_vector(go + at + v) *
-                             activation_derivative_vector<Act>(load_vector(s + at + v), slope);
+            const VFloat g = masked_gradient_vector<Act>(go + at + v, s + at + v, slope);
             store_vector(d + v, g);
-            store_vector(gp + at + v, g);
+            if (grad_pre) store_vector(gp + at + v, g);
             store_vector(sums + v, load_vector(sums + v) + g);
           }
           continue;
@@ -218,7 +235,7 @@ struct MaskedGradientB {
         for (; j < panel_cols; ++j) {
           const float g = go[at + j] * activation_derivative(s[at + j], Act, slope);
           d[j] = g;
-          gp[at + j] = g;
+          if (grad_pre) gp[at + j] = g;
           sums[j] += g;
         }
         for (; j < RS_NR; ++j) d[j] = 0.0f;
@@ -227,6 +244,105 @@ struct MaskedGradientB {
     for (i64 j = 0; j < cols; ++j) grad_bias[col0 + j] += column_sums[j];
   }
 };
+
+// grad_weight and grad_x of one layer at once, each product on its own team of
+// threads: the weight team splits the columns of grad_weight (forming the
+// masked gradient while packing, as MaskedGradientB does, without storing it),
+// the input team splits the rows of grad_x (each share forms and stores its
+// rows of grad_pre, then multiplies them). One
+// parallel call per layer instead of two, and no thread packs an operand that
+// another also packs. The two products have the same flops (n_rows * fan_in *
+// fan_out each), so the teams are the two halves of the threads. Each share is
+// a one-thread product of its own, and a product's elements do not depend on
+// how it is split, so the results are those of the two products in turn.
+//
+// Zen 3, 2 threads, in-process A/B against the products in turn (medians of
+// paired rounds): the backward of a 256 x 128 -> 128 layer took 0.94 of the
+// time, a deep-narrow step (256, 100-128x10-10) 0.96-0.97; a 256 x 1024 ->
+// 1024 layer the same time (1.01).
+//
+// Every share's workspace is taken here, on the calling thread, before any
+// share runs: a share must not allocate (an exception cannot leave it).
+template <Activation Act>
+void backward_products_side_by_side(const DenseBackwardArgs& d, const GemmArgs& gw, int n_threads) {
+  const GemmTuning tuning = gemm_tuning();
+  const i64 weight_panels = ceil_div(d.fan_out, RS_NR);
+  const i64 input_panels = ceil_div(d.n_rows, RS_MR);
+  const int weight_shares = static_cast<int>(min_i64((n_threads + 1) / 2, weight_panels));
+  const int input_shares = static_cast<int>(min_i64(n_threads / 2, input_panels));
+
+  // Workspaces sized for the widest piece of each product (columns x inner
+  // dimension: weight pieces ceil(panels / shares) panels x n_rows, input pieces
+  // fan_in x fan_out), rounded to whole cache lines so each starts 64-byte aligned.
+  auto lines = [](i64 floats) { return ceil_div(floats, 16) * 16; };
+  const GemmWorkspaceSize weight_size =
+      gemm_workspace_size(ceil_div(weight_panels, weight_shares) * RS_NR, d.n_rows, tuning, 1);
+  const GemmWorkspaceSize input_size = gemm_workspace_size(d.fan_in, d.fan_out, tuning, 1);
+  const i64 a_stride = lines(std::max(weight_size.a_floats, input_size.a_floats));
+  const i64 b_stride = lines(std::max(weight_size.b_floats, input_size.b_floats));
+  const int shares = weight_shares + input_shares;
+  float* const b_pack = scratch<float>(kPackB, shares * b_stride);
+  float* const a_pack = scratch<float>(kPackA, shares * a_stride);
+
+  run_shares(shares, [&](int share) {
+    const GemmWorkspace workspace{a_pack + share * a_stride, b_pack + share * b_stride};
+    if (share < weight_shares) {
+      const IndexRange panels = share_of(weight_panels, share, weight_shares);
+      const i64 col0 = panels.begin * RS_NR;
+      GemmArgs piece = gw;
+      piece.n = min_i64(d.fan_out, panels.end * RS_NR) - col0;
+      piece.c = d.grad_weight + col0;
+      const MaskedGradientB<Act> masked{d.grad_out + col0,  d.pre + col0, nullptr,
+                                        d.grad_bias + col0, d.fan_out,    d.negative_slope};
+      gemm_blocked_in(piece, PlainEpilogue{}, 1, masked, tuning, workspace);
+      return;
+    }
+    const IndexRange panels = share_of(input_panels, share - weight_shares, input_shares);
+    const i64 row0 = panels.begin * RS_MR;
+    const i64 rows = min_i64(d.n_rows, panels.end * RS_MR) - row0;
+    float* const grad_pre = d.grad_pre + row0 * d.fan_out;
+    form_grad_pre<Act>(d.grad_out + row0 * d.fan_out, d.pre + row0 * d.fan_out, grad_pre,
+                       rows * d.fan_out, d.negative_slope);
+    const GemmArgs piece{rows,    d.fan_in, d.fan_out, grad_pre,  d.fan_out,
+                         1,       d.weight, 1,         d.fan_out, d.grad_x + row0 * d.fan_in,
+                         d.fan_in};
+    gemm_blocked_in(piece, PlainEpilogue{}, 1, StridedB{piece.b, 1, d.fan_out}, tuning, workspace);
+  });
+}
+
+// A run of floats in memory.
+struct FloatSpan {
+  const float* data;
+  i64 count;
+};
+inline bool overlap(FloatSpan a, FloatSpan b) {
+  const auto a0 = reinterpret_cast<std::uintptr_t>(a.data);
+  const auto b0 = reinterpret_cast<std::uintptr_t>(b.data);
+  return a0 < b0 + sizeof(float) * b.count && b0 < a0 + sizeof(float) * a.count;
+}
+template <std::size_t W, std::size_t R>
+bool any_overlap(const FloatSpan (&written)[W], const FloatSpan (&read)[R]) {
+  for (const FloatSpan& w : written)
+    for (const FloatSpan& r : read)
+      if (overlap(w, r)) return true;
+  return false;
+}
+
+// Whether the two teams of backward_products_side_by_side may run at once:
+// neither writes what the other reads. Callers may pass grad_pre in place of
+// grad_out (the binding allows it); the input team would then overwrite
+// grad_out rows the weight team has yet to read, so the products run in turn.
+inline bool teams_independent(const DenseBackwardArgs& d) {
+  const i64 activations = d.n_rows * d.fan_out, inputs = d.n_rows * d.fan_in,
+            weights = d.fan_in * d.fan_out;
+  const FloatSpan grad_out{d.grad_out, activations}, pre{d.pre, activations};
+  const FloatSpan input_team_writes[] = {{d.grad_pre, activations}, {d.grad_x, inputs}};
+  const FloatSpan weight_team_reads[] = {{d.x, inputs}, grad_out, pre};
+  const FloatSpan weight_team_writes[] = {{d.grad_weight, weights}, {d.grad_bias, d.fan_out}};
+  const FloatSpan input_team_reads[] = {{d.weight, weights}, grad_out, pre};
+  return !any_overlap(input_team_writes, weight_team_reads) &&
+         !any_overlap(weight_team_writes, input_team_reads);
+}
 
 template <Activation Act>
 void dense_backward_act(const DenseBackwardArgs& d, int n_threads) {
@@ -246,9 +362,14 @@ void dense_backward_act(const DenseBackwardArgs& d, int n_threads) {
   // grad_pre formed while packing.
   const GemmArgs gw{d.fan_in, d.fan_out, d.n_rows, d.x,           1,        d.fan_in,
                     nullptr,  d.fan_out, 1,        d.grad_weight, d.fan_out};
+  const int threads = gemm_threads(gw, n_threads);
+  if (d.grad_x && threads >= 2 && teams_independent(d)) {
+    backward_products_side_by_side<Act>(d, gw, threads);
+    return;
+  }
   const MaskedGradientB<Act> masked{d.grad_out,  d.pre,     d.grad_pre,
                                     d.grad_bias, d.fan_out, d.negative_slope};
-  gemm_blocked(gw, PlainEpilogue{}, gemm_threads(gw, n_threads), masked);
+  gemm_blocked(gw, PlainEpilogue{}, threads, masked);
   // grad_x (n_rows x fan_in) = grad_pre @ weight.T: weight read with swapped strides.
   if (d.grad_x) {
     gemm(GemmArgs{d.n_rows, d.fan_in, d.fan_out, d.grad_pre, d.fan_out, 1, d.weight, 1, d.fan_out,

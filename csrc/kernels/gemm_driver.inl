@@ -186,28 +186,56 @@ inline ABlock a_reading_for(const GemmArgs& g) {
   return {nullptr, AReading::packed, 0};
 }
 
+// The packing buffers of one product: the packed A blocks (one per thread)
+// and the packed B panels. Sizes in floats, from gemm_workspace_size.
+struct GemmWorkspace {
+  float* a_pack;
+  float* b_pack;
+};
+struct GemmWorkspaceSize {
+  i64 a_floats, b_floats;
+};
+
+// Depth of the inner dimension's blocks (the last may be shallower).
+inline i64 deepest_kc(i64 k, const GemmTuning& tuning) { return min_i64(tuning.kc, k > 0 ? k : 1); }
+
+// What gemm_blocked_in needs for a product of n columns and inner dimension k
+// on n_threads under `tuning`: an A
+// block per thread, and room for every B panel of a column block and for each
+// thread's own share of them (columns_share below; the second is at least the
+// first). Panels sit deepest_kc apart whatever their block's kc: threads that
+// split the columns run unsynchronised and may be on KC blocks of different depth.
+inline GemmWorkspaceSize gemm_workspace_size(i64 n, i64 k, const GemmTuning& tuning,
+                                             int n_threads) {
+  const i64 kc_max = deepest_kc(k, tuning);
+  const i64 block_panels = ceil_div(min_i64(tuning.nc, n > 0 ? n : 0), RS_NR);
+  const i64 panels_per_thread = ceil_div(block_panels, n_threads);
+  return {static_cast<i64>(n_threads) * RS_MR * tuning.mc_panels * kc_max,
+          n_threads * panels_per_thread * RS_NR * kc_max};
+}
+
 // BPacker::pack(row0, col0, kc, cols, dst, panel_stride) fills the B
 // micro-panels of rows [row0, row0 + kc) x columns [col0, col0 + cols), one
 // every panel_stride floats from dst; it may compute the operand as it packs
 // (see MaskedGradientB in dense.inl).
+//
+// The product under a tuning read once by the caller, in buffers the caller
+// holds (gemm_workspace_size): nothing here allocates, so it may run inside a
+// share of a parallel loop (dense.inl runs two products side by side).
 template <class Epilogue, class BPacker>
-void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BPacker& b_packer) {
+void gemm_blocked_in(const GemmArgs& g, const Epilogue& ep, int n_threads, const BPacker& b_packer,
+                     const GemmTuning& tuning, const GemmWorkspace& workspace) {
   const i64 m = g.m, n = g.n, k = g.k;
   if (m <= 0 || n <= 0) return;
-  const GemmTuning tuning = gemm_tuning();
   const i64 kc_block = tuning.kc, mc_block = RS_MR * tuning.mc_panels, nc_block = tuning.nc;
   const i64 prefetch = tuning.prefetch_distance;
   const i64 nc_max = min_i64(nc_block, n);
-  const i64 kc_max = min_i64(kc_block, k > 0 ? k : 1);
-  // Panels sit kc_max apart whatever this block's kc: threads that split the
-  // columns run unsynchronised and may be on KC blocks of different depth.
+  const i64 kc_max = deepest_kc(k, tuning);
   const i64 panel_stride = RS_NR * kc_max;
-  // Room for every panel of a column block, and for each thread's own share of
-  // them (columns_share below); the second is at least the first.
   const i64 block_panels = ceil_div(nc_max, RS_NR);
   const i64 panels_per_thread = ceil_div(block_panels, n_threads);
-  float* const b_pack = scratch<float>(kPackB, n_threads * panels_per_thread * panel_stride);
-  float* const a_pack = scratch<float>(kPackA, static_cast<i64>(n_threads) * mc_block * kc_max);
+  float* const b_pack = workspace.b_pack;
+  float* const a_pack = workspace.a_pack;
   if (k <= 0) {  // empty inner dimension: C = 0, still through the epilogue
     alignas(64) float zeros[RS_MR * RS_NR] = {};
     auto local = ep.local(0);
@@ -336,6 +364,17 @@ void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BP
       });
     }
   }
+}
+
+// The product under the tuning in use, in this thread's scratch buffers.
+template <class Epilogue, class BPacker>
+void gemm_blocked(const GemmArgs& g, const Epilogue& ep, int n_threads, const BPacker& b_packer) {
+  if (g.m <= 0 || g.n <= 0) return;
+  const GemmTuning tuning = gemm_tuning();
+  const GemmWorkspaceSize size = gemm_workspace_size(g.n, g.k, tuning, n_threads);
+  float* const b_pack = scratch<float>(kPackB, size.b_floats);
+  float* const a_pack = scratch<float>(kPackA, size.a_floats);
+  gemm_blocked_in(g, ep, n_threads, b_packer, tuning, GemmWorkspace{a_pack, b_pack});
 }
 
 template <class Epilogue>

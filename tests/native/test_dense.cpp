@@ -259,8 +259,12 @@ TEST_P(DenseBackwardTest, GradientsMatchDoubleReference) {
   }
 }
 
+// Leaky ReLU: a grad_pre formed twice (read back where grad_out was) would be
+// off by a factor of the slope wherever pre < 0. 1000 rows: the weight
+// gradient reads grad_out in four blocks of rows, the last long after grad_x
+// could have started, had the two products run side by side.
 TEST_P(DenseBackwardTest, GradPreInPlaceOfGradOut) {
-  const Layer l{130, 140, 120};
+  const Layer l{1000, 140, 120};
   std::mt19937 rng(3);
   const std::vector<float> x = random_floats(size(l.n_rows, l.fan_in), rng);
   const std::vector<float> weight = random_floats(size(l.fan_in, l.fan_out), rng);
@@ -279,20 +283,23 @@ TEST_P(DenseBackwardTest, GradPreInPlaceOfGradOut) {
                       grad_weight.data(),
                       grad_bias.data(),
                       grad_x.data(),
-                      Activation::relu,
-                      0.0f};
+                      Activation::leaky_relu,
+                      kSlope};
   kernels().dense_backward(d, threads());
-  std::vector<float> shared = grad_out, grad_weight2(weight.size()), grad_bias2(l.fan_out),
-                     grad_x2(x.size());
-  d.grad_out = d.grad_pre = shared.data();
-  d.grad_weight = grad_weight2.data();
-  d.grad_bias = grad_bias2.data();
-  d.grad_x = grad_x2.data();
-  kernels().dense_backward(d, threads());
-  EXPECT_EQ(shared, grad_pre);
-  EXPECT_EQ(grad_weight2, grad_weight);
-  EXPECT_EQ(grad_bias2, grad_bias);
-  EXPECT_EQ(grad_x2, grad_x);
+  // Several calls: the first may find the worker not yet started, and run alone.
+  for (int call = 0; call < 5; ++call) {
+    std::vector<float> shared = grad_out, grad_weight2(weight.size()), grad_bias2(l.fan_out),
+                       grad_x2(x.size());
+    d.grad_out = d.grad_pre = shared.data();
+    d.grad_weight = grad_weight2.data();
+    d.grad_bias = grad_bias2.data();
+    d.grad_x = grad_x2.data();
+    kernels().dense_backward(d, threads());
+    EXPECT_EQ(shared, grad_pre) << "call " << call;
+    EXPECT_EQ(grad_weight2, grad_weight) << "call " << call;
+    EXPECT_EQ(grad_bias2, grad_bias) << "call " << call;
+    EXPECT_EQ(grad_x2, grad_x) << "call " << call;
+  }
 }
 
 // Threads split output tiles and batch reductions combine in a fixed order:
@@ -326,10 +333,16 @@ TEST_P(DenseBackwardTest, SameBitsOnOneAndTwoThreads) {
     kernels().dense_backward(d, n_threads);
     return r;
   };
-  const Result one = run(1), many = run(threads());
-  EXPECT_EQ(one.grad_weight, many.grad_weight);
-  EXPECT_EQ(one.grad_bias, many.grad_bias);
-  EXPECT_EQ(one.grad_x, many.grad_x);
+  // From 2 threads up the two products run side by side, each split among its
+  // own team; 3 threads give teams of unequal size.
+  const Result one = run(1);
+  for (int n_threads : {threads(), 3, 4}) {
+    const Result many = run(n_threads);
+    EXPECT_EQ(one.grad_pre, many.grad_pre) << n_threads << " threads";
+    EXPECT_EQ(one.grad_weight, many.grad_weight) << n_threads << " threads";
+    EXPECT_EQ(one.grad_bias, many.grad_bias) << n_threads << " threads";
+    EXPECT_EQ(one.grad_x, many.grad_x) << n_threads << " threads";
+  }
 }
 
 RS_KERNEL_TEST_SUITE(DenseForwardTest);
