@@ -211,9 +211,7 @@ def test_small_a_read_in_place_gives_the_packed_bits(simd_target, num_threads, r
 
 def test_results_do_not_depend_on_thread_count(simd_target, rng):
     # Reductions over the batch combine partials in a fixed order. On 2 threads
-    # the backward's two products run side by side, one on each thread (teams
-    # of unequal size, at 3 threads, are in the native tests: Python caps the
-    # count at the processors).
+    # the backward's two products run side by side, one on each thread.
     x, weight, bias = random_layer(rng, 1000, 257, 100)
     grad_out = rng.standard_normal((1000, 100)).astype(np.float32)
     results = []

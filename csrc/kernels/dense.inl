@@ -245,68 +245,51 @@ struct MaskedGradientB {
   }
 };
 
-// grad_weight and grad_x of one layer at once, each product on its own team of
-// threads: the weight team splits the columns of grad_weight (forming the
-// masked gradient while packing, as MaskedGradientB does, without storing it),
-// the input team splits the rows of grad_x (each share forms and stores its
-// rows of grad_pre, then multiplies them). One
-// parallel call per layer instead of two, and no thread packs an operand that
-// another also packs. The two products have the same flops (n_rows * fan_in *
-// fan_out each), so the teams are the two halves of the threads. Each share is
-// a one-thread product of its own, and a product's elements do not depend on
-// how it is split, so the results are those of the two products in turn.
+// grad_weight and grad_x of one layer at once, on two threads: one computes
+// grad_weight (forming the masked gradient while packing, as MaskedGradientB
+// does, without storing it), the other forms and stores grad_pre and then
+// computes grad_x from it. One parallel call per layer instead of two, and
+// neither thread packs an operand the other also packs. The two products have
+// the same flops (n_rows * fan_in * fan_out each). Each is a one-thread product
+// of its own, and a product's elements do not depend on how it is split, so
+// the results are those of the two products in turn, bit for bit.
 //
 // Zen 3, 2 threads, in-process A/B against the products in turn (medians of
 // paired rounds): the backward of a 256 x 128 -> 128 layer took 0.94 of the
 // time, a deep-narrow step (256, 100-128x10-10) 0.96-0.97; a 256 x 1024 ->
 // 1024 layer the same time (1.01).
 //
-// Every share's workspace is taken here, on the calling thread, before any
-// share runs: a share must not allocate (an exception cannot leave it).
+// Two threads only. With more, each product would run on a team of its own,
+// and splitting grad_x among a team by rows packs all of weight.T once per
+// thread (4 MiB for a 1024 x 1024 layer): with more than 2 threads the
+// products run in turn, each split among all the threads. Not measured: no
+// machine here had more than 2 cores.
+//
+// Both workspaces are taken here, on the calling thread, before either
+// product runs: a share must not allocate (an exception cannot leave it).
 template <Activation Act>
-void backward_products_side_by_side(const DenseBackwardArgs& d, const GemmArgs& gw, int n_threads) {
+void backward_products_side_by_side(const DenseBackwardArgs& d, const GemmArgs& gw) {
   const GemmTuning tuning = gemm_tuning();
-  const i64 weight_panels = ceil_div(d.fan_out, RS_NR);
-  const i64 input_panels = ceil_div(d.n_rows, RS_MR);
-  const int weight_shares = static_cast<int>(min_i64((n_threads + 1) / 2, weight_panels));
-  const int input_shares = static_cast<int>(min_i64(n_threads / 2, input_panels));
-
-  // Workspaces sized for the widest piece of each product (columns x inner
-  // dimension: weight pieces ceil(panels / shares) panels x n_rows, input pieces
-  // fan_in x fan_out), rounded to whole cache lines so each starts 64-byte aligned.
+  const GemmArgs gx{d.n_rows, d.fan_in, d.fan_out, d.grad_pre, d.fan_out, 1,
+                    d.weight, 1,        d.fan_out, d.grad_x,   d.fan_in};
+  // Rounded to whole cache lines, so the second product's buffers start 64-byte aligned.
   auto lines = [](i64 floats) { return ceil_div(floats, 16) * 16; };
-  const GemmWorkspaceSize weight_size =
-      gemm_workspace_size(ceil_div(weight_panels, weight_shares) * RS_NR, d.n_rows, tuning, 1);
-  const GemmWorkspaceSize input_size = gemm_workspace_size(d.fan_in, d.fan_out, tuning, 1);
-  const i64 a_stride = lines(std::max(weight_size.a_floats, input_size.a_floats));
-  const i64 b_stride = lines(std::max(weight_size.b_floats, input_size.b_floats));
-  const int shares = weight_shares + input_shares;
-  float* const b_pack = scratch<float>(kPackB, shares * b_stride);
-  float* const a_pack = scratch<float>(kPackA, shares * a_stride);
+  const GemmWorkspaceSize weight_size = gemm_workspace_size(gw.n, gw.k, tuning, 1);
+  const GemmWorkspaceSize input_size = gemm_workspace_size(gx.n, gx.k, tuning, 1);
+  const i64 a_offset = lines(weight_size.a_floats), b_offset = lines(weight_size.b_floats);
+  float* const b_pack = scratch<float>(kPackB, b_offset + input_size.b_floats);
+  float* const a_pack = scratch<float>(kPackA, a_offset + input_size.a_floats);
 
-  run_shares(shares, [&](int share) {
-    const GemmWorkspace workspace{a_pack + share * a_stride, b_pack + share * b_stride};
-    if (share < weight_shares) {
-      const IndexRange panels = share_of(weight_panels, share, weight_shares);
-      const i64 col0 = panels.begin * RS_NR;
-      GemmArgs piece = gw;
-      piece.n = min_i64(d.fan_out, panels.end * RS_NR) - col0;
-      piece.c = d.grad_weight + col0;
-      const MaskedGradientB<Act> masked{d.grad_out + col0,  d.pre + col0, nullptr,
-                                        d.grad_bias + col0, d.fan_out,    d.negative_slope};
-      gemm_blocked_in(piece, PlainEpilogue{}, 1, masked, tuning, workspace);
+  run_shares(2, [&](int share) {
+    if (share == 0) {
+      const MaskedGradientB<Act> masked{d.grad_out,  d.pre,     nullptr,
+                                        d.grad_bias, d.fan_out, d.negative_slope};
+      gemm_blocked_in(gw, PlainEpilogue{}, 1, masked, tuning, GemmWorkspace{a_pack, b_pack});
       return;
     }
-    const IndexRange panels = share_of(input_panels, share - weight_shares, input_shares);
-    const i64 row0 = panels.begin * RS_MR;
-    const i64 rows = min_i64(d.n_rows, panels.end * RS_MR) - row0;
-    float* const grad_pre = d.grad_pre + row0 * d.fan_out;
-    form_grad_pre<Act>(d.grad_out + row0 * d.fan_out, d.pre + row0 * d.fan_out, grad_pre,
-                       rows * d.fan_out, d.negative_slope);
-    const GemmArgs piece{rows,    d.fan_in, d.fan_out, grad_pre,  d.fan_out,
-                         1,       d.weight, 1,         d.fan_out, d.grad_x + row0 * d.fan_in,
-                         d.fan_in};
-    gemm_blocked_in(piece, PlainEpilogue{}, 1, StridedB{piece.b, 1, d.fan_out}, tuning, workspace);
+    form_grad_pre<Act>(d.grad_out, d.pre, d.grad_pre, d.n_rows * d.fan_out, d.negative_slope);
+    gemm_blocked_in(gx, PlainEpilogue{}, 1, StridedB{gx.b, gx.b_row_stride, gx.b_col_stride},
+                    tuning, GemmWorkspace{a_pack + a_offset, b_pack + b_offset});
   });
 }
 
@@ -328,20 +311,20 @@ bool any_overlap(const FloatSpan (&written)[W], const FloatSpan (&read)[R]) {
   return false;
 }
 
-// Whether the two teams of backward_products_side_by_side may run at once:
+// Whether the two products of backward_products_side_by_side may run at once:
 // neither writes what the other reads. Callers may pass grad_pre in place of
-// grad_out (the binding allows it); the input team would then overwrite
-// grad_out rows the weight team has yet to read, so the products run in turn.
-inline bool teams_independent(const DenseBackwardArgs& d) {
+// grad_out (the binding allows it); the grad_x thread would then overwrite
+// grad_out rows the grad_weight thread has yet to read, so the products run in turn.
+inline bool products_independent(const DenseBackwardArgs& d) {
   const i64 activations = d.n_rows * d.fan_out, inputs = d.n_rows * d.fan_in,
             weights = d.fan_in * d.fan_out;
   const FloatSpan grad_out{d.grad_out, activations}, pre{d.pre, activations};
-  const FloatSpan input_team_writes[] = {{d.grad_pre, activations}, {d.grad_x, inputs}};
-  const FloatSpan weight_team_reads[] = {{d.x, inputs}, grad_out, pre};
-  const FloatSpan weight_team_writes[] = {{d.grad_weight, weights}, {d.grad_bias, d.fan_out}};
-  const FloatSpan input_team_reads[] = {{d.weight, weights}, grad_out, pre};
-  return !any_overlap(input_team_writes, weight_team_reads) &&
-         !any_overlap(weight_team_writes, input_team_reads);
+  const FloatSpan grad_x_side_writes[] = {{d.grad_pre, activations}, {d.grad_x, inputs}};
+  const FloatSpan grad_weight_side_reads[] = {{d.x, inputs}, grad_out, pre};
+  const FloatSpan grad_weight_side_writes[] = {{d.grad_weight, weights}, {d.grad_bias, d.fan_out}};
+  const FloatSpan grad_x_side_reads[] = {{d.weight, weights}, grad_out, pre};
+  return !any_overlap(grad_x_side_writes, grad_weight_side_reads) &&
+         !any_overlap(grad_weight_side_writes, grad_x_side_reads);
 }
 
 template <Activation Act>
@@ -363,8 +346,8 @@ void dense_backward_act(const DenseBackwardArgs& d, int n_threads) {
   const GemmArgs gw{d.fan_in, d.fan_out, d.n_rows, d.x,           1,        d.fan_in,
                     nullptr,  d.fan_out, 1,        d.grad_weight, d.fan_out};
   const int threads = gemm_threads(gw, n_threads);
-  if (d.grad_x && threads >= 2 && teams_independent(d)) {
-    backward_products_side_by_side<Act>(d, gw, threads);
+  if (d.grad_x && threads == 2 && products_independent(d)) {
+    backward_products_side_by_side<Act>(d, gw);
     return;
   }
   const MaskedGradientB<Act> masked{d.grad_out,  d.pre,     d.grad_pre,

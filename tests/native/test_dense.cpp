@@ -333,8 +333,8 @@ TEST_P(DenseBackwardTest, SameBitsOnOneAndTwoThreads) {
     kernels().dense_backward(d, n_threads);
     return r;
   };
-  // From 2 threads up the two products run side by side, each split among its
-  // own team; 3 threads give teams of unequal size.
+  // On 2 threads grad_weight and grad_x are computed side by side, one on each
+  // thread; on 3 and 4 in turn, each split among all the threads.
   const Result one = run(1);
   for (int n_threads : {threads(), 3, 4}) {
     const Result many = run(n_threads);
