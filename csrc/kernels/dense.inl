@@ -259,11 +259,12 @@ struct MaskedGradientB {
 // time, a deep-narrow step (256, 100-128x10-10) 0.96-0.97; a 256 x 1024 ->
 // 1024 layer the same time (1.01).
 //
-// Two threads only. With more, each product would run on a team of its own,
-// and splitting grad_x among a team by rows packs all of weight.T once per
-// thread (4 MiB for a 1024 x 1024 layer): with more than 2 threads the
-// products run in turn, each split among all the threads. Not measured: no
-// machine here had more than 2 cores.
+// Used when the grad_weight product alone would get 2 threads (gemm_threads):
+// on 2 threads, or on more for a layer too small to use them. For larger
+// layers on more threads, each product would need a team of its own, and
+// splitting grad_x among a team by rows packs all of weight.T once per thread
+// (4 MiB for a 1024 x 1024 layer), so there the products run in turn, each
+// split among all the threads. Not measured: no machine here had more than 2 cores.
 //
 // Both workspaces are taken here, on the calling thread, before either
 // product runs: a share must not allocate (an exception cannot leave it).
@@ -312,19 +313,24 @@ bool any_overlap(const FloatSpan (&written)[W], const FloatSpan (&read)[R]) {
 }
 
 // Whether the two products of backward_products_side_by_side may run at once:
-// neither writes what the other reads. Callers may pass grad_pre in place of
-// grad_out (the binding allows it); the grad_x thread would then overwrite
-// grad_out rows the grad_weight thread has yet to read, so the products run in turn.
+// neither writes anything the other reads or writes. The binding checks shapes
+// only, so callers may pass grad_pre in place of grad_out, or grad_x in place
+// of grad_out when fan_in == fan_out; in turn, such calls have a defined
+// answer, side by side a race. They run in turn. The training step's buffers
+// are all apart.
 inline bool products_independent(const DenseBackwardArgs& d) {
   const i64 activations = d.n_rows * d.fan_out, inputs = d.n_rows * d.fan_in,
             weights = d.fan_in * d.fan_out;
   const FloatSpan grad_out{d.grad_out, activations}, pre{d.pre, activations};
-  const FloatSpan grad_x_side_writes[] = {{d.grad_pre, activations}, {d.grad_x, inputs}};
-  const FloatSpan grad_weight_side_reads[] = {{d.x, inputs}, grad_out, pre};
-  const FloatSpan grad_weight_side_writes[] = {{d.grad_weight, weights}, {d.grad_bias, d.fan_out}};
-  const FloatSpan grad_x_side_reads[] = {{d.weight, weights}, grad_out, pre};
-  return !any_overlap(grad_x_side_writes, grad_weight_side_reads) &&
-         !any_overlap(grad_weight_side_writes, grad_x_side_reads);
+  const FloatSpan grad_pre{d.grad_pre, activations}, grad_x{d.grad_x, inputs};
+  const FloatSpan grad_weight{d.grad_weight, weights}, grad_bias{d.grad_bias, d.fan_out};
+  const FloatSpan grad_weight_side_writes[] = {grad_weight, grad_bias};
+  const FloatSpan grad_weight_side_touches[] = {
+      {d.x, inputs}, grad_out, pre, grad_weight, grad_bias};
+  const FloatSpan grad_x_side_writes[] = {grad_pre, grad_x};
+  const FloatSpan grad_x_side_touches[] = {{d.weight, weights}, grad_out, pre, grad_pre, grad_x};
+  return !any_overlap(grad_x_side_writes, grad_weight_side_touches) &&
+         !any_overlap(grad_weight_side_writes, grad_x_side_touches);
 }
 
 template <Activation Act>

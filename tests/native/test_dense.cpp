@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "kernel_test.hpp"
 
@@ -302,46 +303,95 @@ TEST_P(DenseBackwardTest, GradPreInPlaceOfGradOut) {
   }
 }
 
-// Threads split output tiles and batch reductions combine in a fixed order:
-// the thread count does not change a bit of the result.
-TEST_P(DenseBackwardTest, SameBitsOnOneAndTwoThreads) {
-  const Layer l{300, 140, 120};
-  std::mt19937 rng(4);
+// grad_x in place of grad_out (fan_in == fan_out): run in turn, grad_x is
+// written after grad_weight has read grad_out. Side by side, grad_weight would
+// read rows of grad_out already overwritten, so the products must run in turn.
+TEST_P(DenseBackwardTest, GradXInPlaceOfGradOut) {
+  const Layer l{1000, 120, 120};
+  std::mt19937 rng(5);
   const std::vector<float> x = random_floats(size(l.n_rows, l.fan_in), rng);
   const std::vector<float> weight = random_floats(size(l.fan_in, l.fan_out), rng);
   const std::vector<float> pre = random_floats(size(l.n_rows, l.fan_out), rng);
   const std::vector<float> grad_out = random_floats(pre.size(), rng);
-  struct Result {
-    std::vector<float> grad_pre, grad_weight, grad_bias, grad_x;
-  };
-  auto run = [&](int n_threads) {
-    Result r{std::vector<float>(pre.size()), std::vector<float>(weight.size()),
-             std::vector<float>(l.fan_out), std::vector<float>(x.size())};
-    const DenseBackwardArgs d{l.n_rows,
-                              l.fan_in,
-                              l.fan_out,
-                              x.data(),
-                              weight.data(),
-                              pre.data(),
-                              grad_out.data(),
-                              r.grad_pre.data(),
-                              r.grad_weight.data(),
-                              r.grad_bias.data(),
-                              r.grad_x.data(),
-                              Activation::leaky_relu,
-                              kSlope};
-    kernels().dense_backward(d, n_threads);
-    return r;
-  };
-  // On 2 threads grad_weight and grad_x are computed side by side, one on each
-  // thread; on 3 and 4 in turn, each split among all the threads.
-  const Result one = run(1);
-  for (int n_threads : {threads(), 3, 4}) {
-    const Result many = run(n_threads);
-    EXPECT_EQ(one.grad_pre, many.grad_pre) << n_threads << " threads";
-    EXPECT_EQ(one.grad_weight, many.grad_weight) << n_threads << " threads";
-    EXPECT_EQ(one.grad_bias, many.grad_bias) << n_threads << " threads";
-    EXPECT_EQ(one.grad_x, many.grad_x) << n_threads << " threads";
+  std::vector<float> grad_pre(pre.size()), grad_weight(weight.size()), grad_bias(l.fan_out),
+      grad_x(x.size());
+  DenseBackwardArgs d{l.n_rows,
+                      l.fan_in,
+                      l.fan_out,
+                      x.data(),
+                      weight.data(),
+                      pre.data(),
+                      grad_out.data(),
+                      grad_pre.data(),
+                      grad_weight.data(),
+                      grad_bias.data(),
+                      grad_x.data(),
+                      Activation::leaky_relu,
+                      kSlope};
+  kernels().dense_backward(d, threads());
+  for (int call = 0; call < 5; ++call) {
+    std::vector<float> shared = grad_out, grad_pre2(pre.size()), grad_weight2(weight.size()),
+                       grad_bias2(l.fan_out);
+    d.grad_out = d.grad_x = shared.data();
+    d.grad_pre = grad_pre2.data();
+    d.grad_weight = grad_weight2.data();
+    d.grad_bias = grad_bias2.data();
+    kernels().dense_backward(d, threads());
+    EXPECT_EQ(shared, grad_x) << "call " << call;
+    EXPECT_EQ(grad_pre2, grad_pre) << "call " << call;
+    EXPECT_EQ(grad_weight2, grad_weight) << "call " << call;
+    EXPECT_EQ(grad_bias2, grad_bias) << "call " << call;
+  }
+}
+
+// Threads split output tiles and batch reductions combine in a fixed order:
+// the thread count does not change a bit of the result. On 2 threads grad_weight
+// and grad_x are computed side by side, one on each thread; on 3 and 4 the first
+// layer's in turn, each split among all the threads. grad_pre @ weight.T reads
+// its A (grad_pre) in place in the first layer; it packs it in the second (more
+// than 256K floats), as x.T @ grad_pre does (more than 128 rows), so both
+// products use their workspaces at once; and in the third (rows 4 KiB apart).
+// Every product's inner dimension crosses KC.
+TEST_P(DenseBackwardTest, SameBitsOnOneAndTwoThreads) {
+  for (const Layer& l : {Layer{300, 140, 120}, Layer{600, 160, 512}, Layer{250, 96, 1024}}) {
+    std::mt19937 rng(4);
+    const std::vector<float> x = random_floats(size(l.n_rows, l.fan_in), rng);
+    const std::vector<float> weight = random_floats(size(l.fan_in, l.fan_out), rng);
+    const std::vector<float> pre = random_floats(size(l.n_rows, l.fan_out), rng);
+    const std::vector<float> grad_out = random_floats(pre.size(), rng);
+    struct Result {
+      std::vector<float> grad_pre, grad_weight, grad_bias, grad_x;
+    };
+    auto run = [&](int n_threads) {
+      Result r{std::vector<float>(pre.size()), std::vector<float>(weight.size()),
+               std::vector<float>(l.fan_out), std::vector<float>(x.size())};
+      const DenseBackwardArgs d{l.n_rows,
+                                l.fan_in,
+                                l.fan_out,
+                                x.data(),
+                                weight.data(),
+                                pre.data(),
+                                grad_out.data(),
+                                r.grad_pre.data(),
+                                r.grad_weight.data(),
+                                r.grad_bias.data(),
+                                r.grad_x.data(),
+                                Activation::leaky_relu,
+                                kSlope};
+      kernels().dense_backward(d, n_threads);
+      return r;
+    };
+    const Result one = run(1);
+    for (int n_threads : {threads(), 3, 4}) {
+      const Result many = run(n_threads);
+      const std::string where = std::to_string(l.n_rows) + " x " + std::to_string(l.fan_in) +
+                                " -> " + std::to_string(l.fan_out) + ", " +
+                                std::to_string(n_threads) + " threads";
+      EXPECT_EQ(one.grad_pre, many.grad_pre) << where;
+      EXPECT_EQ(one.grad_weight, many.grad_weight) << where;
+      EXPECT_EQ(one.grad_bias, many.grad_bias) << where;
+      EXPECT_EQ(one.grad_x, many.grad_x) << where;
+    }
   }
 }
 
