@@ -260,46 +260,67 @@ TEST_P(DenseBackwardTest, GradientsMatchDoubleReference) {
   }
 }
 
+// A layer's backward inputs, random from `seed`, and the gradients of one
+// leaky-ReLU backward run. backward_args points the kernel at both; a test may
+// then make it read grad_out from one of the gradient buffers instead.
+struct BackwardInputs {
+  Layer l;
+  std::vector<float> x, weight, pre, grad_out;
+  BackwardInputs(Layer layer, unsigned seed) : l(layer) {
+    std::mt19937 rng(seed);
+    x = random_floats(size(l.n_rows, l.fan_in), rng);
+    weight = random_floats(size(l.fan_in, l.fan_out), rng);
+    pre = random_floats(size(l.n_rows, l.fan_out), rng);
+    grad_out = random_floats(pre.size(), rng);
+  }
+};
+struct BackwardGrads {
+  std::vector<float> grad_pre, grad_weight, grad_bias, grad_x;
+  explicit BackwardGrads(const BackwardInputs& in)
+      : grad_pre(in.pre.size()),
+        grad_weight(in.weight.size()),
+        grad_bias(size(1, in.l.fan_out)),
+        grad_x(in.x.size()) {}
+};
+DenseBackwardArgs backward_args(const BackwardInputs& in, BackwardGrads& g) {
+  return {in.l.n_rows,
+          in.l.fan_in,
+          in.l.fan_out,
+          in.x.data(),
+          in.weight.data(),
+          in.pre.data(),
+          in.grad_out.data(),
+          g.grad_pre.data(),
+          g.grad_weight.data(),
+          g.grad_bias.data(),
+          g.grad_x.data(),
+          Activation::leaky_relu,
+          kSlope};
+}
+void expect_same_bits(const BackwardGrads& expected, const BackwardGrads& got,
+                      const std::string& where) {
+  EXPECT_EQ(expected.grad_pre, got.grad_pre) << where;
+  EXPECT_EQ(expected.grad_weight, got.grad_weight) << where;
+  EXPECT_EQ(expected.grad_bias, got.grad_bias) << where;
+  EXPECT_EQ(expected.grad_x, got.grad_x) << where;
+}
+
 // Leaky ReLU: a grad_pre formed twice (read back where grad_out was) would be
 // off by a factor of the slope wherever pre < 0. 1000 rows: the weight
 // gradient reads grad_out in four blocks of rows, the last long after grad_x
-// could have started, had the two products run side by side.
+// could have started, had the two products run side by side. Several calls:
+// the first may find the worker not yet started, and run alone.
 TEST_P(DenseBackwardTest, GradPreInPlaceOfGradOut) {
-  const Layer l{1000, 140, 120};
-  std::mt19937 rng(3);
-  const std::vector<float> x = random_floats(size(l.n_rows, l.fan_in), rng);
-  const std::vector<float> weight = random_floats(size(l.fan_in, l.fan_out), rng);
-  const std::vector<float> pre = random_floats(size(l.n_rows, l.fan_out), rng);
-  const std::vector<float> grad_out = random_floats(pre.size(), rng);
-  std::vector<float> grad_pre(pre.size()), grad_weight(weight.size()), grad_bias(l.fan_out),
-      grad_x(x.size());
-  DenseBackwardArgs d{l.n_rows,
-                      l.fan_in,
-                      l.fan_out,
-                      x.data(),
-                      weight.data(),
-                      pre.data(),
-                      grad_out.data(),
-                      grad_pre.data(),
-                      grad_weight.data(),
-                      grad_bias.data(),
-                      grad_x.data(),
-                      Activation::leaky_relu,
-                      kSlope};
-  kernels().dense_backward(d, threads());
-  // Several calls: the first may find the worker not yet started, and run alone.
+  const BackwardInputs in({1000, 140, 120}, 3);
+  BackwardGrads apart(in);
+  kernels().dense_backward(backward_args(in, apart), threads());
   for (int call = 0; call < 5; ++call) {
-    std::vector<float> shared = grad_out, grad_weight2(weight.size()), grad_bias2(l.fan_out),
-                       grad_x2(x.size());
-    d.grad_out = d.grad_pre = shared.data();
-    d.grad_weight = grad_weight2.data();
-    d.grad_bias = grad_bias2.data();
-    d.grad_x = grad_x2.data();
+    BackwardGrads shared(in);
+    shared.grad_pre = in.grad_out;
+    DenseBackwardArgs d = backward_args(in, shared);
+    d.grad_out = shared.grad_pre.data();
     kernels().dense_backward(d, threads());
-    EXPECT_EQ(shared, grad_pre) << "call " << call;
-    EXPECT_EQ(grad_weight2, grad_weight) << "call " << call;
-    EXPECT_EQ(grad_bias2, grad_bias) << "call " << call;
-    EXPECT_EQ(grad_x2, grad_x) << "call " << call;
+    expect_same_bits(apart, shared, "call " + std::to_string(call));
   }
 }
 
@@ -307,40 +328,16 @@ TEST_P(DenseBackwardTest, GradPreInPlaceOfGradOut) {
 // written after grad_weight has read grad_out. Side by side, grad_weight would
 // read rows of grad_out already overwritten, so the products must run in turn.
 TEST_P(DenseBackwardTest, GradXInPlaceOfGradOut) {
-  const Layer l{1000, 120, 120};
-  std::mt19937 rng(5);
-  const std::vector<float> x = random_floats(size(l.n_rows, l.fan_in), rng);
-  const std::vector<float> weight = random_floats(size(l.fan_in, l.fan_out), rng);
-  const std::vector<float> pre = random_floats(size(l.n_rows, l.fan_out), rng);
-  const std::vector<float> grad_out = random_floats(pre.size(), rng);
-  std::vector<float> grad_pre(pre.size()), grad_weight(weight.size()), grad_bias(l.fan_out),
-      grad_x(x.size());
-  DenseBackwardArgs d{l.n_rows,
-                      l.fan_in,
-                      l.fan_out,
-                      x.data(),
-                      weight.data(),
-                      pre.data(),
-                      grad_out.data(),
-                      grad_pre.data(),
-                      grad_weight.data(),
-                      grad_bias.data(),
-                      grad_x.data(),
-                      Activation::leaky_relu,
-                      kSlope};
-  kernels().dense_backward(d, threads());
+  const BackwardInputs in({1000, 120, 120}, 5);
+  BackwardGrads apart(in);
+  kernels().dense_backward(backward_args(in, apart), threads());
   for (int call = 0; call < 5; ++call) {
-    std::vector<float> shared = grad_out, grad_pre2(pre.size()), grad_weight2(weight.size()),
-                       grad_bias2(l.fan_out);
-    d.grad_out = d.grad_x = shared.data();
-    d.grad_pre = grad_pre2.data();
-    d.grad_weight = grad_weight2.data();
-    d.grad_bias = grad_bias2.data();
+    BackwardGrads shared(in);
+    shared.grad_x = in.grad_out;
+    DenseBackwardArgs d = backward_args(in, shared);
+    d.grad_out = shared.grad_x.data();
     kernels().dense_backward(d, threads());
-    EXPECT_EQ(shared, grad_x) << "call " << call;
-    EXPECT_EQ(grad_pre2, grad_pre) << "call " << call;
-    EXPECT_EQ(grad_weight2, grad_weight) << "call " << call;
-    EXPECT_EQ(grad_bias2, grad_bias) << "call " << call;
+    expect_same_bits(apart, shared, "call " + std::to_string(call));
   }
 }
 
@@ -354,43 +351,16 @@ TEST_P(DenseBackwardTest, GradXInPlaceOfGradOut) {
 // Every product's inner dimension crosses KC.
 TEST_P(DenseBackwardTest, SameBitsOnOneAndTwoThreads) {
   for (const Layer& l : {Layer{300, 140, 120}, Layer{600, 160, 512}, Layer{250, 96, 1024}}) {
-    std::mt19937 rng(4);
-    const std::vector<float> x = random_floats(size(l.n_rows, l.fan_in), rng);
-    const std::vector<float> weight = random_floats(size(l.fan_in, l.fan_out), rng);
-    const std::vector<float> pre = random_floats(size(l.n_rows, l.fan_out), rng);
-    const std::vector<float> grad_out = random_floats(pre.size(), rng);
-    struct Result {
-      std::vector<float> grad_pre, grad_weight, grad_bias, grad_x;
-    };
-    auto run = [&](int n_threads) {
-      Result r{std::vector<float>(pre.size()), std::vector<float>(weight.size()),
-               std::vector<float>(l.fan_out), std::vector<float>(x.size())};
-      const DenseBackwardArgs d{l.n_rows,
-                                l.fan_in,
-                                l.fan_out,
-                                x.data(),
-                                weight.data(),
-                                pre.data(),
-                                grad_out.data(),
-                                r.grad_pre.data(),
-                                r.grad_weight.data(),
-                                r.grad_bias.data(),
-                                r.grad_x.data(),
-                                Activation::leaky_relu,
-                                kSlope};
-      kernels().dense_backward(d, n_threads);
-      return r;
-    };
-    const Result one = run(1);
+    const BackwardInputs in(l, 4);
+    BackwardGrads one(in);
+    kernels().dense_backward(backward_args(in, one), 1);
     for (int n_threads : {threads(), 3, 4}) {
-      const Result many = run(n_threads);
-      const std::string where = std::to_string(l.n_rows) + " x " + std::to_string(l.fan_in) +
-                                " -> " + std::to_string(l.fan_out) + ", " +
-                                std::to_string(n_threads) + " threads";
-      EXPECT_EQ(one.grad_pre, many.grad_pre) << where;
-      EXPECT_EQ(one.grad_weight, many.grad_weight) << where;
-      EXPECT_EQ(one.grad_bias, many.grad_bias) << where;
-      EXPECT_EQ(one.grad_x, many.grad_x) << where;
+      BackwardGrads many(in);
+      kernels().dense_backward(backward_args(in, many), n_threads);
+      expect_same_bits(one, many,
+                       std::to_string(l.n_rows) + " x " + std::to_string(l.fan_in) + " -> " +
+                           std::to_string(l.fan_out) + ", " + std::to_string(n_threads) +
+                           " threads");
     }
   }
 }
