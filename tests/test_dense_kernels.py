@@ -233,6 +233,73 @@ def test_forward_property_any_shape(n, fan_in, fan_out, seed):
     check_forward(np.random.default_rng(seed), (n, fan_in, fan_out), "leaky_relu", 0.2)
 
 
+def _views(buffer, offset, *shapes):
+    """Consecutive C-contiguous arrays of the given shapes in one buffer, from offset."""
+    arrays = []
+    for shape in shapes:
+        count = int(np.prod(shape))
+        arrays.append(buffer[offset:offset + count].reshape(shape))
+        offset += count
+    return arrays
+
+
+def test_bindings_refuse_arrays_that_partly_share_memory(num_threads, rng):
+    # Threads would read elements that other threads have already overwritten:
+    # the result would depend on timing (1 and 2 threads differed, before).
+    n, fan_in, fan_out = 256, 128, 128
+    x, weight, bias = random_layer(rng, n, fan_in, fan_out)
+    pre = rng.standard_normal((n, fan_out)).astype(np.float32)
+    buffer = rng.standard_normal(2 * n * fan_out + 1).astype(np.float32)
+    grad_out, = _views(buffer, 0, (n, fan_out))
+    shifted, = _views(buffer, 1, (n, fan_out))  # one element on: overlaps grad_out
+    buffer_before, x_before = buffer.copy(), x.copy()
+    grads = [np.empty((fan_in, fan_out), np.float32), np.empty(fan_out, np.float32),
+             np.empty((n, fan_in), np.float32)]
+    relu = _core.Activation.relu
+    with pytest.raises(ValueError, match="grad_pre shares memory with grad_out without being"):
+        _core.dense_backward(x, weight, pre, grad_out, shifted, *grads, relu, 0.0)
+    grad_weight, = _views(np.empty(fan_in * fan_out + fan_out, np.float32), 0, (fan_in, fan_out))
+    grad_bias_in_weight = grad_weight.reshape(-1)[:fan_out]
+    with pytest.raises(ValueError, match="grad_weight shares memory with grad_bias"):
+        _core.dense_backward(x, weight, pre, grad_out, np.empty_like(pre), grad_weight,
+                             grad_bias_in_weight, grads[2], relu, 0.0)
+    with pytest.raises(ValueError, match="pre shares memory with x; pass arrays that do not"):
+        _core.dense_forward(x, weight, bias, x, np.empty_like(pre), relu, 0.0)
+    with pytest.raises(ValueError, match="pre shares memory with out without being"):
+        _core.dense_forward(x, weight, bias, grad_out, shifted, relu, 0.0)
+    with pytest.raises(ValueError, match="c shares memory with a"):
+        _core.gemm(x, weight, x, False, False)
+    # A refused call writes nothing.
+    np.testing.assert_array_equal(buffer, buffer_before)
+    np.testing.assert_array_equal(x, x_before)
+
+
+@pytest.mark.parametrize("in_place", ["grad_pre=grad_out", "grad_x=grad_out", "grad_x=x"])
+def test_backward_in_place_gives_the_bits_of_separate_arrays(num_threads, rng, in_place):
+    # The in-place calls the kernel supports: the very same array, not a partial
+    # overlap. Leaky ReLU, so a gradient masked twice would show.
+    n, width = 1000, 120
+    x, weight, _ = random_layer(rng, n, width, width)
+    pre = rng.standard_normal((n, width)).astype(np.float32)
+    grad_out = rng.standard_normal((n, width)).astype(np.float32)
+    kind = _core.Activation.leaky_relu
+
+    def backward(x, grad_out, shared=None):
+        grad_pre = np.empty_like(grad_out) if shared != "grad_pre" else grad_out
+        grad_x = {"grad_out": grad_out, "x": x}.get(shared, np.empty_like(x))
+        grad_weight, grad_bias = np.empty_like(weight), np.empty(width, np.float32)
+        _core.dense_backward(x, weight, pre, grad_out, grad_pre, grad_weight, grad_bias,
+                             grad_x, kind, np.float32(0.1))
+        return grad_pre, grad_weight, grad_bias, grad_x
+
+    expected = backward(x, grad_out)
+    written, _, shared = in_place.partition("=")
+    got = backward(x.copy(), grad_out.copy(), shared if written == "grad_x" else "grad_pre")
+    for name, want, have in zip(("grad_pre", "grad_weight", "grad_bias", "grad_x"), expected,
+                                got):
+        np.testing.assert_array_equal(have, want, err_msg=f"{name}, {in_place}")
+
+
 def test_bindings_refuse_wrong_dtype_and_shape():
     x = np.ones((3, 4), np.float64)
     weight = np.ones((4, 2), np.float32)

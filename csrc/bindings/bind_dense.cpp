@@ -17,6 +17,7 @@ void gemm_binding(const FloatArray& a, const FloatArray& b, FloatArray& c, bool 
     throw py::value_error("inner dimensions differ: op(a) has " + std::to_string(k) +
                           " columns, op(b) has " + std::to_string(kb) + " rows");
   require_shape(c, "c", {m, n});
+  require_apart({{&c, "c"}}, {{&a, "a"}, {&b, "b"}});
   GemmArgs g{m,
              n,
              k,
@@ -46,6 +47,20 @@ void dense_forward_binding(const FloatArray& x, const FloatArray& weight, const 
   require_shape(bias, "bias", {fan_out});
   require_shape(pre, "pre", {n, fan_out});
   require_shape(out, "out", {n, fan_out});
+  const NamedArray counts{firing_counts ? &*firing_counts : nullptr, "firing_counts"};
+  const NamedArray maxima{max_pre ? &*max_pre : nullptr, "max_pre"};
+  const NamedArray nonfinite{nonfinite_counts ? &*nonfinite_counts : nullptr, "nonfinite_counts"};
+  // out may be pre itself (a linear layer's output is its pre-activation).
+  require_apart({{&pre, "pre"}, {&out, "out"}, counts, maxima, nonfinite},
+                {{&x, "x"},
+                 {&weight, "weight"},
+                 {&bias, "bias"},
+                 {&pre, "pre"},
+                 {&out, "out"},
+                 counts,
+                 maxima,
+                 nonfinite},
+                {{"pre", "out"}, {"out", "pre"}});
   DenseForwardArgs d{n,
                      fan_in,
                      fan_out,
@@ -88,6 +103,23 @@ void dense_backward_binding(const FloatArray& x, const FloatArray& weight, const
   require_shape(grad_pre, "grad_pre", {n, fan_out});
   require_shape(grad_weight, "grad_weight", {fan_in, fan_out});
   require_shape(grad_bias, "grad_bias", {fan_out});
+  if (grad_x) require_shape(*grad_x, "grad_x", {n, fan_in});
+  // In place, as the kernel supports it: grad_pre may be grad_out itself, and
+  // grad_x may be grad_out or x (both read before grad_x is written).
+  const NamedArray grad_input{grad_x ? &*grad_x : nullptr, "grad_x"};
+  require_apart({{&grad_pre, "grad_pre"},
+                 {&grad_weight, "grad_weight"},
+                 {&grad_bias, "grad_bias"},
+                 grad_input},
+                {{&x, "x"},
+                 {&weight, "weight"},
+                 {&pre, "pre"},
+                 {&grad_out, "grad_out"},
+                 {&grad_pre, "grad_pre"},
+                 {&grad_weight, "grad_weight"},
+                 {&grad_bias, "grad_bias"},
+                 grad_input},
+                {{"grad_pre", "grad_out"}, {"grad_x", "grad_out"}, {"grad_x", "x"}});
   DenseBackwardArgs d{n,
                       fan_in,
                       fan_out,
@@ -101,10 +133,7 @@ void dense_backward_binding(const FloatArray& x, const FloatArray& weight, const
                       nullptr,
                       activation,
                       negative_slope};
-  if (grad_x) {
-    require_shape(*grad_x, "grad_x", {n, fan_in});
-    d.grad_x = mutable_data(*grad_x, "grad_x");
-  }
+  if (grad_x) d.grad_x = mutable_data(*grad_x, "grad_x");
   py::gil_scoped_release release;  // safe: no Python object is touched below
   kernels().dense_backward(d, num_threads());
 }
@@ -118,7 +147,7 @@ void bind_dense(py::module_& m) {
       .value("leaky_relu", Activation::leaky_relu);
   m.def("gemm", &gemm_binding, py::arg("a").noconvert(), py::arg("b").noconvert(),
         py::arg("c").noconvert(), py::arg("transpose_a") = false, py::arg("transpose_b") = false,
-        "c = op(a) @ op(b), written into c.");
+        "c = op(a) @ op(b), written into c, which shares no memory with a or b (ValueError).");
   m.def("dense_forward", &dense_forward_binding, py::arg("x").noconvert(),
         py::arg("weight").noconvert(), py::arg("bias").noconvert(), py::arg("pre").noconvert(),
         py::arg("out").noconvert(), py::arg("activation"), py::arg("negative_slope"),
@@ -127,14 +156,17 @@ void bind_dense(py::module_& m) {
         py::arg("nonfinite_counts").noconvert().none(true) = py::none(),
         "pre = x @ weight + bias; out = act(pre); optionally firing_counts += (pre > 0).sum(0), "
         "max_pre = maximum(max_pre, pre.max(0)) and nonfinite_counts += (~isfinite(pre)).sum(0), "
-        "all in one pass.");
+        "all in one pass. Arrays written share no memory with other arguments (ValueError), "
+        "except that out may be pre.");
   m.def("dense_backward", &dense_backward_binding, py::arg("x").noconvert(),
         py::arg("weight").noconvert(), py::arg("pre").noconvert(), py::arg("grad_out").noconvert(),
         py::arg("grad_pre").noconvert(), py::arg("grad_weight").noconvert(),
         py::arg("grad_bias").noconvert(), py::arg("grad_x").noconvert().none(true),
         py::arg("activation"), py::arg("negative_slope"),
         "grad_pre = grad_out * act'(pre); grad_weight = x.T @ grad_pre; grad_bias = "
-        "grad_pre.sum(0); grad_x = grad_pre @ weight.T when grad_x is given.");
+        "grad_pre.sum(0); grad_x = grad_pre @ weight.T when grad_x is given. Arrays written "
+        "share no memory with other arguments (ValueError), except in place: grad_pre may be "
+        "grad_out, and grad_x may be grad_out or x.");
 }
 
 }  // namespace rs

@@ -13,6 +13,7 @@
 #include <initializer_list>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace rs {
 
@@ -72,6 +73,44 @@ std::optional<py::array_t<T, py::array::c_style>> optional_array(const py::handl
                                                                  const char* name) {
   if (object.is_none()) return std::nullopt;
   return exact_array<T>(object, name);
+}
+
+// An array argument and its name, for require_apart.
+struct NamedArray {
+  const py::array* array;  // null: an optional argument not given
+  const char* name;
+};
+
+// Throws ValueError when an array the kernel writes shares memory with another
+// of its arguments: the kernels' threads would read elements that other
+// threads have already overwritten, so the result would depend on timing.
+// `same_allowed` names pairs (written, other) that may be the very same memory
+// (same start and size), an in-place call the kernel supports; a partial
+// overlap is refused all the same. Arrays are C-contiguous (noconvert), so
+// each spans its size in bytes from its data pointer.
+inline void require_apart(
+    std::initializer_list<NamedArray> written, std::initializer_list<NamedArray> others,
+    std::initializer_list<std::pair<const char*, const char*>> same_allowed = {}) {
+  auto start = [](const py::array& a) { return reinterpret_cast<std::uintptr_t>(a.data()); };
+  for (const NamedArray& w : written) {
+    if (!w.array || w.array->size() == 0) continue;
+    for (const NamedArray& o : others) {
+      if (!o.array || o.array->size() == 0 || w.array == o.array) continue;
+      const std::uintptr_t w0 = start(*w.array), o0 = start(*o.array);
+      const std::uintptr_t w1 = w0 + static_cast<std::uintptr_t>(w.array->nbytes());
+      const std::uintptr_t o1 = o0 + static_cast<std::uintptr_t>(o.array->nbytes());
+      if (w0 >= o1 || o0 >= w1) continue;
+      const bool same_memory = w0 == o0 && w1 == o1;
+      bool allowed = false;
+      for (const auto& [a, b] : same_allowed)
+        allowed = allowed || (std::string(a) == w.name && std::string(b) == o.name);
+      if (same_memory && allowed) continue;
+      throw py::value_error(std::string(w.name) + " shares memory with " + o.name +
+                            (allowed ? " without being the same array: they may be one array, "
+                                       "or apart"
+                                     : "; pass arrays that do not overlap"));
+    }
+  }
 }
 
 template <class T>

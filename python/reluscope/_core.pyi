@@ -557,7 +557,7 @@ def dense_backward(
     negative_slope: typing.SupportsFloat | typing.SupportsIndex,
 ) -> None:
     """
-    grad_pre = grad_out * act'(pre); grad_weight = x.T @ grad_pre; grad_bias = grad_pre.sum(0); grad_x = grad_pre @ weight.T when grad_x is given.
+    grad_pre = grad_out * act'(pre); grad_weight = x.T @ grad_pre; grad_bias = grad_pre.sum(0); grad_x = grad_pre @ weight.T when grad_x is given. Arrays written share no memory with other arguments (ValueError), except in place: grad_pre may be grad_out, and grad_x may be grad_out or x.
     """
 
 def dense_forward(
@@ -573,7 +573,7 @@ def dense_forward(
     nonfinite_counts: numpy.typing.NDArray[numpy.int64] | None = None,
 ) -> None:
     """
-    pre = x @ weight + bias; out = act(pre); optionally firing_counts += (pre > 0).sum(0), max_pre = maximum(max_pre, pre.max(0)) and nonfinite_counts += (~isfinite(pre)).sum(0), all in one pass.
+    pre = x @ weight + bias; out = act(pre); optionally firing_counts += (pre > 0).sum(0), max_pre = maximum(max_pre, pre.max(0)) and nonfinite_counts += (~isfinite(pre)).sum(0), all in one pass. Arrays written share no memory with other arguments (ValueError), except that out may be pre.
     """
 
 def detect_cpu() -> CpuIdentity:
@@ -594,7 +594,7 @@ def gemm(
     transpose_b: bool = False,
 ) -> None:
     """
-    c = op(a) @ op(b), written into c.
+    c = op(a) @ op(b), written into c, which shares no memory with a or b (ValueError).
     """
 
 def gemm_tuning_in_use() -> GemmTuning:
