@@ -90,3 +90,41 @@ def test_dry_run_writes_nothing_and_reports_overflow(simd_target):
     np.testing.assert_array_equal(w, before[0])
     np.testing.assert_array_equal(velocity, before[1])
     assert _core.sgd_update(w[:2].copy(), g[:2].copy(), None, 0.1, 0.0, 0.0, False, False)
+
+
+def test_bindings_refuse_written_arrays_that_share_memory(rng):
+    # Threads split the rows or elements: an output overlapping an input would
+    # be read after another thread wrote it. In place, the cross-entropy would
+    # also read the label's logit after overwriting it (a wrong loss).
+    logits = rng.standard_normal((64, 10)).astype(np.float32)
+    labels = rng.integers(0, 10, 64)
+    with pytest.raises(ValueError, match="grad shares memory with logits"):
+        _core.softmax_cross_entropy(logits, labels, logits)
+    buffer = rng.standard_normal(2 * 640 + 1).astype(np.float32)
+    out, target = buffer[:640].reshape(64, 10), buffer[640:1280].reshape(64, 10)
+    with pytest.raises(ValueError, match="grad shares memory with target"):
+        _core.mean_squared_error(out, target, buffer[641:].reshape(64, 10))
+    w, g = buffer[:640], buffer[1:641]  # param and grad one element apart
+    with pytest.raises(ValueError, match="param shares memory with grad"):
+        _core.sgd_update(w, g, None, 0.1, 0.0, 0.0, False, True)
+    with pytest.raises(ValueError, match="param shares memory with velocity"):
+        _core.sgd_update(w, np.ones(640, np.float32), buffer[100:740], 0.1, 0.9, 0.0, False,
+                         True)
+    moments = np.zeros(1280, np.float32)
+    with pytest.raises(ValueError, match="first_moment shares memory with second_moment"):
+        _core.adam_update(np.ones(640, np.float32), np.ones(640, np.float32), moments[:640],
+                          moments[320:960], 1e-3, 0.9, 0.999, 1e-8, 0.0, 1, True)
+    a = rng.standard_normal((8, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="counts shares memory with a"):
+        _core.count_positive_columns(a, a.reshape(-1).view(np.int64)[:4])
+    # What was refused wrote nothing.
+    np.testing.assert_array_equal(moments, 0.0)
+
+
+def test_sgd_and_adam_take_separate_arrays_as_before(rng):
+    # The check refuses only shared memory: views of distinct parts of one buffer pass.
+    buffer = rng.standard_normal(3 * 100).astype(np.float32)
+    w, g, velocity = buffer[:100], buffer[100:200], buffer[200:]
+    expected_w = w - 0.1 * (0.9 * velocity + g)
+    assert _core.sgd_update(w, g, velocity, 0.1, 0.9, 0.0, False, True)
+    np.testing.assert_allclose(w, expected_w, rtol=1e-6)

@@ -20,6 +20,8 @@ double softmax_cross_entropy_binding(const FloatArray& logits, const Int64Array&
     if (y[i] < 0 || y[i] >= c)
       throw py::value_error("label " + std::to_string(y[i]) + " at row " + std::to_string(i) +
                             " is outside [0, " + std::to_string(c) + ")");
+  // Not even in place: the row's logit of the label is read after grad is written.
+  require_apart({{&grad, "grad"}}, {{&logits, "logits"}, {&labels, "labels"}});
   const float* z = logits.data();
   float* g = mutable_data(grad, "grad");
   py::gil_scoped_release release;  // safe: no Python object is touched below
@@ -34,6 +36,7 @@ double mean_squared_error_binding(const FloatArray& out, const FloatArray& targe
     throw py::value_error("out must be non-empty, got shape " + shape_string(out));
   require_shape(target, "target", {n, c});
   require_shape(grad, "grad", {n, c});
+  require_apart({{&grad, "grad"}}, {{&out, "out"}, {&target, "target"}});
   const float* o = out.data();
   const float* t = target.data();
   float* g = mutable_data(grad, "grad");
@@ -46,10 +49,12 @@ double mean_squared_error_binding(const FloatArray& out, const FloatArray& targe
 void bind_loss(py::module_& m) {
   m.def("softmax_cross_entropy", &softmax_cross_entropy_binding, py::arg("logits").noconvert(),
         py::arg("labels").noconvert(), py::arg("grad").noconvert(),
-        "Mean softmax cross-entropy; writes d loss / d logits into grad and returns the loss.");
+        "Mean softmax cross-entropy; writes d loss / d logits into grad (sharing no memory with "
+        "logits or labels: ValueError) and returns the loss.");
   m.def("mean_squared_error", &mean_squared_error_binding, py::arg("out").noconvert(),
         py::arg("target").noconvert(), py::arg("grad").noconvert(),
-        "Mean over all elements of (out - target)**2; writes its gradient into grad.");
+        "Mean over all elements of (out - target)**2; writes its gradient into grad, which "
+        "shares no memory with out or target (ValueError).");
 }
 
 }  // namespace rs

@@ -13,6 +13,8 @@ bool sgd_update_binding(FloatArray& param, const FloatArray& grad,
   if (grad.size() != size)
     throw py::value_error("grad has " + std::to_string(grad.size()) + " elements, param has " +
                           std::to_string(size));
+  const NamedArray moving{velocity ? &*velocity : nullptr, "velocity"};
+  require_apart({{&param, "param"}, moving}, {{&param, "param"}, {&grad, "grad"}, moving});
   SgdArgs s{mutable_data(param, "param"),
             grad.data(),
             nullptr,
@@ -37,6 +39,16 @@ bool adam_update_binding(FloatArray& param, const FloatArray& grad, FloatArray& 
   if (grad.size() != size || first_moment.size() != size || second_moment.size() != size)
     throw py::value_error("param, grad and both moments must have the same size");
   if (step < 1) throw py::value_error("step must be >= 1, got " + std::to_string(step));
+  const NamedArray cohorts{cohort ? &*cohort : nullptr, "cohort"};
+  const NamedArray starts{cohort_start ? &*cohort_start : nullptr, "cohort_start"};
+  require_apart(
+      {{&param, "param"}, {&first_moment, "first_moment"}, {&second_moment, "second_moment"}},
+      {{&param, "param"},
+       {&grad, "grad"},
+       {&first_moment, "first_moment"},
+       {&second_moment, "second_moment"},
+       cohorts,
+       starts});
   AdamArgs a{mutable_data(param, "param"),
              grad.data(),
              mutable_data(first_moment, "first_moment"),
@@ -130,7 +142,8 @@ void bind_optim(py::module_& m) {
         py::arg("grad").noconvert(), py::arg("velocity").noconvert().none(true), py::arg("lr"),
         py::arg("momentum"), py::arg("weight_decay"), py::arg("nesterov"), py::arg("commit"),
         "SGD step in place (commit=True) or a dry run (commit=False); returns whether every "
-        "new value is finite.");
+        "new value is finite. param and velocity share no memory with the other arguments "
+        "(ValueError).");
   m.def("adam_update", &adam_update_binding, py::arg("param").noconvert(),
         py::arg("grad").noconvert(), py::arg("first_moment").noconvert(),
         py::arg("second_moment").noconvert(), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
@@ -140,7 +153,8 @@ void bind_optim(py::module_& m) {
         "Adam step in place (commit=True) or a dry run (commit=False); returns whether every "
         "new value is finite. cohort (int32 per element) and cohort_start (int64 per cohort) "
         "give elements whose moments restarted after update cohort_start[cohort[i]] their own "
-        "bias correction.");
+        "bias correction. param and both moments share no memory with the other arguments "
+        "(ValueError).");
 }
 
 }  // namespace rs

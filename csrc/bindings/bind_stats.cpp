@@ -9,6 +9,7 @@ void bind_stats(py::module_& m) {
       [](const FloatArray& a, Int64Array& counts) {
         require_ndim(a, "a", 2);
         require_shape(counts, "counts", {a.shape(1)});
+        require_apart({{&counts, "counts"}}, {{&a, "a"}});
         std::int64_t* target = mutable_data(counts, "counts");
         py::gil_scoped_release release;  // safe: no Python object is touched below
         count_positive_columns(a.data(), a.shape(0), a.shape(1), target);

@@ -514,7 +514,7 @@ def adam_update(
     cohort_start: numpy.typing.NDArray[numpy.int64] | None = None,
 ) -> bool:
     """
-    Adam step in place (commit=True) or a dry run (commit=False); returns whether every new value is finite. cohort (int32 per element) and cohort_start (int64 per cohort) give elements whose moments restarted after update cohort_start[cohort[i]] their own bias correction.
+    Adam step in place (commit=True) or a dry run (commit=False); returns whether every new value is finite. cohort (int32 per element) and cohort_start (int64 per cohort) give elements whose moments restarted after update cohort_start[cohort[i]] their own bias correction. param and both moments share no memory with the other arguments (ValueError).
     """
 
 def available_processors() -> int:
@@ -623,7 +623,7 @@ def mean_squared_error(
     grad: numpy.typing.NDArray[numpy.float32],
 ) -> float:
     """
-    Mean over all elements of (out - target)**2; writes its gradient into grad.
+    Mean over all elements of (out - target)**2; writes its gradient into grad, which shares no memory with out or target (ValueError).
     """
 
 def profile_for(
@@ -708,7 +708,7 @@ def sgd_update(
     commit: bool,
 ) -> bool:
     """
-    SGD step in place (commit=True) or a dry run (commit=False); returns whether every new value is finite.
+    SGD step in place (commit=True) or a dry run (commit=False); returns whether every new value is finite. param and velocity share no memory with the other arguments (ValueError).
     """
 
 def softmax_cross_entropy(
@@ -717,7 +717,7 @@ def softmax_cross_entropy(
     grad: numpy.typing.NDArray[numpy.float32],
 ) -> float:
     """
-    Mean softmax cross-entropy; writes d loss / d logits into grad and returns the loss.
+    Mean softmax cross-entropy; writes d loss / d logits into grad (sharing no memory with logits or labels: ValueError) and returns the loss.
     """
 
 def supported_targets() -> list[str]:

@@ -305,40 +305,38 @@ void expect_same_bits(const BackwardGrads& expected, const BackwardGrads& got,
   EXPECT_EQ(expected.grad_x, got.grad_x) << where;
 }
 
+// The backward with grad_out read from, and `written` (grad_pre or grad_x)
+// written to, one buffer must give the bits of separate arrays. Several calls:
+// the first may find the worker not yet started, and run alone.
+void expect_in_place_same_bits(const KernelSet& kernels, int threads, const BackwardInputs& in,
+                               std::vector<float> BackwardGrads::* written) {
+  BackwardGrads apart(in);
+  kernels.dense_backward(backward_args(in, apart), threads);
+  for (int call = 0; call < 5; ++call) {
+    BackwardGrads shared(in);
+    shared.*written = in.grad_out;
+    DenseBackwardArgs d = backward_args(in, shared);
+    d.grad_out = (shared.*written).data();
+    kernels.dense_backward(d, threads);
+    expect_same_bits(apart, shared, "call " + std::to_string(call));
+  }
+}
+
 // Leaky ReLU: a grad_pre formed twice (read back where grad_out was) would be
 // off by a factor of the slope wherever pre < 0. 1000 rows: the weight
 // gradient reads grad_out in four blocks of rows, the last long after grad_x
-// could have started, had the two products run side by side. Several calls:
-// the first may find the worker not yet started, and run alone.
+// could have started, had the two products run side by side.
 TEST_P(DenseBackwardTest, GradPreInPlaceOfGradOut) {
-  const BackwardInputs in({1000, 140, 120}, 3);
-  BackwardGrads apart(in);
-  kernels().dense_backward(backward_args(in, apart), threads());
-  for (int call = 0; call < 5; ++call) {
-    BackwardGrads shared(in);
-    shared.grad_pre = in.grad_out;
-    DenseBackwardArgs d = backward_args(in, shared);
-    d.grad_out = shared.grad_pre.data();
-    kernels().dense_backward(d, threads());
-    expect_same_bits(apart, shared, "call " + std::to_string(call));
-  }
+  expect_in_place_same_bits(kernels(), threads(), BackwardInputs({1000, 140, 120}, 3),
+                            &BackwardGrads::grad_pre);
 }
 
 // grad_x in place of grad_out (fan_in == fan_out): run in turn, grad_x is
 // written after grad_weight has read grad_out. Side by side, grad_weight would
 // read rows of grad_out already overwritten, so the products must run in turn.
 TEST_P(DenseBackwardTest, GradXInPlaceOfGradOut) {
-  const BackwardInputs in({1000, 120, 120}, 5);
-  BackwardGrads apart(in);
-  kernels().dense_backward(backward_args(in, apart), threads());
-  for (int call = 0; call < 5; ++call) {
-    BackwardGrads shared(in);
-    shared.grad_x = in.grad_out;
-    DenseBackwardArgs d = backward_args(in, shared);
-    d.grad_out = shared.grad_x.data();
-    kernels().dense_backward(d, threads());
-    expect_same_bits(apart, shared, "call " + std::to_string(call));
-  }
+  expect_in_place_same_bits(kernels(), threads(), BackwardInputs({1000, 120, 120}, 5),
+                            &BackwardGrads::grad_x);
 }
 
 // Threads split output tiles and batch reductions combine in a fixed order:
