@@ -313,11 +313,11 @@ bool any_overlap(const FloatSpan (&written)[W], const FloatSpan (&read)[R]) {
 }
 
 // Whether the two products of backward_products_side_by_side may run at once:
-// neither writes anything the other reads or writes. The binding checks shapes
-// only, so callers may pass grad_pre in place of grad_out, or grad_x in place
-// of grad_out when fan_in == fan_out; in turn, such calls have a defined
-// answer, side by side a race. They run in turn. The training step's buffers
-// are all apart.
+// neither writes anything the other reads or writes. The binding lets callers
+// pass grad_pre in place of grad_out, and grad_x in place of grad_out (when
+// fan_in == fan_out) or of x; in turn, such calls have a defined answer, side
+// by side a race. They run in turn. Native callers may pass any overlap; the
+// training step's buffers are all apart.
 inline bool products_independent(const DenseBackwardArgs& d) {
   const i64 activations = d.n_rows * d.fan_out, inputs = d.n_rows * d.fan_in,
             weights = d.fan_in * d.fan_out;
