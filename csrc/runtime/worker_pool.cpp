@@ -232,6 +232,15 @@ void run_shares_on_workers(int n_shares, const void* closure, ShareFunction fn) 
   put_back(pool);
 }
 
+void wait_for_earlier_share(const std::atomic<bool>& flag) {
+  for (unsigned i = 1; !flag.load(std::memory_order_acquire); ++i) {
+    if (i % kPausesPerYield == 0)
+      sched_yield();
+    else
+      cpu_relax();
+  }
+}
+
 int idle_spin_microseconds() { return g_idle_spin_us.load(std::memory_order_relaxed); }
 
 void set_idle_spin_microseconds(int us) { g_idle_spin_us.store(us, std::memory_order_relaxed); }

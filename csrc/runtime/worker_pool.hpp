@@ -18,6 +18,8 @@
 // process forked from this one starts new ones when it needs them.
 #pragma once
 
+#include <atomic>
+
 namespace rs {
 
 using ShareFunction = void (*)(const void* closure, int share);
@@ -39,6 +41,13 @@ void run_shares(int n_shares, const Body& body) {
     (*static_cast<const Body*>(closure))(share);
   });
 }
+
+// Waits until `flag` is set by a share with a lower number than the caller's
+// (pausing, then yielding the CPU between looks). Shares are claimed in order,
+// so that share is already running or done, whether on another thread or
+// earlier on this one: the wait ends, as soon as that share's thread gets to
+// it. Waiting on a later share could last forever.
+void wait_for_earlier_share(const std::atomic<bool>& flag);
 
 // How long an idle worker keeps watching for the next piece of work, yielding its
 // CPU to any other thread that wants it, before it sleeps. Long enough to carry a

@@ -1,6 +1,6 @@
 // The worker threads (runtime/worker_pool.hpp): every share of every job runs exactly
 // once, with the workers awake or asleep between jobs, jobs of different sizes on one
-// pool, and calls from several threads at once.
+// pool, and calls from several threads at once; a share may wait for an earlier one.
 
 #include <gtest/gtest.h>
 
@@ -72,6 +72,31 @@ TEST(WorkerPool, WorkersAreStartedOnlyForMoreThanOneShare) {
   EXPECT_EQ(workers_started(), before);
   run_shares(2, [](int) {});
   EXPECT_GE(workers_started(), 1);
+}
+
+// A share that waits for a flag set by an earlier share sees what that share
+// wrote before setting it, whether the earlier share runs on another thread or
+// before it on the same one (8 shares on the 2 or so threads a test machine
+// has: some run in turn). ThreadSanitizer (scripts/test_threads_sanitized.sh)
+// checks that the flag orders the writes.
+TEST(WorkerPool, ALaterShareWaitsForAFlagOfAnEarlierOne) {
+  constexpr int kShares = 8;
+  for (int job = 0; job < 200; ++job) {
+    std::vector<int> written(kShares, 0), seen(kShares, -1);
+    std::atomic<bool> ready[kShares];
+    for (std::atomic<bool>& flag : ready) flag.store(false);
+    run_shares(kShares, [&](int share) {
+      const std::size_t s = static_cast<std::size_t>(share);
+      if (share > 0) {
+        wait_for_earlier_share(ready[share - 1]);
+        seen[s] = written[s - 1];
+      }
+      written[s] = job + share;
+      ready[share].store(true, std::memory_order_release);
+    });
+    for (int share = 1; share < kShares; ++share)
+      ASSERT_EQ(seen[static_cast<std::size_t>(share)], job + share - 1) << "job " << job;
+  }
 }
 
 }  // namespace
