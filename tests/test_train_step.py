@@ -1,5 +1,7 @@
 """The one-call C++ training step against the layer-by-layer Python path."""
 
+import contextlib
+
 import numpy as np
 import pytest
 from tests import reference
@@ -117,3 +119,60 @@ def test_switching_momentum_on_later_works():
     trainer.step(x, y)
     trainer.step(x, y)
     assert np.abs(optimizer.state_for(model.parameters())[0].velocity).sum() > 0
+
+
+# 26 parameters, none over 4,096 elements: on 2 threads the step updates whole
+# parameters side by side (one run of them per thread) instead of each on one thread.
+MANY_SMALL_LAYERS = [32] + [64] * 12 + [10]
+
+
+@contextlib.contextmanager
+def kernel_threads(n):
+    previous = rs.get_num_threads()
+    rs.set_num_threads(n)
+    try:
+        yield
+    finally:
+        rs.set_num_threads(previous)
+
+
+def train_many_small_layers(optimizer, threads):
+    """Parameters, optimizer buffers, death records and gradient sums after 6 steps."""
+    x, y = data("cross_entropy", n=120, n_features=32, n_outputs=10, seed=4)
+    model = rs.MLP(MANY_SMALL_LAYERS, seed=5)
+    opt = OPTIMIZERS[optimizer]()
+    trainer = rs.Trainer(model, optimizer=opt, batch_size=40, seed=6, track_gradients=True)
+    with kernel_threads(threads):
+        trainer.fit(x, y, epochs=2)
+    buffers = [b for state in opt.state for b in state.buffers()]
+    return model.parameters(), buffers, trainer.last_firing, trainer.gradient_magnitude
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_many_small_parameters_train_alike_on_one_and_two_threads(optimizer):
+    one = train_many_small_layers(optimizer, threads=1)
+    two = train_many_small_layers(optimizer, threads=2)
+    for arrays_one, arrays_two in zip(one, two):
+        assert len(arrays_one) == len(arrays_two) > 0
+        for a, b in zip(arrays_one, arrays_two):
+            # Records as rows of float64 (a structured array never equals one with NaN).
+            np.testing.assert_array_equal(a.view(np.float64), b.view(np.float64))
+    # Death records were written, so the update statistics were compared too.
+    assert any((records["step"] > 0).any() for records in one[2])
+
+
+def test_a_late_parameter_that_would_turn_nan_stops_the_whole_update_on_two_threads():
+    # The last layer's parameters are updated by the second thread; the first
+    # thread's must stay unwritten too.
+    x, y = data("cross_entropy", n=40, n_features=32, n_outputs=10, seed=4)
+    model = rs.MLP(MANY_SMALL_LAYERS, seed=5)
+    optimizer = rs.SGD(lr=0.05, momentum=0.9)
+    trainer = rs.Trainer(model, optimizer=optimizer)
+    with kernel_threads(2):
+        trainer.step(x, y)
+        optimizer.state[-1].velocity[:] = np.nan
+        before = [p.copy() for p in model.parameters()]
+        with pytest.raises(rs.TrainingDiverged, match="would make a parameter NaN or Inf"):
+            trainer.step(x, y)
+    for now, then in zip(model.parameters(), before):
+        np.testing.assert_array_equal(now, then)

@@ -85,6 +85,12 @@ class TrainStep {
   // Checks (commit == false) or applies the update of every parameter; death
   // tracking sees each committed layer update.
   bool update(const StepSettings& settings, bool commit, int n_threads);
+  // Every parameter's update, in layer order (weight, then bias); to commit,
+  // each weight with its layer's column statistics from death tracking.
+  const std::vector<ParamUpdate>& parameter_updates(bool commit);
+  // The updates of `params` on `threads` threads, whole parameters per thread.
+  bool update_side_by_side(const OptimizerSettings& settings,
+                           const std::vector<ParamUpdate>& params, bool commit, int threads);
 
   std::vector<TrainLayer> layers_;
   LossKind loss_;
@@ -98,6 +104,7 @@ class TrainStep {
   std::vector<float> grad_a_, grad_b_;  // ping-pong d loss / d layer output
   std::vector<float> column_sums_;
   std::vector<std::vector<float>> grad_weight_, grad_bias_;
+  std::vector<ParamUpdate> updates_;  // parameter_updates' list, reused
 };
 
 }  // namespace rs
