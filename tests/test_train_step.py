@@ -124,6 +124,8 @@ def test_switching_momentum_on_later_works():
 # 26 parameters, none over 4,096 elements: on 2 threads the step updates whole
 # parameters side by side (one run of them per thread) instead of each on one thread.
 MANY_SMALL_LAYERS = [32] + [64] * 12 + [10]
+two_processors = pytest.mark.skipif(rs.build_info()["available_processors"] < 2,
+                                    reason="needs 2 processors for a second kernel thread")
 
 
 @contextlib.contextmanager
@@ -136,10 +138,16 @@ def kernel_threads(n):
         rs.set_num_threads(previous)
 
 
-def train_many_small_layers(optimizer, threads):
-    """Parameters, optimizer buffers, death records and gradient sums after 6 steps."""
+def train_many_small_layers(optimizer, threads, tie_layers=None):
+    """Parameters, optimizer buffers, death records and gradient sums after 6 steps.
+
+    tie_layers: (i, j), layer j given layer i's weight array.
+    """
     x, y = data("cross_entropy", n=120, n_features=32, n_outputs=10, seed=4)
     model = rs.MLP(MANY_SMALL_LAYERS, seed=5)
+    if tie_layers is not None:
+        i, j = tie_layers
+        model.layers[j].weight = model.layers[i].weight
     opt = OPTIMIZERS[optimizer]()
     trainer = rs.Trainer(model, optimizer=opt, batch_size=40, seed=6, track_gradients=True)
     with kernel_threads(threads):
@@ -148,10 +156,15 @@ def train_many_small_layers(optimizer, threads):
     return model.parameters(), buffers, trainer.last_firing, trainer.gradient_magnitude
 
 
+@two_processors
+@pytest.mark.parametrize("tie_layers", [None, (1, 7)])
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
-def test_many_small_parameters_train_alike_on_one_and_two_threads(optimizer):
-    one = train_many_small_layers(optimizer, threads=1)
-    two = train_many_small_layers(optimizer, threads=2)
+def test_many_small_parameters_train_alike_on_one_and_two_threads(optimizer, tie_layers):
+    # Tied: one array is the weight of layers 1 and 7, whose updates would fall
+    # to different threads at about the same time; it takes them in turn, as on
+    # one thread.
+    one = train_many_small_layers(optimizer, threads=1, tie_layers=tie_layers)
+    two = train_many_small_layers(optimizer, threads=2, tie_layers=tie_layers)
     for arrays_one, arrays_two in zip(one, two):
         assert len(arrays_one) == len(arrays_two) > 0
         for a, b in zip(arrays_one, arrays_two):
@@ -161,6 +174,7 @@ def test_many_small_parameters_train_alike_on_one_and_two_threads(optimizer):
     assert any((records["step"] > 0).any() for records in one[2])
 
 
+@two_processors
 def test_a_late_parameter_that_would_turn_nan_stops_the_whole_update_on_two_threads():
     # The last layer's parameters are updated by the second thread; the first
     # thread's must stay unwritten too.

@@ -39,7 +39,10 @@ inline int threads_for_flops(double flops, int n_threads) {
 // after its first call. Separate slots keep nested users apart (the dense
 // forward's partial counts live across its GEMM, which uses the pack slots).
 // Allocation happens before any work is shared out (it may throw bad_alloc);
-// the workers use the calling thread's buffers through plain pointers.
+// the workers use the calling thread's buffers through plain pointers. The one
+// exception is a kernel called with one thread from inside a share (the
+// training step's update_side_by_side): it takes its share's thread's own
+// buffers, and that share catches what the allocation may throw.
 enum ScratchSlot {
   kPackA,
   kPackB,

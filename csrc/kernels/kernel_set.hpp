@@ -116,6 +116,8 @@ struct KernelSet {
   // the update is applied in place and the same flag is returned.
   bool (*sgd_update)(const SgdArgs&, bool commit, int n_threads);
   bool (*adam_update)(const AdamArgs&, bool commit, int n_threads);
+  // The threads those two split an array of `size` elements among, of n_threads.
+  int (*update_threads)(std::int64_t size, int n_threads);
   // Makes every later GEMM of this target (including those inside the dense
   // kernels) use `tuning`, which must outlive its use; nullptr restores the
   // target's defaults. A call already running keeps what it read at its start.

@@ -31,8 +31,9 @@ namespace {
 // clang-format on
 
 const KernelSet kKernels = {
-    RS_TARGET_NAME,     gemm,       dense_forward, dense_backward,  softmax_cross_entropy,
-    mean_squared_error, sgd_update, adam_update,   use_gemm_tuning, gemm_tuning,
+    RS_TARGET_NAME,     gemm,       dense_forward, dense_backward,      softmax_cross_entropy,
+    mean_squared_error, sgd_update, adam_update,   elementwise_threads, use_gemm_tuning,
+    gemm_tuning,
 };
 
 const ExperimentKernelSet kExperimentKernels = {RS_TARGET_NAME, random_networks};

@@ -3,8 +3,9 @@
 // unit never fires again, that update is the one that killed it.
 //
 // The training step calls the hooks in this order at every step:
-//   before_forward, after_forward, then per layer before_update/after_update
-//   around the committed update; flush when the caller wants every row current.
+//   before_forward, after_forward, then before_update for every layer, the
+//   committed updates, and after_update for every layer (each hook reads and
+//   keeps only its own layer's state); flush when the caller wants every row current.
 #pragma once
 
 #include <cstdint>

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <exception>
+#include <utility>
 
 #include "runtime/dispatch.hpp"
 #include "runtime/worker_pool.hpp"
@@ -31,13 +33,42 @@ std::vector<TrackedLayerView> tracked_views(const std::vector<TrainLayer>& layer
   return views;
 }
 
+// Whether no two of the layers' parameters and optimizer buffers share memory.
+// A model may tie two layers to one array; updated in turn, the array takes
+// both updates one after the other, and side by side they would race.
+bool parameters_apart(const std::vector<TrainLayer>& layers) {
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> spans;  // [begin, end) in bytes
+  auto add = [&spans](const void* data, std::int64_t count, std::size_t element_size) {
+    if (data == nullptr || count <= 0) return;
+    const auto begin = reinterpret_cast<std::uintptr_t>(data);
+    spans.emplace_back(begin, begin + static_cast<std::uintptr_t>(count) * element_size);
+  };
+  for (const TrainLayer& layer : layers) {
+    const std::int64_t sizes[2] = {layer.fan_in * layer.fan_out, layer.fan_out};
+    const float* values[2] = {layer.weight, layer.bias};
+    const ParamState* states[2] = {&layer.weight_state, &layer.bias_state};
+    for (int i = 0; i < 2; ++i) {
+      add(values[i], sizes[i], sizeof(float));
+      add(states[i]->velocity, sizes[i], sizeof(float));
+      add(states[i]->first_moment, sizes[i], sizeof(float));
+      add(states[i]->second_moment, sizes[i], sizeof(float));
+      add(states[i]->cohort, sizes[i], sizeof(std::int32_t));
+    }
+  }
+  std::sort(spans.begin(), spans.end());
+  for (std::size_t i = 1; i < spans.size(); ++i)
+    if (spans[i].first < spans[i - 1].second) return false;
+  return true;
+}
+
 }  // namespace
 
 TrainStep::TrainStep(std::vector<TrainLayer> layers, LossKind loss)
     : layers_(std::move(layers)),
       loss_(loss),
       deaths_(tracked_views(layers_)),
-      n_outputs_(layers_.back().fan_out) {
+      n_outputs_(layers_.back().fan_out),
+      parameters_apart_(parameters_apart(layers_)) {
   for (const TrainLayer& layer : layers_) {
     grad_weight_.emplace_back(static_cast<std::size_t>(layer.fan_in * layer.fan_out));
     grad_bias_.emplace_back(static_cast<std::size_t>(layer.fan_out));
@@ -126,13 +157,14 @@ constexpr std::int64_t kLargestParametersPerThread = 4;
 // (about half a million elements): a model of many small parameters was
 // updated on the calling thread alone, twice (check, then commit), while the
 // other threads waited: 0.15-0.2 ms of a 3 ms deep-narrow step (256, 100-128x10-10)
-// on 2 threads, Zen 3.
-int update_threads(const std::vector<ParamUpdate>& params, int n_threads) {
+// on 2 threads, Zen 3. A parameter the kernels would split keeps that split.
+int update_threads(const KernelSet& k, const std::vector<ParamUpdate>& params, int n_threads) {
   std::int64_t total = 0, largest = 0;
   for (const ParamUpdate& p : params) {
     total += p.size;
     largest = std::max(largest, p.size);
   }
+  if (k.update_threads(largest, n_threads) > 1) return 1;
   const std::int64_t threads =
       std::min({std::int64_t{n_threads}, total / kMinUpdateElementsPerThread,
                 total / std::max<std::int64_t>(1, largest * kLargestParametersPerThread)});
@@ -180,7 +212,7 @@ bool TrainStep::update(const StepSettings& settings, bool commit, int n_threads)
   const OptimizerSettings& opt = settings.optimizer;
   const std::vector<ParamUpdate>& params = parameter_updates(commit);
   bool finite = true;
-  const int threads = update_threads(params, n_threads);
+  const int threads = parameters_apart_ ? update_threads(k, params, n_threads) : 1;
   if (threads > 1) {
     finite = update_side_by_side(opt, params, commit, threads);
   } else {

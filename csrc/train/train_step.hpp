@@ -97,6 +97,8 @@ class TrainStep {
   DeathTracker deaths_;
   std::int64_t capacity_ = 0;
   std::int64_t n_outputs_;
+  // No two parameters or optimizer buffers share memory (update_side_by_side may run).
+  bool parameters_apart_;
   // Workspaces, sized for `capacity_` rows on first use and reused.
   std::vector<float> x_rows_, target_rows_;
   std::vector<std::int64_t> label_rows_;
