@@ -214,15 +214,17 @@ class Trainer:
         """One update on one batch. Returns the batch loss before the update."""
         # Shapes and types are checked here; NaN/Inf and the label range are
         # checked by the C++ step on the batch, in one pass, before any work.
-        if not self._arrays_unchanged():
-            # New arrays (the C++ step checks the ones it holds at every run).
-            self.model.check_layers(writeable=True)
-        x_batch = as_features(x_batch, "x_batch", self.model.n_features, check_finite=False)
-        targets = self.loss.prepare_targets(y_batch, x_batch.shape[0], self.model.n_outputs,
-                                            check_values=False)
-        batch = self._batch(x_batch, targets)
-        batch.check_values = True
-        return self._run_step(batch, x_batch, None, None)[0]
+        with self._step_lock:
+            # First the C++ step for the model's arrays: built again when they
+            # changed, after checking the layers (so a bad layer is named before
+            # a bad batch, whose width comes from the layers).
+            engine = self._training_step()
+            x_batch = as_features(x_batch, "x_batch", self.model.n_features, check_finite=False)
+            targets = self.loss.prepare_targets(y_batch, x_batch.shape[0], self.model.n_outputs,
+                                                check_values=False)
+            batch = self._batch(x_batch, targets)
+            batch.check_values = True
+            return self._run_step_locked(batch, x_batch, None, None, engine)[0]
 
     def fit(self, x: npt.ArrayLike, y: npt.ArrayLike, epochs: int = 1,
             callbacks: Iterable[Callback] = (), shuffle: bool = True,
@@ -458,8 +460,11 @@ class Trainer:
         with self._step_lock:
             return self._run_step_locked(batch, features, rows, epoch)
 
-    def _run_step_locked(self, batch, features: np.ndarray, rows, epoch: int | None):
-        engine = self._training_step()
+    def _run_step_locked(self, batch, features: np.ndarray, rows, epoch: int | None,
+                         engine=None):
+        """``_run_step`` under the lock; ``engine``: the C++ step, when the caller has it."""
+        if engine is None:
+            engine = self._training_step()
         step = self.steps_done + 1
         batch.rows = rows
         result = engine.run(batch, _core.StepSettings(self.optimizer.settings(), step))
