@@ -15,6 +15,8 @@
 #include <string>
 #include <utility>
 
+#include "runtime/memory_spans.hpp"
+
 namespace rs {
 
 namespace py = pybind11;
@@ -91,16 +93,16 @@ struct NamedArray {
 inline void require_apart(
     std::initializer_list<NamedArray> written, std::initializer_list<NamedArray> others,
     std::initializer_list<std::pair<const char*, const char*>> same_allowed = {}) {
-  auto start = [](const py::array& a) { return reinterpret_cast<std::uintptr_t>(a.data()); };
+  auto span = [](const py::array& a) {
+    return memory_span(a.data(), static_cast<std::size_t>(a.nbytes()));
+  };
   for (const NamedArray& w : written) {
-    if (!w.array || w.array->size() == 0) continue;
+    if (!w.array) continue;
     for (const NamedArray& o : others) {
-      if (!o.array || o.array->size() == 0 || w.array == o.array) continue;
-      const std::uintptr_t w0 = start(*w.array), o0 = start(*o.array);
-      const std::uintptr_t w1 = w0 + static_cast<std::uintptr_t>(w.array->nbytes());
-      const std::uintptr_t o1 = o0 + static_cast<std::uintptr_t>(o.array->nbytes());
-      if (w0 >= o1 || o0 >= w1) continue;
-      const bool same_memory = w0 == o0 && w1 == o1;
+      if (!o.array || w.array == o.array) continue;
+      const MemorySpan ws = span(*w.array), os = span(*o.array);
+      if (!overlap(ws, os)) continue;
+      const bool same_memory = ws.begin == os.begin && ws.end == os.end;
       bool allowed = false;
       for (const auto& [a, b] : same_allowed)
         allowed = allowed || (std::string(a) == w.name && std::string(b) == o.name);

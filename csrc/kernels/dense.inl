@@ -310,17 +310,15 @@ void backward_products_side_by_side(const DenseBackwardArgs& d, const GemmArgs& 
 struct FloatSpan {
   const float* data;
   i64 count;
+  MemorySpan bytes() const {
+    return memory_span(data, sizeof(float) * static_cast<std::size_t>(count > 0 ? count : 0));
+  }
 };
-inline bool overlap(FloatSpan a, FloatSpan b) {
-  const auto a0 = reinterpret_cast<std::uintptr_t>(a.data);
-  const auto b0 = reinterpret_cast<std::uintptr_t>(b.data);
-  return a0 < b0 + sizeof(float) * b.count && b0 < a0 + sizeof(float) * a.count;
-}
 template <std::size_t W, std::size_t R>
 bool any_overlap(const FloatSpan (&written)[W], const FloatSpan (&read)[R]) {
   for (const FloatSpan& w : written)
     for (const FloatSpan& r : read)
-      if (overlap(w, r)) return true;
+      if (overlap(w.bytes(), r.bytes())) return true;
   return false;
 }
 

@@ -13,6 +13,7 @@
 #include "kernels/experiment_kernel_set.hpp"
 #include "kernels/kernel_set.hpp"
 #include "kernels/layer_verdict.hpp"
+#include "runtime/memory_spans.hpp"
 #include "runtime/worker_pool.hpp"
 
 namespace rs {

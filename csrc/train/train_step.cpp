@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "runtime/dispatch.hpp"
+#include "runtime/memory_spans.hpp"
 #include "runtime/worker_pool.hpp"
 
 namespace rs {
@@ -37,11 +38,10 @@ std::vector<TrackedLayerView> tracked_views(const std::vector<TrainLayer>& layer
 // A model may tie two layers to one array; updated in turn, the array takes
 // both updates one after the other, and side by side they would race.
 bool parameters_apart(const std::vector<TrainLayer>& layers) {
-  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> spans;  // [begin, end) in bytes
+  std::vector<MemorySpan> spans;
   auto add = [&spans](const void* data, std::int64_t count, std::size_t element_size) {
-    if (data == nullptr || count <= 0) return;
-    const auto begin = reinterpret_cast<std::uintptr_t>(data);
-    spans.emplace_back(begin, begin + static_cast<std::uintptr_t>(count) * element_size);
+    if (data != nullptr && count > 0)
+      spans.push_back(memory_span(data, static_cast<std::size_t>(count) * element_size));
   };
   for (const TrainLayer& layer : layers) {
     const std::int64_t sizes[2] = {layer.fan_in * layer.fan_out, layer.fan_out};
@@ -55,10 +55,7 @@ bool parameters_apart(const std::vector<TrainLayer>& layers) {
       add(states[i]->cohort, sizes[i], sizeof(std::int32_t));
     }
   }
-  std::sort(spans.begin(), spans.end());
-  for (std::size_t i = 1; i < spans.size(); ++i)
-    if (spans[i].first < spans[i - 1].second) return false;
-  return true;
+  return !any_two_overlap(std::move(spans));
 }
 
 }  // namespace
@@ -150,6 +147,11 @@ constexpr std::int64_t kMinUpdateElementsPerThread = 16384;
 // elements, so that parts of whole parameters come out about equal.
 constexpr std::int64_t kLargestParametersPerThread = 4;
 
+// Elements of all the parameters together, and of the largest.
+struct ParameterSizes {
+  std::int64_t total = 0, largest = 0;
+};
+
 // How many threads update whole parameters side by side (1: none, each
 // parameter is split among the threads by the optimizer's kernel instead).
 //
@@ -158,12 +160,8 @@ constexpr std::int64_t kLargestParametersPerThread = 4;
 // updated on the calling thread alone, twice (check, then commit), while the
 // other threads waited: 0.15-0.2 ms of a 3 ms deep-narrow step (256, 100-128x10-10)
 // on 2 threads, Zen 3. A parameter the kernels would split keeps that split.
-int update_threads(const KernelSet& k, const std::vector<ParamUpdate>& params, int n_threads) {
-  std::int64_t total = 0, largest = 0;
-  for (const ParamUpdate& p : params) {
-    total += p.size;
-    largest = std::max(largest, p.size);
-  }
+int side_by_side_update_threads(const KernelSet& k, const ParameterSizes& sizes, int n_threads) {
+  const std::int64_t total = sizes.total, largest = sizes.largest;
   if (k.update_threads(largest, n_threads) > 1) return 1;
   const std::int64_t threads =
       std::min({std::int64_t{n_threads}, total / kMinUpdateElementsPerThread,
@@ -174,11 +172,9 @@ int update_threads(const KernelSet& k, const std::vector<ParamUpdate>& params, i
 }  // namespace
 
 bool TrainStep::update_side_by_side(const OptimizerSettings& opt,
-                                    const std::vector<ParamUpdate>& params, bool commit,
-                                    int threads) {
+                                    const std::vector<ParamUpdate>& params, std::int64_t total,
+                                    bool commit, int threads) {
   const KernelSet& k = kernels();
-  std::int64_t total = 0;
-  for (const ParamUpdate& p : params) total += p.size;
   // Share t takes the parameters that start in [t, t + 1) * total / threads:
   // runs of consecutive parameters of about equal element counts.
   std::vector<std::size_t> first(static_cast<std::size_t>(threads) + 1, params.size());
@@ -211,10 +207,15 @@ bool TrainStep::update(const StepSettings& settings, bool commit, int n_threads)
   const KernelSet& k = kernels();
   const OptimizerSettings& opt = settings.optimizer;
   const std::vector<ParamUpdate>& params = parameter_updates(commit);
+  ParameterSizes sizes;
+  for (const ParamUpdate& p : params) {
+    sizes.total += p.size;
+    sizes.largest = std::max(sizes.largest, p.size);
+  }
   bool finite = true;
-  const int threads = parameters_apart_ ? update_threads(k, params, n_threads) : 1;
+  const int threads = parameters_apart_ ? side_by_side_update_threads(k, sizes, n_threads) : 1;
   if (threads > 1) {
-    finite = update_side_by_side(opt, params, commit, threads);
+    finite = update_side_by_side(opt, params, sizes.total, commit, threads);
   } else {
     for (const ParamUpdate& p : params) {
       finite = update_parameter(k, opt, p, commit, n_threads) && finite;

@@ -88,9 +88,11 @@ class TrainStep {
   // Every parameter's update, in layer order (weight, then bias); to commit,
   // each weight with its layer's column statistics from death tracking.
   const std::vector<ParamUpdate>& parameter_updates(bool commit);
-  // The updates of `params` on `threads` threads, whole parameters per thread.
+  // The updates of `params` (`total` elements) on `threads` threads, whole
+  // parameters per thread.
   bool update_side_by_side(const OptimizerSettings& settings,
-                           const std::vector<ParamUpdate>& params, bool commit, int threads);
+                           const std::vector<ParamUpdate>& params, std::int64_t total, bool commit,
+                           int threads);
 
   std::vector<TrainLayer> layers_;
   LossKind loss_;
