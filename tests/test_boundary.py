@@ -30,6 +30,37 @@ def test_a_step_reports_a_named_status_and_result():
     assert result.status == _core.StepStatus.x_not_finite
 
 
+@pytest.mark.parametrize("loss", [_core.Loss.cross_entropy, _core.Loss.mse])
+def test_a_whole_batch_run_is_a_run_over_every_row_with_its_values_checked(loss):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((7, 3)).astype(np.float32)
+    targets = (rng.integers(0, 2, 7) if loss == _core.Loss.cross_entropy
+               else rng.standard_normal((7, 2)).astype(np.float32))
+    labelled = loss == _core.Loss.cross_entropy
+    optimizer = _core.OptimizerSettings(_core.OptimizerKind.sgd, 0.1, momentum=0.9)
+    specs = [[layer(3, 4), layer(4, 2, _core.Activation.identity)] for _ in range(2)]
+    steps = [_core.TrainStep(layers, loss) for layers in specs]
+    for number in (1, 2):  # the second step also reads the first one's velocity
+        batch = (_core.Batch(x, labels=targets, check_values=True) if labelled
+                 else _core.Batch(x, targets=targets, check_values=True))
+        expected = steps[0].run(batch, _core.StepSettings(optimizer, number))
+        got = steps[1].run_whole_batch(x, targets, optimizer, number)
+        assert (got.status, got.loss, got.correct) == (expected.status, expected.loss,
+                                                      expected.correct)
+    for a, b in zip(*specs):
+        np.testing.assert_array_equal(a.weight, b.weight)
+        np.testing.assert_array_equal(a.bias, b.bias)
+    bad = x.copy()
+    bad[6, 2] = np.inf
+    assert (steps[1].run_whole_batch(bad, targets, optimizer, 3).status
+            == _core.StepStatus.x_not_finite)
+    other = targets.astype(np.float32 if labelled else np.float64)
+    with pytest.raises(TypeError, match="labels" if labelled else "targets"):
+        steps[1].run_whole_batch(x, other, optimizer, 3)
+    with pytest.raises(ValueError, match="step_number must be >= 1"):
+        steps[1].run_whole_batch(x, targets, optimizer, 0)
+
+
 def test_the_boundary_takes_names_not_integers():
     weight, bias = np.ones((3, 2), np.float32), np.zeros(2, np.float32)
     with pytest.raises(TypeError):

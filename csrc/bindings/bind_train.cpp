@@ -132,6 +132,10 @@ void bind_train(py::module_& m) {
       .def(py::init<std::vector<LayerSpec>, LossKind>(), py::arg("layers"), py::arg("loss"))
       .def("run", &TrainStepHandle::run, py::arg("batch"), py::arg("settings"),
            "One step; nothing is written unless the result's status is ok.")
+      .def("run_whole_batch", &TrainStepHandle::run_whole_batch, py::arg("x"), py::arg("targets"),
+           py::arg("optimizer"), py::arg("step_number"),
+           "As run, on all rows of x with NaN and Inf refused: integer labels for cross-entropy, "
+           "float targets for mse.")
       .def("flush_last_firing", &TrainStepHandle::flush_last_firing,
            "Write last_firing rows for the units that fired in the latest step.")
       .def("release", &TrainStepHandle::release_workspaces,

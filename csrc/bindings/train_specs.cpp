@@ -227,8 +227,21 @@ OptimizerSettings TrainStepHandle::checked_optimizer(const OptimizerSettingsSpec
 StepResult TrainStepHandle::run(const BatchSpec& batch_spec, const StepSettingsSpec& spec) {
   // Copies hold their own references to the arrays: another thread may assign
   // batch.rows or settings while the GIL is released below.
-  const BatchSpec held_batch = batch_spec;
-  const StepSettingsSpec held_settings = spec;
+  return run_held(BatchSpec(batch_spec), StepSettingsSpec(spec));
+}
+
+StepResult TrainStepHandle::run_whole_batch(const py::object& x, const py::object& targets,
+                                            const OptimizerSettingsSpec& optimizer,
+                                            std::int64_t step_number) {
+  BatchSpec batch{exact_array<float>(x, "x"), std::nullopt, std::nullopt, std::nullopt, true};
+  if (loss_ == LossKind::cross_entropy)
+    batch.labels = exact_array<std::int64_t>(targets, "labels");
+  else
+    batch.targets = exact_array<float>(targets, "targets");
+  return run_held(std::move(batch), StepSettingsSpec{optimizer, step_number});
+}
+
+StepResult TrainStepHandle::run_held(BatchSpec held_batch, StepSettingsSpec held_settings) {
   const std::unique_lock<std::mutex> running = lock_running();
   check_arrays_unchanged();
   if (held_settings.step_number < 1)

@@ -68,10 +68,17 @@ class TrainStepHandle {
  public:
   TrainStepHandle(std::vector<LayerSpec> layers, LossKind loss);
   StepResult run(const BatchSpec& batch, const StepSettingsSpec& settings);
+  // run on every row of x, its NaN/Inf checked: labels (cross-entropy) or
+  // float targets (mse), as the step's loss takes. One call instead of the
+  // three that build a Batch and a StepSettings (Trainer.step's path).
+  StepResult run_whole_batch(const py::object& x, const py::object& targets,
+                             const OptimizerSettingsSpec& optimizer, std::int64_t step_number);
   void flush_last_firing();
   void release_workspaces();
 
  private:
+  // The run itself, on specs this call owns (their arrays cannot change under it).
+  StepResult run_held(BatchSpec held_batch, StepSettingsSpec held_settings);
   Batch checked_batch(const BatchSpec& spec) const;
   OptimizerSettings checked_optimizer(const OptimizerSettingsSpec& spec) const;
   void check_arrays_unchanged() const;

@@ -459,6 +459,16 @@ class TrainStep:
         """
         One step; nothing is written unless the result's status is ok.
         """
+    def run_whole_batch(
+        self,
+        x: typing.Any,
+        targets: typing.Any,
+        optimizer: OptimizerSettings,
+        step_number: typing.SupportsInt | typing.SupportsIndex,
+    ) -> StepResult:
+        """
+        As run, on all rows of x with NaN and Inf refused: integer labels for cross-entropy, float targets for mse.
+        """
 
 class LayerVerdict:
     """
