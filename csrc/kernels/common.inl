@@ -53,6 +53,7 @@ enum ScratchSlot {
   kColumnPartials,
   kCohortScales,
   kNetworkActivations,
+  kLayerFlags,
   kScratchSlots
 };
 

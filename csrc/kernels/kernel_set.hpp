@@ -104,6 +104,11 @@ struct KernelSet {
   void (*gemm)(const GemmArgs&, int n_threads);
   void (*dense_forward)(const DenseForwardArgs&, int n_threads);
   void (*dense_backward)(const DenseBackwardArgs&, int n_threads);
+  // The backward of a stack: layers[count - 1] first, down to layers[0], each
+  // as dense_backward, where layers[i].grad_out is layers[i + 1].grad_x
+  // (written by the call before it). The same results as those calls in turn;
+  // on two threads the layers are pipelined when their arrays allow (dense.inl).
+  void (*dense_backward_layers)(const DenseBackwardArgs* layers, std::int64_t count, int n_threads);
   // Mean softmax cross-entropy of logits (n, c) against labels in [0, c);
   // writes d loss / d logits into grad. Returns the loss.
   double (*softmax_cross_entropy)(const float* logits, const std::int64_t* labels, std::int64_t n,

@@ -38,4 +38,29 @@ inline bool any_two_overlap(std::vector<MemorySpan> spans) {
   return false;
 }
 
+// Whether any span of `a` overlaps any span of `b` (spans within one list may
+// overlap each other). Sorted by start, each span against the furthest end of
+// the other list's spans before it.
+inline bool any_overlap_between(const std::vector<MemorySpan>& a,
+                                const std::vector<MemorySpan>& b) {
+  struct Tagged {
+    MemorySpan span;
+    int list;
+  };
+  std::vector<Tagged> all;
+  all.reserve(a.size() + b.size());
+  for (MemorySpan s : a)
+    if (s.begin != s.end) all.push_back({s, 0});
+  for (MemorySpan s : b)
+    if (s.begin != s.end) all.push_back({s, 1});
+  std::sort(all.begin(), all.end(),
+            [](const Tagged& x, const Tagged& y) { return x.span.begin < y.span.begin; });
+  std::uintptr_t furthest_end[2] = {0, 0};
+  for (const Tagged& t : all) {
+    if (t.span.begin < furthest_end[1 - t.list]) return true;
+    furthest_end[t.list] = std::max(furthest_end[t.list], t.span.end);
+  }
+  return false;
+}
+
 }  // namespace rs

@@ -285,34 +285,37 @@ const float* TrainStep::forward(const float* x, std::int64_t n, int n_threads) {
 }
 
 void TrainStep::backward(const float* x, std::int64_t n, int n_threads) {
-  const KernelSet& k = kernels();
   // Last layer first; grad ping-pongs between two buffers. grad_a_ holds
-  // d loss / d outputs.
+  // d loss / d outputs. The kernel runs the whole stack (pipelined on two
+  // threads, dense.inl), so the layers' arguments are listed first.
   float* grad = grad_a_.data();
   float* spare = grad_b_.data();
+  backward_layers_.resize(layers_.size());
   for (std::size_t i = layers_.size(); i-- > 0;) {
     const TrainLayer& layer = layers_[i];
     const float* layer_input =
         i == 0 ? x
                : (layers_[i - 1].activation == Activation::identity ? pre_[i - 1].data()
                                                                     : out_[i - 1].data());
-    const DenseBackwardArgs args{n,
-                                 layer.fan_in,
-                                 layer.fan_out,
-                                 layer_input,
-                                 layer.weight,
-                                 pre_[i].data(),
-                                 grad,
-                                 grad_pre_[i].data(),
-                                 grad_weight_[i].data(),
-                                 grad_bias_[i].data(),
-                                 i == 0 ? nullptr : spare,
-                                 layer.activation,
-                                 layer.negative_slope};
-    k.dense_backward(args, n_threads);
-    if (layer.units.gradient_magnitude) accumulate_gradient_magnitude(i);
+    backward_layers_[i] = DenseBackwardArgs{n,
+                                            layer.fan_in,
+                                            layer.fan_out,
+                                            layer_input,
+                                            layer.weight,
+                                            pre_[i].data(),
+                                            grad,
+                                            grad_pre_[i].data(),
+                                            grad_weight_[i].data(),
+                                            grad_bias_[i].data(),
+                                            i == 0 ? nullptr : spare,
+                                            layer.activation,
+                                            layer.negative_slope};
     std::swap(grad, spare);
   }
+  kernels().dense_backward_layers(backward_layers_.data(),
+                                  static_cast<std::int64_t>(backward_layers_.size()), n_threads);
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    if (layers_[i].units.gradient_magnitude) accumulate_gradient_magnitude(i);
 }
 
 StepResult TrainStep::run(const Batch& batch, const StepSettings& settings, int n_threads) {

@@ -108,7 +108,8 @@ class TrainStep {
   std::vector<float> grad_a_, grad_b_;  // ping-pong d loss / d layer output
   std::vector<float> column_sums_;
   std::vector<std::vector<float>> grad_weight_, grad_bias_;
-  std::vector<ParamUpdate> updates_;  // parameter_updates' list, reused
+  std::vector<ParamUpdate> updates_;                // parameter_updates' list, reused
+  std::vector<DenseBackwardArgs> backward_layers_;  // backward's list, reused
 };
 
 }  // namespace rs

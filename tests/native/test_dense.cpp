@@ -366,6 +366,143 @@ TEST_P(DenseBackwardTest, SameBitsOnOneAndTwoThreads) {
   }
 }
 
+// A stack of layers laid out as the training step lays it out: each layer's
+// grad_out is what the layer after it wrote as grad_x, either in two buffers
+// used in turn (`ping_pong`, the step's way) or in one buffer per layer.
+struct LayerStack {
+  std::int64_t n_rows;
+  std::vector<std::int64_t> widths;  // inputs, then each layer's outputs
+  std::vector<Activation> activations;
+  bool ping_pong;
+  std::vector<std::vector<float>> x, weight, pre;
+  std::vector<std::vector<float>> grad_pre, grad_weight, grad_bias, grad_x;
+  std::vector<float> top_grad, buffers[2];
+
+  LayerStack(std::int64_t rows, std::vector<std::int64_t> sizes, std::vector<Activation> acts,
+             bool two_buffers, unsigned seed)
+      : n_rows(rows),
+        widths(std::move(sizes)),
+        activations(std::move(acts)),
+        ping_pong(two_buffers) {
+    std::mt19937 rng(seed);
+    const std::size_t count = activations.size();
+    std::int64_t widest = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::int64_t in = widths[i], out = widths[i + 1];
+      widest = std::max(widest, in);
+      x.push_back(random_floats(size(n_rows, in), rng));
+      weight.push_back(random_floats(size(in, out), rng));
+      pre.push_back(random_floats(size(n_rows, out), rng));
+      grad_pre.emplace_back(size(n_rows, out));
+      grad_weight.emplace_back(size(in, out));
+      grad_bias.emplace_back(size(1, out));
+      grad_x.emplace_back(ping_pong ? 0 : size(n_rows, in));
+    }
+    top_grad = random_floats(size(n_rows, widths.back()), rng);
+    for (std::vector<float>& b : buffers) b.assign(size(n_rows, widest), 0.0f);
+  }
+
+  std::vector<DenseBackwardArgs> args() {
+    std::vector<DenseBackwardArgs> layers(activations.size());
+    const float* grad_out = top_grad.data();
+    for (std::size_t i = layers.size(); i-- > 0;) {
+      float* into = ping_pong ? buffers[i % 2].data() : grad_x[i].data();
+      layers[i] = {n_rows,
+                   widths[i],
+                   widths[i + 1],
+                   x[i].data(),
+                   weight[i].data(),
+                   pre[i].data(),
+                   grad_out,
+                   grad_pre[i].data(),
+                   grad_weight[i].data(),
+                   grad_bias[i].data(),
+                   i == 0 ? nullptr : into,
+                   activations[i],
+                   kSlope};
+      grad_out = into;
+    }
+    return layers;
+  }
+};
+
+void expect_same_stack_bits(const LayerStack& expected, const LayerStack& got,
+                            const std::string& where) {
+  for (std::size_t i = 0; i < expected.activations.size(); ++i) {
+    EXPECT_EQ(expected.grad_pre[i], got.grad_pre[i]) << where << ", layer " << i;
+    EXPECT_EQ(expected.grad_weight[i], got.grad_weight[i]) << where << ", layer " << i;
+    EXPECT_EQ(expected.grad_bias[i], got.grad_bias[i]) << where << ", layer " << i;
+    EXPECT_EQ(expected.grad_x[i], got.grad_x[i]) << where << ", layer " << i;
+  }
+  EXPECT_EQ(expected.buffers[0], got.buffers[0]) << where;
+  EXPECT_EQ(expected.buffers[1], got.buffers[1]) << where;
+}
+
+// dense_backward_layers gives the bits of dense_backward called layer by layer
+// on one thread, on any thread count: pipelined on 2 threads (a deep-narrow
+// stack; a first layer of 17 outputs, whose shared-out weight gradient is one
+// panel and one column; one of 3 outputs, less than a panel), layer by layer
+// where the pipeline does not pay (37 rows) or on 3 and 4 threads for layers
+// that split among them (600 x 160 -> 512). Both buffer layouts.
+TEST_P(DenseBackwardTest, StackSameBitsAsLayersInTurn) {
+  const Activation relu = Activation::relu, leaky = Activation::leaky_relu,
+                   identity = Activation::identity;
+  struct Case {
+    std::int64_t n_rows;
+    std::vector<std::int64_t> widths;
+    std::vector<Activation> activations;
+  };
+  const std::vector<Case> cases = {
+      {256, {100, 128, 128, 128, 128, 10}, {relu, relu, relu, relu, identity}},
+      {301, {33, 17, 200, 150, 7}, {leaky, relu, leaky, identity}},
+      {256, {50, 3, 200, 200, 1}, {relu, leaky, relu, identity}},
+      {37, {3, 17, 1, 5}, {relu, leaky, identity}},
+      {600, {160, 512, 140, 10}, {relu, relu, identity}},
+  };
+  unsigned seed = 11;
+  for (const Case& c : cases) {
+    for (bool ping_pong : {true, false}) {
+      LayerStack in_turn(c.n_rows, c.widths, c.activations, ping_pong, ++seed);
+      const std::vector<DenseBackwardArgs> layers = in_turn.args();
+      for (std::size_t i = layers.size(); i-- > 0;) kernels().dense_backward(layers[i], 1);
+      for (int n_threads : {threads(), 3, 4}) {
+        LayerStack stacked(c.n_rows, c.widths, c.activations, ping_pong, seed);
+        const std::vector<DenseBackwardArgs> args = stacked.args();
+        kernels().dense_backward_layers(args.data(), static_cast<std::int64_t>(args.size()),
+                                        n_threads);
+        expect_same_stack_bits(in_turn, stacked,
+                               std::to_string(c.n_rows) + " rows, " +
+                                   std::to_string(c.widths.size() - 1) + " layers, " +
+                                   (ping_pong ? "two buffers, " : "a buffer per layer, ") +
+                                   std::to_string(n_threads) + " threads");
+      }
+    }
+  }
+}
+
+// A layer whose grad_pre is its grad_out (allowed, see GradPreInPlaceOfGradOut)
+// cannot be handed from one thread to the other while the chain goes on: the
+// stack runs layer by layer, with the bits of the calls in turn.
+TEST_P(DenseBackwardTest, StackWithGradPreInPlaceRunsInTurn) {
+  const std::vector<Activation> acts = {Activation::relu, Activation::leaky_relu, Activation::relu,
+                                        Activation::identity};
+  LayerStack in_turn(256, {100, 128, 128, 128, 10}, acts, true, 5);
+  std::vector<DenseBackwardArgs> expected = in_turn.args();
+  // Layer 2 forms grad_pre over its grad_out (layer 3's grad_x), in the buffer
+  // that layer 1's grad_x overwrites next: pipelined, the weight thread could
+  // still be reading it as layer 2's grad_pre.
+  expected[2].grad_pre = const_cast<float*>(expected[2].grad_out);
+  for (std::size_t i = expected.size(); i-- > 0;) kernels().dense_backward(expected[i], 1);
+  for (int call = 0; call < 20; ++call) {
+    LayerStack stacked(256, {100, 128, 128, 128, 10}, acts, true, 5);
+    std::vector<DenseBackwardArgs> args = stacked.args();
+    args[2].grad_pre = const_cast<float*>(args[2].grad_out);
+    kernels().dense_backward_layers(args.data(), static_cast<std::int64_t>(args.size()),
+                                    threads());
+    expect_same_stack_bits(in_turn, stacked, "call " + std::to_string(call));
+  }
+}
+
 RS_KERNEL_TEST_SUITE(DenseForwardTest);
 RS_KERNEL_TEST_SUITE(DenseBackwardTest);
 
