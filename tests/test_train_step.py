@@ -138,18 +138,21 @@ def kernel_threads(n):
         rs.set_num_threads(previous)
 
 
-def train_many_small_layers(optimizer, threads, tie_layers=None):
+def train_many_small_layers(optimizer, threads, tie_layers=None, sizes=MANY_SMALL_LAYERS,
+                            batch_size=40):
     """Parameters, optimizer buffers, death records and gradient sums after 6 steps.
 
     tie_layers: (i, j), layer j given layer i's weight array.
     """
-    x, y = data("cross_entropy", n=120, n_features=32, n_outputs=10, seed=4)
-    model = rs.MLP(MANY_SMALL_LAYERS, seed=5)
+    x, y = data("cross_entropy", n=3 * batch_size, n_features=sizes[0], n_outputs=sizes[-1],
+                seed=4)
+    model = rs.MLP(sizes, seed=5)
     if tie_layers is not None:
         i, j = tie_layers
         model.layers[j].weight = model.layers[i].weight
     opt = OPTIMIZERS[optimizer]()
-    trainer = rs.Trainer(model, optimizer=opt, batch_size=40, seed=6, track_gradients=True)
+    trainer = rs.Trainer(model, optimizer=opt, batch_size=batch_size, seed=6,
+                         track_gradients=True)
     with kernel_threads(threads):
         trainer.fit(x, y, epochs=2)
     buffers = [b for state in opt.state for b in state.buffers()]
@@ -171,6 +174,22 @@ def test_many_small_parameters_train_alike_on_one_and_two_threads(optimizer, tie
             # Records as rows of float64 (a structured array never equals one with NaN).
             np.testing.assert_array_equal(a.view(np.float64), b.view(np.float64))
     # Death records were written, so the update statistics were compared too.
+    assert any((records["step"] > 0).any() for records in one[2])
+
+
+@two_processors
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_a_deep_narrow_model_trains_alike_on_one_and_two_threads(optimizer):
+    # 256 rows through 128-wide layers: on 2 threads the forward splits the
+    # batch's rows between the threads for the whole stack, and the backward
+    # runs the grad_x chain on one thread and the weight gradients on the other.
+    sizes = [100] + [128] * 5 + [10]
+    one = train_many_small_layers(optimizer, threads=1, sizes=sizes, batch_size=256)
+    two = train_many_small_layers(optimizer, threads=2, sizes=sizes, batch_size=256)
+    for arrays_one, arrays_two in zip(one, two):
+        assert len(arrays_one) == len(arrays_two) > 0
+        for a, b in zip(arrays_one, arrays_two):
+            np.testing.assert_array_equal(a.view(np.float64), b.view(np.float64))
     assert any((records["step"] > 0).any() for records in one[2])
 
 

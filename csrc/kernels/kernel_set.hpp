@@ -103,6 +103,10 @@ struct KernelSet {
   const char* name;
   void (*gemm)(const GemmArgs&, int n_threads);
   void (*dense_forward)(const DenseForwardArgs&, int n_threads);
+  // The forward of a stack: layers[0] first, each as dense_forward, where
+  // layers[i].x is layers[i - 1].out. The same results as those calls in turn;
+  // on two threads the batch's rows may be split between them (dense.inl).
+  void (*dense_forward_layers)(const DenseForwardArgs* layers, std::int64_t count, int n_threads);
   void (*dense_backward)(const DenseBackwardArgs&, int n_threads);
   // The backward of a stack: layers[count - 1] first, down to layers[0], each
   // as dense_backward, where layers[i].grad_out is layers[i + 1].grad_x

@@ -32,12 +32,19 @@ namespace {
 // clang-format on
 
 const KernelSet kKernels = {
-    RS_TARGET_NAME,        gemm,
-    dense_forward,         dense_backward,
-    dense_backward_layers, softmax_cross_entropy,
-    mean_squared_error,    sgd_update,
-    adam_update,           elementwise_threads,
-    use_gemm_tuning,       gemm_tuning,
+    RS_TARGET_NAME,
+    gemm,
+    dense_forward,
+    dense_forward_layers,
+    dense_backward,
+    dense_backward_layers,
+    softmax_cross_entropy,
+    mean_squared_error,
+    sgd_update,
+    adam_update,
+    elementwise_threads,
+    use_gemm_tuning,
+    gemm_tuning,
 };
 
 const ExperimentKernelSet kExperimentKernels = {RS_TARGET_NAME, random_networks};

@@ -259,28 +259,31 @@ double TrainStep::clip_gradients(float clip_norm) {
 }
 
 const float* TrainStep::forward(const float* x, std::int64_t n, int n_threads) {
-  const KernelSet& k = kernels();
   // Hidden layers count firings in the epilogue when their counts are tracked.
+  // The kernel runs the whole stack (its rows split between two threads when
+  // that pays, dense.inl), so the layers' arguments are listed first.
   const float* input = x;
+  forward_layers_.resize(layers_.size());
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const TrainLayer& layer = layers_[i];
     float* pre = pre_[i].data();
     float* out = layer.activation == Activation::identity ? pre : out_[i].data();
-    const DenseForwardArgs args{n,
-                                layer.fan_in,
-                                layer.fan_out,
-                                input,
-                                layer.weight,
-                                layer.bias,
-                                pre,
-                                out,
-                                layer.activation,
-                                layer.negative_slope,
-                                layer.units.firing_counts,
-                                nullptr};
-    k.dense_forward(args, n_threads);
+    forward_layers_[i] = DenseForwardArgs{n,
+                                          layer.fan_in,
+                                          layer.fan_out,
+                                          input,
+                                          layer.weight,
+                                          layer.bias,
+                                          pre,
+                                          out,
+                                          layer.activation,
+                                          layer.negative_slope,
+                                          layer.units.firing_counts,
+                                          nullptr};
     input = out;
   }
+  kernels().dense_forward_layers(forward_layers_.data(),
+                                 static_cast<std::int64_t>(forward_layers_.size()), n_threads);
   return input;
 }
 

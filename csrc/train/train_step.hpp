@@ -109,6 +109,7 @@ class TrainStep {
   std::vector<float> column_sums_;
   std::vector<std::vector<float>> grad_weight_, grad_bias_;
   std::vector<ParamUpdate> updates_;                // parameter_updates' list, reused
+  std::vector<DenseForwardArgs> forward_layers_;    // forward's list, reused
   std::vector<DenseBackwardArgs> backward_layers_;  // backward's list, reused
 };
 

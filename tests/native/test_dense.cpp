@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -497,9 +498,135 @@ TEST_P(DenseBackwardTest, StackWithGradPreInPlaceRunsInTurn) {
     LayerStack stacked(256, {100, 128, 128, 128, 10}, acts, true, 5);
     std::vector<DenseBackwardArgs> args = stacked.args();
     args[2].grad_pre = const_cast<float*>(args[2].grad_out);
-    kernels().dense_backward_layers(args.data(), static_cast<std::int64_t>(args.size()),
-                                    threads());
+    kernels().dense_backward_layers(args.data(), static_cast<std::int64_t>(args.size()), threads());
     expect_same_stack_bits(in_turn, stacked, "call " + std::to_string(call));
+  }
+}
+
+// A stack of layers for the forward, laid out as the training step lays it
+// out: each layer reads the out of the one before, the last layer's out is its
+// pre (identity), and the hidden layers keep firing statistics, started away
+// from their neutral values.
+struct ForwardStack {
+  std::int64_t n_rows;
+  std::vector<std::int64_t> widths;
+  std::vector<Activation> activations;
+  std::vector<float> input;
+  std::vector<std::vector<float>> weight, bias, pre, out;
+  std::vector<std::vector<std::int64_t>> counts, nonfinite;
+  std::vector<std::vector<float>> max_pre;
+
+  ForwardStack(std::int64_t rows, std::vector<std::int64_t> sizes, std::vector<Activation> acts,
+               unsigned seed)
+      : n_rows(rows), widths(std::move(sizes)), activations(std::move(acts)) {
+    std::mt19937 rng(seed);
+    input = random_floats(size(n_rows, widths[0]), rng);
+    // Rows in the second thread's half that overflow or hold NaN: counted.
+    input[size(n_rows - 1, widths[0])] = kInf;
+    input[size(n_rows - 2, widths[0]) + 1] = std::numeric_limits<float>::quiet_NaN();
+    for (std::size_t i = 0; i < activations.size(); ++i) {
+      const std::int64_t in = widths[i], outs = widths[i + 1];
+      weight.push_back(random_floats(size(in, outs), rng));
+      bias.push_back(random_floats(size(1, outs), rng, -0.5f, 0.5f));
+      pre.emplace_back(size(n_rows, outs));
+      out.emplace_back(size(n_rows, outs));
+      counts.emplace_back(size(1, outs), 3);
+      nonfinite.emplace_back(size(1, outs), 1);
+      max_pre.emplace_back(size(1, outs), 0.125f);
+    }
+  }
+
+  std::vector<DenseForwardArgs> args() {
+    std::vector<DenseForwardArgs> layers;
+    const float* x = input.data();
+    for (std::size_t i = 0; i < activations.size(); ++i) {
+      const bool last = i + 1 == activations.size();
+      float* into = last ? pre[i].data() : out[i].data();
+      layers.push_back({n_rows, widths[i], widths[i + 1], x, weight[i].data(), bias[i].data(),
+                        pre[i].data(), into, activations[i], kSlope,
+                        last ? nullptr : counts[i].data(), last ? nullptr : max_pre[i].data(),
+                        last ? nullptr : nonfinite[i].data()});
+      x = into;
+    }
+    return layers;
+  }
+};
+
+void expect_same_forward_bits(const ForwardStack& expected, const ForwardStack& got,
+                              const std::string& where) {
+  for (std::size_t i = 0; i < expected.activations.size(); ++i) {
+    // memcmp-like: NaN rows compare by bits, not by value.
+    EXPECT_EQ(0, std::memcmp(expected.pre[i].data(), got.pre[i].data(),
+                             expected.pre[i].size() * sizeof(float)))
+        << where << ", pre of layer " << i;
+    EXPECT_EQ(0, std::memcmp(expected.out[i].data(), got.out[i].data(),
+                             expected.out[i].size() * sizeof(float)))
+        << where << ", out of layer " << i;
+    EXPECT_EQ(expected.counts[i], got.counts[i]) << where << ", layer " << i;
+    EXPECT_EQ(expected.nonfinite[i], got.nonfinite[i]) << where << ", layer " << i;
+    EXPECT_EQ(expected.max_pre[i], got.max_pre[i]) << where << ", layer " << i;
+  }
+}
+
+// dense_forward_layers gives the bits of dense_forward called layer by layer
+// on one thread, statistics included, on any thread count: rows split between
+// 2 threads (a deep-narrow stack; 301 rows, split off a multiple of the
+// micro-tile's rows), layer by layer where a layer has more outputs than rows
+// (256 x 784 -> 1024) or the stack is too small for two threads (37 rows).
+TEST_P(DenseForwardTest, StackSameBitsAsLayersInTurn) {
+  const Activation relu = Activation::relu, leaky = Activation::leaky_relu,
+                   identity = Activation::identity;
+  struct Case {
+    std::int64_t n_rows;
+    std::vector<std::int64_t> widths;
+    std::vector<Activation> activations;
+  };
+  const std::vector<Case> cases = {
+      {256, {100, 128, 128, 128, 128, 10}, {relu, relu, relu, relu, identity}},
+      {301, {120, 100, 300, 17, 1}, {leaky, relu, leaky, identity}},
+      {256, {784, 1024, 10}, {relu, identity}},
+      {37, {3, 17, 1, 5}, {relu, leaky, identity}},
+  };
+  unsigned seed = 7;
+  for (const Case& c : cases) {
+    ForwardStack in_turn(c.n_rows, c.widths, c.activations, ++seed);
+    for (const DenseForwardArgs& d : in_turn.args()) kernels().dense_forward(d, 1);
+    for (int n_threads : {threads(), 3, 4}) {
+      ForwardStack stacked(c.n_rows, c.widths, c.activations, seed);
+      const std::vector<DenseForwardArgs> args = stacked.args();
+      kernels().dense_forward_layers(args.data(), static_cast<std::int64_t>(args.size()),
+                                     n_threads);
+      expect_same_forward_bits(in_turn, stacked,
+                               std::to_string(c.n_rows) + " rows, " +
+                                   std::to_string(c.widths.size() - 1) + " layers, " +
+                                   std::to_string(n_threads) + " threads");
+    }
+  }
+}
+
+// A layer that writes its output over the stack's input, 64 floats a row read
+// as 128: in turn the input is read before it is overwritten; with the rows
+// split, the first thread would overwrite rows of the input the second has not
+// read yet. The stack runs layer by layer, with the bits of the calls in turn.
+TEST_P(DenseForwardTest, StackWritingOverItsInputRunsInTurn) {
+  const std::vector<Activation> acts = {Activation::relu, Activation::relu, Activation::identity};
+  ForwardStack in_turn(256, {64, 128, 128, 10}, acts, 3);
+  in_turn.input.resize(size(256, 128));
+  std::vector<DenseForwardArgs> expected = in_turn.args();
+  expected[1].out = in_turn.input.data();
+  expected[2].x = in_turn.input.data();
+  for (const DenseForwardArgs& d : expected) kernels().dense_forward(d, 1);
+  for (int call = 0; call < 20; ++call) {
+    ForwardStack stacked(256, {64, 128, 128, 10}, acts, 3);
+    stacked.input.resize(size(256, 128));
+    std::vector<DenseForwardArgs> args = stacked.args();
+    args[1].out = stacked.input.data();
+    args[2].x = stacked.input.data();
+    kernels().dense_forward_layers(args.data(), static_cast<std::int64_t>(args.size()), threads());
+    expect_same_forward_bits(in_turn, stacked, "call " + std::to_string(call));
+    EXPECT_EQ(0, std::memcmp(in_turn.input.data(), stacked.input.data(),
+                             in_turn.input.size() * sizeof(float)))
+        << "call " << call;
   }
 }
 
