@@ -252,31 +252,34 @@ inline void forward_rows(const DenseForwardArgs& d, IndexRange rows, const Firin
   }
 }
 
-// Whether the stack's rows may be split: each layer reads the one before it,
-// and what the threads write (pre and out of every layer; out may be pre)
-// lies apart from what they read whole (the input, weights and biases) and
-// from the statistics (written after they meet), and the layers' outputs
-// from each other.
+// Whether the stack's rows may be split: each layer reads the one before it
+// (the same array, as wide as that layer's outputs); what the threads write
+// (pre and out of every layer; out may be pre) lies apart from what they read
+// whole (the input, weights and biases) and from the statistics, and the
+// layers' outputs from each other; the statistics, written after the threads
+// meet where in turn each layer's are written before the next layer reads,
+// lie apart from what is read.
 inline bool stack_apart_for_rows(const DenseForwardArgs* layers, i64 count) {
-  std::vector<MemorySpan> written, read_or_counted;
-  read_or_counted.push_back(FloatSpan{layers[0].x, layers[0].n_rows * layers[0].fan_in}.bytes());
+  std::vector<MemorySpan> written, read, counted;
+  read.push_back(FloatSpan{layers[0].x, layers[0].n_rows * layers[0].fan_in}.bytes());
   for (i64 i = 0; i < count; ++i) {
     const DenseForwardArgs& d = layers[i];
-    if (i > 0 && d.x != layers[i - 1].out) return false;
+    if (i > 0 && (d.x != layers[i - 1].out || d.fan_in != layers[i - 1].fan_out)) return false;
     const i64 outputs = d.n_rows * d.fan_out;
     const MemorySpan pre = FloatSpan{d.pre, outputs}.bytes(),
                      out = FloatSpan{d.out, outputs}.bytes();
     if (d.out != d.pre && overlap(pre, out)) return false;
     written.push_back(pre);
     if (d.out != d.pre) written.push_back(out);
-    read_or_counted.push_back(FloatSpan{d.weight, d.fan_in * d.fan_out}.bytes());
-    read_or_counted.push_back(FloatSpan{d.bias, d.fan_out}.bytes());
+    read.push_back(FloatSpan{d.weight, d.fan_in * d.fan_out}.bytes());
+    read.push_back(FloatSpan{d.bias, d.fan_out}.bytes());
     const std::size_t stat_bytes = sizeof(i64) * static_cast<std::size_t>(d.fan_out);
-    if (d.firing_counts) read_or_counted.push_back(memory_span(d.firing_counts, stat_bytes));
-    if (d.nonfinite_counts) read_or_counted.push_back(memory_span(d.nonfinite_counts, stat_bytes));
-    if (d.max_pre) read_or_counted.push_back(FloatSpan{d.max_pre, d.fan_out}.bytes());
+    if (d.firing_counts) counted.push_back(memory_span(d.firing_counts, stat_bytes));
+    if (d.nonfinite_counts) counted.push_back(memory_span(d.nonfinite_counts, stat_bytes));
+    if (d.max_pre) counted.push_back(FloatSpan{d.max_pre, d.fan_out}.bytes());
   }
-  return !any_two_overlap(written) && !any_overlap_between(written, read_or_counted);
+  return !any_two_overlap(written) && !any_overlap_between(written, read) &&
+         !any_overlap_between(written, counted) && !any_overlap_between(counted, read);
 }
 
 // On 2 threads or more, when no layer's product would get more than 2 (larger
@@ -458,8 +461,11 @@ struct MaskedGradientB {
 // time, a deep-narrow step (256, 100-128x10-10) 0.96-0.97; a 256 x 1024 ->
 // 1024 layer the same time (1.01).
 //
-// Used when the grad_weight product alone would get 2 threads (gemm_threads):
-// on 2 threads, or on more for a layer too small to use them. For larger
+// Used by dense_backward, one layer at a time (the training step hands its
+// layers over as a stack, see dense_backward_layers below, and comes here only
+// when the stack cannot be pipelined), when the grad_weight product alone would
+// get 2 threads (gemm_threads): on 2 threads, or on more for a layer too small
+// to use them. For larger
 // layers on more threads, each product would need a team of its own, and
 // splitting grad_x among a team by rows packs all of weight.T once per thread
 // (4 MiB for a 1024 x 1024 layer), so there the products run in turn, each
@@ -590,8 +596,8 @@ void dense_backward(const DenseBackwardArgs& d, int n_threads) {
 // the weight gradients (grad_weight = x.T @ grad_pre and grad_bias), each
 // starting as soon as the chain has formed that layer's grad_pre. Nobody waits
 // for the weight gradients until the end, so the threads meet once. The first
-// layer has no grad_x: its weight gradient's columns are shared out, the chain
-// taking the first part when it is done.
+// layer has no grad_x: its weight gradient's columns are shared out, a part
+// for each thread and a middle part for whichever is done with its own first.
 //
 // Same bits as in turn: every product is a one-thread product of its own (a
 // product's elements do not depend on how its columns are split), and the
@@ -663,8 +669,12 @@ inline bool layers_apart_for_pipeline(const DenseBackwardArgs* layers, i64 count
   std::vector<MemorySpan> all_but_handed = chain_touches;
   all_but_handed.insert(all_but_handed.end(), weight_writes.begin(), weight_writes.end());
   all_but_handed.insert(all_but_handed.end(), weight_reads.begin(), weight_reads.end());
+  // Both threads write parts of the first layer's weight gradient and read its
+  // x: so the weight gradients must also lie apart from each other and from
+  // every x (in turn, a later layer's write would win; at once, they race).
   return !any_overlap_between(weight_writes, chain_touches) &&
-         !any_overlap_between(chain_writes, weight_reads) && !any_two_overlap(handed) &&
+         !any_overlap_between(chain_writes, weight_reads) && !any_two_overlap(weight_writes) &&
+         !any_overlap_between(weight_writes, weight_reads) && !any_two_overlap(handed) &&
          !any_overlap_between(handed, all_but_handed);
 }
 
@@ -672,13 +682,15 @@ inline bool layers_apart_for_pipeline(const DenseBackwardArgs* layers, i64 count
 // layer's weight gradient would get more than 2 (larger layers on more
 // threads split each product among all of them, layer by layer) and some
 // layer's would get 2 (a stack too small for two threads runs on one), every
-// layer but the first has a grad_x and none is empty.
+// layer but the first has a grad_x and the first has none (the chain computes
+// no grad_x there), and none is empty.
 inline bool pipeline_pays(const DenseBackwardArgs* layers, i64 count, int n_threads) {
   if (n_threads < 2 || count < 2) return false;
   bool some_on_two = false;
   for (i64 i = 0; i < count; ++i) {
     const DenseBackwardArgs& d = layers[i];
-    if (d.fan_in <= 0 || d.fan_out <= 0 || d.n_rows <= 0 || (i > 0 && !d.grad_x)) return false;
+    if (d.fan_in <= 0 || d.fan_out <= 0 || d.n_rows <= 0 || (i > 0) != (d.grad_x != nullptr))
+      return false;
     const GemmArgs gw{d.fan_in, d.fan_out, d.n_rows, d.x,           1,        d.fan_in,
                       nullptr,  d.fan_out, 1,        d.grad_weight, d.fan_out};
     const int threads = gemm_threads(gw, n_threads);

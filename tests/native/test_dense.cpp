@@ -378,6 +378,7 @@ struct LayerStack {
   std::vector<std::vector<float>> x, weight, pre;
   std::vector<std::vector<float>> grad_pre, grad_weight, grad_bias, grad_x;
   std::vector<float> top_grad, buffers[2];
+  bool first_grad_x = false;  // the first layer's grad_x asked for too
 
   LayerStack(std::int64_t rows, std::vector<std::int64_t> sizes, std::vector<Activation> acts,
              bool two_buffers, unsigned seed)
@@ -418,7 +419,7 @@ struct LayerStack {
                    grad_pre[i].data(),
                    grad_weight[i].data(),
                    grad_bias[i].data(),
-                   i == 0 ? nullptr : into,
+                   i == 0 && !first_grad_x ? nullptr : into,
                    activations[i],
                    kSlope};
       grad_out = into;
@@ -478,6 +479,43 @@ TEST_P(DenseBackwardTest, StackSameBitsAsLayersInTurn) {
                                    std::to_string(n_threads) + " threads");
       }
     }
+  }
+}
+
+// The pipeline computes no grad_x for the first layer: a stack that asks for
+// one runs layer by layer, and gets it.
+TEST_P(DenseBackwardTest, StackWithTheFirstLayersGradXRunsInTurn) {
+  const std::vector<Activation> acts = {Activation::relu, Activation::relu, Activation::identity};
+  for (bool ping_pong : {true, false}) {
+    LayerStack in_turn(256, {100, 128, 128, 10}, acts, ping_pong, 9);
+    LayerStack stacked(256, {100, 128, 128, 10}, acts, ping_pong, 9);
+    in_turn.first_grad_x = stacked.first_grad_x = true;
+    const std::vector<DenseBackwardArgs> expected = in_turn.args(), args = stacked.args();
+    for (std::size_t i = expected.size(); i-- > 0;) kernels().dense_backward(expected[i], 1);
+    kernels().dense_backward_layers(args.data(), static_cast<std::int64_t>(args.size()), threads());
+    expect_same_stack_bits(in_turn, stacked, ping_pong ? "two buffers" : "a buffer per layer");
+    const float* first = ping_pong ? stacked.buffers[0].data() : stacked.grad_x[0].data();
+    EXPECT_TRUE(std::any_of(first, first + size(256, 100), [](float v) { return v != 0.0f; }))
+        << "the first layer's grad_x was not written";
+  }
+}
+
+// Layers 0 and 2 given one weight-gradient array: in turn, layer 0's gradient
+// is written last and stays; pipelined, both threads would write it at once.
+// The stack runs layer by layer.
+TEST_P(DenseBackwardTest, StackSharingAWeightGradientRunsInTurn) {
+  const std::vector<Activation> acts = {Activation::relu, Activation::relu, Activation::relu,
+                                        Activation::identity};
+  LayerStack in_turn(256, {128, 128, 128, 128, 10}, acts, true, 6);
+  std::vector<DenseBackwardArgs> expected = in_turn.args();
+  expected[2].grad_weight = in_turn.grad_weight[0].data();
+  for (std::size_t i = expected.size(); i-- > 0;) kernels().dense_backward(expected[i], 1);
+  for (int call = 0; call < 20; ++call) {
+    LayerStack stacked(256, {128, 128, 128, 128, 10}, acts, true, 6);
+    std::vector<DenseBackwardArgs> args = stacked.args();
+    args[2].grad_weight = stacked.grad_weight[0].data();
+    kernels().dense_backward_layers(args.data(), static_cast<std::int64_t>(args.size()), threads());
+    expect_same_stack_bits(in_turn, stacked, "call " + std::to_string(call));
   }
 }
 
@@ -584,6 +622,8 @@ TEST_P(DenseForwardTest, StackSameBitsAsLayersInTurn) {
   const std::vector<Case> cases = {
       {256, {100, 128, 128, 128, 128, 10}, {relu, relu, relu, relu, identity}},
       {301, {120, 100, 300, 17, 1}, {leaky, relu, leaky, identity}},
+      // 600 x 500: A packed whole (more than 256K floats), read in place halved.
+      {600, {500, 300, 300, 10}, {relu, relu, identity}},
       {256, {784, 1024, 10}, {relu, identity}},
       {37, {3, 17, 1, 5}, {relu, leaky, identity}},
   };
@@ -601,6 +641,25 @@ TEST_P(DenseForwardTest, StackSameBitsAsLayersInTurn) {
                                    std::to_string(c.widths.size() - 1) + " layers, " +
                                    std::to_string(n_threads) + " threads");
     }
+  }
+}
+
+// Layer 1 reads layer 0's 128-wide output as 256 rows of 64 floats (its
+// first half): in turn, all of it was written first; with the rows split, the
+// second thread would read rows the first is writing. The stack runs layer by
+// layer.
+TEST_P(DenseForwardTest, StackReadingAtAnotherWidthRunsInTurn) {
+  const std::vector<Activation> acts = {Activation::relu, Activation::relu, Activation::identity};
+  ForwardStack in_turn(256, {100, 128, 64, 10}, acts, 4);
+  std::vector<DenseForwardArgs> expected = in_turn.args();
+  expected[1].fan_in = 64;  // the first 64 x 64 of its weights
+  for (const DenseForwardArgs& d : expected) kernels().dense_forward(d, 1);
+  for (int call = 0; call < 20; ++call) {
+    ForwardStack stacked(256, {100, 128, 64, 10}, acts, 4);
+    std::vector<DenseForwardArgs> args = stacked.args();
+    args[1].fan_in = 64;
+    kernels().dense_forward_layers(args.data(), static_cast<std::int64_t>(args.size()), threads());
+    expect_same_forward_bits(in_turn, stacked, "call " + std::to_string(call));
   }
 }
 
