@@ -440,6 +440,19 @@ void expect_same_stack_bits(const LayerStack& expected, const LayerStack& got,
   EXPECT_EQ(expected.buffers[1], got.buffers[1]) << where;
 }
 
+// A stack for the stacked kernels' tests: its rows, its widths (the inputs, then
+// each layer's outputs) and each layer's activation.
+struct StackCase {
+  std::int64_t n_rows;
+  std::vector<std::int64_t> widths;
+  std::vector<Activation> activations;
+};
+constexpr Activation relu = Activation::relu, leaky = Activation::leaky_relu,
+                     identity = Activation::identity;
+// The deep-narrow net's shape, shortened: what the training step pipelines.
+const StackCase kDeepNarrowStack = {
+    256, {100, 128, 128, 128, 128, 10}, {relu, relu, relu, relu, identity}};
+
 // dense_backward_layers gives the bits of dense_backward called layer by layer
 // on one thread, on any thread count: pipelined on 2 threads (a deep-narrow
 // stack; a first layer of 17 outputs, whose shared-out weight gradient is one
@@ -447,22 +460,15 @@ void expect_same_stack_bits(const LayerStack& expected, const LayerStack& got,
 // where the pipeline does not pay (37 rows) or on 3 and 4 threads for layers
 // that split among them (600 x 160 -> 512). Both buffer layouts.
 TEST_P(DenseBackwardTest, StackSameBitsAsLayersInTurn) {
-  const Activation relu = Activation::relu, leaky = Activation::leaky_relu,
-                   identity = Activation::identity;
-  struct Case {
-    std::int64_t n_rows;
-    std::vector<std::int64_t> widths;
-    std::vector<Activation> activations;
-  };
-  const std::vector<Case> cases = {
-      {256, {100, 128, 128, 128, 128, 10}, {relu, relu, relu, relu, identity}},
+  const std::vector<StackCase> cases = {
+      kDeepNarrowStack,
       {301, {33, 17, 200, 150, 7}, {leaky, relu, leaky, identity}},
       {256, {50, 3, 200, 200, 1}, {relu, leaky, relu, identity}},
       {37, {3, 17, 1, 5}, {relu, leaky, identity}},
       {600, {160, 512, 140, 10}, {relu, relu, identity}},
   };
   unsigned seed = 11;
-  for (const Case& c : cases) {
+  for (const StackCase& c : cases) {
     for (bool ping_pong : {true, false}) {
       LayerStack in_turn(c.n_rows, c.widths, c.activations, ping_pong, ++seed);
       const std::vector<DenseBackwardArgs> layers = in_turn.args();
@@ -612,15 +618,8 @@ void expect_same_forward_bits(const ForwardStack& expected, const ForwardStack& 
 // micro-tile's rows), layer by layer where a layer has more outputs than rows
 // (256 x 784 -> 1024) or the stack is too small for two threads (37 rows).
 TEST_P(DenseForwardTest, StackSameBitsAsLayersInTurn) {
-  const Activation relu = Activation::relu, leaky = Activation::leaky_relu,
-                   identity = Activation::identity;
-  struct Case {
-    std::int64_t n_rows;
-    std::vector<std::int64_t> widths;
-    std::vector<Activation> activations;
-  };
-  const std::vector<Case> cases = {
-      {256, {100, 128, 128, 128, 128, 10}, {relu, relu, relu, relu, identity}},
+  const std::vector<StackCase> cases = {
+      kDeepNarrowStack,
       {301, {120, 100, 300, 17, 1}, {leaky, relu, leaky, identity}},
       // 600 x 500: A packed whole (more than 256K floats), read in place halved.
       {600, {500, 300, 300, 10}, {relu, relu, identity}},
@@ -628,7 +627,7 @@ TEST_P(DenseForwardTest, StackSameBitsAsLayersInTurn) {
       {37, {3, 17, 1, 5}, {relu, leaky, identity}},
   };
   unsigned seed = 7;
-  for (const Case& c : cases) {
+  for (const StackCase& c : cases) {
     ForwardStack in_turn(c.n_rows, c.widths, c.activations, ++seed);
     for (const DenseForwardArgs& d : in_turn.args()) kernels().dense_forward(d, 1);
     for (int n_threads : {threads(), 3, 4}) {
