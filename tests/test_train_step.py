@@ -138,7 +138,7 @@ def kernel_threads(n):
         rs.set_num_threads(previous)
 
 
-def train_many_small_layers(optimizer, threads, tie_layers=None, sizes=MANY_SMALL_LAYERS,
+def train_and_collect(optimizer, threads, tie_layers=None, sizes=MANY_SMALL_LAYERS,
                             batch_size=40):
     """Parameters, optimizer buffers, death records and gradient sums after 6 steps.
 
@@ -159,15 +159,10 @@ def train_many_small_layers(optimizer, threads, tie_layers=None, sizes=MANY_SMAL
     return model.parameters(), buffers, trainer.last_firing, trainer.gradient_magnitude
 
 
-@two_processors
-@pytest.mark.parametrize("tie_layers", [None, (1, 7)])
-@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
-def test_many_small_parameters_train_alike_on_one_and_two_threads(optimizer, tie_layers):
-    # Tied: one array is the weight of layers 1 and 7, whose updates would fall
-    # to different threads at about the same time; it takes them in turn, as on
-    # one thread.
-    one = train_many_small_layers(optimizer, threads=1, tie_layers=tie_layers)
-    two = train_many_small_layers(optimizer, threads=2, tie_layers=tie_layers)
+def assert_trains_alike_on_one_and_two_threads(optimizer, **model):
+    """train_and_collect on 1 and on 2 threads gives every array bit for bit."""
+    one = train_and_collect(optimizer, threads=1, **model)
+    two = train_and_collect(optimizer, threads=2, **model)
     for arrays_one, arrays_two in zip(one, two):
         assert len(arrays_one) == len(arrays_two) > 0
         for a, b in zip(arrays_one, arrays_two):
@@ -178,19 +173,23 @@ def test_many_small_parameters_train_alike_on_one_and_two_threads(optimizer, tie
 
 
 @two_processors
+@pytest.mark.parametrize("tie_layers", [None, (1, 7)])
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_many_small_parameters_train_alike_on_one_and_two_threads(optimizer, tie_layers):
+    # Tied: one array is the weight of layers 1 and 7, whose updates would fall
+    # to different threads at about the same time; it takes them in turn, as on
+    # one thread.
+    assert_trains_alike_on_one_and_two_threads(optimizer, tie_layers=tie_layers)
+
+
+@two_processors
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
 def test_a_deep_narrow_model_trains_alike_on_one_and_two_threads(optimizer):
     # 256 rows through 128-wide layers: on 2 threads the forward splits the
     # batch's rows between the threads for the whole stack, and the backward
     # runs the grad_x chain on one thread and the weight gradients on the other.
-    sizes = [100] + [128] * 5 + [10]
-    one = train_many_small_layers(optimizer, threads=1, sizes=sizes, batch_size=256)
-    two = train_many_small_layers(optimizer, threads=2, sizes=sizes, batch_size=256)
-    for arrays_one, arrays_two in zip(one, two):
-        assert len(arrays_one) == len(arrays_two) > 0
-        for a, b in zip(arrays_one, arrays_two):
-            np.testing.assert_array_equal(a.view(np.float64), b.view(np.float64))
-    assert any((records["step"] > 0).any() for records in one[2])
+    assert_trains_alike_on_one_and_two_threads(optimizer, sizes=[100] + [128] * 5 + [10],
+                                               batch_size=256)
 
 
 @two_processors
