@@ -113,10 +113,27 @@ struct DenseEpilogue {
   }
 };
 
+// The products of a dense layer, over its own arrays (a transposed operand is
+// a swap of strides). The forward's pre = x @ weight.
+inline GemmArgs forward_product(const DenseForwardArgs& d) {
+  return {d.n_rows, d.fan_out, d.fan_in, d.x,   d.fan_in, 1,
+          d.weight, d.fan_out, 1,        d.pre, d.fan_out};
+}
+// grad_weight (fan_in x fan_out) = x.T @ grad_pre. No B: grad_pre is packed by
+// MaskedGradientB, which may form it as it packs.
+inline GemmArgs weight_gradient_product(const DenseBackwardArgs& d) {
+  return {d.fan_in, d.fan_out, d.n_rows, d.x,           1,        d.fan_in,
+          nullptr,  d.fan_out, 1,        d.grad_weight, d.fan_out};
+}
+// grad_x (n_rows x fan_in) = grad_pre @ weight.T.
+inline GemmArgs input_gradient_product(const DenseBackwardArgs& d) {
+  return {d.n_rows, d.fan_in, d.fan_out, d.grad_pre, d.fan_out, 1,
+          d.weight, 1,        d.fan_out, d.grad_x,   d.fan_in};
+}
+
 template <Activation Act, bool Stats>
 void dense_forward_with(const DenseForwardArgs& d, int n_threads) {
-  GemmArgs g{d.n_rows, d.fan_out, d.fan_in, d.x,   d.fan_in, 1,
-             d.weight, d.fan_out, 1,        d.pre, d.fan_out};
+  const GemmArgs g = forward_product(d);
   const int nt = gemm_threads(g, n_threads);
   const i64 partial_size = Stats ? static_cast<i64>(nt) * d.fan_out : 0;
   i64* const counts = Stats ? scratch<i64>(kCountPartials, partial_size) : nullptr;
@@ -214,8 +231,10 @@ void forward_rows_with(const DenseForwardArgs& d, IndexRange rows, const FiringP
                        const GemmTuning& tuning, const GemmWorkspace& workspace) {
   const i64 n = rows.end - rows.begin;
   if (n <= 0) return;
-  const GemmArgs g{n,        d.fan_out, d.fan_in, d.x + rows.begin * d.fan_in,    d.fan_in, 1,
-                   d.weight, d.fan_out, 1,        d.pre + rows.begin * d.fan_out, d.fan_out};
+  GemmArgs g = forward_product(d);
+  g.m = n;
+  g.a += rows.begin * d.fan_in;
+  g.c += rows.begin * d.fan_out;
   const DenseEpilogue<Act, Stats> ep{d.bias,
                                      d.out + rows.begin * d.fan_out,
                                      d.fan_out,
@@ -294,9 +313,7 @@ inline bool rows_split_pays(const DenseForwardArgs* layers, i64 count, int n_thr
     if (d.n_rows != layers[0].n_rows || d.fan_in <= 0 || d.fan_out <= 0 || d.n_rows < 2 ||
         d.fan_out > d.n_rows)
       return false;
-    const GemmArgs g{d.n_rows, d.fan_out, d.fan_in, d.x,   d.fan_in, 1,
-                     d.weight, d.fan_out, 1,        d.pre, d.fan_out};
-    const int threads = gemm_threads(g, n_threads);
+    const int threads = gemm_threads(forward_product(d), n_threads);
     if (threads > 2) return false;
     some_on_two = some_on_two || threads == 2;
   }
@@ -447,6 +464,14 @@ struct MaskedGradientB {
   }
 };
 
+// grad_x = grad_pre @ weight.T on the calling thread, in the caller's buffers.
+inline void input_gradient(const DenseBackwardArgs& d, const GemmTuning& tuning,
+                           const GemmWorkspace& workspace) {
+  const GemmArgs gx = input_gradient_product(d);
+  gemm_blocked_in(gx, PlainEpilogue{}, 1, StridedB{gx.b, gx.b_row_stride, gx.b_col_stride}, tuning,
+                  workspace);
+}
+
 // grad_weight and grad_x of one layer at once, on two threads: one computes
 // grad_weight (forming the masked gradient while packing, as MaskedGradientB
 // does, without storing it), the other computes grad_x from grad_pre, which
@@ -476,8 +501,7 @@ struct MaskedGradientB {
 template <Activation Act>
 void backward_products_side_by_side(const DenseBackwardArgs& d, const GemmArgs& gw) {
   const GemmTuning tuning = gemm_tuning();
-  const GemmArgs gx{d.n_rows, d.fan_in, d.fan_out, d.grad_pre, d.fan_out, 1,
-                    d.weight, 1,        d.fan_out, d.grad_x,   d.fan_in};
+  const GemmArgs gx = input_gradient_product(d);
   // Rounded to whole cache lines, so the second product's buffers start 64-byte aligned.
   auto lines = [](i64 floats) { return ceil_div(floats, 16) * 16; };
   const GemmWorkspaceSize weight_size = gemm_workspace_size(gw.n, gw.k, tuning, 1);
@@ -506,8 +530,7 @@ void backward_products_side_by_side(const DenseBackwardArgs& d, const GemmArgs& 
     form_grad_pre<Act>(d.grad_out + first_part, d.pre + first_part, d.grad_pre + first_part,
                        count - first_part, d.negative_slope);
     wait_for_earlier_share(first_part_formed);
-    gemm_blocked_in(gx, PlainEpilogue{}, 1, StridedB{gx.b, gx.b_row_stride, gx.b_col_stride},
-                    tuning, GemmWorkspace{a_pack + a_offset, b_pack + b_offset});
+    input_gradient(d, tuning, GemmWorkspace{a_pack + a_offset, b_pack + b_offset});
   });
 }
 
@@ -551,10 +574,8 @@ void dense_backward_act(const DenseBackwardArgs& d, int n_threads) {
       }
     return;
   }
-  // grad_weight (fan_in x fan_out) = x.T @ grad_pre: x read with swapped strides,
-  // grad_pre formed while packing.
-  const GemmArgs gw{d.fan_in, d.fan_out, d.n_rows, d.x,           1,        d.fan_in,
-                    nullptr,  d.fan_out, 1,        d.grad_weight, d.fan_out};
+  // grad_weight, grad_pre formed while packing.
+  const GemmArgs gw = weight_gradient_product(d);
   const int threads = gemm_threads(gw, n_threads);
   if (d.grad_x && threads == 2 && products_independent(d)) {
     backward_products_side_by_side<Act>(d, gw);
@@ -563,12 +584,7 @@ void dense_backward_act(const DenseBackwardArgs& d, int n_threads) {
   const MaskedGradientB<Act> masked{d.grad_out,  d.pre,     d.grad_pre,
                                     d.grad_bias, d.fan_out, d.negative_slope};
   gemm_blocked(gw, PlainEpilogue{}, threads, masked);
-  // grad_x (n_rows x fan_in) = grad_pre @ weight.T: weight read with swapped strides.
-  if (d.grad_x) {
-    gemm(GemmArgs{d.n_rows, d.fan_in, d.fan_out, d.grad_pre, d.fan_out, 1, d.weight, 1, d.fan_out,
-                  d.grad_x, d.fan_in},
-         n_threads);
-  }
+  if (d.grad_x) gemm(input_gradient_product(d), n_threads);
 }
 
 void dense_backward(const DenseBackwardArgs& d, int n_threads) {
@@ -627,22 +643,13 @@ inline void weight_gradient_columns(const DenseBackwardArgs& d, IndexRange colum
   const i64 col0 = columns.begin, cols = columns.end - columns.begin;
   if (cols <= 0) return;
   for (i64 j = col0; j < columns.end; ++j) d.grad_bias[j] = 0.0f;
-  const GemmArgs gw{d.fan_in, cols,    d.n_rows,  d.x, 1,
-                    d.fan_in, nullptr, d.fan_out, 1,   d.grad_weight + col0,
-                    d.fan_out};
+  GemmArgs gw = weight_gradient_product(d);
+  gw.n = cols;
+  gw.c += col0;
   // grad_pre is already masked: packed through the identity's act' (exactly 1).
   const MaskedGradientB<Activation::identity> formed{d.grad_pre + col0,  d.grad_pre + col0, nullptr,
                                                      d.grad_bias + col0, d.fan_out,         0.0f};
   gemm_blocked_in(gw, PlainEpilogue{}, 1, formed, tuning, workspace);
-}
-
-// grad_x = grad_pre @ weight.T on the calling thread.
-inline void input_gradient(const DenseBackwardArgs& d, const GemmTuning& tuning,
-                           const GemmWorkspace& workspace) {
-  const GemmArgs gx{d.n_rows, d.fan_in, d.fan_out, d.grad_pre, d.fan_out, 1,
-                    d.weight, 1,        d.fan_out, d.grad_x,   d.fan_in};
-  gemm_blocked_in(gx, PlainEpilogue{}, 1, StridedB{gx.b, gx.b_row_stride, gx.b_col_stride}, tuning,
-                  workspace);
 }
 
 // Whether the two threads of the pipeline touch memory apart: the weight
@@ -691,9 +698,7 @@ inline bool pipeline_pays(const DenseBackwardArgs* layers, i64 count, int n_thre
     const DenseBackwardArgs& d = layers[i];
     if (d.fan_in <= 0 || d.fan_out <= 0 || d.n_rows <= 0 || (i > 0) != (d.grad_x != nullptr))
       return false;
-    const GemmArgs gw{d.fan_in, d.fan_out, d.n_rows, d.x,           1,        d.fan_in,
-                      nullptr,  d.fan_out, 1,        d.grad_weight, d.fan_out};
-    const int threads = gemm_threads(gw, n_threads);
+    const int threads = gemm_threads(weight_gradient_product(d), n_threads);
     if (threads > 2) return false;
     some_on_two = some_on_two || threads == 2;
   }
