@@ -86,6 +86,10 @@ def test_bad_regression_targets(model, y, message):
     (lambda: rs.Adam(eps=0), "eps must be > 0"),
     (lambda: rs.Trainer(rs.MLP([4, 3]), batch_size=0), "batch_size must be >= 1"),
     (lambda: rs.set_num_threads(0), "number of threads must be >= 1"),
+    (lambda: rs.Adam(betas=0.9), r"betas must be a pair \(beta1, beta2\), got 0.9"),
+    (lambda: rs.Adam(betas="ab"), "betas must be a pair"),
+    (lambda: rs.MLP([4, 5, 3], seed=-1), "seed must be None, an int >= 0"),
+    (lambda: rs.ReDo(init="nope"), "unknown init 'nope'"),
 ])
 def test_bad_settings_raise_value_error(make, message):
     with pytest.raises(ValueError, match=message):
@@ -99,6 +103,58 @@ def test_bad_types_raise_type_error():
         rs.Trainer("not a model")
     with pytest.raises(TypeError, match="batch_size must be an integer"):
         rs.Trainer(rs.MLP([4, 3]), batch_size=2.5)
+    with pytest.raises(TypeError, match="layer_sizes must be a list of layer widths"):
+        rs.MLP(4)
+    for make in (lambda seed: rs.MLP([4, 3], seed=seed), lambda seed: rs.Trainer(
+            rs.MLP([4, 3]), seed=seed), lambda seed: rs.ReDo(seed=seed)):
+        with pytest.raises(TypeError, match=r"seed must be None, an int >= 0.*got 1.5"):
+            make(1.5)
+
+
+def test_fit_takes_none_for_no_callbacks_and_names_a_lone_one(trainer):
+    trainer.fit(GOOD_X, GOOD_Y, callbacks=None, verbose=False)
+    assert trainer.epochs_done == 1
+    with pytest.raises(TypeError, match=r"wrap a single one: callbacks=\[DeadUnitMonitor"):
+        trainer.fit(GOOD_X, GOOD_Y, callbacks=rs.DeadUnitMonitor(GOOD_X), verbose=False)
+    assert trainer.epochs_done == 1
+
+
+@pytest.mark.parametrize("optimizer", [rs.SGD(lr=0.1, momentum=0.9), rs.Adam()])
+def test_resetting_elements_that_are_not_there_changes_nothing(model, optimizer):
+    trainer = rs.Trainer(model, optimizer=optimizer)
+    trainer.fit(GOOD_X, GOOD_Y, verbose=False)
+    before = [[b.copy() for b in state.buffers()] for state in optimizer.state]
+    cohorts = getattr(optimizer, "cohort_start", None)
+    version = optimizer.version
+    for args, error, message in [((4, 0), ValueError, "param_index must be below 4"),
+                                 ((-1, 0), ValueError, "param_index must be >= 0"),
+                                 ((0, (9, 0)), IndexError, r"does not address params\[0\]")]:
+        with pytest.raises(error, match=message):
+            optimizer.reset_elements(*args)
+    after = [[b.copy() for b in state.buffers()] for state in optimizer.state]
+    assert all(np.array_equal(a, b) for s, t in zip(before, after) for a, b in zip(s, t))
+    assert optimizer.version == version
+    if cohorts is not None:
+        assert np.array_equal(optimizer.cohort_start, cohorts)
+        assert all(state.cohort is None for state in optimizer.state)
+
+
+def test_monitor_queries_name_a_bad_layer_scan_or_epoch():
+    x = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    monitor = rs.DeadUnitMonitor(x)
+    assert monitor.layer_table() == "No scans yet."
+    assert monitor.at_risk(0).size == 0
+    monitor.observe(0, rs.MLP([4, 5, 3], seed=0))
+    with pytest.raises(ValueError, match=r"layer must be below 1 \(the scans' hidden layers\)"):
+        monitor.margins(1)
+    with pytest.raises(ValueError, match="scan_index 3 is out of range: there are 1 scans"):
+        monitor.dead_unit_labels(3)
+    with pytest.raises(TypeError, match="epoch must be an integer"):
+        monitor.died_in("1")
+    with pytest.raises(TypeError, match="epoch must be an integer"):
+        monitor.observe("1", rs.MLP([4, 5, 3], seed=0))
+    assert monitor.history.epochs == [0]
+    assert monitor.margins(0).shape == (1, 5) and monitor.dead_unit_labels(-1) == [{}]
 
 
 @pytest.mark.parametrize("weights,message", [

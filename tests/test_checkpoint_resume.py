@@ -231,3 +231,31 @@ def test_a_trainer_pickles_after_training_and_goes_on_identically():
     for p, q in zip(trainer.model.parameters(), copy.model.parameters()):
         assert np.array_equal(p, q)
     assert trainer.history.loss == copy.history.loss
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("change", ["narrower", "one more layer"])
+def test_a_checkpoint_saved_after_the_layers_changed_resumes_as_the_run_goes_on(
+        tmp_path, optimizer, change):
+    # The next step starts the state of a changed layer afresh (optimizer
+    # moments, unit statistics); the checkpoint holds what that step will see.
+    x, y = digits_like(120)
+    model = rs.MLP([64, 32, 10], seed=0)
+    trainer = rs.Trainer(model, optimizer=OPTIMIZERS[optimizer](), batch_size=30, seed=0)
+    trainer.fit(x, y, epochs=1, verbose=False)
+    rng = np.random.default_rng(1)
+    if change == "narrower":
+        model.layers[0].weight = rng.normal(0, 0.1, (64, 16)).astype(np.float32)
+        model.layers[0].bias = np.zeros(16, np.float32)
+        model.layers[1].weight = rng.normal(0, 0.1, (16, 10)).astype(np.float32)
+    else:
+        model.layers.insert(1, rs.Dense(rng.normal(0, 0.1, (32, 32)).astype(np.float32),
+                                        np.zeros(32, np.float32), model.layers[0].activation))
+    trainer.save_checkpoint(tmp_path / "changed.npz")
+    resumed, _ = rs.Trainer.load_checkpoint(tmp_path / "changed.npz")
+    trainer.fit(x, y, epochs=1, verbose=False)
+    resumed.fit(x, y, epochs=1, verbose=False)
+    for a, b in zip(model.parameters(), resumed.model.parameters(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(trainer.unit_stats, resumed.unit_stats, strict=True):
+        np.testing.assert_array_equal(a.firing_counts, b.firing_counts)

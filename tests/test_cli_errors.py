@@ -1,5 +1,6 @@
 """The command line ends every expected failure in one line on stderr and exit status 2."""
 
+import io
 import json
 import os
 import subprocess
@@ -76,6 +77,20 @@ def test_missing_data_is_one_line(capsys, tmp_path):
     assert_one_line_error(status, lines, "none.csv")
 
 
+def npy_bytes(array):
+    stream = io.BytesIO()
+    np.save(stream, array)
+    return stream.getvalue()
+
+
+def huge_npy_header():
+    """A .npy header for 8e12 float64 values (64 TB), and no data."""
+    stream = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        stream, {"descr": "<f8", "fortran_order": False, "shape": (4_000_000_000_000, 2)})
+    return stream.getvalue()
+
+
 @pytest.mark.parametrize("name,write,text", [
     ("empty.csv", lambda p: p.write_text(""), "holds no points"),
     ("words.csv", lambda p: p.write_text("a,b\nc,d\n"), "could not convert"),
@@ -83,6 +98,11 @@ def test_missing_data_is_one_line(capsys, tmp_path):
     ("times.npy", lambda p: np.save(p, np.ones((3, 2)).astype("m8[s]")), "holds timedelta64"),
     ("complex.npy", lambda p: np.save(p, np.ones((3, 2), dtype=complex)), "complex128"),
     ("pickled.npy", lambda p: np.save(p, np.array([{}] * 3, dtype=object)), "allow_pickle"),
+    # A header that claims more memory than there is (numpy raises MemoryError).
+    ("huge.npy", lambda p: p.write_bytes(huge_npy_header()), "cannot be read as a .npy file"),
+    ("truncated.npy", lambda p: p.write_bytes(npy_bytes(np.ones((50, 2)))[:100]),
+     "cannot be read as a .npy file"),
+    ("latin1.csv", lambda p: p.write_bytes(b"1,2\n\xe9,3\n"), "cannot be read as a .csv"),
 ])
 def test_unusable_data_is_one_line(capsys, tmp_path, name, write, text):
     path = tmp_path / name

@@ -320,6 +320,7 @@ def torch_file_cases():
         ("empty.pt", save(lambda t: {}), "the state_dict is empty"),
         ("checkpoint.pt", save(lambda t: {"model": linear_state(t, 3, 2), "epoch": 3}),
          "entry 'model' is not a tensor (it is OrderedDict): not a state_dict"),
+        ("int-key.pt", save(lambda t: {1: t.ones(2)}), "key 1 (int) is not a parameter's name"),
         ("list.pt", save(lambda t: [t.ones(2)]), "holds a list, not a state_dict"),
         ("nan.pt", save(lambda t: {"0.weight": t.full((2, 3), float("nan"))}), "NaN"),
         ("numpy.pt", save(lambda t: {"0.weight": np.ones((2, 3))}),

@@ -156,6 +156,19 @@ def test_known_cpus_map_to_their_profiles(vendor, family, model, flags, expected
     assert rs.cpu_profile_for(vendor, family, model, flags) == expected
 
 
+@pytest.mark.parametrize("args,error,message", [
+    ((None, 25, 1, AVX2), TypeError, "vendor must be a CPUID vendor string"),
+    (("AuthenticAMD", "25", 1, AVX2), TypeError, "family must be an integer"),
+    (("AuthenticAMD", 25, -1, AVX2), ValueError, "model must be >= 0"),
+    (("AuthenticAMD", 2**40, 1, AVX2), ValueError, "family must be at most 65535"),
+    (("AuthenticAMD", 25, 1, "avx2"), TypeError, "not one string"),
+    (("AuthenticAMD", 25, 1, ["avx2", 3]), TypeError, "flags must be strings"),
+])
+def test_a_bad_cpu_description_is_named(args, error, message):
+    with pytest.raises(error, match=message):
+        rs.cpu_profile_for(*args)
+
+
 def test_every_profile_named_by_detection_exists():
     assert list(PROFILES)[0] == "generic"
     assert {"generic", "zen3", "zen4", "zen5", "intel-avx512"} <= set(PROFILES)

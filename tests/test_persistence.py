@@ -41,6 +41,40 @@ def test_model_round_trip_is_bit_exact(tmp_path, model):
     assert model.forward(x).tobytes() == loaded.forward(x).tobytes()
 
 
+def break_weight_value(model):
+    model.layers[0].weight[0, 0] = np.nan
+
+
+def break_weight_dtype(model):
+    model.layers[0].weight = model.layers[0].weight.astype(np.float64)
+
+
+def break_bias_shape(model):
+    model.layers[1].bias = np.zeros(5, np.float32)
+
+
+@pytest.mark.parametrize("damage,error,message", [
+    (break_weight_value, ValueError, r"layers\[0\]\.weight contains NaN or Inf"),
+    (break_weight_dtype, TypeError, r"layers\[0\]\.weight has dtype float64"),
+    (break_bias_shape, ValueError, r"layers\[1\]\.bias has shape \(5,\)"),
+])
+def test_a_model_that_would_not_load_again_is_not_written(tmp_path, damage, error, message):
+    model = rs.MLP([4, 8, 3], seed=0)
+    model.save(tmp_path / "m.npz")
+    trainer = rs.Trainer(model)
+    trainer.save_checkpoint(tmp_path / "c.npz")
+    saved = {name: (tmp_path / name).read_bytes() for name in ("m.npz", "c.npz")}
+    damage(model)
+    with pytest.raises(error, match=message):
+        model.save(tmp_path / "m.npz")
+    with pytest.raises(error, match=message):
+        trainer.save_checkpoint(tmp_path / "c.npz")
+    # The files written before are left whole, and still load.
+    assert {name: (tmp_path / name).read_bytes() for name in saved} == saved
+    rs.MLP.load(tmp_path / "m.npz")
+    rs.Trainer.load_checkpoint(tmp_path / "c.npz")
+
+
 def test_a_model_drawn_by_a_callable_is_saved_without_it(tmp_path):
     def constant(fan_in, fan_out, rng):
         return np.full((fan_in, fan_out), 0.5)

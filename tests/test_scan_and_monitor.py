@@ -268,3 +268,30 @@ def test_a_scan_page_title_must_be_text():
     report = rs.scan(model, np.ones((4, 3), np.float32))
     with pytest.raises(TypeError, match="title must be a string"):
         report.to_html(title=3)
+
+
+@pytest.mark.parametrize("sizes", [[5, 8, 4, 3], [5, 8, 3], [5, 8, 8, 8, 3]])
+def test_a_model_whose_hidden_layers_changed_is_refused_before_anything_is_recorded(sizes):
+    x = np.random.default_rng(0).normal(size=(60, 5)).astype(np.float32)
+    monitor = rs.DeadUnitMonitor(x)
+    monitor.observe(0, rs.MLP([5, 8, 8, 3], seed=0))
+    changed = rs.MLP(sizes, seed=0)
+    changed.layers[0].bias[:3] = -100.0  # three units of layer 0 die
+    with pytest.raises(ValueError, match=r"hidden layers changed since the first scan"):
+        monitor.observe(1, changed)
+    assert monitor.history.epochs == [0] and monitor.history.deaths == []
+    assert len(monitor.history.reports) == 1 and monitor.certificates == []
+
+
+def test_fit_refuses_a_monitor_of_other_units_before_training(rng):
+    x = rng.normal(size=(40, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    monitor = rs.DeadUnitMonitor(x)
+    monitor.observe(0, rs.MLP([5, 8, 3], seed=0))
+    model = rs.MLP([5, 6, 3], seed=0)
+    before = [p.copy() for p in model.parameters()]
+    trainer = rs.Trainer(model, batch_size=8)
+    with pytest.raises(ValueError, match=r"widths \[8\], now \[6\]"):
+        trainer.fit(x, y, epochs=1, callbacks=[monitor], verbose=False)
+    assert trainer.steps_done == 0
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.parameters()))

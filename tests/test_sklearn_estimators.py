@@ -263,8 +263,27 @@ def test_parameters_are_checked_at_fit_not_before(params, message):
     clf = MLPClassifier(max_iter=1).set_params(**params)  # accepted until fit
     with pytest.raises(ValueError, match=message):
         clf.fit(x, y)
-    with pytest.raises(NotFittedError):  # though the failed fit set n_features_in_
+    with pytest.raises(NotFittedError):
         clf.predict(x)
+    assert not hasattr(clf, "n_features_in_")  # a failed fit sets no fitted attribute
+
+
+@pytest.mark.parametrize("refit", ["fit", "partial_fit"])
+@pytest.mark.parametrize("estimator", ["classifier", "regressor"])
+def test_a_failed_refit_leaves_the_estimator_as_it_was(estimator, refit):
+    # validate_data takes n_features_in_ from the new X before training; the
+    # training then fails (the rows overflow float32 in the forward pass).
+    x, y = blobs(n_samples=40, n_features=4)
+    make = MLPClassifier if estimator == "classifier" else MLPRegressor
+    targets = y if estimator == "classifier" else y.astype(float)
+    fitted = make(hidden_layer_sizes=(8,), max_iter=2, random_state=0, **QUICK).fit(x, targets)
+    before = fitted.predict(x)
+    huge = np.full((40, 4 if refit == "partial_fit" else 7), 1e38)
+    with pytest.raises((ValueError, rs.TrainingDiverged)):
+        getattr(fitted, refit)(huge, targets)
+    assert fitted.n_features_in_ == fitted.model_.n_features == 4
+    if refit == "fit":
+        assert_array_equal(fitted.predict(x), before)
 
 
 def test_leaky_relu_and_identity_train():

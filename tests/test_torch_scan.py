@@ -208,3 +208,19 @@ def test_an_unbatched_input_is_one_sample():
 def test_import_reluscope_does_not_import_torch():
     code = "import sys, reluscope; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("poison", ["input", "weight"])
+def test_nan_pre_activations_are_refused_not_counted_as_dead(poison):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 10), torch.nn.ReLU(), torch.nn.Linear(10, 8),
+                              torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    x = torch.randn(50, 6)
+    if poison == "input":
+        x[7, 2] = float("nan")
+    else:
+        with torch.no_grad():
+            net[2].weight[3, 0] = float("nan")
+    site = "0" if poison == "input" else "2"
+    with pytest.raises(ValueError, match=f"site '{site}' has NaN pre-activations"):
+        rt.scan(net, x)

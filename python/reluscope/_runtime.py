@@ -73,8 +73,30 @@ def cpu_profile_for(vendor: str, family: int, model: int, flags: Iterable[str]) 
     ``family`` and ``model`` are as /proc/cpuinfo shows them ("cpu family",
     "model"); ``flags`` are /proc/cpuinfo flag names such as "avx2", "fma",
     "avx512f". The same function picks the profile of this CPU at import.
+    A wrong type or a number out of CPUID's range raises a TypeError or
+    ValueError naming the argument.
     """
-    return _core.profile_for(vendor, int(family), int(model), [str(flag) for flag in flags])
+    if not isinstance(vendor, str):
+        raise TypeError(f"vendor must be a CPUID vendor string such as 'AuthenticAMD', "
+                        f"got {vendor!r}")
+    numbers = {"family": nonnegative_int(family, "family"),
+               "model": nonnegative_int(model, "model")}
+    for name, value in numbers.items():
+        if value > _LARGEST_CPUID_NUMBER:
+            raise ValueError(f"{name} must be at most {_LARGEST_CPUID_NUMBER} (CPUID's range), "
+                             f"got {value}")
+    if isinstance(flags, (str, bytes)):
+        raise TypeError(f"flags must be a list of flag names, not one string ({flags!r})")
+    names = list(flags)
+    for flag in names:
+        if not isinstance(flag, str):
+            raise TypeError(f"flags must be strings such as 'avx2', got {flag!r}")
+    return _core.profile_for(vendor, numbers["family"], numbers["model"], names)
+
+
+# CPUID's family (base 4 bits plus extended 8) and model (4 plus 4) fit in 9 and 8
+# bits; anything above this bound is not a CPU's.
+_LARGEST_CPUID_NUMBER = 0xFFFF
 
 
 def _tuning_dict(tuning) -> dict:

@@ -216,6 +216,16 @@ def positive_int(value, name: str) -> int:
     return _int_at_least(value, name, 1)
 
 
+def generator(seed, name: str = "seed") -> np.random.Generator:
+    """``np.random.default_rng(seed)``, with an error that names ``name`` when numpy refuses it."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as error:
+        raise type(error)(
+            f"{name} must be None, an int >= 0, a sequence of such ints, or a numpy "
+            f"SeedSequence, BitGenerator or Generator; got {seed!r} ({error})") from None
+
+
 def nonnegative_int(value, name: str) -> int:
     """Return ``value`` as an int >= 0, or raise naming ``name``."""
     return _int_at_least(value, name, 0)

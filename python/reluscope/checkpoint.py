@@ -46,7 +46,7 @@ from .model_file import describe_model, rebuild_model
 from .monitor import DeadUnitMonitor
 from .optim import SGD, Adam, AdamState, Optimizer, SGDState
 from .redo import ReDo
-from .tracking import LAST_FIRING_FIELDS, UnitStats
+from .tracking import LAST_FIRING_FIELDS, UnitStats, stats_for
 from .trainer import History, Trainer
 
 if TYPE_CHECKING:
@@ -110,7 +110,8 @@ def save_checkpoint(trainer: Trainer, path: PathLike, callbacks: Iterable[Callba
     names = check_savable(trainer, callbacks)
     trainer.flush_last_firing()
     model, arrays = describe_model(trainer.model, "model/")
-    optimizer, optimizer_arrays = _describe_optimizer(trainer.optimizer)
+    optimizer, optimizer_arrays = _describe_optimizer(trainer.optimizer,
+                                                      trainer.model.parameters())
     trainer_entry, trainer_arrays = _describe_trainer(trainer)
     callback_entries = []
     for i, (name, callback) in enumerate(zip(names, callbacks)):
@@ -164,14 +165,18 @@ def read_manifest(path: PathLike) -> dict:
     return read_archive(path, CHECKPOINT_FORMAT, CHECKPOINT_SCHEMA_VERSION)[0]
 
 
-def _describe_optimizer(optimizer) -> tuple[dict, dict]:
+def _describe_optimizer(optimizer, params: list[np.ndarray]) -> tuple[dict, dict]:
     kind = optimizer.kind.name
     if kind not in OPTIMIZERS or type(optimizer) is not OPTIMIZERS[kind][0]:
         raise TypeError(f"a {type(optimizer).__qualname__} optimizer cannot be saved; "
                         "checkpoints hold reluscope.SGD and reluscope.Adam")
     state_class = OPTIMIZERS[kind][1]
     arrays = {}
-    for i, state in enumerate(optimizer.state or []):
+    # State kept from layers that have since changed shape is state the next
+    # step would replace with zeros (Optimizer.state_for): the file holds none
+    # instead, which loads as that same fresh start.
+    states = optimizer.state if optimizer.state_matches(params) else None
+    for i, state in enumerate(states or []):
         for field in dataclasses.fields(state):
             value = getattr(state, field.name)
             if value is not None:  # Adam's cohorts exist once units were recycled
@@ -182,7 +187,7 @@ def _describe_optimizer(optimizer) -> tuple[dict, dict]:
         "kind": kind,
         "hyperparameters": optimizer.hyperparameters(),
         "steps": optimizer.steps,
-        "has_state": optimizer.state is not None,
+        "has_state": states is not None,
         "state_fields": [field.name for field in dataclasses.fields(state_class)],
     }
     return entry, arrays
@@ -280,7 +285,12 @@ def _numbers(values, key: str, name: str) -> list:
 
 def _describe_trainer(trainer: Trainer) -> tuple[dict, dict]:
     arrays: dict[str, np.ndarray] = {}
-    for i, stats in enumerate(trainer.unit_stats):
+    # As the next step would keep them: a hidden layer whose width changed since
+    # the last step starts its statistics afresh (tracking.stats_for).
+    unit_stats = (stats_for(trainer.unit_stats,
+                            [layer.fan_out for layer in trainer.model.hidden_layers])
+                  if trainer.unit_stats else [])
+    for i, stats in enumerate(unit_stats):
         prefix = f"trainer/unit_stats/{i}/"
         arrays[prefix + "firing_counts"] = stats.firing_counts
         arrays[prefix + "gradient_magnitude"] = stats.gradient_magnitude
@@ -297,7 +307,7 @@ def _describe_trainer(trainer: Trainer) -> tuple[dict, dict]:
         "steps_done": trainer.steps_done,
         "history": trainer.history.to_dict(),
         "last_grad_norm": trainer.last_grad_norm,
-        "unit_stats_layers": len(trainer.unit_stats),
+        "unit_stats_layers": len(unit_stats),
         "last_firing_fields": list(LAST_FIRING_FIELDS),
     }
     return entry, arrays

@@ -146,11 +146,18 @@ def _load_points(path: str):
 
     if os.path.isdir(path):
         raise ValueError(f"--data {path} is a folder; give a .npy or .csv file")
-    with warnings.catch_warnings():
-        # loadtxt warns (two lines) on an empty file; the shape check below says it in one.
-        warnings.simplefilter("ignore", UserWarning)
-        data = (np.load(path) if path.endswith(".npy")
-                else np.loadtxt(path, delimiter=",", ndmin=2))
+    is_npy = path.endswith(".npy")
+    try:
+        with warnings.catch_warnings():
+            # loadtxt warns (two lines) on an empty file; the shape check below says it in one.
+            warnings.simplefilter("ignore", UserWarning)
+            data = np.load(path) if is_npy else np.loadtxt(path, delimiter=",", ndmin=2)
+    except (FileNotFoundError, PermissionError):
+        raise
+    except Exception as error:  # ValueError, UnicodeDecodeError, EOFError, MemoryError...
+        what = "a .npy file" if is_npy else "a .csv of numbers"
+        raise ValueError(f"--data {path} cannot be read as {what}: "
+                         f"{' '.join(str(error).split()) or type(error).__name__}") from None
     if data.dtype.kind not in "biuf":
         raise ValueError(f"--data {path} holds {data.dtype} values, not real numbers")
     if data.ndim == 0 or data.shape[0] == 0:

@@ -180,7 +180,10 @@ def _state_dict_pairs(state: dict, torch) -> list:
     """
     layers: dict[str, dict] = {}
     for name, value in state.items():
-        if not isinstance(name, str) or not torch.is_tensor(value):
+        if not isinstance(name, str):
+            raise ValueError(f"key {name!r} ({type(name).__name__}) is not a parameter's name: "
+                             f"not a state_dict; {STATE_DICT_HINT}")
+        if not torch.is_tensor(value):
             raise ValueError(f"entry {name!r} is not a tensor (it is {type(value).__name__}): "
                              f"not a state_dict; {STATE_DICT_HINT}")
         prefix, _, role = name.rpartition(".")

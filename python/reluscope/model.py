@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -10,7 +10,13 @@ import numpy.typing as npt
 
 from . import _core
 from ._typing import Init, PathLike, Seed
-from ._validation import as_features, as_float32_parameter, float32_hyperparameter, positive_int
+from ._validation import (
+    as_features,
+    as_float32_parameter,
+    float32_hyperparameter,
+    generator,
+    positive_int,
+)
 from .activations import IDENTITY, get_activation
 from .initializers import initialize
 from .layer_checks import check_layers
@@ -73,7 +79,7 @@ class MLP:
         self.init_params: dict
         if weights is None:
             assert sizes is not None  # layer_sizes is None only when weights is given
-            rng = np.random.default_rng(seed)
+            rng = generator(seed)
             self.init, self.init_params = init, dict(init_params or {})
             pairs = []
             for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
@@ -266,6 +272,9 @@ class MLP:
         ``reluscope.model_file`` for the layout. A model that another thread is
         training is saved consistently through its trainer
         (``Trainer.save_checkpoint``, which waits for the step in progress).
+        Only a model that loads again is written: layers that fail
+        ``check_layers`` raise its error, and a NaN or Inf parameter a
+        ValueError naming the layer.
         """
         from .model_file import save_model
 
@@ -452,6 +461,9 @@ def _describe(activation) -> str:
 
 
 def _layer_sizes(layer_sizes) -> list[int]:
+    if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, Iterable):
+        raise TypeError(f"layer_sizes must be a list of layer widths, inputs first, such as "
+                        f"[784, 128, 10]; got {layer_sizes!r}")
     sizes = [positive_int(size, "each layer size") for size in layer_sizes]
     if len(sizes) < 2:
         raise ValueError(

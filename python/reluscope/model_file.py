@@ -44,7 +44,17 @@ def load_model(path) -> MLP:
 
 
 def describe_model(model: MLP, prefix: str = "") -> tuple[dict, dict[str, np.ndarray]]:
-    """Return (description for a manifest, arrays named under ``prefix``) of ``model``."""
+    """Return (description for a manifest, arrays named under ``prefix``) of ``model``.
+
+    Raises what ``MLP.check_layers`` raises, and a ValueError for a NaN or Inf
+    parameter: a file is written only when loading will take it back.
+    """
+    model.check_layers()
+    for i, layer in enumerate(model.layers):
+        for name, array in (("weight", layer.weight), ("bias", layer.bias)):
+            if not np.isfinite(array).all():
+                raise ValueError(f"layers[{i}].{name} contains NaN or Inf; a model file holds "
+                                 f"finite parameters only (loading refuses others)")
     notes = []
     init = model.init
     init_params: dict | None = model.init_params

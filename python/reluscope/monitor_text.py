@@ -11,6 +11,8 @@ LEGEND = ("units: units in the layer; dead: fires on no sample of x; dormant: Re
 def layer_table(monitor) -> str:
     """Per hidden layer at the latest scan: dead, dormant, at risk, silent, revived."""
     history = monitor.history
+    if not history.reports:
+        return "No scans yet."
     report = history.reports[-1]
     silent = monitor.silent[-1][1] if monitor.silent else None
     # Layers whose training firing was not seen (the PyTorch monitor's `unobserved`).

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import operator
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -188,16 +189,37 @@ class Optimizer:
         """
         if self.state is None:
             return
-        for array in self.state[param_index].buffers():
+        for array in self._state_of(param_index, index).buffers():
             array[index] = 0.0
         self.version += 1
 
+    def _state_of(self, param_index, index):
+        """Return the state of ``params[param_index]``, once ``index`` is known to address it."""
+        param_index = nonnegative_int(param_index, "param_index")
+        assert self.state is not None  # the callers return early without state
+        if param_index >= len(self.state):
+            raise ValueError(f"param_index must be below {len(self.state)} (the parameters "
+                             f"with state), got {param_index}")
+        state = self.state[param_index]
+        shape = state.buffers()[0].shape
+        try:
+            state.buffers()[0][index]
+        except (IndexError, TypeError) as error:
+            raise type(error)(f"index {index!r} does not address params[{param_index}], of "
+                              f"shape {shape}: {error}") from None
+        return state
+
+    def state_matches(self, params: list[np.ndarray]) -> bool:
+        """Whether the state exists and holds one entry of the right shape per parameter."""
+        return self.state is not None and len(self.state) == len(params) and all(
+            s.buffers()[0].shape == p.shape for s, p in zip(self.state, params))
+
     def state_for(self, params: list[np.ndarray]) -> list:
         """Return the per-parameter state, created (zeroed) when missing or of another model."""
-        if self.state is None or len(self.state) != len(params) or any(
-                s.buffers()[0].shape != p.shape for s, p in zip(self.state, params)):
+        if not self.state_matches(params):
             self.state = [self.new_state(p) for p in params]
             self.version += 1
+        assert self.state is not None  # state_matches holds only with a state
         return self.state
 
     def settings(self) -> _core.OptimizerSettings:
@@ -337,7 +359,7 @@ class Adam(Optimizer):
                  warmup_steps: int = 0) -> None:
         super().__init__(lr, clip_norm=clip_norm, warmup_steps=warmup_steps)
         self.cohort_start = np.zeros(1, dtype=np.int64)
-        if len(betas) != 2:
+        if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.beta1, self.beta2 = betas
         self.eps = eps
@@ -366,7 +388,7 @@ class Adam(Optimizer):
         """
         if self.state is None:
             return
-        state = self.state[param_index]
+        state = self._state_of(param_index, index)  # before anything changes
         if state.cohort is None:
             state.cohort = np.zeros(state.first_moment.shape, dtype=np.int32)
         if self.cohort_start[-1] != self.steps:

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._rng_state import generator_from_state, generator_state
-from ._validation import finite_float, positive_int
+from ._validation import finite_float, generator, positive_int
 from .callbacks import Callback, CallbackState
-from .initializers import initialize
+from .initializers import get_initializer, initialize
 from .scan import DEFAULT_DORMANT_TAU, scan
 
 if TYPE_CHECKING:
@@ -67,8 +67,10 @@ class ReDo(Callback):
         self.tau = finite_float(tau, "tau", low=0.0)
         self.every = positive_int(every, "every")
         self.sample_size = positive_int(sample_size, "sample_size")
+        if init is not None:
+            get_initializer(init)  # an unknown name fails here, not at the first recycling
         self.init, self.init_params = init, init_params
-        self.rng = np.random.default_rng(seed)
+        self.rng = generator(seed)
         self.events: list[dict] = []
         self._open: list[dict] = []  # events whose units have not been scored again yet
 

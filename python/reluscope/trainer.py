@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._validation import as_features, positive_int
+from ._validation import as_features, generator, positive_int
 from .callbacks import Callback
 from .errors import NonFiniteActivations, TrainingDiverged
 from .layer_stream import nonfinite_parameter, stream_layers
@@ -122,7 +122,7 @@ class Trainer:
         self.loss = get_loss(loss)
         self.optimizer = optimizer if optimizer is not None else SGD(lr=0.01)
         self.batch_size = batch_size
-        self.rng = np.random.default_rng(seed)
+        self.rng = generator(seed)
         self.steps_done = 0
         self.epochs_done = 0
         self.history = History(accuracy=[] if self.loss.is_classification else None)
@@ -229,13 +229,14 @@ class Trainer:
             return self._accept(result, step, None, x_batch, None)[0]
 
     def fit(self, x: npt.ArrayLike, y: npt.ArrayLike, epochs: int = 1,
-            callbacks: Iterable[Callback] = (), shuffle: bool = True,
+            callbacks: Iterable[Callback] | None = (), shuffle: bool = True,
             verbose: bool | None = None, *, checkpoint: PathLike | None = None,
             checkpoint_every: int = 1) -> History:
         """Train for ``epochs`` passes over (x, y), reshuffled each epoch from the seed.
 
         Returns the trainer's ``History`` (it accumulates across calls).
-        Callbacks get ``on_train_begin``, ``on_epoch_end`` and ``on_train_end``.
+        Callbacks (None: none) get ``on_train_begin``, ``on_epoch_end`` and
+        ``on_train_end``.
         ``verbose``: a progress bar (tqdm, optional) with the loss and the number
         of hidden units silent so far in the epoch; None shows it only when
         stderr is a terminal, False never.
@@ -251,7 +252,10 @@ class Trainer:
         x = as_features(x, "x", self.model.n_features)
         targets = self.loss.prepare_targets(y, x.shape[0], self.model.n_outputs)
         epochs = positive_int(epochs, "epochs")
-        callbacks = list(callbacks)
+        if isinstance(callbacks, Callback):
+            raise TypeError("callbacks must be a list of callbacks; wrap a single one: "
+                            f"callbacks=[{type(callbacks).__name__}(...)]")
+        callbacks = [] if callbacks is None else list(callbacks)
         for i, callback in enumerate(callbacks):
             if not isinstance(callback, Callback):
                 raise TypeError(f"callbacks[{i}] must be a reluscope.Callback, "

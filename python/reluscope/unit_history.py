@@ -9,13 +9,14 @@ never scan.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from ._validation import as_features, finite_float, positive_int
+from ._validation import as_features, finite_float, nonnegative_int, positive_int
 from .callbacks import CallbackState
 from .layer_weights import HiddenLayerWeights, Rectifier
 from .scan import LayerScan, ScanReport, scan
@@ -202,6 +203,8 @@ class UnitHistory:
 
     def observe(self, epoch: int, model: MLP, step: int = 0) -> ScanReport:
         """Scan ``model`` on x as the state after ``epoch`` (training step ``step``)."""
+        nonnegative_int(epoch, "epoch")  # checked before the scan, not after it
+        nonnegative_int(step, "step")
         self.check_model(model)
         assert self.x is not None  # as check_model found
         report = scan(model, self.x, self.chunk_size)
@@ -217,8 +220,11 @@ class UnitHistory:
         ``activation_samples`` a few activations per hidden layer (for the
         report's histograms); ``activation`` is "relu" or "leaky_relu".
         """
-        self.activation = activation
+        epoch, step = nonnegative_int(epoch, "epoch"), nonnegative_int(step, "step")
         previous = self.reports[-1] if self.reports else None
+        if previous is not None:
+            self._check_same_units(previous, report)
+        self.activation = activation
         self._latest_deaths_start = len(self.deaths)
         dead_weights = []
         for layer in report.layers:
@@ -239,6 +245,17 @@ class UnitHistory:
         self.bias_history.append([np.array(bias, dtype=np.float32) for bias in weights.biases])
         self.weights_before_latest, self.latest_weights = self.latest_weights, weights.copy()
 
+    @staticmethod
+    def _check_same_units(previous: ScanReport, report: ScanReport) -> None:
+        """Raise a ValueError unless ``report`` scans the hidden units ``previous`` did.
+
+        Deaths and revivals compare each unit with itself in the scan before;
+        checked before anything is recorded, so a refused scan leaves the
+        history as it was.
+        """
+        _check_same_widths([len(layer.firing_counts) for layer in previous.layers],
+                           [len(layer.firing_counts) for layer in report.layers])
+
     def check_model(self, model: MLP) -> None:
         """Raise a ValueError unless ``model`` takes the features of x.
 
@@ -250,6 +267,9 @@ class UnitHistory:
         if self.x.shape[1] != model.n_features:
             raise ValueError(f"x_scan has {self.x.shape[1]} features but the first layer "
                              f"expects {model.n_features}")
+        if self.reports:
+            _check_same_widths([len(layer.firing_counts) for layer in self.reports[-1].layers],
+                               model.layer_sizes[1:-1])
 
     def _note_moved_while_dead(self, epoch: int, index: int, weights: HiddenLayerWeights,
                                dead_now) -> dict:
@@ -298,7 +318,19 @@ class UnitHistory:
 
         Shape (n_scans, n_units). A unit is dead exactly when its margin is <= 0.
         """
+        layer = self._hidden_layer(layer)
         return np.array([r.layers[layer].max_pre_activation for r in self.reports])
+
+    def _hidden_layer(self, layer) -> int:
+        """``layer`` as the index of a hidden layer of the scans, or a ValueError saying why not."""
+        layer = nonnegative_int(layer, "layer")
+        if not self.reports:
+            return layer  # nothing scanned yet, nothing to index
+        n_layers = len(self.reports[-1].layers)
+        if layer >= n_layers:
+            raise ValueError(f"layer must be below {n_layers} (the scans' hidden layers), "
+                             f"got {layer}")
+        return layer
 
     def at_risk(self, layer: int, window: int = 2, fraction: float = 0.25) -> np.ndarray:
         """Alive units of ``layer`` whose margin is heading to zero.
@@ -325,6 +357,11 @@ class UnitHistory:
         change as the layers below train. With leaky ReLU every such unit is
         ``"inactive"``: it still gets slope x gradient and can recover.
         """
+        if isinstance(scan_index, bool) or not isinstance(scan_index, numbers.Integral):
+            raise TypeError(f"scan_index must be an integer, got {scan_index!r}")
+        if not -len(self.reports) <= scan_index < len(self.reports):
+            raise ValueError(f"scan_index {scan_index} is out of range: there are "
+                             f"{len(self.reports)} scans")
         report = self.reports[scan_index]
         if self.leaky:
             return [{int(u): "inactive" for u in layer.dead_units} for layer in report.layers]
@@ -370,6 +407,7 @@ class UnitHistory:
 
     def died_in(self, epoch: int) -> dict[int, list[int]]:
         """``{layer: [units]}`` of the units that died in ``epoch`` (0: at initialization)."""
+        epoch = nonnegative_int(epoch, "epoch")
         died: dict[int, list[int]] = {}
         for e, layer, unit in self.deaths:
             if e == epoch:
@@ -402,3 +440,12 @@ def _weights_settings(weights: HiddenLayerWeights | None) -> dict | None:
     return {"chained": [bool(c) for c in weights.chained],
             "rectifiers": None if weights.rectifiers is None
             else [r.to_dict() for r in weights.rectifiers]}
+
+
+def _check_same_widths(widths_before: list[int], widths_now: list[int]) -> None:
+    """Raise a ValueError unless the hidden layers' widths are those of the scans before."""
+    if widths_now != widths_before:
+        raise ValueError(
+            f"the model's hidden layers changed since the first scan (widths {widths_before}, "
+            f"now {widths_now}); a monitor follows one set of units: start a new monitor for "
+            f"the changed model")

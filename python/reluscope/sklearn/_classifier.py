@@ -35,10 +35,11 @@ class MLPClassifier(ClassifierMixin, MLPEstimatorBase):
 
     def fit(self, X, y):
         """Train a new network for ``max_iter`` epochs on (X, y); return self."""
-        x, y = validate_data(self, X, y, dtype=np.float32)
-        check_classification_targets(y)
-        encoder = LabelEncoder().fit(y)
-        self._train(x, encoder.transform(y), len(encoder.classes_), incremental=False)
+        with self._input_attributes_kept_on_failure():
+            x, y = validate_data(self, X, y, dtype=np.float32)
+            check_classification_targets(y)
+            encoder = LabelEncoder().fit(y)
+            self._train(x, encoder.transform(y), len(encoder.classes_), incremental=False)
         self._label_encoder = encoder
         self.classes_ = encoder.classes_
         return self
@@ -56,16 +57,18 @@ class MLPClassifier(ClassifierMixin, MLPEstimatorBase):
         if first_call and classes is None:
             raise ValueError("classes must be given on the first call to partial_fit: "
                              "every label the model will see, e.g. np.unique(y_all)")
-        x, y = validate_data(self, X, y, dtype=np.float32, reset=first_call)
-        check_classification_targets(y)
-        if first_call:
-            encoder = LabelEncoder().fit(np.asarray(classes))
-        else:
-            encoder = self._label_encoder
-            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-                raise ValueError(f"classes={classes!r} differs from the classes of the "
-                                 f"first call, classes_={self.classes_!r}")
-        self._train(x, encoder.transform(y), len(encoder.classes_), incremental=True)
+        with self._input_attributes_kept_on_failure():
+            x, y = validate_data(self, X, y, dtype=np.float32, reset=first_call)
+            check_classification_targets(y)
+            if first_call:
+                encoder = LabelEncoder().fit(np.asarray(classes))
+            else:
+                encoder = self._label_encoder
+                if classes is not None and not np.array_equal(np.unique(classes),
+                                                              self.classes_):
+                    raise ValueError(f"classes={classes!r} differs from the classes of the "
+                                     f"first call, classes_={self.classes_!r}")
+            self._train(x, encoder.transform(y), len(encoder.classes_), incremental=True)
         self._label_encoder = encoder
         self.classes_ = encoder.classes_
         return self

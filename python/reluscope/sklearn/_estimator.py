@@ -8,6 +8,9 @@ into what the loss takes and outputs into predictions.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
@@ -110,6 +113,10 @@ FITTED_ATTRIBUTES_DOC = """
 """
 
 
+# What validate_data sets from X (reset=True).
+_INPUT_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
+
+
 class MLPEstimatorBase(BaseEstimator):
     """The parameters and the training loop of both estimators (see ``PARAMETERS_DOC``)."""
 
@@ -144,6 +151,24 @@ class MLPEstimatorBase(BaseEstimator):
         self.monitor = monitor
         self.monitor_max_samples = monitor_max_samples
         self.verbose = verbose
+
+    @contextlib.contextmanager
+    def _input_attributes_kept_on_failure(self) -> Iterator[None]:
+        """Put ``n_features_in_`` and ``feature_names_in_`` back as they were if the body raises.
+
+        ``validate_data`` sets them from the new ``X`` before training; a fit
+        that fails must leave them describing the data ``model_`` takes.
+        """
+        saved = {name: getattr(self, name) for name in _INPUT_ATTRIBUTES if hasattr(self, name)}
+        try:
+            yield
+        except BaseException:
+            for name in _INPUT_ATTRIBUTES:
+                if name in saved:
+                    setattr(self, name, saved[name])
+                elif hasattr(self, name):
+                    delattr(self, name)
+            raise
 
     def __sklearn_is_fitted__(self) -> bool:
         # Not "any attribute ending in _": a fit that failed may have set

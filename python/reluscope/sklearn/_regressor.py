@@ -33,8 +33,9 @@ class MLPRegressor(RegressorMixin, MLPEstimatorBase):
 
     def fit(self, X, y):
         """Train a new network for ``max_iter`` epochs on (X, y); return self."""
-        x, targets = self._validated(X, y, reset=True)
-        self._train(x, targets, targets.shape[1], incremental=False)
+        with self._input_attributes_kept_on_failure():
+            x, targets = self._validated(X, y, reset=True)
+            self._train(x, targets, targets.shape[1], incremental=False)
         self.n_outputs_ = targets.shape[1]
         return self
 
@@ -46,11 +47,12 @@ class MLPRegressor(RegressorMixin, MLPEstimatorBase):
         at the next ``fit``, except ``batch_size``, read at each call.
         """
         first_call = not hasattr(self, "model_")
-        x, targets = self._validated(X, y, reset=first_call)
-        if not first_call and targets.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {targets.shape[1]} target columns but the model was "
-                             f"trained on {self.n_outputs_}")
-        self._train(x, targets, targets.shape[1], incremental=True)
+        with self._input_attributes_kept_on_failure():
+            x, targets = self._validated(X, y, reset=first_call)
+            if not first_call and targets.shape[1] != self.n_outputs_:
+                raise ValueError(f"y has {targets.shape[1]} target columns but the model was "
+                                 f"trained on {self.n_outputs_}")
+            self._train(x, targets, targets.shape[1], incremental=True)
         self.n_outputs_ = targets.shape[1]
         return self
 

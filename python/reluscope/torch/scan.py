@@ -54,8 +54,27 @@ def scan(module: nn.Module, batches, *, dormancy: bool = True) -> ScanReport:
     The module runs in eval mode (each submodule's mode is restored after),
     under ``torch.no_grad()``, on its own device; the counts are kept there in
     torch ops, and no batch's activations outlive it.
+
+    Raises
+    ------
+    ValueError
+        When some site's pre-activation is NaN on some sample (NaN inputs or
+        parameters, or an overflow): a NaN never fires, so its units would
+        pass for dead, as ``reluscope.scan`` refuses too. (The PyTorch
+        ``DeadUnitMonitor`` still scans a network that diverged, and counts a
+        NaN as not firing.)
     """
-    return scan_sites(module, batches, dormancy=dormancy).report
+    report = scan_sites(module, batches, dormancy=dormancy).report
+    for layer in report.layers:
+        # A unit's maximum is NaN when any of its pre-activations is (torch.maximum
+        # and amax propagate NaN).
+        nan_units = np.isnan(layer.max_pre_activation)
+        if nan_units.any():
+            raise ValueError(
+                f"site {layer.label!r} has NaN pre-activations in {int(nan_units.sum())} of its "
+                f"{layer.n_units} units (NaN inputs or parameters, or an overflow); a NaN "
+                f"never fires, so those units would pass for dead")
+    return report
 
 
 @dataclass
