@@ -88,6 +88,7 @@ def test_bad_regression_targets(model, y, message):
     (lambda: rs.set_num_threads(0), "number of threads must be >= 1"),
     (lambda: rs.Adam(betas=0.9), r"betas must be a pair \(beta1, beta2\), got 0.9"),
     (lambda: rs.Adam(betas="ab"), "betas must be a pair"),
+    (lambda: rs.Adam(betas=np.array([[0.9, 0.99]])), "betas must be a pair"),
     (lambda: rs.MLP([4, 5, 3], seed=-1), "seed must be None, an int >= 0"),
     (lambda: rs.ReDo(init="nope"), "unknown init 'nope'"),
 ])
@@ -126,9 +127,11 @@ def test_resetting_elements_that_are_not_there_changes_nothing(model, optimizer)
     before = [[b.copy() for b in state.buffers()] for state in optimizer.state]
     cohorts = getattr(optimizer, "cohort_start", None)
     version = optimizer.version
-    for args, error, message in [((4, 0), ValueError, "param_index must be below 4"),
-                                 ((-1, 0), ValueError, "param_index must be >= 0"),
-                                 ((0, (9, 0)), IndexError, r"does not address params\[0\]")]:
+    for args, error, message in [
+            ((4, 0), ValueError, "param_index 4 is out of range for 4 parameters with state"),
+            ((-5, 0), ValueError, "param_index -5 is out of range for 4"),
+            ((0.0, 0), TypeError, "param_index must be an integer"),
+            ((0, (9, 0)), IndexError, r"does not address params\[0\]")]:
         with pytest.raises(error, match=message):
             optimizer.reset_elements(*args)
     after = [[b.copy() for b in state.buffers()] for state in optimizer.state]
@@ -145,9 +148,11 @@ def test_monitor_queries_name_a_bad_layer_scan_or_epoch():
     assert monitor.layer_table() == "No scans yet."
     assert monitor.at_risk(0).size == 0
     monitor.observe(0, rs.MLP([4, 5, 3], seed=0))
-    with pytest.raises(ValueError, match=r"layer must be below 1 \(the scans' hidden layers\)"):
+    with pytest.raises(ValueError, match="layer 1 is out of range for 1 hidden layers"):
         monitor.margins(1)
-    with pytest.raises(ValueError, match="scan_index 3 is out of range: there are 1 scans"):
+    with pytest.raises(ValueError, match="layer -2 is out of range for 1 hidden layers"):
+        monitor.at_risk(-2)
+    with pytest.raises(ValueError, match="scan_index 3 is out of range for 1 scans"):
         monitor.dead_unit_labels(3)
     with pytest.raises(TypeError, match="epoch must be an integer"):
         monitor.died_in("1")
@@ -155,6 +160,37 @@ def test_monitor_queries_name_a_bad_layer_scan_or_epoch():
         monitor.observe("1", rs.MLP([4, 5, 3], seed=0))
     assert monitor.history.epochs == [0]
     assert monitor.margins(0).shape == (1, 5) and monitor.dead_unit_labels(-1) == [{}]
+    np.testing.assert_array_equal(monitor.margins(-1), monitor.margins(0))
+
+
+def test_adam_takes_betas_as_any_pair():
+    for betas in ((0.8, 0.9), [0.8, 0.9], np.array([0.8, 0.9])):
+        adam = rs.Adam(betas=betas)
+        assert (adam.beta1, adam.beta2) == (np.float32(0.8), np.float32(0.9))
+
+
+def test_resetting_elements_counts_negative_parameter_indices_from_the_end(model):
+    optimizer = rs.SGD(lr=0.1, momentum=0.9)
+    rs.Trainer(model, optimizer=optimizer).fit(GOOD_X, GOOD_Y, verbose=False)
+    assert np.any(optimizer.state[-1].velocity != 0)
+    optimizer.reset_elements(-1, slice(None))
+    assert np.all(optimizer.state[3].velocity == 0) and np.any(optimizer.state[2].velocity != 0)
+
+
+def test_save_checkpoint_takes_none_for_no_callbacks_and_names_a_lone_one(trainer, tmp_path):
+    trainer.save_checkpoint(tmp_path / "none.npz", None)
+    assert rs.Trainer.load_checkpoint(tmp_path / "none.npz")[1] == []
+    with pytest.raises(TypeError, match="wrap a single one"):
+        trainer.save_checkpoint(tmp_path / "lone.npz", rs.DeadUnitMonitor(GOOD_X))
+    assert not (tmp_path / "lone.npz").exists()
+
+
+def test_a_seed_numpy_refuses_is_named_for_the_digits_too():
+    pytest.importorskip("sklearn")
+    from reluscope import datasets
+
+    with pytest.raises(ValueError, match="seed must be None, an int >= 0"):
+        datasets.load_digits(seed=-1)
 
 
 @pytest.mark.parametrize("weights,message", [

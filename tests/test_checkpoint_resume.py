@@ -234,13 +234,13 @@ def test_a_trainer_pickles_after_training_and_goes_on_identically():
 
 
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
-@pytest.mark.parametrize("change", ["narrower", "one more layer"])
+@pytest.mark.parametrize("change", ["narrower", "one more layer", "a first hidden layer"])
 def test_a_checkpoint_saved_after_the_layers_changed_resumes_as_the_run_goes_on(
         tmp_path, optimizer, change):
     # The next step starts the state of a changed layer afresh (optimizer
     # moments, unit statistics); the checkpoint holds what that step will see.
     x, y = digits_like(120)
-    model = rs.MLP([64, 32, 10], seed=0)
+    model = rs.MLP([64, 10] if change == "a first hidden layer" else [64, 32, 10], seed=0)
     trainer = rs.Trainer(model, optimizer=OPTIMIZERS[optimizer](), batch_size=30, seed=0)
     trainer.fit(x, y, epochs=1, verbose=False)
     rng = np.random.default_rng(1)
@@ -248,9 +248,13 @@ def test_a_checkpoint_saved_after_the_layers_changed_resumes_as_the_run_goes_on(
         model.layers[0].weight = rng.normal(0, 0.1, (64, 16)).astype(np.float32)
         model.layers[0].bias = np.zeros(16, np.float32)
         model.layers[1].weight = rng.normal(0, 0.1, (16, 10)).astype(np.float32)
-    else:
+    elif change == "one more layer":
         model.layers.insert(1, rs.Dense(rng.normal(0, 0.1, (32, 32)).astype(np.float32),
                                         np.zeros(32, np.float32), model.layers[0].activation))
+    else:  # the model had no hidden layer, so no unit statistics
+        relu = rs.MLP([2, 2, 2]).layers[0].activation
+        model.layers.insert(0, rs.Dense(rng.normal(0, 0.1, (64, 64)).astype(np.float32),
+                                        np.zeros(64, np.float32), relu))
     trainer.save_checkpoint(tmp_path / "changed.npz")
     resumed, _ = rs.Trainer.load_checkpoint(tmp_path / "changed.npz")
     trainer.fit(x, y, epochs=1, verbose=False)

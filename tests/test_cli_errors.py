@@ -83,6 +83,12 @@ def npy_bytes(array):
     return stream.getvalue()
 
 
+def npz_bytes(**arrays):
+    stream = io.BytesIO()
+    np.savez(stream, **arrays)
+    return stream.getvalue()
+
+
 def huge_npy_header():
     """A .npy header for 8e12 float64 values (64 TB), and no data."""
     stream = io.BytesIO()
@@ -103,6 +109,8 @@ def huge_npy_header():
     ("truncated.npy", lambda p: p.write_bytes(npy_bytes(np.ones((50, 2)))[:100]),
      "cannot be read as a .npy file"),
     ("latin1.csv", lambda p: p.write_bytes(b"1,2\n\xe9,3\n"), "cannot be read as a .csv"),
+    ("archive.npy", lambda p: p.write_bytes(npz_bytes(a=np.ones((5, 2)))),
+     "is an .npz archive, not a .npy array"),
 ])
 def test_unusable_data_is_one_line(capsys, tmp_path, name, write, text):
     path = tmp_path / name

@@ -158,7 +158,7 @@ def test_known_cpus_map_to_their_profiles(vendor, family, model, flags, expected
 
 @pytest.mark.parametrize("args,error,message", [
     ((None, 25, 1, AVX2), TypeError, "vendor must be a CPUID vendor string"),
-    (("AuthenticAMD", "25", 1, AVX2), TypeError, "family must be an integer"),
+    (("AuthenticAMD", "25h", 1, AVX2), TypeError, "family must be an integer"),
     (("AuthenticAMD", 25, -1, AVX2), ValueError, "model must be >= 0"),
     (("AuthenticAMD", 2**40, 1, AVX2), ValueError, "family must be at most 65535"),
     (("AuthenticAMD", 25, 1, "avx2"), TypeError, "not one string"),
@@ -167,6 +167,10 @@ def test_known_cpus_map_to_their_profiles(vendor, family, model, flags, expected
 def test_a_bad_cpu_description_is_named(args, error, message):
     with pytest.raises(error, match=message):
         rs.cpu_profile_for(*args)
+
+
+def test_family_and_model_may_be_given_as_proc_cpuinfo_shows_them():
+    assert rs.cpu_profile_for("AuthenticAMD", "25", "1", AVX2) == "zen3"
 
 
 def test_every_profile_named_by_detection_exists():

@@ -295,3 +295,19 @@ def test_fit_refuses_a_monitor_of_other_units_before_training(rng):
         trainer.fit(x, y, epochs=1, callbacks=[monitor], verbose=False)
     assert trainer.steps_done == 0
     assert all(np.array_equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_a_history_refuses_a_scan_of_other_units_before_booking_it():
+    # The PyTorch monitor records scans it takes itself: this is its only guard.
+    from reluscope.layer_weights import HiddenLayerWeights
+    from reluscope.unit_history import UnitHistory
+
+    x = np.random.default_rng(0).normal(size=(40, 5)).astype(np.float32)
+    history = UnitHistory(None)
+    first = rs.MLP([5, 8, 8, 3], seed=0)
+    history.record(0, 0, rs.scan(first, x), HiddenLayerWeights.of_mlp(first), [])
+    changed = rs.MLP([5, 8, 10, 3], seed=0)
+    changed.layers[1].bias[:] = -100.0
+    with pytest.raises(ValueError, match=r"widths \[8, 8\], now \[8, 10\]"):
+        history.record(1, 5, rs.scan(changed, x), HiddenLayerWeights.of_mlp(changed), [])
+    assert history.epochs == [0] and history.deaths == [] and len(history.reports) == 1

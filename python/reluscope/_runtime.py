@@ -79,8 +79,8 @@ def cpu_profile_for(vendor: str, family: int, model: int, flags: Iterable[str]) 
     if not isinstance(vendor, str):
         raise TypeError(f"vendor must be a CPUID vendor string such as 'AuthenticAMD', "
                         f"got {vendor!r}")
-    numbers = {"family": nonnegative_int(family, "family"),
-               "model": nonnegative_int(model, "model")}
+    numbers = {"family": nonnegative_int(_decimal(family), "family"),
+               "model": nonnegative_int(_decimal(model), "model")}
     for name, value in numbers.items():
         if value > _LARGEST_CPUID_NUMBER:
             raise ValueError(f"{name} must be at most {_LARGEST_CPUID_NUMBER} (CPUID's range), "
@@ -92,6 +92,13 @@ def cpu_profile_for(vendor: str, family: int, model: int, flags: Iterable[str]) 
         if not isinstance(flag, str):
             raise TypeError(f"flags must be strings such as 'avx2', got {flag!r}")
     return _core.profile_for(vendor, numbers["family"], numbers["model"], names)
+
+
+def _decimal(value):
+    """``value``, or the int a string of decimal digits spells ("25", as /proc/cpuinfo shows it)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value
 
 
 # CPUID's family (base 4 bits plus extended 8) and model (4 plus 4) fit in 9 and 8

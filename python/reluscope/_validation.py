@@ -226,6 +226,20 @@ def generator(seed, name: str = "seed") -> np.random.Generator:
             f"SeedSequence, BitGenerator or Generator; got {seed!r} ({error})") from None
 
 
+def index_into(value, length: int, name: str, what: str) -> int:
+    """``value`` as an index into ``length`` items (negative ones from the end), normalised to >= 0.
+
+    Raises a TypeError for a non-integer and a ValueError, naming ``name`` and
+    ``what`` the items are, for an index out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    index = int(value)
+    if not -length <= index < length:
+        raise ValueError(f"{name} {index} is out of range for {length} {what}")
+    return index % length
+
+
 def nonnegative_int(value, name: str) -> int:
     """Return ``value`` as an int >= 0, or raise naming ``name``."""
     return _int_at_least(value, name, 0)

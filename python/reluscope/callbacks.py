@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,26 @@ class Callback:
 
     def on_train_end(self, trainer: Trainer) -> None:
         """Act once after the last epoch, also when training diverged (here: nothing)."""
+
+
+def callback_list(callbacks: Iterable[Callback] | None) -> list[Callback]:
+    """``callbacks`` as a list (None: none); a TypeError for anything but callbacks.
+
+    A lone callback (not in a list) gets an error that says to wrap it.
+    """
+    if isinstance(callbacks, Callback):
+        raise TypeError("callbacks must be a list of callbacks; wrap a single one: "
+                        f"callbacks=[{type(callbacks).__name__}(...)]")
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable):
+        raise TypeError(f"callbacks must be a list of reluscope.Callback, got {callbacks!r}")
+    listed = list(callbacks)
+    for i, callback in enumerate(listed):
+        if not isinstance(callback, Callback):
+            raise TypeError(f"callbacks[{i}] must be a reluscope.Callback, "
+                            f"got {type(callback).__name__}")
+    return listed
 
 
 @dataclass

@@ -40,7 +40,7 @@ import numpy as np
 
 from ._archive import read_archive, translated_errors, write_archive
 from ._rng_state import generator_from_state, generator_state
-from .callbacks import Callback, CallbackState
+from .callbacks import Callback, CallbackState, callback_list
 from .errors import CheckpointError
 from .model_file import describe_model, rebuild_model
 from .monitor import DeadUnitMonitor
@@ -103,10 +103,10 @@ def check_savable(trainer: Trainer, callbacks: Iterable[Callback]) -> list[str]:
     return names
 
 
-def save_checkpoint(trainer: Trainer, path: PathLike, callbacks: Iterable[Callback] = (), *,
+def save_checkpoint(trainer: Trainer, path: PathLike, callbacks: Iterable[Callback] | None = (), *,
                     reason: str = "requested") -> str:
     """Write ``trainer`` and ``callbacks`` to ``path`` (atomically); return the path."""
-    callbacks = list(callbacks)
+    callbacks = callback_list(callbacks)
     names = check_savable(trainer, callbacks)
     trainer.flush_last_firing()
     model, arrays = describe_model(trainer.model, "model/")
@@ -287,9 +287,8 @@ def _describe_trainer(trainer: Trainer) -> tuple[dict, dict]:
     arrays: dict[str, np.ndarray] = {}
     # As the next step would keep them: a hidden layer whose width changed since
     # the last step starts its statistics afresh (tracking.stats_for).
-    unit_stats = (stats_for(trainer.unit_stats,
-                            [layer.fan_out for layer in trainer.model.hidden_layers])
-                  if trainer.unit_stats else [])
+    unit_stats = stats_for(trainer.unit_stats,
+                           [layer.fan_out for layer in trainer.model.hidden_layers])
     for i, stats in enumerate(unit_stats):
         prefix = f"trainer/unit_stats/{i}/"
         arrays[prefix + "firing_counts"] = stats.firing_counts

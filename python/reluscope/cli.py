@@ -158,6 +158,9 @@ def _load_points(path: str):
         what = "a .npy file" if is_npy else "a .csv of numbers"
         raise ValueError(f"--data {path} cannot be read as {what}: "
                          f"{' '.join(str(error).split()) or type(error).__name__}") from None
+    if not isinstance(data, np.ndarray):  # np.load read an .npz archive
+        data.close()
+        raise ValueError(f"--data {path} is an .npz archive, not a .npy array")
     if data.dtype.kind not in "biuf":
         raise ValueError(f"--data {path} holds {data.dtype} values, not real numbers")
     if data.ndim == 0 or data.shape[0] == 0:

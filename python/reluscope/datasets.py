@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._validation import generator
+
 if TYPE_CHECKING:
     from ._typing import PathLike
 
@@ -41,7 +43,7 @@ def load_digits(test_fraction: float = 0.25,
     digits = _require_sklearn().load_digits()
     x = (digits.data / 16.0).astype(np.float32)
     y = digits.target.astype(np.int64)
-    order = np.random.default_rng(seed).permutation(len(y))
+    order = generator(seed).permutation(len(y))
     n_test = int(round(test_fraction * len(y)))
     test, train = order[:n_test], order[n_test:]
     return x[train], y[train], x[test], y[test]

@@ -40,14 +40,13 @@ from __future__ import annotations
 
 import operator
 import weakref
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _core
-from ._validation import float32_hyperparameter, nonnegative_int
+from ._validation import float32_hyperparameter, index_into, nonnegative_int
 
 if TYPE_CHECKING:
     from .model import MLP
@@ -195,11 +194,9 @@ class Optimizer:
 
     def _state_of(self, param_index, index):
         """Return the state of ``params[param_index]``, once ``index`` is known to address it."""
-        param_index = nonnegative_int(param_index, "param_index")
         assert self.state is not None  # the callers return early without state
-        if param_index >= len(self.state):
-            raise ValueError(f"param_index must be below {len(self.state)} (the parameters "
-                             f"with state), got {param_index}")
+        param_index = index_into(param_index, len(self.state), "param_index",
+                                 "parameters with state")
         state = self.state[param_index]
         shape = state.buffers()[0].shape
         try:
@@ -359,7 +356,7 @@ class Adam(Optimizer):
                  warmup_steps: int = 0) -> None:
         super().__init__(lr, clip_norm=clip_norm, warmup_steps=warmup_steps)
         self.cohort_start = np.zeros(1, dtype=np.int64)
-        if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) or len(betas) != 2:
+        if isinstance(betas, (str, bytes)) or np.ndim(betas) != 1 or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.beta1, self.beta2 = betas
         self.eps = eps

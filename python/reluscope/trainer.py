@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from . import _core
 from ._validation import as_features, generator, positive_int
-from .callbacks import Callback
+from .callbacks import Callback, callback_list
 from .errors import NonFiniteActivations, TrainingDiverged
 from .layer_stream import nonfinite_parameter, stream_layers
 from .losses import get_loss
@@ -252,14 +252,7 @@ class Trainer:
         x = as_features(x, "x", self.model.n_features)
         targets = self.loss.prepare_targets(y, x.shape[0], self.model.n_outputs)
         epochs = positive_int(epochs, "epochs")
-        if isinstance(callbacks, Callback):
-            raise TypeError("callbacks must be a list of callbacks; wrap a single one: "
-                            f"callbacks=[{type(callbacks).__name__}(...)]")
-        callbacks = [] if callbacks is None else list(callbacks)
-        for i, callback in enumerate(callbacks):
-            if not isinstance(callback, Callback):
-                raise TypeError(f"callbacks[{i}] must be a reluscope.Callback, "
-                                f"got {type(callback).__name__}")
+        callbacks = callback_list(callbacks)
         if checkpoint is not None:
             from .checkpoint import check_savable, save_checkpoint
 
@@ -328,7 +321,7 @@ class Trainer:
             self.fit_inputs = None  # the data is the caller's; callbacks are done with it
         return self.history
 
-    def save_checkpoint(self, path: PathLike, callbacks: Iterable[Callback] = ()) -> str:
+    def save_checkpoint(self, path: PathLike, callbacks: Iterable[Callback] | None = ()) -> str:
         """Save this trainer, its model and optimizer, and ``callbacks`` to ``path``.
 
         ``Trainer.load_checkpoint(path)`` gives them back; ``fit`` then goes on

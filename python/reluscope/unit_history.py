@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from ._validation import as_features, finite_float, nonnegative_int, positive_int
+from ._validation import as_features, finite_float, index_into, nonnegative_int, positive_int
 from .callbacks import CallbackState
 from .layer_weights import HiddenLayerWeights, Rectifier
 from .scan import LayerScan, ScanReport, scan
@@ -323,14 +323,13 @@ class UnitHistory:
 
     def _hidden_layer(self, layer) -> int:
         """``layer`` as the index of a hidden layer of the scans, or a ValueError saying why not."""
-        layer = nonnegative_int(layer, "layer")
         if not self.reports:
-            return layer  # nothing scanned yet, nothing to index
-        n_layers = len(self.reports[-1].layers)
-        if layer >= n_layers:
-            raise ValueError(f"layer must be below {n_layers} (the scans' hidden layers), "
-                             f"got {layer}")
-        return layer
+            # Nothing scanned yet: every query has an empty answer, whatever the layer.
+            if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):
+                raise TypeError(f"layer must be an integer, got {layer!r}")
+            return 0
+        return index_into(layer, len(self.reports[-1].layers), "layer",
+                          "hidden layers in the scans")
 
     def at_risk(self, layer: int, window: int = 2, fraction: float = 0.25) -> np.ndarray:
         """Alive units of ``layer`` whose margin is heading to zero.
@@ -357,12 +356,7 @@ class UnitHistory:
         change as the layers below train. With leaky ReLU every such unit is
         ``"inactive"``: it still gets slope x gradient and can recover.
         """
-        if isinstance(scan_index, bool) or not isinstance(scan_index, numbers.Integral):
-            raise TypeError(f"scan_index must be an integer, got {scan_index!r}")
-        if not -len(self.reports) <= scan_index < len(self.reports):
-            raise ValueError(f"scan_index {scan_index} is out of range: there are "
-                             f"{len(self.reports)} scans")
-        report = self.reports[scan_index]
+        report = self.reports[index_into(scan_index, len(self.reports), "scan_index", "scans")]
         if self.leaky:
             return [{int(u): "inactive" for u in layer.dead_units} for layer in report.layers]
         return [{int(u): "permanent" if layer.index == 0 else "tentative"

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import _files, _strict_json
 from .._core import __version__
+from .._validation import generator
 
 # Version of the experiments' JSON layout; bumped when a field changes meaning.
 SCHEMA_VERSION = 1
@@ -32,7 +33,7 @@ def load_data(dataset: str = "auto", max_train: int | None = None, seed: int = 0
     else:
         raise ValueError(f"dataset must be 'auto', 'digits' or 'fashion-mnist', got {dataset!r}")
     if max_train is not None and x.shape[0] > max_train:
-        rng = np.random.default_rng(seed)
+        rng = generator(seed)
         keep = np.sort(rng.choice(x.shape[0], max_train, replace=False))
         x, y = x[keep], y[keep]
         keep = np.sort(rng.choice(x_test.shape[0], min(max_train, x_test.shape[0]),
