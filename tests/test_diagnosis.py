@@ -28,6 +28,23 @@ def test_mask_death_is_found():
     assert json.loads(json.dumps(report.to_dict()))["verdict"] == "mask death"
 
 
+@pytest.mark.parametrize("activation,options", [("leaky_relu", {}), ("identity", {}),
+                                                ("leaky_relu", {"negative_slope": 0.0})])
+def test_only_an_activation_that_zeroes_negatives_can_mask_the_signal(activation, options):
+    # Every pre-activation of the hidden layer is about -100: no unit fires.
+    x = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    model = rs.MLP([3, 4, 2], activation=activation, seed=0, bias_init=-100.0, **options)
+    report = rs.born_dead(model, x)
+    outputs = model.forward(x)
+    spread = float(np.ptp(outputs, axis=0).max())
+    assert report.scan.layers[0].n_dead == 4
+    if options.get("negative_slope") == 0.0:  # a leaky ReLU of slope 0 is a ReLU
+        assert report.verdict == "mask death" and spread == 0.0
+    else:
+        assert spread > 0.0 and report.output_spread == pytest.approx(spread)
+        assert report.verdict == "alive" and report.fully_dead_layers == []
+
+
 def test_signal_collapse_without_a_dead_layer():
     # Inputs differ by 1e-3; each layer scales differences by 1e-4 while a large
     # bias keeps every unit firing: by the output the samples are equal in float32.

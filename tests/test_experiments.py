@@ -332,3 +332,33 @@ def test_lr_sweep_trend_leaves_out_learning_rates_where_every_run_diverged(tmp_p
     assert trend and not any("1e+30" in line for line in trend)
     pytest.importorskip("matplotlib")
     learning_rate.figure(result).savefig(tmp_path / "sweep.png")
+
+
+def test_a_small_max_train_keeps_an_output_for_every_class():
+    trial = train_trial(0.1, 0, dataset="digits", hidden=(4,), epochs=1, max_train=20)
+    assert trial["layer_sizes"] == [64, 4, 10]
+    assert np.isfinite(trial["test_loss"])
+
+
+def test_a_run_whose_scan_overflows_between_steps_is_marked_diverged():
+    # Every step is finite, but the weights after the second epoch overflow float32
+    # on the data at the monitor's scan.
+    trial = train_trial(1e8, 0, dataset="digits", hidden=(32, 32), epochs=3, batch_size=4000,
+                        max_train=None)
+    assert trial["diverged"] is not None
+    assert "the scan after epoch" in trial["diverged"]["message"]
+    assert trial["epochs_run"] == trial["diverged"]["epoch"]
+
+
+def test_init_study_table_names_its_own_stack_and_refuses_no_inits():
+    result, _ = initialization.init_study(inits=[("he", "he_normal", {})], dataset="digits",
+                                          n_samples=5, width=3, relu_layers=1)
+    assert "linear 3 then 1 ReLU layer of 3" in initialization.table(result).splitlines()[0]
+    with pytest.raises(ValueError, match="inits must name at least one initializer"):
+        initialization.init_study(inits=[], dataset="digits", n_samples=5)
+
+
+def test_compare_remedies_refuses_no_remedies():
+    with pytest.raises(ValueError, match="remedies must name at least one remedy"):
+        remedies.compare_remedies(seeds=[0], remedies={}, dataset="digits", hidden=[2],
+                                  epochs=1, n_jobs=1)

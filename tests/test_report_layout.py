@@ -89,3 +89,14 @@ def test_one_scan_without_pre_activation_samples_still_draws(recwarn):
     page = report_page([("one scan", monitor)])
     assert page.count("data:image/png;base64,") == 4
     assert not [w for w in recwarn if "matplotlib" in str(w.filename)]
+
+
+def test_a_model_without_hidden_layers_gets_a_report_without_layer_plots(tmp_path):
+    x = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    monitor = rs.DeadUnitMonitor(x)
+    monitor.observe(0, rs.MLP([3, 2], seed=0))
+    path = monitor.to_html(tmp_path / "report.html")
+    with open(path, encoding="utf-8") as stream:
+        page = stream.read()
+    assert "Verdict" in page and "Hidden layers at the latest scan" in page
+    assert "<img" not in page

@@ -311,3 +311,31 @@ def test_a_history_refuses_a_scan_of_other_units_before_booking_it():
     with pytest.raises(ValueError, match=r"widths \[8, 8\], now \[8, 10\]"):
         history.record(1, 5, rs.scan(changed, x), HiddenLayerWeights.of_mlp(changed), [])
     assert history.epochs == [0] and history.deaths == [] and len(history.reports) == 1
+
+
+def test_an_output_layer_that_overflows_does_not_fail_the_hidden_layers_scan():
+    x = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    model = rs.MLP([3, 4, 2], seed=0)
+    model.layers[1].weight[:] = 3e38  # only the (unscanned) output layer overflows
+    monitor = rs.DeadUnitMonitor(x)
+    report = monitor.observe(0, model)
+    np.testing.assert_array_equal(report.layers[0].firing_counts,
+                                  rs.scan(model, x).layers[0].firing_counts)
+
+
+def test_an_epoch_whose_scan_fails_books_nothing(rng):
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    model = rs.MLP([4, 6, 3], seed=0)
+    monitor = rs.DeadUnitMonitor(x)
+    trainer = rs.Trainer(model, batch_size=40, track_gradients=True)
+    trainer.fit(x, y, epochs=1, callbacks=[monitor], verbose=False)
+
+    class Overflow(rs.Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            trainer.model.layers[0].weight[:] = 3e38  # finite, but the scan overflows
+
+    with pytest.raises(rs.NonFiniteActivations):
+        trainer.fit(x, y, epochs=1, callbacks=[Overflow(), monitor], verbose=False)
+    assert [e for e, _ in monitor.silent] == monitor.history.epochs[1:] == [1]
+    assert [e for e, _ in monitor.silent_unit_gradients] == [1]

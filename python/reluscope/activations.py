@@ -27,6 +27,15 @@ class Activation:
         """The activation's name, as the C++ kernels know it."""
         return self.kind.name
 
+    @property
+    def zeroes_negatives(self) -> bool:
+        """Whether a negative pre-activation gives 0 (ReLU, leaky ReLU of slope 0).
+
+        Only then can a layer whose units never fire pass no signal at all.
+        """
+        return self.kind == _core.Activation.relu or (
+            self.kind == _core.Activation.leaky_relu and self.negative_slope == 0.0)
+
 
 def get_activation(name: str, negative_slope: float = 0.01) -> Activation:
     """Return the activation called ``name``; ``negative_slope`` is used by leaky_relu only."""

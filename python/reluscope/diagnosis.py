@@ -6,7 +6,10 @@ arXiv:1903.06733):
 
 - **mask death**: some hidden layer has no unit that fires on any sample of x,
   and some of its pre-activations are negative (dead by sign). Every later
-  layer then sees a constant input, so the network is constant.
+  layer then sees a constant input, so the network is constant. Only an
+  activation that maps negatives to 0 (ReLU) does this: a leaky ReLU or
+  identity layer passes its negative pre-activations on, so its units are at
+  most inactive.
 - **signal collapse**: no layer is dead by sign, yet the output does not vary
   across the samples of x in float32: the differences between samples have
   been squeezed below float32 resolution on the way through the layers. This
@@ -167,13 +170,14 @@ def born_dead(model: Any, x: npt.ArrayLike, *,
     report = ScanReport([LayerScan(i, c, m, n) for i, (c, m) in enumerate(zip(counts, maxima))],
                         n)
     fully_dead, underflowed = [], []
+    masks = model.activation.zeroes_negatives
     for layer in report.layers:
         # The rule (rs::layer_verdict, shared with the born-dead experiment's kernel):
         # no unit fires and some pre-activation is negative: dead by sign; none
         # negative: every pre-activation is exactly 0, the signal underflowed.
         verdict = _core.layer_verdict(fires_anywhere=layer.n_dead < layer.n_units,
                                       negative_anywhere=negative_anywhere[layer.index])
-        if verdict == _core.LayerVerdict.dead_by_sign:
+        if verdict == _core.LayerVerdict.dead_by_sign and masks:
             fully_dead.append(layer.index)
         elif verdict == _core.LayerVerdict.underflowed and not fully_dead:
             underflowed.append(layer.index)

@@ -85,15 +85,23 @@ class DeadUnitMonitor(Callback, MonitorReadout):
                          trainer.unit_stats)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
-        """Scan the model after the epoch and certify the deaths the scan shows."""
+        """Scan the model after the epoch and certify the deaths the scan shows.
+
+        The epoch's silent units are booked only once its scan succeeded: a scan
+        that raises leaves the monitor as it was.
+        """
+        silent = gradients = None
         if trainer.track_firing:
-            self.silent.append((epoch, [np.flatnonzero(c == 0) for c in trainer.firing_counts]))
+            silent = (epoch, [np.flatnonzero(c == 0) for c in trainer.firing_counts])
             if trainer.track_gradients:
-                self.silent_unit_gradients.append((epoch, [
-                    _gradient_evidence(counts, magnitude) for counts, magnitude in
-                    zip(trainer.firing_counts, trainer.gradient_magnitude)]))
+                gradients = (epoch, [_gradient_evidence(counts, magnitude) for counts, magnitude
+                                     in zip(trainer.firing_counts, trainer.gradient_magnitude)])
         self.observe(epoch, trainer.model, trainer.steps_done, trainer.unit_stats,
                      optimizer=trainer.optimizer)
+        if silent is not None:
+            self.silent.append(silent)
+        if gradients is not None:
+            self.silent_unit_gradients.append(gradients)
 
     def observe(self, epoch: int, model: Any, step: int = 0,
                 unit_stats: list[UnitStats] | None = None, *,

@@ -41,6 +41,8 @@ def plot_rows(monitors) -> list[PlotRow]:
     """Return the report's plots of ``monitors`` (each with at least one scan), a row per kind."""
     figure_cls = figure_class()
     shared = SharedAxes(monitors)
+    if not shared.widths:
+        return []  # no hidden layer in any run: nothing to draw per layer
     with page_fonts():
         return [
             PlotRow("Dead units per hidden layer, by epoch (red: dead; the same axes in "

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from ._validation import as_features, finite_float, index_into, nonnegative_int, positive_int
 from .callbacks import CallbackState
+from .layer_stream import stream_layers
 from .layer_weights import HiddenLayerWeights, Rectifier
 from .scan import LayerScan, ScanReport, scan
 
@@ -293,8 +294,15 @@ class UnitHistory:
         """
         assert self.x is not None  # called from observe, after check_model
         rng = np.random.default_rng(0)
-        samples = []
-        for pre_activation, _ in model.forward_layers(self.x[:rows])[:-1]:
+        samples: list[np.ndarray] = []
+        # The hidden layers only: the scan, which succeeded, covers no more, and an
+        # output layer that overflows must not fail it.
+        first_rows = self.x[:rows]
+        if not model.hidden_layers:
+            return samples
+        for _, _, pre_activation, _ in stream_layers(model.hidden_layers, first_rows,
+                                                     max(first_rows.shape[0], 1),
+                                                     keep_pre=True):
             flat = pre_activation.ravel()
             if flat.size > values:
                 flat = rng.choice(flat, values, replace=False)

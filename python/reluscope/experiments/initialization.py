@@ -87,6 +87,9 @@ def init_study(inits=DEFAULT_INITS, dataset: str = "auto", n_samples: int = 1000
     relu_layers = positive_int(relu_layers, "relu_layers")
     seed = nonnegative_int(seed, "seed")
     violin_values = positive_int(violin_values, "violin_values")
+    inits = list(inits)
+    if not inits:
+        raise ValueError("inits must name at least one initializer: (label, name, parameters)")
     name, x, _, _, _ = load_data(dataset, seed=seed)
     rng = np.random.default_rng(seed)
     x = np.ascontiguousarray(x[np.sort(rng.choice(x.shape[0], min(n_samples, x.shape[0]),
@@ -142,8 +145,11 @@ def findings(rows: list) -> list[str]:
 
 def table(result: dict) -> str:
     """Format the init study's result as a text table, one row per init and layer."""
-    lines = [(f"Init study: {result['parameters']['n_samples']} {result['parameters']['dataset']}"
-             " samples, one forward pass, linear 100 then 5 ReLU layers of 100"),
+    parameters = result["parameters"]
+    width, relu_layers = parameters["width"], parameters["relu_layers"]
+    lines = [(f"Init study: {parameters['n_samples']} {parameters['dataset']} samples, one "
+              f"forward pass, linear {width} then {relu_layers} ReLU "
+              f"layer{'s' if relu_layers != 1 else ''} of {width}"),
              f"{'init':<12} {'layer':>5} {'mean':>10} {'std':>10} {'zeros':>7} {'dead':>5}"]
     for row in result["inits"]:
         for layer in row["layers"]:

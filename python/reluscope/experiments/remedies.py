@@ -42,6 +42,8 @@ def compare_remedies(lr: float = 0.5, seeds=(0, 1, 2), remedies=None, dataset: s
                      max_train: int | None = 4000, n_jobs: int = -1) -> dict:
     """Train every (remedy, seed) pair; returns per-remedy means and every trial."""
     remedies = dict(DEFAULT_REMEDIES if remedies is None else remedies)
+    if not remedies:
+        raise ValueError("remedies must name at least one remedy: {name: train_trial changes}")
     seeds = check.seeds(seeds)
     lr = check.learning_rate(lr)
     hidden = check.positive_ints(hidden, "hidden")

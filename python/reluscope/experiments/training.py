@@ -42,8 +42,10 @@ def train_trial(lr: float, seed: int, dataset: str = "auto", hidden=(128, 128, 1
     from .. import get_num_threads
 
     name, x, y, x_test, y_test = cached_data(dataset, max_train, data_seed)
-    model = MLP([x.shape[1], *hidden, int(y.max()) + 1], activation=activation, init=init,
-                seed=seed)
+    # One output per class of the whole dataset: a small max_train may draw a
+    # training subset that lacks the largest label the test set holds.
+    n_classes = int(max(y.max(), y_test.max())) + 1
+    model = MLP([x.shape[1], *hidden, n_classes], activation=activation, init=init, seed=seed)
     opt: Optimizer
     if optimizer == "sgd":
         opt = SGD(lr=lr, momentum=momentum, clip_norm=clip_norm, warmup_steps=warmup_steps)
@@ -66,6 +68,11 @@ def train_trial(lr: float, seed: int, dataset: str = "auto", hidden=(128, 128, 1
         trainer.fit(x, y, epochs=epochs, callbacks=callbacks, verbose=False)
     except TrainingDiverged as error:
         diverged = {"step": error.step, "epoch": error.epoch, "message": str(error)}
+    except NonFiniteActivations as error:
+        # Every step's loss and update were finite, but the monitor's scan after
+        # the epoch overflows float32 on the data: the run diverged between steps.
+        diverged = {"step": trainer.steps_done, "epoch": trainer.epochs_done,
+                    "message": f"the scan after epoch {trainer.epochs_done} overflows: {error}"}
     sizes = [layer.fan_out for layer in model.hidden_layers]
     final, final_note = monitor.reports[-1], None
     if diverged is not None:
