@@ -338,6 +338,10 @@ def test_a_small_max_train_keeps_an_output_for_every_class():
     trial = train_trial(0.1, 0, dataset="digits", hidden=(4,), epochs=1, max_train=20)
     assert trial["layer_sizes"] == [64, 4, 10]
     assert np.isfinite(trial["test_loss"])
+    assert train_trial(0.1, 0, dataset="digits", hidden=(4,), epochs=1,
+                       max_train=1)["layer_sizes"] == [64, 4, 10]
+    with pytest.raises(ValueError, match="max_train must be >= 1"):
+        train_trial(0.1, 0, dataset="digits", hidden=(4,), epochs=1, max_train=0)
 
 
 def test_a_run_whose_scan_overflows_between_steps_is_marked_diverged():

@@ -54,7 +54,7 @@ def break_bias_shape(model):
 
 
 @pytest.mark.parametrize("damage,error,message", [
-    (break_weight_value, ValueError, r"layers\[0\]\.weight contains NaN or Inf"),
+    (break_weight_value, ValueError, r"layers\[0\]\.weight holds 1 NaN or Inf value"),
     (break_weight_dtype, TypeError, r"layers\[0\]\.weight has dtype float64"),
     (break_bias_shape, ValueError, r"layers\[1\]\.bias has shape \(5,\)"),
 ])

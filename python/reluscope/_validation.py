@@ -232,9 +232,7 @@ def index_into(value, length: int, name: str, what: str) -> int:
     Raises a TypeError for a non-integer and a ValueError, naming ``name`` and
     ``what`` the items are, for an index out of range.
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    index = int(value)
+    index = integer(value, name)
     if not -length <= index < length:
         raise ValueError(f"{name} {index} is out of range for {length} {what}")
     return index % length
@@ -245,9 +243,15 @@ def nonnegative_int(value, name: str) -> int:
     return _int_at_least(value, name, 0)
 
 
-def _int_at_least(value, name: str, low: int) -> int:
+def integer(value, name: str) -> int:
+    """Return ``value`` as an int (numpy integers too, not bools), or raise naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _int_at_least(value, name: str, low: int) -> int:
+    value = integer(value, name)
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
     return int(value)

@@ -24,6 +24,7 @@ import numpy as np
 from ._archive import read_archive, to_exact_json, translated_errors, write_archive
 from .errors import CheckpointError
 from .initializers import INITIALIZERS
+from .layer_stream import nonfinite_parameter
 from .model import MLP
 
 MODEL_FORMAT = "reluscope.model"
@@ -50,11 +51,10 @@ def describe_model(model: MLP, prefix: str = "") -> tuple[dict, dict[str, np.nda
     parameter: a file is written only when loading will take it back.
     """
     model.check_layers()
-    for i, layer in enumerate(model.layers):
-        for name, array in (("weight", layer.weight), ("bias", layer.bias)):
-            if not np.isfinite(array).all():
-                raise ValueError(f"layers[{i}].{name} contains NaN or Inf; a model file holds "
-                                 f"finite parameters only (loading refuses others)")
+    bad_parameter = nonfinite_parameter(model.layers)
+    if bad_parameter is not None:
+        raise ValueError(f"{bad_parameter}; a model file holds finite parameters only "
+                         f"(loading refuses others)")
     notes = []
     init = model.init
     init_params: dict | None = model.init_params

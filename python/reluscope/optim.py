@@ -202,8 +202,10 @@ class Optimizer:
         try:
             state.buffers()[0][index]
         except (IndexError, TypeError) as error:
-            raise type(error)(f"index {index!r} does not address params[{param_index}], of "
-                              f"shape {shape}: {error}") from None
+            shown = (f"an index array of shape {index.shape} ({index.dtype})"
+                     if isinstance(index, np.ndarray) else f"index {index!r}")
+            raise type(error)(f"{shown} does not address params[{param_index}], of shape "
+                              f"{shape}: {error}") from None
         return state
 
     def state_matches(self, params: list[np.ndarray]) -> bool:

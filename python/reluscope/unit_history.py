@@ -9,14 +9,20 @@ never scan.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from ._validation import as_features, finite_float, index_into, nonnegative_int, positive_int
+from ._validation import (
+    as_features,
+    finite_float,
+    index_into,
+    integer,
+    nonnegative_int,
+    positive_int,
+)
 from .callbacks import CallbackState
 from .layer_stream import stream_layers
 from .layer_weights import HiddenLayerWeights, Rectifier
@@ -223,8 +229,8 @@ class UnitHistory:
         """
         epoch, step = nonnegative_int(epoch, "epoch"), nonnegative_int(step, "step")
         previous = self.reports[-1] if self.reports else None
-        if previous is not None:
-            self._check_same_units(previous, report)
+        if previous is not None:  # before anything is booked: a refused scan changes nothing
+            _check_same_widths(_hidden_widths(previous), _hidden_widths(report))
         self.activation = activation
         self._latest_deaths_start = len(self.deaths)
         dead_weights = []
@@ -246,17 +252,6 @@ class UnitHistory:
         self.bias_history.append([np.array(bias, dtype=np.float32) for bias in weights.biases])
         self.weights_before_latest, self.latest_weights = self.latest_weights, weights.copy()
 
-    @staticmethod
-    def _check_same_units(previous: ScanReport, report: ScanReport) -> None:
-        """Raise a ValueError unless ``report`` scans the hidden units ``previous`` did.
-
-        Deaths and revivals compare each unit with itself in the scan before;
-        checked before anything is recorded, so a refused scan leaves the
-        history as it was.
-        """
-        _check_same_widths([len(layer.firing_counts) for layer in previous.layers],
-                           [len(layer.firing_counts) for layer in report.layers])
-
     def check_model(self, model: MLP) -> None:
         """Raise a ValueError unless ``model`` takes the features of x.
 
@@ -269,8 +264,7 @@ class UnitHistory:
             raise ValueError(f"x_scan has {self.x.shape[1]} features but the first layer "
                              f"expects {model.n_features}")
         if self.reports:
-            _check_same_widths([len(layer.firing_counts) for layer in self.reports[-1].layers],
-                               model.layer_sizes[1:-1])
+            _check_same_widths(_hidden_widths(self.reports[-1]), model.layer_sizes[1:-1])
 
     def _note_moved_while_dead(self, epoch: int, index: int, weights: HiddenLayerWeights,
                                dead_now) -> dict:
@@ -332,9 +326,7 @@ class UnitHistory:
     def _hidden_layer(self, layer) -> int:
         """``layer`` as the index of a hidden layer of the scans, or a ValueError saying why not."""
         if not self.reports:
-            # Nothing scanned yet: every query has an empty answer, whatever the layer.
-            if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):
-                raise TypeError(f"layer must be an integer, got {layer!r}")
+            integer(layer, "layer")  # nothing scanned yet: any layer's answer is empty
             return 0
         return index_into(layer, len(self.reports[-1].layers), "layer",
                           "hidden layers in the scans")
@@ -444,8 +436,15 @@ def _weights_settings(weights: HiddenLayerWeights | None) -> dict | None:
             else [r.to_dict() for r in weights.rectifiers]}
 
 
+def _hidden_widths(report: ScanReport) -> list[int]:
+    return [layer.n_units for layer in report.layers]
+
+
 def _check_same_widths(widths_before: list[int], widths_now: list[int]) -> None:
-    """Raise a ValueError unless the hidden layers' widths are those of the scans before."""
+    """Raise a ValueError unless the hidden layers' widths are those of the scans before.
+
+    Deaths and revivals compare each unit with itself in the scan before.
+    """
     if widths_now != widths_before:
         raise ValueError(
             f"the model's hidden layers changed since the first scan (widths {widths_before}, "

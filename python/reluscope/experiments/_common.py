@@ -9,18 +9,19 @@ import numpy as np
 
 from .. import _files, _strict_json
 from .._core import __version__
-from .._validation import generator
+from .._validation import generator, positive_int
 
 # Version of the experiments' JSON layout; bumped when a field changes meaning.
 SCHEMA_VERSION = 1
 
 
 def load_data(dataset: str = "auto", max_train: int | None = None, seed: int = 0):
-    """(name, x_train, y_train, x_test, y_test) for "digits", "fashion-mnist" or "auto".
+    """(name, x_train, y_train, x_test, y_test, n_classes) for "digits", "fashion-mnist" or "auto".
 
     "auto" is Fashion-MNIST when its files are installed, digits otherwise.
-    ``max_train`` keeps a seeded random subset of the training set (the test
-    set is cut to the same size at most), to fit a time budget.
+    ``max_train`` (>= 1) keeps a seeded random subset of the training set (the
+    test set is cut to the same size at most), to fit a time budget;
+    ``n_classes`` is the whole dataset's, which a small subset may not show.
     """
     from .. import datasets
 
@@ -32,6 +33,9 @@ def load_data(dataset: str = "auto", max_train: int | None = None, seed: int = 0
         x, y, x_test, y_test = datasets.load_fashion_mnist()
     else:
         raise ValueError(f"dataset must be 'auto', 'digits' or 'fashion-mnist', got {dataset!r}")
+    n_classes = int(max(y.max(), y_test.max())) + 1
+    if max_train is not None:
+        max_train = positive_int(max_train, "max_train")
     if max_train is not None and x.shape[0] > max_train:
         rng = generator(seed)
         keep = np.sort(rng.choice(x.shape[0], max_train, replace=False))
@@ -39,7 +43,7 @@ def load_data(dataset: str = "auto", max_train: int | None = None, seed: int = 0
         keep = np.sort(rng.choice(x_test.shape[0], min(max_train, x_test.shape[0]),
                                   replace=False))
         x_test, y_test = x_test[keep], y_test[keep]
-    return dataset, x, y, x_test, y_test
+    return dataset, x, y, x_test, y_test, n_classes
 
 
 def result_header(experiment: str, parameters: dict) -> dict:

@@ -90,7 +90,7 @@ def init_study(inits=DEFAULT_INITS, dataset: str = "auto", n_samples: int = 1000
     inits = list(inits)
     if not inits:
         raise ValueError("inits must name at least one initializer: (label, name, parameters)")
-    name, x, _, _, _ = load_data(dataset, seed=seed)
+    name, x, _, _, _, _ = load_data(dataset, seed=seed)
     rng = np.random.default_rng(seed)
     x = np.ascontiguousarray(x[np.sort(rng.choice(x.shape[0], min(n_samples, x.shape[0]),
                                                   replace=False))])

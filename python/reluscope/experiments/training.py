@@ -41,10 +41,9 @@ def train_trial(lr: float, seed: int, dataset: str = "auto", hidden=(128, 128, 1
     """
     from .. import get_num_threads
 
-    name, x, y, x_test, y_test = cached_data(dataset, max_train, data_seed)
-    # One output per class of the whole dataset: a small max_train may draw a
-    # training subset that lacks the largest label the test set holds.
-    n_classes = int(max(y.max(), y_test.max())) + 1
+    name, x, y, x_test, y_test, n_classes = cached_data(dataset, max_train, data_seed)
+    # One output per class of the whole dataset: a small max_train may draw
+    # subsets that lack its largest label.
     model = MLP([x.shape[1], *hidden, n_classes], activation=activation, init=init, seed=seed)
     opt: Optimizer
     if optimizer == "sgd":
