@@ -43,7 +43,8 @@ def settings(prefetch_distances) -> dict:
     def with_prefetch(distance):
         rs.set_cpu_profile(detected)
         tuning = rs.build_info()["gemm_tuning"]
-        _core.set_gemm_tuning(tuning["kc"], tuning["mc_panels"], tuning["nc"], distance)
+        _core.set_gemm_tuning(tuning["kc"], tuning["mc_panels"], tuning["nc"], distance,
+                              tuning["blocks_per_pass"])
 
     for distance in prefetch_distances:
         result[f"{detected} prefetch {distance}"] = lambda d=distance: with_prefetch(d)

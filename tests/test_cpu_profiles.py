@@ -190,7 +190,8 @@ def test_build_info_reports_the_detected_and_selected_profile():
     assert info["detected_cpu_profile"] == rs.cpu_profile_for(cpu.vendor, cpu.family, cpu.model,
                                                               cpu.flags)
     assert info["cpu_profile"] == rs.get_cpu_profile()
-    assert set(info["gemm_tuning"]) == {"kc", "mc_panels", "nc", "prefetch_distance"}
+    assert set(info["gemm_tuning"]) == {"kc", "blocks_per_pass", "mc_panels", "nc",
+                                        "prefetch_distance"}
 
 
 def test_detected_profile_and_its_target_are_used_at_import():
@@ -255,15 +256,18 @@ def test_profile_the_cpu_cannot_run_is_a_runtime_error():
 
 # --- the blocking is a run-time parameter -------------------------------------------
 
-@pytest.mark.parametrize("kc,mc_panels,nc,prefetch_distance", [
-    (1, 1, 32, 0), (100, 1, 64, 4), (257, 3, 96, 0), (1000, 40, 4096, 16)])
+@pytest.mark.parametrize("kc,mc_panels,nc,prefetch_distance,blocks_per_pass", [
+    (1, 1, 32, 0, 1), (100, 1, 64, 4, 1), (257, 3, 96, 0, 1), (1000, 40, 4096, 16, 1),
+    (1, 1, 32, 0, 7), (100, 2, 64, 4, 3), (64, 40, 4096, 0, 4)])
 def test_gemm_is_right_under_unusual_tunings(simd_target, num_threads, rng, kc, mc_panels, nc,
-                                             prefetch_distance):
+                                             prefetch_distance, blocks_per_pass):
     # Blocks smaller than the operands in every dimension: many KC, MC and NC
-    # blocks, ragged last ones, through the fused dense epilogue too.
+    # blocks, ragged last ones, passes of several blocks (a ragged last pass
+    # too), through the fused dense epilogue too.
     try:
-        _core.set_gemm_tuning(kc, mc_panels, nc, prefetch_distance)
+        _core.set_gemm_tuning(kc, mc_panels, nc, prefetch_distance, blocks_per_pass)
         assert _core.gemm_tuning_in_use().kc == kc
+        assert _core.gemm_tuning_in_use().blocks_per_pass == blocks_per_pass
         for m, k, n in [(1, 1, 1), (17, 300, 130), (300, 1000, 17), (130, 257, 300)]:
             a = rng.standard_normal((m, k)).astype(np.float32)
             b = rng.standard_normal((k, n)).astype(np.float32)
@@ -315,16 +319,91 @@ def test_threads_splitting_many_column_blocks_keep_their_packed_panels_apart(sim
 def test_selecting_a_target_ends_a_tuning_set_by_hand():
     before = rs.build_info()["gemm_tuning"]
     try:
-        _core.set_gemm_tuning(64, 2, 128, 3)
-        assert rs.build_info()["gemm_tuning"] == {"kc": 64, "mc_panels": 2, "nc": 128,
+        _core.set_gemm_tuning(64, 2, 128, 3, 5)
+        assert rs.build_info()["gemm_tuning"] == {"kc": 64, "blocks_per_pass": 5,
+                                                  "mc_panels": 2, "nc": 128,
                                                   "prefetch_distance": 3}
     finally:
         _core.select_target(_core.selected_target())
     assert rs.build_info()["gemm_tuning"] == before
 
 
-@pytest.mark.parametrize("kc,mc_panels,nc,prefetch_distance", [
-    (0, 1, 32, 0), (1, 0, 32, 0), (1, 1, 48, 0), (1, 1, 0, 0), (1, 1, 32, -1)])
-def test_impossible_tunings_are_refused(kc, mc_panels, nc, prefetch_distance):
+@pytest.mark.parametrize("kc,mc_panels,nc,prefetch_distance,blocks_per_pass", [
+    (0, 1, 32, 0, 1), (1, 0, 32, 0, 1), (1, 1, 48, 0, 1), (1, 1, 0, 0, 1), (1, 1, 32, -1, 1),
+    (1, 1, 32, 0, 0), (1, 1, 32, 0, -3), (2**12, 1, 32, 0, 2**12 + 1), (2**25, 1, 32, 0, 1),
+    (1, 2**25, 32, 0, 1), (1, 1, 2**25, 0, 1), (1, 1, 32, 2**25, 1),
+    (2**40, 1, 32, 0, 2**40)])
+def test_impossible_tunings_are_refused(kc, mc_panels, nc, prefetch_distance, blocks_per_pass):
+    # Including sizes whose products would overflow the packing buffers' sizes.
+    before = rs.build_info()["gemm_tuning"]
     with pytest.raises(ValueError, match="GEMM tuning needs"):
-        _core.set_gemm_tuning(kc, mc_panels, nc, prefetch_distance)
+        _core.set_gemm_tuning(kc, mc_panels, nc, prefetch_distance, blocks_per_pass)
+    assert rs.build_info()["gemm_tuning"] == before
+
+
+# --- passes of several summation blocks -------------------------------------------
+
+def _products_under(blocks_per_pass, a, b, bias, grad_out):
+    """GEMM in every transposition, dense forward with statistics and dense
+    backward, under KC = 64 and the given blocks per pass."""
+    _core.set_gemm_tuning(64, 2, 96, 0, blocks_per_pass)
+    m, k = a.shape
+    n = b.shape[1]
+    results = []
+    for trans_a, trans_b in itertools.product((False, True), repeat=2):
+        c = np.full((m, n), np.nan, np.float32)
+        _core.gemm(np.ascontiguousarray(a.T) if trans_a else a,
+                   np.ascontiguousarray(b.T) if trans_b else b, c, trans_a, trans_b)
+        results.append(c)
+    pre, out = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
+    counts, maxima = np.zeros(n, np.int64), np.full(n, -np.inf, np.float32)
+    _core.dense_forward(a, b, bias, pre, out, _core.Activation.relu, 0.0, counts, maxima)
+    grads = [np.empty_like(grad_out), np.empty_like(b), np.empty_like(bias), np.empty_like(a)]
+    _core.dense_backward(a, b, pre, grad_out, *grads, _core.Activation.relu, 0.0)
+    return results + [pre, out, counts, maxima] + grads
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (3, 65, 17), (17, 1000, 130), (300, 257, 3),
+                                   (130, 2049, 40)])
+def test_passes_of_several_blocks_give_the_same_bits(simd_target, num_threads, rng, m, k, n):
+    # blocks_per_pass only moves where C is read and written: each KC block's
+    # sum is added to the partial product in the same order, so every product
+    # is the same bit for bit, for inner dimensions of one ragged pass, of
+    # several, and of a last pass shallower than a block.
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    grad_out = rng.standard_normal((m, n)).astype(np.float32)
+    try:
+        one_block = _products_under(1, a, b, bias, grad_out)
+        for blocks_per_pass in (2, 3, 5, 40):
+            got = _products_under(blocks_per_pass, a, b, bias, grad_out)
+            for index, (x, y) in enumerate(zip(got, one_block)):
+                np.testing.assert_array_equal(
+                    x.view(np.int32) if x.dtype == np.float32 else x,
+                    y.view(np.int32) if y.dtype == np.float32 else y,
+                    err_msg=f"result {index}, {blocks_per_pass} blocks per pass")
+    finally:
+        _core.select_target(_core.selected_target())
+
+
+def test_training_is_the_same_with_passes_of_several_blocks(simd_target, num_threads, rng):
+    # The training step's stacked forward and pipelined backward, and the
+    # optimizer after them, under passes of one and of several KC blocks.
+    x = rng.standard_normal((70, 300)).astype(np.float32)
+    y = rng.integers(0, 5, 70)
+    start = rs.MLP([300, 200, 90, 5], init="he_normal", seed=3).get_weights()
+    weights = {}
+    try:
+        for blocks_per_pass in (1, 4):
+            _core.set_gemm_tuning(32, 3, 64, 0, blocks_per_pass)
+            model = rs.MLP.from_weights(start)
+            trainer = rs.Trainer(model, optimizer=rs.SGD(lr=0.05, momentum=0.9), batch_size=35)
+            for _ in range(3):
+                trainer.step(x[:35], y[:35])
+                trainer.step(x[35:], y[35:])
+            weights[blocks_per_pass] = [p.copy() for p in model.parameters()]
+    finally:
+        _core.select_target(_core.selected_target())
+    for got, expected in zip(weights[4], weights[1]):
+        np.testing.assert_array_equal(got.view(np.int32), expected.view(np.int32))

@@ -9,7 +9,8 @@ void bind_cpu_profiles(py::module_& m) {
       .def_readonly("kc", &GemmTuning::kc)
       .def_readonly("mc_panels", &GemmTuning::mc_panels)
       .def_readonly("nc", &GemmTuning::nc)
-      .def_readonly("prefetch_distance", &GemmTuning::prefetch_distance);
+      .def_readonly("prefetch_distance", &GemmTuning::prefetch_distance)
+      .def_readonly("blocks_per_pass", &GemmTuning::blocks_per_pass);
 
   py::class_<CpuProfile>(m, "CpuProfile", "What to run on one micro-architecture.")
       .def_property_readonly("name", [](const CpuProfile& p) { return std::string(p.name); })
@@ -48,10 +49,12 @@ void bind_cpu_profiles(py::module_& m) {
   m.def("gemm_tuning_in_use", &gemm_tuning_in_use, "The GEMM tuning of the target in use.");
   m.def(
       "set_gemm_tuning",
-      [](std::int64_t kc, std::int64_t mc_panels, std::int64_t nc, std::int64_t prefetch_distance) {
-        set_gemm_tuning(GemmTuning{kc, mc_panels, nc, prefetch_distance});
+      [](std::int64_t kc, std::int64_t mc_panels, std::int64_t nc, std::int64_t prefetch_distance,
+         std::int64_t blocks_per_pass) {
+        set_gemm_tuning(GemmTuning{kc, mc_panels, nc, prefetch_distance, blocks_per_pass});
       },
       py::arg("kc"), py::arg("mc_panels"), py::arg("nc"), py::arg("prefetch_distance"),
+      py::arg("blocks_per_pass") = 1,
       "Replace the GEMM tuning of the target in use until the next target or profile is "
       "selected (benchmarks, tests).");
 }

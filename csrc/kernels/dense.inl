@@ -404,8 +404,8 @@ void form_grad_pre(const float* grad_out, const float* pre, float* grad_pre, i64
 // each element of grad_pre = grad_out * act'(pre) is formed here and written
 // into the packed panel, into the bias gradient and (unless grad_pre is null)
 // into grad_pre, the A operand of grad_x = grad_pre @ weight.T. Each panel of
-// a KC block of rows is packed by one thread and the blocks run in order, so
-// the bias sums are the same whatever the thread count. No separate masking pass.
+// a pass of rows is packed by one thread and the passes run in order, so the
+// bias sums are the same whatever the thread count. No separate masking pass.
 template <Activation Act>
 struct MaskedGradientB {
   const float* grad_out;
@@ -416,20 +416,24 @@ struct MaskedGradientB {
   float slope;
   // Row by row across up to kChunkPanels panels at a time, so each row of
   // grad_out and pre is read front to back (see pack_b_panels); the bias sums
-  // of a chunk stay on the stack. Each column's sum runs over the rows of the
-  // KC block in order, from zero, then joins grad_bias: the order it had when
-  // the panels were packed one at a time.
+  // of a chunk stay on the stack. Each column's sum runs over the rows of a
+  // summation block (KC rows) in order, from zero, then joins grad_bias: the
+  // order it had when the panels were packed one at a time and one block per
+  // pass, so passes of several blocks give the same bias gradient.
   static constexpr i64 kChunkPanels = 8;
-  void pack(i64 row0, i64 col0, i64 kc, i64 cols, float* dst, i64 panel_stride) const {
+  void pack(const Pass& pass, i64 col0, i64 cols, float* dst, i64 panel_stride) const {
     for (i64 chunk = 0; chunk < cols; chunk += kChunkPanels * RS_NR) {
       const i64 chunk_cols = min_i64(kChunkPanels * RS_NR, cols - chunk);
-      pack_chunk(row0, col0 + chunk, kc, chunk_cols, dst + chunk / RS_NR * panel_stride,
-                 panel_stride);
+      for (i64 block0 = 0; block0 < pass.depth; block0 += pass.block)
+        pack_block(pass.begin, block0, min_i64(pass.block, pass.depth - block0), col0 + chunk,
+                   chunk_cols, dst + chunk / RS_NR * panel_stride, panel_stride);
     }
   }
-  void pack_chunk(i64 row0, i64 col0, i64 kc, i64 cols, float* dst, i64 panel_stride) const {
+  // Rows [row0 + block0, row0 + block0 + rows) of the pass starting at row0.
+  void pack_block(i64 row0, i64 block0, i64 rows, i64 col0, i64 cols, float* dst,
+                  i64 panel_stride) const {
     alignas(64) float column_sums[kChunkPanels * RS_NR] = {};
-    for (i64 p = 0; p < kc; ++p) {
+    for (i64 p = block0; p < block0 + rows; ++p) {
       const i64 offset = (row0 + p) * units + col0;
       const float* go = grad_out + offset;
       const float* s = pre + offset;

@@ -1,7 +1,7 @@
 // Blocked GEMM driver: five loops around micro_kernel (gemm_microkernel.inl).
 //
-//   for jc over columns of C, NC at a time          (B block: KC x NC, shared)
-//     for pc over the inner dimension, KC at a time
+//   for jc over columns of C, NC at a time          (B block: depth x NC, shared)
+//     for pc over the inner dimension, a pass of KC x blocks_per_pass at a time
 //       pack the B block                            (threads split its panels)
 //       for each task (ic row block of MC rows, group of NR panels)
 //         pack the A block                          (per thread, reused across tasks;
@@ -10,11 +10,15 @@
 //           for ir over MR rows of the block
 //             micro_kernel -> tile -> store_tile
 //
+// The inner dimension is summed in blocks of KC, each block's sum added to the
+// partial product in turn, however many blocks a pass holds (the micro-kernel
+// adds them to its tile; gemm_microkernel.inl).
+//
 // Threads split output tiles only: every element of C is computed by one
 // thread with the inner dimension in a fixed order, so results do not depend
 // on the number of threads. The epilogue (an Epilogue class, chosen at compile
 // time so the store has no per-element branch on it) runs on each tile at its
-// final store, after the last KC block: bias, activation and per-unit
+// final store, after the last pass: bias, activation and per-unit
 // statistics need no second pass over C.
 
 // Epilogues receive a finished tile (rows x cols of `tile`, RS_NR floats per
@@ -44,8 +48,8 @@ struct PlainEpilogue {
   }
 };
 
-// Adds the partial product already in C (earlier KC blocks) to the tile; then
-// either stores it (more KC blocks to come) or hands it to the epilogue.
+// Adds the partial product already in C (earlier passes) to the tile; then
+// either stores it (more passes to come) or hands it to the epilogue.
 template <class Epilogue>
 inline void store_tile(float* tile, i64 rows, i64 cols, float* c, i64 ldc, bool accumulate,
                        bool last, const Epilogue& ep, typename Epilogue::Local& local, i64 row0,
@@ -69,7 +73,7 @@ inline void store_tile(float* tile, i64 rows, i64 cols, float* c, i64 ldc, bool 
 }
 
 // Asks for the rows of one C tile ahead of its store. The product is accumulated
-// into C once per KC block, and C's rows lie ldc floats apart, a stride the
+// into C once per pass, and C's rows lie ldc floats apart, a stride the
 // hardware prefetcher does not follow: without this the load and store of each
 // tile waited on memory (10% of a 1024^3 product on one thread, in the
 // accumulate loop above). Issued before the micro-kernel, whose kc iterations
@@ -87,7 +91,7 @@ inline void prefetch_c_tile(const float* c, i64 ldc, i64 rows, i64 cols) {
 #ifndef RS_KC
 #define RS_KC 256
 #endif
-constexpr GemmTuning kDefaultGemmTuning = {RS_KC, RS_MC_PANELS, 4096, 0};
+constexpr GemmTuning kDefaultGemmTuning = {RS_KC, RS_MC_PANELS, 4096, 0, 1};
 static_assert(kDefaultGemmTuning.nc % RS_NR == 0, "a column block holds whole B panels");
 
 // The tuning in use. Each GEMM reads it once, at its start, so a switch made
@@ -98,6 +102,11 @@ void use_gemm_tuning(const GemmTuning* tuning) {
   g_gemm_tuning.store(tuning ? tuning : &kDefaultGemmTuning, std::memory_order_release);
 }
 const GemmTuning& gemm_tuning() { return *g_gemm_tuning.load(std::memory_order_acquire); }
+
+// Products of fewer rows than this split the columns between threads (see
+// gemm_blocked_in): twelve row blocks of the target's default MC, fixed per
+// target so that a profile's MC does not move it.
+constexpr i64 kColumnSplitRows = 12 * RS_MR * RS_MC_PANELS;
 
 // Largest A (in floats) read in place rather than packed.
 constexpr i64 kSmallA = 256 * 1024;
@@ -112,13 +121,20 @@ inline int gemm_threads(const GemmArgs& g, int n_threads) {
   return threads_for_flops(2.0 * g.m * g.n * g.k, n_threads);
 }
 
+// One pass of the inner dimension, as the driver runs it.
+struct Pass {
+  i64 begin;  // its first index of the inner dimension
+  i64 depth;  // how many indices it covers
+  i64 block;  // the summation block (GemmTuning::kc)
+};
+
 // Packs B micro-panels straight from op(B) in memory.
 struct StridedB {
   const float* b;
   i64 row_stride, col_stride;
-  void pack(i64 row0, i64 col0, i64 kc, i64 cols, float* dst, i64 panel_stride) const {
-    pack_b_panels(b + row0 * row_stride + col0 * col_stride, row_stride, col_stride, kc, cols, dst,
-                  panel_stride);
+  void pack(const Pass& pass, i64 col0, i64 cols, float* dst, i64 panel_stride) const {
+    pack_b_panels(b + pass.begin * row_stride + col0 * col_stride, row_stride, col_stride,
+                  pass.depth, cols, dst, panel_stride);
   }
 };
 
@@ -131,17 +147,45 @@ struct ABlock {
   i64 stride;  // in place: floats from one row (rows_in_place) or column to the next
 };
 
+// Copies the partial product in C into the tile (zeros where the edge tile has
+// no element), for a pass of several blocks: the tile then adds each block's
+// sum to it in the order one pass per block would add them to C.
+inline void load_tile(const float* c, i64 ldc, i64 rows, i64 cols, float* tile) {
+  for (i64 i = 0; i < RS_MR; ++i) {
+    float* t = tile + i * RS_NR;
+    if (i < rows && cols == RS_NR) {
+      for (int v = 0; v < RS_NR; v += kVectorFloats)
+        store_vector(t + v, load_vector(c + i * ldc + v));
+    } else {
+      for (i64 j = 0; j < RS_NR; ++j) t[j] = i < rows && j < cols ? c[i * ldc + j] : 0.0f;
+    }
+  }
+}
+
 // The two inner loops: B panels [q_begin, q_end) of column block jc against
-// rows [ic, ic + mc) of A, inner-dimension block [pc, pc + kc). `b_panels` points
-// at packed panel q_begin, the others following panel_stride apart.
+// rows [ic, ic + mc) of A, over one pass of the inner dimension. `b_panels`
+// points at packed panel q_begin, the others following panel_stride apart.
 template <class Epilogue>
 inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilogue::Local& local,
                            const ABlock& a_block, const float* b_panels, i64 panel_stride, i64 ic,
-                           i64 mc, i64 jc, i64 q_begin, i64 q_end, i64 pc, i64 kc,
+                           i64 mc, i64 jc, i64 q_begin, i64 q_end, const Pass& pass,
                            i64 prefetch_distance) {
   alignas(64) float tile[RS_MR * RS_NR];
-  const bool accumulate = pc > 0;
-  const bool last = pc + kc == g.k;
+  const i64 kc = pass.depth, block = pass.block;
+  // C holds the sum of the earlier passes. A pass of one block adds it after
+  // the block (store_tile); a pass of several starts its tile from it.
+  const bool sum_in_c = pass.begin > 0;
+  const bool tile_starts_from_c = sum_in_c && kc > block;
+  const bool last = pass.begin + kc == g.k;
+  // Asks for the rows of the tile at panel q, row ir of the block.
+  auto prefetch_tile = [&](i64 q, i64 ir) {
+    const i64 j0 = jc + q * RS_NR;
+    prefetch_c_tile(g.c + (ic + ir) * g.ldc + j0, g.ldc, min_i64(RS_MR, mc - ir),
+                    min_i64(RS_NR, g.n - j0));
+  };
+  // A tile that starts from C reads it before its micro-kernel, so its rows are
+  // asked for one tile ahead, during the micro-kernel before.
+  if (tile_starts_from_c && q_begin < q_end) prefetch_tile(q_begin, 0);
   for (i64 q = q_begin; q < q_end; ++q) {
     const i64 j0 = jc + q * RS_NR;
     const i64 cols = min_i64(RS_NR, g.n - j0);
@@ -149,24 +193,36 @@ inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilo
     for (i64 ir = 0; ir < mc; ir += RS_MR) {
       const i64 rows = min_i64(RS_MR, mc - ir);
       const i64 row0 = ic + ir;
-      prefetch_c_tile(g.c + row0 * g.ldc + j0, g.ldc, rows, cols);
+      float* const c_tile = g.c + row0 * g.ldc + j0;
+      if (tile_starts_from_c) {
+        load_tile(c_tile, g.ldc, rows, cols, tile);
+        if (ir + RS_MR < mc)
+          prefetch_tile(q, ir + RS_MR);
+        else if (q + 1 < q_end)
+          prefetch_tile(q + 1, 0);
+      } else {
+        prefetch_c_tile(c_tile, g.ldc, rows, cols);
+      }
       const float* a = a_block.a;
       const i64 stride = a_block.stride;
       switch (a_block.reading) {
         case AReading::rows_in_place:
-          micro_kernel_in_place(kc, RowsOfA(a + ir * stride, stride, rows), bp, tile);
+          micro_kernel_in_place(kc, block, RowsOfA(a + ir * stride, stride, rows), bp, tile,
+                                tile_starts_from_c);
           break;
         case AReading::columns_in_place:
-          micro_kernel_in_place(kc, ColumnsOfA(a + ir, stride, rows), bp, tile);
+          micro_kernel_in_place(kc, block, ColumnsOfA(a + ir, stride, rows), bp, tile,
+                                tile_starts_from_c);
           break;
         case AReading::packed:
           if (prefetch_distance > 0)
-            micro_kernel<true>(kc, a + ir * kc, bp, tile, prefetch_distance);
+            micro_kernel<true>(kc, block, a + ir * kc, bp, tile, tile_starts_from_c,
+                               prefetch_distance);
           else
-            micro_kernel<false>(kc, a + ir * kc, bp, tile, 0);
+            micro_kernel<false>(kc, block, a + ir * kc, bp, tile, tile_starts_from_c, 0);
           break;
       }
-      store_tile(tile, rows, cols, g.c + row0 * g.ldc + j0, g.ldc, accumulate, last, ep, local,
+      store_tile(tile, rows, cols, c_tile, g.ldc, sum_in_c && !tile_starts_from_c, last, ep, local,
                  row0, j0);
     }
   }
@@ -196,28 +252,49 @@ struct GemmWorkspaceSize {
   i64 a_floats, b_floats;
 };
 
-// Depth of the inner dimension's blocks (the last may be shallower).
-inline i64 deepest_kc(i64 k, const GemmTuning& tuning) { return min_i64(tuning.kc, k > 0 ? k : 1); }
+// The blocking of one product: its passes of the inner dimension and the
+// blocks of A and B they use.
+struct Blocking {
+  i64 pass_depth;  // indices of the inner dimension in a pass: KC x blocks_per_pass
+  i64 depth_max;   // depth of the deepest pass (the last may be shallower)
+  i64 mc_panels;   // MR-row micro-panels in a block of A
+  i64 nc;          // columns in a block of B
+};
+
+// The blocking for an inner dimension of k. Passes deeper than KC keep the
+// blocks of A and B to the sizes that KC-deep ones have under the tuning (fewer
+// rows of A, fewer columns of B): the A block stays in L2, and the B block in
+// L3 (GEMM 2048^3 on Zen 3, one thread, passes of 1024: 0.95 of the speed of
+// one block per pass with NC = 4096 kept, 1.05 with NC = 1024).
+inline Blocking blocking_for(i64 k, const GemmTuning& tuning) {
+  const i64 pass_depth = tuning.kc * tuning.blocks_per_pass;
+  const i64 depth_max = min_i64(pass_depth, k > 0 ? k : 1);
+  if (depth_max <= tuning.kc) return {pass_depth, depth_max, tuning.mc_panels, tuning.nc};
+  const i64 panels = tuning.mc_panels * tuning.kc / depth_max;
+  const i64 nc = tuning.nc * tuning.kc / depth_max / 32 * 32;  // whole panels of every target
+  return {pass_depth, depth_max, panels > 1 ? panels : 1, nc > 32 ? nc : 32};
+}
 
 // What gemm_blocked_in needs for a product of n columns and inner dimension k
 // on n_threads under `tuning`: an A
 // block per thread, and room for every B panel of a column block and for each
 // thread's own share of them (columns_share below; the second is at least the
-// first). Panels sit deepest_kc apart whatever their block's kc: threads that
-// split the columns run unsynchronised and may be on KC blocks of different depth.
+// first). Panels sit depth_max apart whatever their pass's depth: threads that
+// split the columns run unsynchronised and may be on passes of different depth.
 inline GemmWorkspaceSize gemm_workspace_size(i64 n, i64 k, const GemmTuning& tuning,
                                              int n_threads) {
-  const i64 kc_max = deepest_kc(k, tuning);
-  const i64 block_panels = ceil_div(min_i64(tuning.nc, n > 0 ? n : 0), RS_NR);
+  const Blocking blocking = blocking_for(k, tuning);
+  const i64 depth_max = blocking.depth_max;
+  const i64 block_panels = ceil_div(min_i64(blocking.nc, n > 0 ? n : 0), RS_NR);
   const i64 panels_per_thread = ceil_div(block_panels, n_threads);
-  return {static_cast<i64>(n_threads) * RS_MR * tuning.mc_panels * kc_max,
-          n_threads * panels_per_thread * RS_NR * kc_max};
+  return {static_cast<i64>(n_threads) * RS_MR * blocking.mc_panels * depth_max,
+          n_threads * panels_per_thread * RS_NR * depth_max};
 }
 
-// BPacker::pack(row0, col0, kc, cols, dst, panel_stride) fills the B
-// micro-panels of rows [row0, row0 + kc) x columns [col0, col0 + cols), one
-// every panel_stride floats from dst; it may compute the operand as it packs
-// (see MaskedGradientB in dense.inl).
+// BPacker::pack(pass, col0, cols, dst, panel_stride) fills the B micro-panels
+// of rows [pass.begin, pass.begin + pass.depth) x columns [col0, col0 + cols),
+// one every panel_stride floats from dst; it may compute the operand as it
+// packs (see MaskedGradientB in dense.inl).
 //
 // The product under a tuning read once by the caller, in buffers the caller
 // holds (gemm_workspace_size): nothing here allocates, so it may run inside a
@@ -227,11 +304,12 @@ void gemm_blocked_in(const GemmArgs& g, const Epilogue& ep, int n_threads, const
                      const GemmTuning& tuning, const GemmWorkspace& workspace) {
   const i64 m = g.m, n = g.n, k = g.k;
   if (m <= 0 || n <= 0) return;
-  const i64 kc_block = tuning.kc, mc_block = RS_MR * tuning.mc_panels, nc_block = tuning.nc;
+  const Blocking blocking = blocking_for(k, tuning);
+  const i64 pass_block = blocking.pass_depth, depth_max = blocking.depth_max;
+  const i64 mc_block = RS_MR * blocking.mc_panels, nc_block = blocking.nc;
   const i64 prefetch = tuning.prefetch_distance;
   const i64 nc_max = min_i64(nc_block, n);
-  const i64 kc_max = deepest_kc(k, tuning);
-  const i64 panel_stride = RS_NR * kc_max;
+  const i64 panel_stride = RS_NR * depth_max;
   const i64 block_panels = ceil_div(nc_max, RS_NR);
   const i64 panels_per_thread = ceil_div(block_panels, n_threads);
   float* const b_pack = workspace.b_pack;
@@ -266,28 +344,28 @@ void gemm_blocked_in(const GemmArgs& g, const Epilogue& ep, int n_threads, const
   // panels that another, still on the block before, was reading (wrong products
   // with n > NC, seen with NC = 96).
   auto columns_share = [&](int tid, int team) {
-    float* my_a = a_pack + static_cast<i64>(tid) * mc_block * kc_max;
+    float* my_a = a_pack + static_cast<i64>(tid) * mc_block * depth_max;
     float* my_b = b_pack + static_cast<i64>(tid) * panels_per_thread * panel_stride;
     auto local = ep.local(tid);
     for (i64 jc = 0; jc < n; jc += nc_block) {
       const i64 n_panels = ceil_div(min_i64(nc_block, n - jc), RS_NR);
       const IndexRange panels = share_of(n_panels, tid, team);
       const i64 q_begin = panels.begin, q_end = panels.end;
-      for (i64 pc = 0; pc < k; pc += kc_block) {
-        const i64 kc = min_i64(kc_block, k - pc);
+      for (i64 pc = 0; pc < k; pc += pass_block) {
+        const Pass pass{pc, min_i64(pass_block, k - pc), tuning.kc};
         if (q_end > q_begin)
-          b_packer.pack(pc, jc + q_begin * RS_NR, kc, columns_of(jc, panels), my_b, panel_stride);
+          b_packer.pack(pass, jc + q_begin * RS_NR, columns_of(jc, panels), my_b, panel_stride);
         for (i64 ic = 0; ic < m; ic += mc_block) {
           const i64 mc = min_i64(mc_block, m - ic);
           const float* a_at = g.a + ic * g.a_row_stride + pc * g.a_col_stride;
           ABlock a_block = a_reading;
           a_block.a = a_at;
           if (a_block.reading == AReading::packed) {
-            pack_a_block(a_at, g.a_row_stride, g.a_col_stride, mc, kc, my_a);
+            pack_a_block(a_at, g.a_row_stride, g.a_col_stride, mc, pass.depth, my_a);
             a_block.a = my_a;
           }
-          multiply_block(g, ep, local, a_block, my_b, panel_stride, ic, mc, jc, q_begin, q_end, pc,
-                         kc, prefetch);
+          multiply_block(g, ep, local, a_block, my_b, panel_stride, ic, mc, jc, q_begin, q_end,
+                         pass, prefetch);
         }
       }
     }
@@ -307,7 +385,7 @@ void gemm_blocked_in(const GemmArgs& g, const Epilogue& ep, int n_threads, const
   // 9-17% faster while other work shared the cores: it has no barrier at which a
   // descheduled thread holds the other up. At 1536 and 4096 rows they ran alike.
   const i64 total_panels = ceil_div(min_i64(nc_block, n), RS_NR);
-  if (m < 12 * mc_block && total_panels >= 2 * n_threads) {
+  if (m < kColumnSplitRows && total_panels >= 2 * n_threads) {
     run_shares(n_threads, [&](int share) { columns_share(share, n_threads); });
     return;
   }
@@ -332,17 +410,17 @@ void gemm_blocked_in(const GemmArgs& g, const Epilogue& ep, int n_threads, const
     const i64 n_tasks = m_blocks * groups;
     const int pack_shares = static_cast<int>(min_i64(n_threads, n_panels));
     const int task_shares = static_cast<int>(min_i64(n_threads, n_tasks));
-    for (i64 pc = 0; pc < k; pc += kc_block) {
-      const i64 kc = min_i64(kc_block, k - pc);
+    for (i64 pc = 0; pc < k; pc += pass_block) {
+      const Pass pass{pc, min_i64(pass_block, k - pc), tuning.kc};
       run_shares(pack_shares, [&](int share) {
         const IndexRange panels = share_of(n_panels, share, pack_shares);
         if (panels.end > panels.begin)
-          b_packer.pack(pc, jc + panels.begin * RS_NR, kc, columns_of(jc, panels),
+          b_packer.pack(pass, jc + panels.begin * RS_NR, columns_of(jc, panels),
                         b_pack + panels.begin * panel_stride, panel_stride);
       });
       // Consecutive tasks share a row block, packed once per share.
       run_shares(task_shares, [&](int share) {
-        float* my_a = a_pack + static_cast<i64>(share) * mc_block * kc_max;
+        float* my_a = a_pack + static_cast<i64>(share) * mc_block * depth_max;
         auto local = ep.local(share);
         i64 packed_block = -1;
         const IndexRange tasks = share_of(n_tasks, share, task_shares);
@@ -352,14 +430,14 @@ void gemm_blocked_in(const GemmArgs& g, const Epilogue& ep, int n_threads, const
           const i64 mc = min_i64(mc_step, m - ic);
           if (ib != packed_block) {
             pack_a_block(g.a + ic * g.a_row_stride + pc * g.a_col_stride, g.a_row_stride,
-                         g.a_col_stride, mc, kc, my_a);
+                         g.a_col_stride, mc, pass.depth, my_a);
             packed_block = ib;
           }
           const IndexRange group_panels =
               share_of(n_panels, static_cast<int>(grp), static_cast<int>(groups));
           multiply_block(g, ep, local, ABlock{my_a, AReading::packed, 0},
                          b_pack + group_panels.begin * panel_stride, panel_stride, ic, mc, jc,
-                         group_panels.begin, group_panels.end, pc, kc, prefetch);
+                         group_panels.begin, group_panels.end, pass, prefetch);
         }
       });
     }

@@ -4,7 +4,8 @@
 //
 // Only kc changes results: it splits the inner dimension into blocks whose
 // partial sums are added to C in turn, so a different kc is a different
-// summation order. mc_panels, nc and the prefetch distance change speed only.
+// summation order. blocks_per_pass, mc_panels, nc and the prefetch distance
+// change speed only.
 #pragma once
 
 #include <cstdint>
@@ -12,8 +13,8 @@
 namespace rs {
 
 struct GemmTuning {
-  // Depth of one block of the inner dimension: a KC x NR micro-panel of B
-  // stays in L1 while every micro-panel of the A block passes it.
+  // Depth of one summation block of the inner dimension: the micro-kernel sums
+  // KC products in its registers, then adds them to the partial product.
   std::int64_t kc;
   // Rows of one block of A, in micro-panels of MR rows (MR is the target's):
   // the MC x KC block of A stays in L2.
@@ -25,6 +26,13 @@ struct GemmTuning {
   // the packed A and B panels; 0: no software prefetch. Small A read in place
   // (micro_kernel_in_place) has no prefetch: not measured.
   std::int64_t prefetch_distance;
+  // Summation blocks packed and multiplied in one pass (a pass is
+  // kc * blocks_per_pass deep): the micro-kernel adds each block's sum to its
+  // tile in L1 and the tile reaches C once per pass, where one block per pass
+  // reads and writes C once per block. With one block, its KC x NR micro-panel
+  // of B stays in L1 while the A block's micro-panels pass it; deeper passes
+  // stream both panels from L2.
+  std::int64_t blocks_per_pass;
 };
 
 }  // namespace rs

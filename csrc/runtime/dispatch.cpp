@@ -149,11 +149,18 @@ std::string selected_target() { return kernels().name; }
 const GemmTuning& gemm_tuning_in_use() { return kernels().gemm_tuning(); }
 
 void set_gemm_tuning(const GemmTuning& tuning) {
+  // The blocking's sizes multiply into the packing buffers' sizes (and kc
+  // into mc_panels and nc for deep passes): bounded, so that no product of
+  // them overflows.
+  constexpr std::int64_t kLargest = std::int64_t{1} << 24;
   if (tuning.kc < 1 || tuning.mc_panels < 1 || tuning.nc < 32 || tuning.nc % 32 != 0 ||
-      tuning.prefetch_distance < 0)
+      tuning.prefetch_distance < 0 || tuning.blocks_per_pass < 1 || tuning.kc > kLargest ||
+      tuning.blocks_per_pass > kLargest / tuning.kc || tuning.mc_panels > kLargest ||
+      tuning.nc > kLargest || tuning.prefetch_distance > kLargest)
     throw std::invalid_argument(
-        "GEMM tuning needs kc >= 1, mc_panels >= 1, nc a positive multiple of 32 and "
-        "prefetch_distance >= 0");
+        "GEMM tuning needs kc >= 1, blocks_per_pass >= 1, mc_panels >= 1, nc a positive "
+        "multiple of 32 and prefetch_distance >= 0, with kc * blocks_per_pass, mc_panels, nc "
+        "and prefetch_distance at most 2**24");
   // Every tuning set here is kept until exit: a GEMM started on another thread
   // may still be reading the one it replaces. A deque never moves its elements.
   static std::mutex lock;

@@ -71,6 +71,8 @@ class GemmTuning:
     Cache blocking and prefetch of the blocked GEMM.
     """
     @property
+    def blocks_per_pass(self) -> int: ...
+    @property
     def kc(self) -> int: ...
     @property
     def mc_panels(self) -> int: ...
@@ -687,6 +689,7 @@ def set_gemm_tuning(
     mc_panels: typing.SupportsInt | typing.SupportsIndex,
     nc: typing.SupportsInt | typing.SupportsIndex,
     prefetch_distance: typing.SupportsInt | typing.SupportsIndex,
+    blocks_per_pass: typing.SupportsInt | typing.SupportsIndex = 1,
 ) -> None:
     """
     Replace the GEMM tuning of the target in use until the next target or profile is selected (benchmarks, tests).

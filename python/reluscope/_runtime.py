@@ -54,7 +54,9 @@ def cpu_profiles() -> dict:
         name -> ``{"description", "simd_target", "gemm_tuning"}``.
         ``simd_target`` None means the best target the CPU can run;
         ``gemm_tuning`` None means that target's defaults, else a dict with
-        ``kc``, ``mc_panels``, ``nc`` and ``prefetch_distance``.
+        ``kc`` (the summation block: it alone decides the results),
+        ``blocks_per_pass`` (summation blocks packed and multiplied in one
+        pass), ``mc_panels``, ``nc`` and ``prefetch_distance``.
     """
     return {
         profile.name: {
@@ -107,7 +109,8 @@ _LARGEST_CPUID_NUMBER = 0xFFFF
 
 
 def _tuning_dict(tuning) -> dict:
-    return {"kc": tuning.kc, "mc_panels": tuning.mc_panels, "nc": tuning.nc,
+    return {"kc": tuning.kc, "blocks_per_pass": tuning.blocks_per_pass,
+            "mc_panels": tuning.mc_panels, "nc": tuning.nc,
             "prefetch_distance": tuning.prefetch_distance}
 
 
