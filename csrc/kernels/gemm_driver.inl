@@ -171,12 +171,12 @@ inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilo
                            i64 mc, i64 jc, i64 q_begin, i64 q_end, const Pass& pass,
                            i64 prefetch_distance) {
   alignas(64) float tile[RS_MR * RS_NR];
-  const i64 kc = pass.depth, block = pass.block;
+  const i64 depth = pass.depth, block = pass.block;
   // C holds the sum of the earlier passes. A pass of one block adds it after
   // the block (store_tile); a pass of several starts its tile from it.
   const bool sum_in_c = pass.begin > 0;
-  const bool tile_starts_from_c = sum_in_c && kc > block;
-  const bool last = pass.begin + kc == g.k;
+  const bool tile_starts_from_c = sum_in_c && depth > block;
+  const bool last = pass.begin + depth == g.k;
   // Asks for the rows of the tile at panel q, row ir of the block.
   auto prefetch_tile = [&](i64 q, i64 ir) {
     const i64 j0 = jc + q * RS_NR;
@@ -207,19 +207,19 @@ inline void multiply_block(const GemmArgs& g, const Epilogue& ep, typename Epilo
       const i64 stride = a_block.stride;
       switch (a_block.reading) {
         case AReading::rows_in_place:
-          micro_kernel_in_place(kc, block, RowsOfA(a + ir * stride, stride, rows), bp, tile,
+          micro_kernel_in_place(depth, block, RowsOfA(a + ir * stride, stride, rows), bp, tile,
                                 tile_starts_from_c);
           break;
         case AReading::columns_in_place:
-          micro_kernel_in_place(kc, block, ColumnsOfA(a + ir, stride, rows), bp, tile,
+          micro_kernel_in_place(depth, block, ColumnsOfA(a + ir, stride, rows), bp, tile,
                                 tile_starts_from_c);
           break;
         case AReading::packed:
           if (prefetch_distance > 0)
-            micro_kernel<true>(kc, block, a + ir * kc, bp, tile, tile_starts_from_c,
+            micro_kernel<true>(depth, block, a + ir * depth, bp, tile, tile_starts_from_c,
                                prefetch_distance);
           else
-            micro_kernel<false>(kc, block, a + ir * kc, bp, tile, tile_starts_from_c, 0);
+            micro_kernel<false>(depth, block, a + ir * depth, bp, tile, tile_starts_from_c, 0);
           break;
       }
       store_tile(tile, rows, cols, c_tile, g.ldc, sum_in_c && !tile_starts_from_c, last, ep, local,
