@@ -438,8 +438,48 @@ def test_the_hooks_take_over_a_scan_the_cpp_core_cannot_answer():
     monitor.end_epoch()
     assert monitor.scan_paths[-1] == "c++"
     net[3] = nn.Identity()  # the second layer is no longer a unit's layer
+    epoch, silent = monitor.epoch, len(monitor.silent)
     with pytest.raises(RuntimeError, match="sites changed"):
         monitor.end_epoch()
+    assert (monitor.epoch, len(monitor.silent)) == (epoch, silent)  # nothing booked
+    monitor.close()
+
+
+def _narrower_first_layer(net, width):
+    """The first Linear's weight swapped in place for one of ``width`` rows, the next
+    layer's to match (nn.Linear.out_features is not updated by the swap)."""
+    with torch.no_grad():
+        net[0].weight = nn.Parameter(net[0].weight[:width].clone())
+        net[0].bias = nn.Parameter(net[0].bias[:width].clone())
+        net[2].weight = nn.Parameter(net[2].weight[:, :width].clone())
+
+
+def test_a_layer_narrowed_under_the_monitor_is_named_in_the_training_forward():
+    x, y = task()
+    net = small_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    monitor = rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer)
+    train(net, optimizer, monitor, x, y, epochs=1)
+    _narrower_first_layer(net, 20)
+    with pytest.raises(ValueError, match="layer '0' fed its ReLU 20 units in this forward pass "
+                                         "but 24"):
+        net(x[:BATCH])
+    monitor.close()
+    assert net(x[:BATCH]).shape == (BATCH, 2)  # the hooks are gone, the module runs
+
+
+def test_a_layer_narrowed_between_epochs_is_refused_with_nothing_booked():
+    x, y = task()
+    net = small_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    monitor = rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer)
+    train(net, optimizer, monitor, x, y, epochs=1)
+    epoch, silent, scans = monitor.epoch, len(monitor.silent), len(monitor.history.reports)
+    _narrower_first_layer(net, 20)
+    with pytest.raises(ValueError, match=r"widths \[24, 16\], now \[20, 16\]"):
+        monitor.end_epoch()
+    assert (monitor.epoch, len(monitor.silent), len(monitor.history.reports)) == (
+        epoch, silent, scans)
     monitor.close()
 
 

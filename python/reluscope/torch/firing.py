@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from .column_counts import add_firing_counts
-from .sites import Site, SiteKey, SiteWatcher
+from .sites import Site, SiteKey, SiteWatcher, site_names
 
 
 class SiteRegistry:
@@ -58,20 +58,32 @@ class TrainingFiring:
         pre_activation = pre_activation.detach()
         counts = self._epoch_counts.get(index)
         if (counts is not None and isinstance(site.producer, nn.Linear)
-                and pre_activation.dim() == 2 and pre_activation.shape[0] > 0
-                and add_firing_counts(counts, pre_activation)):
-            self.seen.add(index)  # counted in place by the C++ core (column_counts)
-            return
+                and pre_activation.dim() == 2 and pre_activation.shape[0] > 0):
+            self._check_units(index, counts, pre_activation.shape[1])
+            if add_firing_counts(counts, pre_activation):
+                self.seen.add(index)  # counted in place by the C++ core (column_counts)
+                return
         fired = site.fired_per_sample(pre_activation)
         if fired.shape[0] == 0:
             return  # an empty batch says nothing of the site's units
-        self.seen.add(index)
         fired = fired.sum(0)
+        if counts is not None:
+            self._check_units(index, counts, fired.shape[0])
+        self.seen.add(index)
         if counts is None:
             self._epoch_counts[index] = fired
             self._at_step[index] = torch.zeros_like(fired)
         else:
             counts += fired
+
+    def _check_units(self, index: int, counts: torch.Tensor, n_units: int) -> None:
+        """Raise a ValueError, in the forward pass, when a layer's width changed under the hooks."""
+        if n_units != counts.shape[0]:
+            name = site_names(self.registry.sites)[index]
+            raise ValueError(
+                f"layer {name!r} fed its ReLU {n_units} units in this forward pass but "
+                f"{counts.shape[0]} in the ones before: a DeadUnitMonitor follows one set of "
+                "units; close it (monitor.close()) and start a new one for the changed model")
 
     def fired_since_step(self, index: int) -> torch.Tensor | None:
         """(n_units,) bool: the units of site ``index`` that fired since the last ``mark_step``."""

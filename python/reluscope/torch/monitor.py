@@ -8,7 +8,7 @@ table, summary, JSON and HTML report (``MonitorReadout``). What differs is
 where the numbers come from: forward hooks count firing in training
 (``TrainingFiring``), optimizer step hooks record each unit's last firing
 (``UpdateTracker``), and the scans go through the C++ core for an MLP-shaped
-module (``MLPScan``) and through hooks otherwise (``_scan_for_epoch``).
+module (``MLPScan``) and through hooks otherwise (``_scan``).
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ class DeadUnitMonitor(MonitorReadout):
             self._mlp_scan = (MLPScan.for_module(module, local_rows, SAMPLE_ROWS)
                               if scan_path == "auto" else None)
             if x_scan is not None:
-                self._observe()
+                self._observe(*self._scan())
         except BaseException:
             self.close()
             raise
@@ -216,15 +216,23 @@ class DeadUnitMonitor(MonitorReadout):
                 else self._ranks.last_firing(self._updates.unit_stats()))
 
     def end_epoch(self) -> None:
-        """Close an epoch: note its silent units, then scan ``x_scan`` and certify deaths."""
+        """Close an epoch: note its silent units, then scan ``x_scan`` and certify deaths.
+
+        Raises, with nothing booked, a ValueError when a watched layer's width
+        (its weight's rows) changed since the last scan and a RuntimeError when
+        the module's Linear/Conv -> ReLU sites did.
+        """
+        self.history.check_widths([site.producer.weight.shape[0]
+                                   for site in self._registry.sites])
+        scanned = None if self.x_scan is None else self._scan()
         self.epoch += 1
         counts = self._ranks.firing_counts(self._firing.take_epoch(),
                                            [site.n_units for site in self._registry.sites])
         if self._ranks.writes:
             self._book_epoch(counts)
         self._epoch_start = (self._firing.forwards, self._optimizer_steps())
-        if self.x_scan is not None:
-            self._observe()
+        if scanned is not None:
+            self._observe(*scanned)
 
     def _book_epoch(self, counts: list) -> None:
         """Note the epoch's silent and unobserved layers (on rank 0 only, under DDP)."""
@@ -265,8 +273,8 @@ class DeadUnitMonitor(MonitorReadout):
             "not `silent`, and their units get no last-firing record (their death certificates "
             "carry no step)", RuntimeWarning, stacklevel=3)
 
-    def _observe(self) -> None:
-        report, weights, samples, activation = self._scan_for_epoch()
+    def _observe(self, scanned, path: str) -> None:
+        report, weights, samples, activation = self._layers_of(scanned, path)
         report = self._ranks.scan_report(report)
         unit_stats = self.last_firing_stats()
         if not self._ranks.writes:
@@ -278,13 +286,13 @@ class DeadUnitMonitor(MonitorReadout):
         self.certificates += self.rules.certify_all(self.history, weights, deaths,
                                                     OptimizerTraits.of(self._optimizer))
 
-    def _scan_for_epoch(self):
-        """Scan: the one place the monitor does.
+    def _scan(self):
+        """Scan: the one place the monitor does. Changes nothing of the monitor.
 
-        Returns (report, HiddenLayerWeights, activation samples, activation name).
-
-        Through the C++ core where it gives what the hooks give (``MLPScan``),
-        through hooks on the forward pass otherwise.
+        Returns (the scan, its path: "c++" or "hooks"): through the C++ core
+        where it gives what the hooks give (``MLPScan``), through hooks on the
+        forward pass otherwise. Raises a RuntimeError when the sites changed
+        since the first scan.
         """
         scanned = None if self._mlp_scan is None else self._mlp_scan.scan()
         path = "hooks" if scanned is None else "c++"
@@ -294,6 +302,13 @@ class DeadUnitMonitor(MonitorReadout):
         if self.history.reports and [s.key for s in scanned.sites] != known:
             raise RuntimeError("the module's Linear/Conv -> ReLU sites changed since the first "
                                "scan; the monitor needs the same layers at every scan")
+        return scanned, path
+
+    def _layers_of(self, scanned, path: str):
+        """Register a scan's sites and read their layers.
+
+        Returns (report, HiddenLayerWeights, activation samples, activation name).
+        """
         for site in scanned.sites:
             self._registry.add(site)
         sites = scanned.sites
