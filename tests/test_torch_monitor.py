@@ -461,11 +461,45 @@ def test_a_layer_narrowed_under_the_monitor_is_named_in_the_training_forward():
     monitor = rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer)
     train(net, optimizer, monitor, x, y, epochs=1)
     _narrower_first_layer(net, 20)
-    with pytest.raises(ValueError, match="layer '0' fed its ReLU 20 units in this forward pass "
-                                         "but 24"):
+    with pytest.raises(ValueError, match="layer '0' has 20 units where it had 24"):
         net(x[:BATCH])
     monitor.close()
     assert net(x[:BATCH]).shape == (BATCH, 2)  # the hooks are gone, the module runs
+
+
+def test_a_layer_narrowed_before_any_training_forward_is_refused_and_can_be_restored():
+    # The scan saw 24 units; the first training forward must not start counting 20.
+    x, y = task()
+    net = small_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    monitor = rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer)
+    original = [net[0].weight, net[0].bias, net[2].weight]
+    _narrower_first_layer(net, 20)
+    with pytest.raises(ValueError, match="layer '0' has 20 units where it had 24"):
+        net(x[:BATCH])
+    net[0].weight, net[0].bias, net[2].weight = original
+    train(net, optimizer, monitor, x, y, epochs=1)  # the monitor goes on as if nothing happened
+    assert monitor.epoch == 1 and len(monitor.history.reports) == 2
+    monitor.close()
+
+
+def test_a_refused_training_forward_counts_no_site():
+    # The second layer narrowed: the forward is refused before the first layer counts.
+    x, _ = task()
+    net = small_net()
+    monitor = rt.DeadUnitMonitor(net, x_scan=x)
+    net(x[:10])
+    before = monitor.epoch_firing_counts()
+    with torch.no_grad():
+        net[2].weight = nn.Parameter(net[2].weight[:12].clone())
+        net[2].bias = nn.Parameter(net[2].bias[:12].clone())
+        net[4].weight = nn.Parameter(net[4].weight[:, :12].clone())
+    with pytest.raises(ValueError, match="layer '2' has 12 units where it had 16"):
+        net(x[:10])
+    after = monitor.epoch_firing_counts()
+    assert all(np.array_equal(a, b) for a, b in zip(after, before))
+    assert monitor.step == 1
+    monitor.close()
 
 
 def test_a_layer_narrowed_between_epochs_is_refused_with_nothing_booked():
@@ -476,7 +510,7 @@ def test_a_layer_narrowed_between_epochs_is_refused_with_nothing_booked():
     train(net, optimizer, monitor, x, y, epochs=1)
     epoch, silent, scans = monitor.epoch, len(monitor.silent), len(monitor.history.reports)
     _narrower_first_layer(net, 20)
-    with pytest.raises(ValueError, match=r"widths \[24, 16\], now \[20, 16\]"):
+    with pytest.raises(ValueError, match="layer '0' has 20 units where it had 24"):
         monitor.end_epoch()
     assert (monitor.epoch, len(monitor.silent), len(monitor.history.reports)) == (
         epoch, silent, scans)

@@ -11,18 +11,45 @@ from .sites import Site, SiteKey, SiteWatcher, site_names
 
 
 class SiteRegistry:
-    """The sites of one module in a fixed order: the layer index of each, for every report."""
+    """The sites of one module in a fixed order: the layer index of each, for every report.
+
+    Each site's width (its producer's weight rows: units or channels) is kept
+    as first seen: a monitor follows one set of units.
+    """
 
     def __init__(self) -> None:
         self.sites: list[Site] = []
         self.index: dict[SiteKey, int] = {}
+        self.widths: list[int] = []
 
     def add(self, site: Site) -> int:
         """Return the layer index of ``site``, registering it when new."""
         if site.key not in self.index:
             self.index[site.key] = len(self.sites)
             self.sites.append(site)
+            self.widths.append(_width(site))
         return self.index[site.key]
+
+    def check_widths(self) -> None:
+        """Raise a ValueError naming each site whose width changed since it was registered."""
+        changed = [(name, before, _width(site)) for name, site, before
+                   in zip(site_names(self.sites), self.sites, self.widths)
+                   if _width(site) != before]
+        if changed:
+            described = ", ".join(f"layer {name!r} has {now} units where it had {before}"
+                                  for name, before, now in changed)
+            raise ValueError(
+                f"{described} when the monitor first saw it: a DeadUnitMonitor follows one set "
+                "of units; close it (monitor.close()) and start a new one for the changed model")
+
+
+def _width(site: Site) -> int:
+    """Return the site's units now: its producer's weight rows.
+
+    Not ``out_features``, which is not updated when the weight is swapped for
+    one of another shape.
+    """
+    return int(site.producer.weight.shape[0])
 
 
 class TrainingFiring:
@@ -48,7 +75,9 @@ class TrainingFiring:
         self._watcher = SiteWatcher(module, self._count, enabled=self._training)
 
     def _training(self) -> bool:
+        """Whether this forward pass counts; refuses changed widths before any site counts."""
         if self._module.training:
+            self.registry.check_widths()
             self.forwards += 1
             return True
         return False
@@ -58,32 +87,20 @@ class TrainingFiring:
         pre_activation = pre_activation.detach()
         counts = self._epoch_counts.get(index)
         if (counts is not None and isinstance(site.producer, nn.Linear)
-                and pre_activation.dim() == 2 and pre_activation.shape[0] > 0):
-            self._check_units(index, counts, pre_activation.shape[1])
-            if add_firing_counts(counts, pre_activation):
-                self.seen.add(index)  # counted in place by the C++ core (column_counts)
-                return
+                and pre_activation.dim() == 2 and pre_activation.shape[0] > 0
+                and add_firing_counts(counts, pre_activation)):
+            self.seen.add(index)  # counted in place by the C++ core (column_counts)
+            return
         fired = site.fired_per_sample(pre_activation)
         if fired.shape[0] == 0:
             return  # an empty batch says nothing of the site's units
-        fired = fired.sum(0)
-        if counts is not None:
-            self._check_units(index, counts, fired.shape[0])
         self.seen.add(index)
+        fired = fired.sum(0)
         if counts is None:
             self._epoch_counts[index] = fired
             self._at_step[index] = torch.zeros_like(fired)
         else:
             counts += fired
-
-    def _check_units(self, index: int, counts: torch.Tensor, n_units: int) -> None:
-        """Raise a ValueError, in the forward pass, when a layer's width changed under the hooks."""
-        if n_units != counts.shape[0]:
-            name = site_names(self.registry.sites)[index]
-            raise ValueError(
-                f"layer {name!r} fed its ReLU {n_units} units in this forward pass but "
-                f"{counts.shape[0]} in the ones before: a DeadUnitMonitor follows one set of "
-                "units; close it (monitor.close()) and start a new one for the changed model")
 
     def fired_since_step(self, index: int) -> torch.Tensor | None:
         """(n_units,) bool: the units of site ``index`` that fired since the last ``mark_step``."""

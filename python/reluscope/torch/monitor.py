@@ -218,12 +218,12 @@ class DeadUnitMonitor(MonitorReadout):
     def end_epoch(self) -> None:
         """Close an epoch: note its silent units, then scan ``x_scan`` and certify deaths.
 
-        Raises, with nothing booked, a ValueError when a watched layer's width
-        (its weight's rows) changed since the last scan and a RuntimeError when
-        the module's Linear/Conv -> ReLU sites did.
+        Raises, with nothing booked (on every rank, under torch.distributed), a
+        ValueError when a watched layer's width (its weight's rows) changed since
+        the monitor first saw it and a RuntimeError when the module's
+        Linear/Conv -> ReLU sites changed since the first scan.
         """
-        self.history.check_widths([site.producer.weight.shape[0]
-                                   for site in self._registry.sites])
+        self._registry.check_widths()
         scanned = None if self.x_scan is None else self._scan()
         self.epoch += 1
         counts = self._ranks.firing_counts(self._firing.take_epoch(),
@@ -299,7 +299,8 @@ class DeadUnitMonitor(MonitorReadout):
         if scanned is None:
             scanned = scan_sites(self.module, self.x_scan, sample_rows=SAMPLE_ROWS)
         known = [site.key for site in self._registry.sites]
-        if self.history.reports and [s.key for s in scanned.sites] != known:
+        # scan_paths, not the history: every rank keeps it, so every rank refuses.
+        if self.scan_paths and [s.key for s in scanned.sites] != known:
             raise RuntimeError("the module's Linear/Conv -> ReLU sites changed since the first "
                                "scan; the monitor needs the same layers at every scan")
         return scanned, path
