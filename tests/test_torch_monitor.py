@@ -445,22 +445,27 @@ def test_the_hooks_take_over_a_scan_the_cpp_core_cannot_answer():
     monitor.close()
 
 
-def _narrower_first_layer(net, width):
-    """The first Linear's weight swapped in place for one of ``width`` rows, the next
-    layer's to match (nn.Linear.out_features is not updated by the swap)."""
+def _narrower(net, layer, width):
+    """Linear ``net[layer]``'s weight swapped in place for one of ``width`` rows, the next
+    Linear's (``net[layer + 2]``) to match (nn.Linear.out_features is not updated)."""
     with torch.no_grad():
-        net[0].weight = nn.Parameter(net[0].weight[:width].clone())
-        net[0].bias = nn.Parameter(net[0].bias[:width].clone())
-        net[2].weight = nn.Parameter(net[2].weight[:, :width].clone())
+        net[layer].weight = nn.Parameter(net[layer].weight[:width].clone())
+        net[layer].bias = nn.Parameter(net[layer].bias[:width].clone())
+        net[layer + 2].weight = nn.Parameter(net[layer + 2].weight[:, :width].clone())
 
 
-def test_a_layer_narrowed_under_the_monitor_is_named_in_the_training_forward():
+def _monitored_net():
+    """The task, a small net, its SGD optimizer and a monitor scanning the task."""
     x, y = task()
     net = small_net()
     optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
-    monitor = rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer)
+    return x, y, net, optimizer, rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer)
+
+
+def test_a_layer_narrowed_under_the_monitor_is_named_in_the_training_forward():
+    x, y, net, optimizer, monitor = _monitored_net()
     train(net, optimizer, monitor, x, y, epochs=1)
-    _narrower_first_layer(net, 20)
+    _narrower(net, 0, 20)
     with pytest.raises(ValueError, match="layer '0' has 20 units where it had 24"):
         net(x[:BATCH])
     monitor.close()
@@ -469,12 +474,9 @@ def test_a_layer_narrowed_under_the_monitor_is_named_in_the_training_forward():
 
 def test_a_layer_narrowed_before_any_training_forward_is_refused_and_can_be_restored():
     # The scan saw 24 units; the first training forward must not start counting 20.
-    x, y = task()
-    net = small_net()
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
-    monitor = rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer)
+    x, y, net, optimizer, monitor = _monitored_net()
     original = [net[0].weight, net[0].bias, net[2].weight]
-    _narrower_first_layer(net, 20)
+    _narrower(net, 0, 20)
     with pytest.raises(ValueError, match="layer '0' has 20 units where it had 24"):
         net(x[:BATCH])
     net[0].weight, net[0].bias, net[2].weight = original
@@ -487,13 +489,10 @@ def test_a_refused_training_forward_counts_no_site():
     # The second layer narrowed: the forward is refused before the first layer counts.
     x, _ = task()
     net = small_net()
-    monitor = rt.DeadUnitMonitor(net, x_scan=x)
+    monitor = rt.DeadUnitMonitor(net, x_scan=x)  # no optimizer: step counts training forwards
     net(x[:10])
     before = monitor.epoch_firing_counts()
-    with torch.no_grad():
-        net[2].weight = nn.Parameter(net[2].weight[:12].clone())
-        net[2].bias = nn.Parameter(net[2].bias[:12].clone())
-        net[4].weight = nn.Parameter(net[4].weight[:, :12].clone())
+    _narrower(net, 2, 12)
     with pytest.raises(ValueError, match="layer '2' has 12 units where it had 16"):
         net(x[:10])
     after = monitor.epoch_firing_counts()
@@ -503,13 +502,10 @@ def test_a_refused_training_forward_counts_no_site():
 
 
 def test_a_layer_narrowed_between_epochs_is_refused_with_nothing_booked():
-    x, y = task()
-    net = small_net()
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
-    monitor = rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer)
+    x, y, net, optimizer, monitor = _monitored_net()
     train(net, optimizer, monitor, x, y, epochs=1)
     epoch, silent, scans = monitor.epoch, len(monitor.silent), len(monitor.history.reports)
-    _narrower_first_layer(net, 20)
+    _narrower(net, 0, 20)
     with pytest.raises(ValueError, match="layer '0' has 20 units where it had 24"):
         monitor.end_epoch()
     assert (monitor.epoch, len(monitor.silent), len(monitor.history.reports)) == (

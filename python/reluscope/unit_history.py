@@ -263,12 +263,8 @@ class UnitHistory:
         if self.x.shape[1] != model.n_features:
             raise ValueError(f"x_scan has {self.x.shape[1]} features but the first layer "
                              f"expects {model.n_features}")
-        self.check_widths(model.layer_sizes[1:-1])
-
-    def check_widths(self, widths: list[int]) -> None:
-        """Raise a ValueError unless the hidden layers have the widths of the scans so far."""
         if self.reports:
-            _check_same_widths(_hidden_widths(self.reports[-1]), list(widths))
+            _check_same_widths(_hidden_widths(self.reports[-1]), model.layer_sizes[1:-1])
 
     def _note_moved_while_dead(self, epoch: int, index: int, weights: HiddenLayerWeights,
                                dead_now) -> dict:

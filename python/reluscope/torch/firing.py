@@ -32,12 +32,12 @@ class SiteRegistry:
 
     def check_widths(self) -> None:
         """Raise a ValueError naming each site whose width changed since it was registered."""
-        changed = [(name, before, _width(site)) for name, site, before
-                   in zip(site_names(self.sites), self.sites, self.widths)
+        changed = [index for index, (site, before) in enumerate(zip(self.sites, self.widths))
                    if _width(site) != before]
-        if changed:
-            described = ", ".join(f"layer {name!r} has {now} units where it had {before}"
-                                  for name, before, now in changed)
+        if changed:  # names only now: this runs at every training forward
+            names = site_names(self.sites)
+            described = ", ".join(f"layer {names[index]!r} has {_width(self.sites[index])} units "
+                                  f"where it had {self.widths[index]}" for index in changed)
             raise ValueError(
                 f"{described} when the monitor first saw it: a DeadUnitMonitor follows one set "
                 "of units; close it (monitor.close()) and start a new one for the changed model")
