@@ -216,6 +216,15 @@ bool TrainStep::update(const StepSettings& settings, bool commit, int n_threads)
   const int threads = parameters_apart_ ? side_by_side_update_threads(k, sizes, n_threads) : 1;
   if (threads > 1) {
     finite = update_side_by_side(opt, params, sizes.total, commit, threads);
+  } else if (commit && parameters_apart_) {
+    // Last parameter first: the check has just read them all in layer order,
+    // so the last ones are those still in the cache. The medium net's check
+    // reads 35 MB (weight, gradient, velocity), more than a 32 MB L3; in layer
+    // order each parameter had been evicted by those checked after it.
+    // Zen 3, medium step on 2 threads: the commit took 1.35 -> 1.15 ms. Apart,
+    // the order changes no value.
+    for (std::size_t i = params.size(); i-- > 0;)
+      finite = update_parameter(k, opt, params[i], commit, n_threads) && finite;
   } else {
     for (const ParamUpdate& p : params) {
       finite = update_parameter(k, opt, p, commit, n_threads) && finite;

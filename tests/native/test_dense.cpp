@@ -455,13 +455,16 @@ const StackCase kDeepNarrowStack = {
 
 // dense_backward_layers gives the bits of dense_backward called layer by layer
 // on one thread, on any thread count: pipelined on 2 threads (a deep-narrow
-// stack; a first layer of 17 outputs, whose shared-out weight gradient is one
+// stack, whose first layer's middle third of 3 panels leaves one of its 4
+// pieces empty; a first layer of 1000 outputs, pieces of 5 and 6 panels and a
+// ragged last panel; one of 17 outputs, whose shared-out weight gradient is one
 // panel and one column; one of 3 outputs, less than a panel), layer by layer
 // where the pipeline does not pay (37 rows) or on 3 and 4 threads for layers
 // that split among them (600 x 160 -> 512). Both buffer layouts.
 TEST_P(DenseBackwardTest, StackSameBitsAsLayersInTurn) {
   const std::vector<StackCase> cases = {
       kDeepNarrowStack,
+      {64, {40, 1000, 64, 10}, {relu, relu, identity}},
       {301, {33, 17, 200, 150, 7}, {leaky, relu, leaky, identity}},
       {256, {50, 3, 200, 200, 1}, {relu, leaky, relu, identity}},
       {37, {3, 17, 1, 5}, {relu, leaky, identity}},
