@@ -81,6 +81,69 @@ def test_adam_matches_reference_over_steps(simd_target, num_threads, rng, weight
         np.testing.assert_allclose(v, ref[2], rtol=1e-4, atol=1e-9)
 
 
+SMALLEST_NORMAL = np.finfo(np.float32).tiny
+
+
+def flushed(x):
+    """x with every subnormal replaced by a zero of its sign, as the optimizers store state."""
+    x = np.asarray(x, np.float32)
+    return np.where(np.abs(x) < SMALLEST_NORMAL, np.copysign(np.float32(0), x), x)
+
+
+def state_values(size):
+    """Velocities and moments around the subnormal range, both signs, every lane position."""
+    base = np.array([4e-45, 1e-42, 1.1e-38, SMALLEST_NORMAL, 1.2e-38, 2e-38, 1e-30, 1e-3, 0.0],
+                    np.float32)
+    return np.resize(np.concatenate([base, -base]), size)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_velocity_below_the_smallest_normal_is_stored_as_zero(simd_target, num_threads,
+                                                                    nesterov):
+    for size in (1, 18, 100_003):
+        velocity = state_values(size)
+        w = np.full(size, 0.5, np.float32)
+        g = np.zeros(size, np.float32)
+        expected_v = flushed(np.float32(0.9) * velocity + g)
+        assert _core.sgd_update(w, g, velocity, 0.1, 0.9, 0.0, nesterov, True)
+        np.testing.assert_array_equal(velocity, expected_v)
+        assert np.array_equal(np.signbit(velocity), np.signbit(expected_v))
+        step = np.float32(0.9) * expected_v if nesterov else expected_v
+        np.testing.assert_array_equal(w, np.float32(0.5) - np.float32(0.1) * step)
+
+
+def test_a_velocity_whose_gradient_stopped_decays_to_zero(simd_target):
+    # Under round-to-nearest 0.9 * v rounds back to v for v of 1 to 4 units in
+    # the last place of the subnormals: without the flush these stay for good.
+    velocity = np.linspace(-1e-3, 1e-3, 1001).astype(np.float32)
+    w = np.ones_like(velocity)
+    zero = np.zeros_like(velocity)
+    for _ in range(1000):
+        assert _core.sgd_update(w, zero, velocity, 1e-3, 0.9, 0.0, False, True)
+    assert not np.any(velocity)
+    stuck = np.float32(4 * 2.0 ** -149)
+    assert np.float32(0.9) * stuck == stuck  # the fixed point the flush removes
+
+
+def test_adam_moments_below_the_smallest_normal_are_stored_as_zero(simd_target, num_threads):
+    for size in (1, 18, 100_003):
+        first, second = state_values(size), np.abs(state_values(size)[::-1].copy())
+        w = np.full(size, 0.5, np.float32)
+        g = np.zeros(size, np.float32)
+        expected_first = flushed(np.float32(0.9) * first + g)
+        expected_second = flushed(np.float32(0.999) * second + g)
+        assert _core.adam_update(w, g, first, second, 1e-2, 0.9, 0.999, 1e-8, 0.0, 5, True)
+        np.testing.assert_array_equal(first, expected_first)
+        np.testing.assert_array_equal(second, expected_second)
+        assert np.array_equal(np.signbit(first), np.signbit(expected_first))
+        assert np.all(np.isfinite(w))
+        # A flushed first moment moves nothing.
+        assert np.all(w[expected_first == 0] == np.float32(0.5))
+    # beta2 = 0.999 keeps subnormals of up to 499 units in the last place.
+    stuck = np.float32(499 * 2.0 ** -149)
+    assert np.float32(0.999) * stuck == stuck
+
+
 def test_dry_run_writes_nothing_and_reports_overflow(simd_target):
     w = np.array([1.0, 2.0, 3e38], np.float32)
     g = np.array([1.0, 1.0, -1e38], np.float32)

@@ -12,6 +12,28 @@
 
 inline bool not_finite(float x) { return !((x - x) == 0.0f); }
 
+// Optimizer state (a velocity, Adam's moments) below the smallest normal float
+// is stored as zero. Under round-to-nearest, beta * v of a subnormal v of k units
+// in the last place rounds back to k whenever k < 1 / (2 (1 - beta)): k < 5 for
+// a momentum of 0.9, k < 500 for Adam's beta2 = 0.999. So the state of a
+// parameter whose gradient has stopped (the weights into a dead unit) never
+// decays to zero but stays subnormal for good, and on Intel cores every
+// arithmetic operation on a subnormal takes a microcode assist: the tiny
+// training step ran at 88 us instead of 25 after a few thousand steps (Intel
+// family 6 model 167), with about a thousand stuck velocities. Flushing changes
+// no weight bigger than about 2^-100 times the learning rate: the update that
+// a subnormal state would apply is below half a unit in the last place of any
+// larger weight. A subnormal becomes a zero of its sign (what a CPU's own
+// flush-to-zero mode would give); zeros, normals, Inf and NaN are kept as they
+// are. Done on the bits, without a branch: a compare-and-select on the float
+// left the finiteness check unvectorized (0.45 ns per element, scalar).
+inline float flush_subnormal(float x) {
+  constexpr std::uint32_t kExponentBits = 0x7f800000u, kSignBit = 0x80000000u;
+  const std::uint32_t bits = __builtin_bit_cast(std::uint32_t, x);
+  const std::uint32_t keep = (bits & kExponentBits) != 0 ? ~0u : kSignBit;
+  return __builtin_bit_cast(float, bits & keep);
+}
+
 inline int elementwise_threads(i64 size, int n_threads) {
   // A parallel region pays off only on arrays far larger than the L1 cache.
   return threads_for_flops(8.0 * size, n_threads);
@@ -46,7 +68,7 @@ bool sgd_range(const SgdArgs& s, i64 begin, i64 end, float* __restrict delta_sq 
     float g = grad[i] + wd * w;
     float v = 0.0f;
     if (Momentum) {
-      v = mu * velocity[i] + g;
+      v = flush_subnormal(mu * velocity[i] + g);
       g = Nesterov ? g + mu * v : v;
     }
     const float w_new = w - lr * g;
@@ -147,8 +169,8 @@ bool adam_range(const AdamArgs& a, AdamScale scale, const AdamScale* cohort_scal
   for (i64 i = begin; i < end; ++i) {
     const float w = param[i];
     const float g = grad[i] + wd * w;
-    const float m = b1 * first[i] + (1.0f - b1) * g;
-    const float v = b2 * second[i] + (1.0f - b2) * g * g;
+    const float m = flush_subnormal(b1 * first[i] + (1.0f - b1) * g);
+    const float v = flush_subnormal(b2 * second[i] + (1.0f - b2) * g * g);
     const AdamScale s = Cohorts ? cohort_scales[a.cohort[i]] : scale;
     // w -= lr * m_hat / (sqrt(v_hat) + eps), m_hat = m / c1, v_hat = v / c2
     const float w_new = w - s.step_size * m / (__builtin_sqrtf(v) * s.inv_sqrt_c2 + eps);
