@@ -9,7 +9,10 @@ with the spread. Each setting's product is checked against numpy first.
         --prefetch 0 4 8 16 32 --out bench/results/cpu_profiles.json
 
 Settings: every profile this CPU can run, by name, then the detected profile's
-blocking with each --prefetch distance (set through _core.set_gemm_tuning).
+blocking with each --prefetch distance, then its prefetch distance with each
+--blocking given as MC_PANELS,NC,BLOCKS_PER_PASS (both set through
+_core.set_gemm_tuning; KC stays the profile's, so every setting gives the same
+bits, which the check below asserts).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import reluscope as rs  # noqa: E402
 from reluscope import _core  # noqa: E402
 
 
-def settings(prefetch_distances) -> dict:
+def settings(prefetch_distances, blockings=()) -> dict:
     """Name -> a function that puts the kernels in that setting."""
     result = {}
     profiles = rs.cpu_profiles()
@@ -48,6 +51,17 @@ def settings(prefetch_distances) -> dict:
 
     for distance in prefetch_distances:
         result[f"{detected} prefetch {distance}"] = lambda d=distance: with_prefetch(d)
+
+    def with_blocking(mc_panels, nc, blocks_per_pass):
+        rs.set_cpu_profile(detected)
+        tuning = rs.build_info()["gemm_tuning"]
+        _core.set_gemm_tuning(tuning["kc"], mc_panels, nc, tuning["prefetch_distance"],
+                              blocks_per_pass)
+
+    for blocking in blockings:
+        mc_panels, nc, blocks_per_pass = (int(v) for v in blocking.split(","))
+        result[f"{detected} mc {mc_panels} nc {nc} bpp {blocks_per_pass}"] = (
+            lambda b=(mc_panels, nc, blocks_per_pass): with_blocking(*b))
     return result
 
 
@@ -65,28 +79,38 @@ def main():
     parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--calls", type=int, default=3, help="calls timed per sample")
     parser.add_argument("--prefetch", type=int, nargs="*", default=[0, 4, 8, 16, 32])
+    parser.add_argument("--blocking", nargs="*", default=[], metavar="MC_PANELS,NC,BPP",
+                        help="blockings to time with the detected profile's KC and prefetch")
+    parser.add_argument("--shape", help="M,K,N instead of --size cubed")
     parser.add_argument("--out", help="JSON file for the results")
     args = parser.parse_args()
 
     load_before = os.getloadavg()  # the machine may be shared: say how busy it was
     rs.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    size = args.size
-    a = rng.standard_normal((size, size)).astype(np.float32)
-    b = rng.standard_normal((size, size)).astype(np.float32)
-    c = np.empty((size, size), np.float32)
+    m, k, n = ((int(v) for v in args.shape.split(",")) if args.shape
+               else (args.size, args.size, args.size))
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    c = np.empty((m, n), np.float32)
     expected = a.astype(np.float64) @ b
 
     def product():
         _core.gemm(a, b, c, False, False)
 
-    cases = settings(args.prefetch)
+    cases = settings(args.prefetch, args.blocking)
+    detected = rs.build_info()["detected_cpu_profile"]
+    detected_bits = None
     for name, apply in cases.items():
         apply()
         c.fill(np.nan)
         product()
-        np.testing.assert_allclose(c, expected, rtol=2e-5, atol=2e-6 * size + 1e-6,
+        np.testing.assert_allclose(c, expected, rtol=2e-5, atol=2e-6 * k + 1e-6,
                                    err_msg=name)
+        if name == f"profile {detected}":
+            detected_bits = c.copy()
+        elif name.startswith(f"{detected} "):  # the detected profile's KC: the same bits
+            np.testing.assert_array_equal(c, detected_bits, err_msg=name)
 
     samples = {name: [] for name in cases}
     names = list(cases)
@@ -99,8 +123,8 @@ def main():
 
     # Speed relative to the detected profile, paired within each round: the
     # samples of one round ran seconds apart, under much the same load.
-    baseline = samples[f"profile {rs.build_info()['detected_cpu_profile']}"]
-    flops = 2.0 * size ** 3
+    baseline = samples[f"profile {detected}"]
+    flops = 2.0 * m * n * k
     results = {}
     for name, times in samples.items():
         gflops = [flops / t / 1e9 for t in times]
@@ -112,14 +136,14 @@ def main():
                          "median_speed_vs_detected": float(np.median(paired)),
                          "samples": len(gflops)}
         r = results[name]
-        print(f"{name:24s} median {r['median_gflops']:6.1f} GFLOP/s (p25 {r['p25_gflops']:.1f}, "
+        print(f"{name:32s} median {r['median_gflops']:6.1f} GFLOP/s (p25 {r['p25_gflops']:.1f}, "
               f"p75 {r['p75_gflops']:.1f}, best {r['best_gflops']:.1f}), "
               f"x{r['median_speed_vs_detected']:.3f} of detected, {len(gflops)} samples")
     report = {
         "machine": {**peak.cpu_identity(), "load_average_before": load_before,
                     "load_average_after": os.getloadavg(), "python": platform.python_version(),
                     "reluscope": rs.__version__, "build_info": rs.build_info()},
-        "gemm": {"m": size, "n": size, "k": size, "threads": args.threads,
+        "gemm": {"m": m, "n": n, "k": k, "threads": args.threads,
                  "rounds": args.rounds, "calls_per_sample": args.calls},
         "results": results,
     }

@@ -164,7 +164,7 @@ def test_a_bad_cpu_profile_in_the_environment_is_one_line():
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "reluscope: error: RELUSCOPE_CPU_PROFILE=zen9: unknown CPU profile 'zen9'; "
-        "known profiles: generic, zen3, zen4, zen5, intel-avx512"]
+        "known profiles: generic, zen3, zen4, zen5, intel-avx512, intel-avx512-l2-2m"]
     assert result.stdout == ""
 
 

@@ -147,13 +147,31 @@ def test_profiles_on_one_target_agree_bit_for_bit(target, rng):
     ("AuthenticAMD", 26, 0x44, AVX2, "generic"),  # AVX-512 hidden: no zen5 without it
     ("AuthenticAMD", 23, 0x31, AVX2, "generic"),  # Zen 2
     ("GenuineIntel", 6, 0x55, AVX512, "intel-avx512"),  # Skylake-SP / Cascade Lake
-    ("GenuineIntel", 6, 0x8F, AVX512, "intel-avx512"),  # Sapphire Rapids
+    ("GenuineIntel", 6, 0x8F, AVX512, "intel-avx512"),  # Sapphire Rapids, L2 not given
     ("GenuineIntel", 6, 0x97, AVX2, "generic"),   # Alder Lake: no AVX-512
     ("GenuineIntel", 6, 0x55, [], "generic"),     # AVX-512 CPU whose OS saves no wide registers
     ("", 0, 0, [], "generic"),                    # not x86
 ])
 def test_known_cpus_map_to_their_profiles(vendor, family, model, flags, expected):
     assert rs.cpu_profile_for(vendor, family, model, flags) == expected
+
+
+@pytest.mark.parametrize("model,flags,l2_kib,expected", [
+    (0x55, AVX512, 1024, "intel-avx512"),         # Skylake-SP: 1 MiB
+    (0x6A, AVX512, 1280, "intel-avx512"),         # Ice Lake-SP: 1.25 MiB
+    (0x8F, AVX512, 2048, "intel-avx512-l2-2m"),   # Sapphire Rapids
+    (0xA7, AVX512, 2048, "intel-avx512-l2-2m"),   # the model number a hypervisor reported
+    (0xAD, AVX512, 2048, "intel-avx512-l2-2m"),   # Granite Rapids
+    (0x8F, AVX512, 0, "intel-avx512"),            # L2 unknown
+    (0x97, AVX2, 2048, "generic"),                # no AVX-512, whatever the L2
+])
+def test_intel_avx512_parts_are_told_apart_by_their_l2(model, flags, l2_kib, expected):
+    assert rs.cpu_profile_for("GenuineIntel", 6, model, flags, l2_kib) == expected
+
+
+def test_the_l2_size_does_not_move_amd_profiles():
+    assert rs.cpu_profile_for("AuthenticAMD", 25, 0x11, AVX512, 1024) == "zen4"
+    assert rs.cpu_profile_for("AuthenticAMD", 25, 1, AVX2, 4096) == "zen3"
 
 
 @pytest.mark.parametrize("args,error,message", [
@@ -163,6 +181,9 @@ def test_known_cpus_map_to_their_profiles(vendor, family, model, flags, expected
     (("AuthenticAMD", 2**40, 1, AVX2), ValueError, "family must be at most 65535"),
     (("AuthenticAMD", 25, 1, "avx2"), TypeError, "not one string"),
     (("AuthenticAMD", 25, 1, ["avx2", 3]), TypeError, "flags must be strings"),
+    (("GenuineIntel", 6, 0x8F, AVX512, -1), ValueError, "l2_kib must be >= 0"),
+    (("GenuineIntel", 6, 0x8F, AVX512, 2**31), ValueError, "l2_kib must be at most 65535"),
+    (("GenuineIntel", 6, 0x8F, AVX512, 2.5), TypeError, "l2_kib must be an integer"),
 ])
 def test_a_bad_cpu_description_is_named(args, error, message):
     with pytest.raises(error, match=message):
@@ -175,7 +196,8 @@ def test_family_and_model_may_be_given_as_proc_cpuinfo_shows_them():
 
 def test_every_profile_named_by_detection_exists():
     assert list(PROFILES)[0] == "generic"
-    assert {"generic", "zen3", "zen4", "zen5", "intel-avx512"} <= set(PROFILES)
+    assert {"generic", "zen3", "zen4", "zen5", "intel-avx512", "intel-avx512-l2-2m"} <= set(
+        PROFILES)
     for name, profile in PROFILES.items():
         assert profile["description"], name
         if profile["gemm_tuning"] is not None:
@@ -186,9 +208,10 @@ def test_every_profile_named_by_detection_exists():
 def test_build_info_reports_the_detected_and_selected_profile():
     info = rs.build_info()
     cpu = _core.detect_cpu()
-    assert info["cpu"] == {"vendor": cpu.vendor, "family": cpu.family, "model": cpu.model}
+    assert info["cpu"] == {"vendor": cpu.vendor, "family": cpu.family, "model": cpu.model,
+                           "l2_kib": cpu.l2_kib}
     assert info["detected_cpu_profile"] == rs.cpu_profile_for(cpu.vendor, cpu.family, cpu.model,
-                                                              cpu.flags)
+                                                              cpu.flags, cpu.l2_kib)
     assert info["cpu_profile"] == rs.get_cpu_profile()
     assert set(info["gemm_tuning"]) == {"kc", "blocks_per_pass", "mc_panels", "nc",
                                         "prefetch_distance"}
@@ -230,7 +253,8 @@ def test_forced_target_runs_with_its_own_defaults():
 
 def test_unknown_profile_is_a_value_error_naming_the_known_ones():
     with pytest.raises(ValueError, match="unknown CPU profile 'zen9'; known profiles: "
-                                         "generic, zen3, zen4, zen5, intel-avx512"):
+                                         "generic, zen3, zen4, zen5, intel-avx512, "
+                                         "intel-avx512-l2-2m"):
         rs.set_cpu_profile("zen9")
     with pytest.raises(TypeError, match="CPU profile must be a string"):
         rs.set_cpu_profile(4)

@@ -31,17 +31,21 @@ void bind_cpu_profiles(py::module_& m) {
       .def_readonly("vendor", &CpuIdentity::vendor)
       .def_readonly("family", &CpuIdentity::family)
       .def_readonly("model", &CpuIdentity::model)
-      .def_readonly("flags", &CpuIdentity::flags);
+      .def_readonly("flags", &CpuIdentity::flags)
+      .def_readonly("l2_kib", &CpuIdentity::l2_kib, "Each core's L2 in KiB; 0 when unknown.");
 
   m.def("cpu_profiles", &cpu_profiles, "Every CPU profile, 'generic' first.");
   m.def("detect_cpu", &detect_cpu, "The CPU this process runs on.");
   m.def(
       "profile_for",
-      [](const std::string& vendor, int family, int model, const std::vector<std::string>& flags) {
-        return std::string(profile_for(CpuIdentity{vendor, family, model, flags}).name);
+      [](const std::string& vendor, int family, int model, const std::vector<std::string>& flags,
+         int l2_kib) {
+        return std::string(profile_for(CpuIdentity{vendor, family, model, flags, l2_kib}).name);
       },
       py::arg("vendor"), py::arg("family"), py::arg("model"), py::arg("flags"),
-      "The name of the profile for a CPU with this CPUID vendor, family, model and flags.");
+      py::arg("l2_kib") = 0,
+      "The name of the profile for a CPU with this CPUID vendor, family, model, flags and "
+      "L2 per core in KiB (0: unknown).");
   m.def("select_cpu_profile", &select_cpu_profile, py::arg("name"),
         "Use the named CPU profile: its SIMD target and GEMM tuning.");
   m.def("selected_cpu_profile", &selected_cpu_profile, "The CPU profile in use.");

@@ -32,6 +32,10 @@ struct CpuIdentity {
   int family;
   int model;
   std::vector<std::string> flags;
+  // Each core's L2 cache in KiB, from CPUID (Intel leaf 4, AMD leaf 0x80000006);
+  // 0 when unknown. Hypervisors often report a model number of their choosing
+  // but pass the cache geometry through.
+  int l2_kib = 0;
 };
 
 // Every profile, "generic" first.

@@ -103,6 +103,11 @@ class CpuIdentity:
     @property
     def flags(self) -> list[str]: ...
     @property
+    def l2_kib(self) -> int:
+        """
+        Each core's L2 in KiB; 0 when unknown.
+        """
+    @property
     def model(self) -> int: ...
     @property
     def vendor(self) -> str: ...
@@ -643,9 +648,10 @@ def profile_for(
     family: typing.SupportsInt | typing.SupportsIndex,
     model: typing.SupportsInt | typing.SupportsIndex,
     flags: collections.abc.Sequence[str],
+    l2_kib: typing.SupportsInt | typing.SupportsIndex = 0,
 ) -> str:
     """
-    The name of the profile for a CPU with this CPUID vendor, family, model and flags.
+    The name of the profile for a CPU with this CPUID vendor, family, model, flags and L2 per core in KiB (0: unknown).
     """
 
 def random_networks(

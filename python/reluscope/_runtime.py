@@ -69,14 +69,16 @@ def cpu_profiles() -> dict:
     }
 
 
-def cpu_profile_for(vendor: str, family: int, model: int, flags: Iterable[str]) -> str:
+def cpu_profile_for(vendor: str, family: int, model: int, flags: Iterable[str],
+                    l2_kib: int = 0) -> str:
     """The profile chosen for a CPU with this CPUID vendor, family, model and flags.
 
     ``family`` and ``model`` are as /proc/cpuinfo shows them ("cpu family",
     "model"); ``flags`` are /proc/cpuinfo flag names such as "avx2", "fma",
-    "avx512f". The same function picks the profile of this CPU at import.
-    A wrong type or a number out of CPUID's range raises a TypeError or
-    ValueError naming the argument.
+    "avx512f"; ``l2_kib`` is each core's L2 cache in KiB (0: unknown), which
+    tells Intel's AVX-512 parts with 2 MiB of L2 apart. The same function
+    picks the profile of this CPU at import. A wrong type or a number out of
+    CPUID's range raises a TypeError or ValueError naming the argument.
     """
     if not isinstance(vendor, str):
         raise TypeError(f"vendor must be a CPUID vendor string such as 'AuthenticAMD', "
@@ -93,7 +95,10 @@ def cpu_profile_for(vendor: str, family: int, model: int, flags: Iterable[str]) 
     for flag in names:
         if not isinstance(flag, str):
             raise TypeError(f"flags must be strings such as 'avx2', got {flag!r}")
-    return _core.profile_for(vendor, numbers["family"], numbers["model"], names)
+    l2 = nonnegative_int(_decimal(l2_kib), "l2_kib")
+    if l2 > _LARGEST_L2_KIB:
+        raise ValueError(f"l2_kib must be at most {_LARGEST_L2_KIB} (CPUID's range), got {l2}")
+    return _core.profile_for(vendor, numbers["family"], numbers["model"], names, l2)
 
 
 def _decimal(value):
@@ -106,6 +111,9 @@ def _decimal(value):
 # CPUID's family (base 4 bits plus extended 8) and model (4 plus 4) fit in 9 and 8
 # bits; anything above this bound is not a CPU's.
 _LARGEST_CPUID_NUMBER = 0xFFFF
+# AMD's CPUID gives the L2 size in KiB in 16 bits; Intel's leaf 4 geometry is kept
+# to the same range, which fits the C++ int.
+_LARGEST_L2_KIB = 0xFFFF
 
 
 def _tuning_dict(tuning) -> dict:
@@ -279,7 +287,8 @@ def build_info() -> dict:
         ``version``, ``compiled_targets`` (SIMD targets in this build),
         ``supported_targets`` (those this CPU can run), ``selected_target``
         (in use), ``cpu`` (``vendor``, ``family``, ``model`` as CPUID reports
-        them), ``detected_cpu_profile`` (chosen for this CPU at import),
+        them, and ``l2_kib``, each core's L2 in KiB, 0 when unknown),
+        ``detected_cpu_profile`` (chosen for this CPU at import),
         ``cpu_profile`` (in use), ``gemm_tuning`` (the blocking and prefetch of
         the target in use, see ``cpu_profiles()``), ``num_threads`` and
         ``available_processors`` (the cap on ``num_threads``), ``idle_spin_us``
@@ -293,7 +302,8 @@ def build_info() -> dict:
         "compiled_targets": list(_core.compiled_targets()),
         "supported_targets": list(_core.supported_targets()),
         "selected_target": _core.selected_target(),
-        "cpu": {"vendor": cpu.vendor, "family": cpu.family, "model": cpu.model},
+        "cpu": {"vendor": cpu.vendor, "family": cpu.family, "model": cpu.model,
+                "l2_kib": cpu.l2_kib},
         "detected_cpu_profile": _core.detected_cpu_profile(),
         "cpu_profile": _core.selected_cpu_profile(),
         "gemm_tuning": _tuning_dict(_core.gemm_tuning_in_use()),
