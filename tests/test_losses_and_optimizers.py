@@ -137,10 +137,11 @@ def test_adam_moments_below_the_smallest_normal_are_stored_as_zero(simd_target, 
         np.testing.assert_array_equal(second, expected_second)
         assert np.array_equal(np.signbit(first), np.signbit(expected_first))
         assert np.all(np.isfinite(w))
-        # A flushed first moment moves nothing.
+        # The update uses the unflushed moments: where they are subnormal, it
+        # rounds away against a weight of 0.5.
         assert np.all(w[expected_first == 0] == np.float32(0.5))
-    # beta2 = 0.999 keeps subnormals of up to 499 units in the last place.
-    stuck = np.float32(499 * 2.0 ** -149)
+    # float32(0.999) keeps subnormals of up to 500 units in the last place.
+    stuck = np.float32(500 * 2.0 ** -149)
     assert np.float32(0.999) * stuck == stuck
 
 

@@ -14,16 +14,19 @@ inline bool not_finite(float x) { return !((x - x) == 0.0f); }
 
 // Optimizer state (a velocity, Adam's moments) below the smallest normal float
 // is stored as zero. Under round-to-nearest, beta * v of a subnormal v of k units
-// in the last place rounds back to k whenever k < 1 / (2 (1 - beta)): k < 5 for
-// a momentum of 0.9, k < 500 for Adam's beta2 = 0.999. So the state of a
+// in the last place rounds back to k whenever k is below about 1 / (2 (1 - beta)):
+// k <= 4 for a momentum of 0.9, k <= 500 for Adam's float32(0.999). So the state of a
 // parameter whose gradient has stopped (the weights into a dead unit) never
 // decays to zero but stays subnormal for good, and on Intel cores every
 // arithmetic operation on a subnormal takes a microcode assist: the tiny
 // training step ran at 88 us instead of 25 after a few thousand steps (Intel
 // family 6 model 167), with about a thousand stuck velocities. Only the stored
-// state is flushed: each step's weights come from the unflushed values, and a
-// later step's differ only where its gradient is itself below about 2^-100
-// (mu * 0 + g and mu * v + g round alike for a subnormal v and any larger g).
+// state is flushed: each step's weights come from the unflushed values. A later
+// velocity or first moment differs only where the gradient is below about 2^-100
+// (mu * 0 + g and mu * v + g round alike for a subnormal v and any larger g); a
+// later second moment where the gradient is below about 2^-50, which moves the
+// weights only when eps is below about 1e-18 (a larger eps swamps the square
+// root of any subnormal).
 // A subnormal becomes a zero of its sign (what a CPU's flush-to-zero mode would
 // give); zeros, normals, Inf and NaN are kept. Done on the bits, without a
 // branch, so the loops stay vectorized (a compare-and-select on the float

@@ -88,7 +88,9 @@ const std::vector<CpuProfile>& cpu_profiles() {
       {"intel-avx512-l2-2m",
        "Intel CPUs with AVX-512 and at least 2 MiB of L2 per core (Sapphire Rapids and "
        "later server cores: 48 KiB L1d), told apart by the L2 size CPUID reports, since "
-       "a hypervisor may report another model number. Measured on one that reported "
+       "a hypervisor may report another model number (one that makes up cache sizes may "
+       "pick this profile for an older part: speed only, the results are the same). Measured on "
+       "one that reported "
        "family 6 model 167 (bench/cpu_profiles.py, one thread, medians of 31 interleaved "
        "rounds paired by round): passes of two KC blocks with 9-panel A blocks and "
        "1024-column B blocks ran 1.036 times as fast as the avx512 defaults at 1024^3 and "
@@ -119,7 +121,10 @@ const CpuProfile* find_cpu_profile(const std::string& name) {
 #if defined(RELUSCOPE_X86)
 namespace {
 
-// Each core's L2 in KiB as CPUID describes it; 0 when it does not.
+// Each core's L2 in KiB as CPUID describes it; 0 when it does not, or when the
+// size is beyond AMD's 16-bit field (no real cache; a made-up geometry).
+constexpr unsigned long long kLargestL2Kib = 0xFFFF;
+
 int l2_kib_from_cpuid(const std::string& vendor) {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (vendor == "GenuineIntel") {
@@ -133,7 +138,8 @@ int l2_kib_from_cpuid(const std::string& vendor) {
         const unsigned long long ways = ((ebx >> 22) & 0x3ff) + 1,
                                  partitions = ((ebx >> 12) & 0x3ff) + 1, line = (ebx & 0xfff) + 1,
                                  sets = ecx + 1ull;
-        return static_cast<int>(ways * partitions * line * sets / 1024);
+        const unsigned long long kib = ways * partitions * line * sets / 1024;
+        return kib <= kLargestL2Kib ? static_cast<int>(kib) : 0;
       }
     }
     return 0;

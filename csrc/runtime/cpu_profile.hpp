@@ -33,8 +33,10 @@ struct CpuIdentity {
   int model;
   std::vector<std::string> flags;
   // Each core's L2 cache in KiB, from CPUID (Intel leaf 4, AMD leaf 0x80000006);
-  // 0 when unknown. Hypervisors often report a model number of their choosing
-  // but pass the cache geometry through.
+  // 0 when unknown or above 0xFFFF. Leaf 4 describes one cache instance, which
+  // is per core on the server cores of today. Hypervisors often report a model
+  // number of their choosing; many pass the cache geometry through, some make
+  // one up (QEMU without host-cache-info reports 4 MiB).
   int l2_kib = 0;
 };
 

@@ -71,7 +71,7 @@ def cpu_profiles() -> dict:
 
 def cpu_profile_for(vendor: str, family: int, model: int, flags: Iterable[str],
                     l2_kib: int = 0) -> str:
-    """The profile chosen for a CPU with this CPUID vendor, family, model and flags.
+    """The profile chosen for a CPU with this CPUID vendor, family, model, flags and L2 size.
 
     ``family`` and ``model`` are as /proc/cpuinfo shows them ("cpu family",
     "model"); ``flags`` are /proc/cpuinfo flag names such as "avx2", "fma",
@@ -111,8 +111,8 @@ def _decimal(value):
 # CPUID's family (base 4 bits plus extended 8) and model (4 plus 4) fit in 9 and 8
 # bits; anything above this bound is not a CPU's.
 _LARGEST_CPUID_NUMBER = 0xFFFF
-# AMD's CPUID gives the L2 size in KiB in 16 bits; Intel's leaf 4 geometry is kept
-# to the same range, which fits the C++ int.
+# AMD's CPUID gives the L2 size in KiB in 16 bits; detection reports a size from
+# Intel's leaf 4 beyond that as unknown (0), so both fit the same range.
 _LARGEST_L2_KIB = 0xFFFF
 
 
