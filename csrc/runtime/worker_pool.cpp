@@ -1,5 +1,6 @@
 #include "runtime/worker_pool.hpp"
 
+#include "runtime/float_control.hpp"
 #include "runtime/threads.hpp"
 
 #include <pthread.h>
@@ -59,6 +60,7 @@ class WorkerPool {
     start_workers(n_shares - 1);
     closure_.store(closure, std::memory_order_relaxed);
     fn_.store(fn, std::memory_order_relaxed);
+    float_control_.store(float_control(), std::memory_order_relaxed);
     done_.store(0, std::memory_order_relaxed);
     const std::uint32_t job = ++last_job_;
     claims_.store(Claims{job, static_cast<std::uint32_t>(n_shares), 0}.word(),
@@ -70,7 +72,7 @@ class WorkerPool {
       pthread_mutex_unlock(&sleep_mutex_);
       pthread_cond_broadcast(&wake_);
     }
-    run_claimed_shares(job);
+    run_claimed_shares(job, false);
     for (unsigned i = 1; done_.load(std::memory_order_acquire) != n_shares; ++i) {
       if (i % kPausesPerYield == 0)
         sched_yield();
@@ -98,7 +100,11 @@ class WorkerPool {
     }
   }
 
-  void run_claimed_shares(std::uint32_t job) {
+  // A worker (as_worker) runs each share under the calling thread's
+  // floating-point control state (float_control.hpp): with flush-to-zero set on
+  // the calling thread only, a product on 2 threads came back with half of its
+  // subnormal results flushed.
+  void run_claimed_shares(std::uint32_t job, bool as_worker) {
     std::uint64_t word = claims_.load(std::memory_order_acquire);
     for (;;) {
       const Claims claims = Claims::of(word);
@@ -107,7 +113,9 @@ class WorkerPool {
       ++claimed.next;
       if (claims_.compare_exchange_weak(word, claimed.word(), std::memory_order_acq_rel,
                                         std::memory_order_acquire)) {
-        // The job cannot end before this share is counted done, so its closure stands.
+        // The job cannot end before this share is counted done, so its closure
+        // and float control state stand.
+        if (as_worker) set_float_control(float_control_.load(std::memory_order_relaxed));
         fn_.load(std::memory_order_relaxed)(closure_.load(std::memory_order_relaxed),
                                             static_cast<int>(claims.next));
         done_.fetch_add(1, std::memory_order_release);
@@ -122,7 +130,7 @@ class WorkerPool {
       seen = wait_for_job_after(seen);
       const Claims claims = Claims::of(claims_.load(std::memory_order_acquire));
       if (claims.job == seen && static_cast<std::uint32_t>(index) + 1 < claims.n_shares)
-        run_claimed_shares(seen);
+        run_claimed_shares(seen, true);
     }
   }
 
@@ -159,6 +167,7 @@ class WorkerPool {
   std::atomic<int> done_{0};
   std::atomic<const void*> closure_{nullptr};
   std::atomic<ShareFunction> fn_{nullptr};
+  std::atomic<std::uint64_t> float_control_{0};
 
   // pthread's rather than std::condition_variable: libstdc++ 12 versions the latter's
   // wait GLIBCXX_3.4.30, which raised the wheel's manylinux tag from 2_34 to 2_35.

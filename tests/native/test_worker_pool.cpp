@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdint>
 #include <thread>
 #include <vector>
 
+#include "runtime/float_control.hpp"
 #include "runtime/worker_pool.hpp"
 
 namespace rs::testing {
@@ -97,6 +99,46 @@ TEST(WorkerPool, ALaterShareWaitsForAFlagOfAnEarlierOne) {
     for (int share = 1; share < kShares; ++share)
       ASSERT_EQ(seen[static_cast<std::size_t>(share)], job + share - 1) << "job " << job;
   }
+}
+
+// A worker runs its shares under the calling thread's floating-point control
+// state, so a share computes the same bits on whichever thread claims it. Each
+// job's first share waits for the second to start, so the two run on two threads.
+TEST(WorkerPool, SharesRunUnderTheCallersFloatControl) {
+#if defined(__x86_64__) || defined(__i386__)
+  constexpr std::uint64_t kFlushToZero = 0x8000, kDenormalsAreZero = 0x40;
+  // The low six bits are sticky status flags (a subnormal result sets two), not control.
+  constexpr std::uint64_t kControlBits = ~std::uint64_t{0x3f};
+  const std::uint64_t before = float_control();
+  struct Restore {
+    std::uint64_t state;
+    ~Restore() { set_float_control(state); }
+  } restore{before};
+  run_shares(2, [](int) {});  // the worker starts under the caller's state of now
+  for (const std::uint64_t state : {before | kFlushToZero | kDenormalsAreZero, before}) {
+    set_float_control(state);
+    for (int job = 0; job < 50; ++job) {
+      std::atomic<bool> second_started{false};
+      std::uint64_t seen[2] = {};
+      volatile float smallest_normal = 1.17549435e-38f;
+      float halves[2] = {};
+      run_shares(2, [&](int share) {
+        if (share == 1)
+          second_started.store(true);
+        else
+          while (!second_started.load()) std::this_thread::yield();
+        seen[share] = float_control();
+        halves[share] = smallest_normal * 0.5f;  // subnormal, or 0 under flush-to-zero
+      });
+      ASSERT_EQ(seen[0] & kControlBits, state & kControlBits) << "job " << job;
+      ASSERT_EQ(seen[1] & kControlBits, state & kControlBits) << "job " << job;
+      ASSERT_EQ(halves[0], halves[1]) << "job " << job;
+      ASSERT_EQ(halves[0] == 0.0f, state != before) << "job " << job;
+    }
+  }
+#else
+  GTEST_SKIP() << "the flush-to-zero bits set here are x86's (MXCSR)";
+#endif
 }
 
 }  // namespace
