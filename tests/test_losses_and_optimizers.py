@@ -112,6 +112,18 @@ def test_sgd_velocity_below_the_smallest_normal_is_stored_as_zero(simd_target, n
         np.testing.assert_array_equal(w, np.float32(0.5) - np.float32(0.1) * step)
 
 
+def test_the_step_that_flushes_a_velocity_still_applies_it(simd_target):
+    # Only the stored state is flushed: this step's weights come from the
+    # unflushed velocity (here it moves a zero weight by a subnormal amount).
+    velocity = np.full(18, 1.1e-38, np.float32)
+    w = np.zeros(18, np.float32)
+    new_velocity = np.float32(0.9) * velocity
+    assert np.all(np.abs(new_velocity) < SMALLEST_NORMAL) and np.all(new_velocity != 0)
+    assert _core.sgd_update(w, np.zeros_like(w), velocity, 1.0, 0.9, 0.0, False, True)
+    np.testing.assert_array_equal(w, -new_velocity)
+    assert not np.any(velocity)
+
+
 def test_a_velocity_whose_gradient_stopped_decays_to_zero(simd_target):
     # Under round-to-nearest 0.9 * v rounds back to v for v of 1 to 4 units in
     # the last place of the subnormals: without the flush these stay for good.

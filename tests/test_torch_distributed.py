@@ -2,6 +2,7 @@
 give the deaths and certificates of the same global batches run in one process."""
 
 import datetime
+import gc
 import json
 import os
 import socket
@@ -60,35 +61,45 @@ def rank_main(process: int, port: int, out: str, world: int = WORLD,
     dist.init_process_group("gloo", rank=process, world_size=world,
                             timeout=datetime.timedelta(seconds=60))
     try:
-        group = None if members is None else dist.new_group(members)  # on every process
-        if members is not None and process not in members:
-            errors = {}
-            for name, given in (("outsider", group), ("not a group", "default")):
-                try:
-                    rt.DeadUnitMonitor(net(), process_group=given)
-                except (ValueError, TypeError) as error:
-                    errors[name] = str(error)
-            with open(os.path.join(out, "outsider.json"), "w") as file:
-                json.dump(errors, file)
-            return
-        rank = process if members is None else members.index(process)  # in the group
-        x, y = task()
-        model = nn.parallel.DistributedDataParallel(net(), process_group=group)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-        half = GLOBAL_BATCH // WORLD
-        mine = [slice(s + rank * half, s + (rank + 1) * half) for s in range(0, N, GLOBAL_BATCH)]
-        batches = [(x[rows], y[rows]) for rows in mine]
-        shard = x[rank * N // WORLD:(rank + 1) * N // WORLD]  # rank order: rows in order
-        with rt.DeadUnitMonitor(model, x_scan=shard, optimizer=optimizer,
-                                process_group=group) as monitor:
-            train(model, optimizer, monitor, batches)
-        held = {"reports": len(monitor.reports), "certificates": len(monitor.certificates),
-                "silent": len(monitor.silent)}
-        result = {"book": book(monitor), "held": held} if rank == 0 else {"held": held}
-        with open(os.path.join(out, f"rank{rank}.json"), "w") as file:
-            json.dump(result, file)
+        run_rank(process, out, members)
     finally:
+        # The DDP model and what refers to it may sit in reference cycles that hold
+        # the process group; collected only at the interpreter's exit, gloo's
+        # threads still dropped tensors then and aborted the process (SIGABRT in
+        # PyTorch 2.13's ProcessGroupGloo::runLoop, about one run in three).
+        gc.collect()
         dist.destroy_process_group()
+
+
+def run_rank(process: int, out: str, members: list[int] | None) -> None:
+    """The work of one process in rank_main, its objects freed when it returns."""
+    group = None if members is None else dist.new_group(members)  # on every process
+    if members is not None and process not in members:
+        errors = {}
+        for name, given in (("outsider", group), ("not a group", "default")):
+            try:
+                rt.DeadUnitMonitor(net(), process_group=given)
+            except (ValueError, TypeError) as error:
+                errors[name] = str(error)
+        with open(os.path.join(out, "outsider.json"), "w") as file:
+            json.dump(errors, file)
+        return
+    rank = process if members is None else members.index(process)  # in the group
+    x, y = task()
+    model = nn.parallel.DistributedDataParallel(net(), process_group=group)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    half = GLOBAL_BATCH // WORLD
+    mine = [slice(s + rank * half, s + (rank + 1) * half) for s in range(0, N, GLOBAL_BATCH)]
+    batches = [(x[rows], y[rows]) for rows in mine]
+    shard = x[rank * N // WORLD:(rank + 1) * N // WORLD]  # rank order: rows in order
+    with rt.DeadUnitMonitor(model, x_scan=shard, optimizer=optimizer,
+                            process_group=group) as monitor:
+        train(model, optimizer, monitor, batches)
+    held = {"reports": len(monitor.reports), "certificates": len(monitor.certificates),
+            "silent": len(monitor.silent)}
+    result = {"book": book(monitor), "held": held} if rank == 0 else {"held": held}
+    with open(os.path.join(out, f"rank{rank}.json"), "w") as file:
+        json.dump(result, file)
 
 
 def free_port() -> int:

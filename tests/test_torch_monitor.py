@@ -193,6 +193,29 @@ def test_close_removes_every_hook():
     monitor.summary()  # the results stay readable
 
 
+def test_a_closed_monitor_keeps_nothing_alive_in_reference_cycles():
+    # Freed by reference counting, with no garbage collection: a cycle through the
+    # site watcher's callbacks kept the model until the next collection, which at a
+    # process's exit came during interpreter shutdown (a DDP process then aborted in
+    # PyTorch's gloo threads).
+    net = small_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    x, y = task()
+    gc.collect()
+    gc.disable()
+    try:
+        with rt.DeadUnitMonitor(net, x_scan=x, optimizer=optimizer) as monitor:
+            optimizer.zero_grad()
+            functional.cross_entropy(net(x), y).backward()
+            optimizer.step()
+            monitor.end_epoch()
+        alive = [weakref.ref(net), weakref.ref(monitor), weakref.ref(optimizer)]
+        del net, monitor, optimizer
+        assert [ref() is not None for ref in alive] == [False, False, False]
+    finally:
+        gc.enable()
+
+
 def _tensors_reachable(root, skip):
     """Every tensor reachable from ``root`` through attributes and containers, not
     entering the objects in ``skip`` (the user's module, optimizer and data)."""

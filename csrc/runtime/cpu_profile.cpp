@@ -87,17 +87,16 @@ const std::vector<CpuProfile>& cpu_profiles() {
        {kKcOfEveryProfile, 18, 4096, 0, 1}},
       {"intel-avx512-l2-2m",
        "Intel CPUs with AVX-512 and at least 2 MiB of L2 per core (Sapphire Rapids and "
-       "later server cores: 48 KiB L1d), told apart by the L2 size CPUID reports, since "
-       "a hypervisor may report another model number (one that makes up cache sizes may "
-       "pick this profile for an older part: speed only, the results are the same). Measured on "
-       "one that reported "
-       "family 6 model 167 (bench/cpu_profiles.py, one thread, medians of 31 interleaved "
-       "rounds paired by round): passes of two KC blocks with 9-panel A blocks and "
-       "1024-column B blocks ran 1.036 times as fast as the avx512 defaults at 1024^3 and "
-       "1.037 at 256 x 784 x 1024 (the medium net's first layer), and the medium training "
-       "step 1.045 times (1 and 2 threads). Software prefetch at distances 4 to 32: "
-       "0.985-0.992, so off. The micro-kernel alone, on panels in L1 and L2, runs at 96% "
-       "of the FMA peak; a 1024^3 product at about 82%.",
+       "later server cores: 48 KiB L1d), told apart by the L2 size CPUID reports, since a "
+       "hypervisor may report another model number (one that makes up cache sizes may pick "
+       "this profile for an older part: speed only, the results are the same). Measured on "
+       "one that reported family 6 model 167 (bench/cpu_profiles.py, one thread, medians "
+       "of 31 interleaved rounds paired by round, two runs): passes of two KC blocks with "
+       "9-panel A blocks and 1024-column B blocks ran 1.034-1.036 times as fast as the "
+       "avx512 defaults at 1024^3 and 1.037-1.05 at 256 x 784 x 1024 (the medium net's "
+       "first layer), and the medium training step 1.045 times (1 and 2 threads). Software "
+       "prefetch at distances 4 to 32: 0.985-0.992, so off. The micro-kernel alone, on "
+       "panels in L1 and L2, runs at 96% of the FMA peak; a 1024^3 product at about 82%.",
        "avx512",
        true,
        {kKcOfEveryProfile, kIntelL2TwoMibMcPanels, kIntelL2TwoMibNc, 0,
@@ -171,9 +170,9 @@ CpuIdentity detect_cpu() {
     cpu.model =
         base_family == 0x6 || base_family == 0xf ? (extended_model << 4) + base_model : base_model;
   }
+  cpu.l2_kib = l2_kib_from_cpuid(cpu.vendor);
   // __builtin_cpu_supports also checks that the OS saves the wide registers,
   // so these are the flags the kernels may rely on (as dispatch.cpp does).
-  cpu.l2_kib = l2_kib_from_cpuid(cpu.vendor);
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2")) cpu.flags.emplace_back("avx2");
   if (__builtin_cpu_supports("fma")) cpu.flags.emplace_back("fma");

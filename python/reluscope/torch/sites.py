@@ -121,6 +121,15 @@ def site_names(sites: list[Site]) -> list[str]:
     return [f"{s.path}#{s.call}" if calls[s.path] > 1 else s.path for s in sites]
 
 
+def _ignore_site(site: Site, activation: torch.Tensor) -> None:
+    """Ignore a site: the callback of a removed SiteWatcher."""
+
+
+def _never() -> bool:
+    """Count nothing: the enabled test of a removed SiteWatcher."""
+    return False
+
+
 class SiteWatcher:
     """Hooks on ``root`` that hand the pre-activation of every site to ``on_site``.
 
@@ -161,11 +170,18 @@ class SiteWatcher:
                     self._handles.append(module.register_forward_hook(self._activation_done))
 
     def remove(self) -> None:
-        """Remove every hook this watcher added."""
+        """Remove every hook this watcher added, and let go of its callbacks."""
         for handle in self._handles:
             handle.remove()
         self._handles = []
         self._forget()
+        # The callbacks are mostly bound methods of whatever holds this watcher: a
+        # reference cycle, which kept that owner and the model it refers to alive
+        # until the next garbage collection. At a process's exit that collection
+        # came during the interpreter's shutdown, where PyTorch's gloo threads,
+        # dropping a DistributedDataParallel model's last tensors, aborted it.
+        self.on_site = _ignore_site
+        self.enabled = _never
 
     def _forget(self) -> None:
         self._calls.clear()
