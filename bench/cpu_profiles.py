@@ -43,25 +43,21 @@ def settings(prefetch_distances, blockings=()) -> dict:
             result[f"profile {name}"] = lambda name=name: rs.set_cpu_profile(name)
     detected = rs.build_info()["detected_cpu_profile"]
 
-    def with_prefetch(distance):
+    def with_tuning(**changes):
+        """The detected profile, with some of its GEMM tuning's values changed (never KC)."""
         rs.set_cpu_profile(detected)
-        tuning = rs.build_info()["gemm_tuning"]
-        _core.set_gemm_tuning(tuning["kc"], tuning["mc_panels"], tuning["nc"], distance,
-                              tuning["blocks_per_pass"])
+        tuning = {**rs.build_info()["gemm_tuning"], **changes}
+        _core.set_gemm_tuning(tuning["kc"], tuning["mc_panels"], tuning["nc"],
+                              tuning["prefetch_distance"], tuning["blocks_per_pass"])
 
     for distance in prefetch_distances:
-        result[f"{detected} prefetch {distance}"] = lambda d=distance: with_prefetch(d)
-
-    def with_blocking(mc_panels, nc, blocks_per_pass):
-        rs.set_cpu_profile(detected)
-        tuning = rs.build_info()["gemm_tuning"]
-        _core.set_gemm_tuning(tuning["kc"], mc_panels, nc, tuning["prefetch_distance"],
-                              blocks_per_pass)
-
+        result[f"{detected} prefetch {distance}"] = (
+            lambda d=distance: with_tuning(prefetch_distance=d))
     for blocking in blockings:
         mc_panels, nc, blocks_per_pass = (int(v) for v in blocking.split(","))
         result[f"{detected} mc {mc_panels} nc {nc} bpp {blocks_per_pass}"] = (
-            lambda b=(mc_panels, nc, blocks_per_pass): with_blocking(*b))
+            lambda b=(mc_panels, nc, blocks_per_pass): with_tuning(
+                mc_panels=b[0], nc=b[1], blocks_per_pass=b[2]))
     return result
 
 

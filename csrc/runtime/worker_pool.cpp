@@ -72,7 +72,7 @@ class WorkerPool {
       pthread_mutex_unlock(&sleep_mutex_);
       pthread_cond_broadcast(&wake_);
     }
-    run_claimed_shares(job, false);
+    run_claimed_shares(job);
     for (unsigned i = 1; done_.load(std::memory_order_acquire) != n_shares; ++i) {
       if (i % kPausesPerYield == 0)
         sched_yield();
@@ -100,11 +100,7 @@ class WorkerPool {
     }
   }
 
-  // A worker (as_worker) runs each share under the calling thread's
-  // floating-point control state (float_control.hpp): with flush-to-zero set on
-  // the calling thread only, a product on 2 threads came back with half of its
-  // subnormal results flushed.
-  void run_claimed_shares(std::uint32_t job, bool as_worker) {
+  void run_claimed_shares(std::uint32_t job) {
     std::uint64_t word = claims_.load(std::memory_order_acquire);
     for (;;) {
       const Claims claims = Claims::of(word);
@@ -113,9 +109,7 @@ class WorkerPool {
       ++claimed.next;
       if (claims_.compare_exchange_weak(word, claimed.word(), std::memory_order_acq_rel,
                                         std::memory_order_acquire)) {
-        // The job cannot end before this share is counted done, so its closure
-        // and float control state stand.
-        if (as_worker) set_float_control(float_control_.load(std::memory_order_relaxed));
+        // The job cannot end before this share is counted done, so its closure stands.
         fn_.load(std::memory_order_relaxed)(closure_.load(std::memory_order_relaxed),
                                             static_cast<int>(claims.next));
         done_.fetch_add(1, std::memory_order_release);
@@ -129,8 +123,16 @@ class WorkerPool {
     for (;;) {
       seen = wait_for_job_after(seen);
       const Claims claims = Claims::of(claims_.load(std::memory_order_acquire));
-      if (claims.job == seen && static_cast<std::uint32_t>(index) + 1 < claims.n_shares)
-        run_claimed_shares(seen, true);
+      if (claims.job == seen && static_cast<std::uint32_t>(index) + 1 < claims.n_shares) {
+        // The calling thread's floating-point control state (float_control.hpp),
+        // so that a share gives the same bits on any thread: with flush-to-zero
+        // set on the calling thread only, a product on 2 threads came back with
+        // half of its subnormal results flushed. Read once per job: if this job
+        // has ended and the next one changed it, no share of this job is left
+        // to claim, and the next job sets it again.
+        set_float_control(float_control_.load(std::memory_order_relaxed));
+        run_claimed_shares(seen);
+      }
     }
   }
 

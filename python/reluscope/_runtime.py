@@ -84,7 +84,8 @@ def cpu_profile_for(vendor: str, family: int, model: int, flags: Iterable[str],
         raise TypeError(f"vendor must be a CPUID vendor string such as 'AuthenticAMD', "
                         f"got {vendor!r}")
     numbers = {"family": nonnegative_int(_decimal(family), "family"),
-               "model": nonnegative_int(_decimal(model), "model")}
+               "model": nonnegative_int(_decimal(model), "model"),
+               "l2_kib": nonnegative_int(_decimal(l2_kib), "l2_kib")}
     for name, value in numbers.items():
         if value > _LARGEST_CPUID_NUMBER:
             raise ValueError(f"{name} must be at most {_LARGEST_CPUID_NUMBER} (CPUID's range), "
@@ -95,10 +96,8 @@ def cpu_profile_for(vendor: str, family: int, model: int, flags: Iterable[str],
     for flag in names:
         if not isinstance(flag, str):
             raise TypeError(f"flags must be strings such as 'avx2', got {flag!r}")
-    l2 = nonnegative_int(_decimal(l2_kib), "l2_kib")
-    if l2 > _LARGEST_L2_KIB:
-        raise ValueError(f"l2_kib must be at most {_LARGEST_L2_KIB} (CPUID's range), got {l2}")
-    return _core.profile_for(vendor, numbers["family"], numbers["model"], names, l2)
+    return _core.profile_for(vendor, numbers["family"], numbers["model"], names,
+                             numbers["l2_kib"])
 
 
 def _decimal(value):
@@ -109,11 +108,9 @@ def _decimal(value):
 
 
 # CPUID's family (base 4 bits plus extended 8) and model (4 plus 4) fit in 9 and 8
-# bits; anything above this bound is not a CPU's.
+# bits, AMD's L2 size in KiB in 16 (detection reports a larger size from Intel's
+# leaf 4 as unknown, 0); anything above this bound is not a CPU's.
 _LARGEST_CPUID_NUMBER = 0xFFFF
-# AMD's CPUID gives the L2 size in KiB in 16 bits; detection reports a size from
-# Intel's leaf 4 beyond that as unknown (0), so both fit the same range.
-_LARGEST_L2_KIB = 0xFFFF
 
 
 def _tuning_dict(tuning) -> dict:
